@@ -1,0 +1,44 @@
+//! Sluice's HTTP API: versioned routes and DTOs over the domain services, RFC 9457 problems for
+//! every error. Handlers only translate: the rules live in the domain.
+
+mod error;
+mod extract;
+mod health;
+mod problem_instance;
+pub mod v1;
+
+use actix_web::web;
+use sluice_domain::ports::Readiness;
+use sluice_domain::services::{DataStoreService, FlowInputService, FlowService};
+use std::sync::Arc;
+
+pub use error::ApiError;
+
+/// The services the handlers call.
+#[derive(Clone)]
+pub struct ApiState {
+    pub data_stores: DataStoreService,
+    pub flow_inputs: FlowInputService,
+    pub flows: FlowService,
+    pub readiness: Arc<dyn Readiness>,
+}
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Mounts every route, the extractor settings that turn bad requests into problems, and the
+/// fallback for unknown paths.
+pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(state))
+            .app_data(extract::json_config())
+            .app_data(extract::query_config())
+            .app_data(extract::path_config())
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
+            .service(web::scope("/v1").configure(v1::routes))
+            .default_service(web::to(error::not_found));
+    }
+}
+
+pub use problem_instance::add_problem_instance;

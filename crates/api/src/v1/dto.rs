@@ -1,0 +1,451 @@
+//! The `/v1` wire format, mapped to and from the domain.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use sluice_domain::Violation;
+use sluice_domain::data_store::{
+    Connection, DataPath, DataStore, DataStoreId, FileFormat, NewDataStore, RelationalConnection, ServerConnection,
+    ServerEngine,
+};
+use sluice_domain::flow::{FlowState, FlowView, Lines};
+use sluice_domain::flow_input::{FlowInput, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode};
+use sluice_domain::names::{DataStoreName, TableName};
+use sluice_domain::page::Page;
+
+use crate::ApiError;
+use crate::extract::from_json;
+
+fn utc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Collects every violation found while mapping a request, so the client hears of all of them.
+#[derive(Default)]
+struct Violations(Vec<Violation>);
+
+impl Violations {
+    fn check<T>(&mut self, pointer: impl Into<String>, parsed: Result<T, String>) -> Option<T> {
+        parsed.map_err(|message| self.0.push(Violation::new(pointer, message))).ok()
+    }
+
+    fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
+        match value {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => Err(ApiError::invalid(self.0)),
+        }
+    }
+}
+
+// ---- data stores
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDataStore {
+    name: String,
+    #[serde(rename = "type")]
+    kind: KindDto,
+    connection: serde_json::Value,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum KindDto {
+    RelationalDb,
+    ColumnarDb,
+    File,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathConnection {
+    path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConnection {
+    path: String,
+    format: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelationalConnectionDto {
+    engine: String,
+    path: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    password: Option<String>,
+    database: Option<String>,
+}
+
+/// Parses the `connection` object of the data store's type, pointing errors into it.
+fn connection<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    from_json::<T>(value).map_err(|err| err.under("/connection"))
+}
+
+impl CreateDataStore {
+    pub fn into_domain(self) -> Result<NewDataStore, ApiError> {
+        let mut violations = Violations::default();
+        let name = violations.check("/name", DataStoreName::parse(&self.name));
+        let path = |violations: &mut Violations, raw: &str| violations.check("/connection/path", DataPath::parse(raw));
+        let connection = match self.kind {
+            KindDto::File => {
+                let c: FileConnection = connection(self.connection)?;
+                let format = violations.check(
+                    "/connection/format",
+                    FileFormat::parse(&c.format).ok_or_else(|| "must be 'csv' or 'parquet'".to_owned()),
+                );
+                path(&mut violations, &c.path).zip(format).map(|(path, format)| Connection::File { path, format })
+            }
+            KindDto::ColumnarDb => {
+                let c: PathConnection = connection(self.connection)?;
+                path(&mut violations, &c.path).map(|path| Connection::Columnar { path })
+            }
+            KindDto::RelationalDb => {
+                let c: RelationalConnectionDto = connection(self.connection)?;
+                relational(c, &mut violations).map(Connection::Relational)
+            }
+        };
+        let new = name.zip(connection).map(|(name, connection)| NewDataStore { name, connection });
+        violations.finish(new)
+    }
+}
+
+fn relational(c: RelationalConnectionDto, violations: &mut Violations) -> Option<RelationalConnection> {
+    let engine = match c.engine.as_str() {
+        "sqlite" => {
+            let raw = c.path.unwrap_or_default();
+            for (field, given) in [("host", c.host.is_some()), ("port", c.port.is_some()), ("user", c.user.is_some()), ("password", c.password.is_some()), ("database", c.database.is_some())] {
+                if given {
+                    violations.0.push(Violation::new(format!("/connection/{field}"), "a sqlite store takes only a 'path'"));
+                }
+            }
+            return violations.check("/connection/path", DataPath::parse(&raw)).map(|path| RelationalConnection::Sqlite { path });
+        }
+        "postgres" => ServerEngine::Postgres,
+        "mysql" => ServerEngine::Mysql,
+        _ => {
+            violations.0.push(Violation::new("/connection/engine", "must be 'postgres', 'mysql' or 'sqlite'"));
+            return None;
+        }
+    };
+    if c.path.is_some() {
+        violations.0.push(Violation::new("/connection/path", "a database server takes host, port, user, password and database, not a path"));
+    }
+    let mut required = |field: &str, value: Option<String>| {
+        let value = value.filter(|v| !v.trim().is_empty());
+        if value.is_none() {
+            violations.0.push(Violation::new(format!("/connection/{field}"), "is required"));
+        }
+        value
+    };
+    let host = required("host", c.host);
+    let user = required("user", c.user);
+    let database = required("database", c.database);
+    let port = c.port.unwrap_or(match engine {
+        ServerEngine::Postgres => 5432,
+        ServerEngine::Mysql => 3306,
+    });
+    Some(RelationalConnection::Server(ServerConnection {
+        engine,
+        host: host?,
+        port,
+        user: user?,
+        password: c.password.map(SecretString::from),
+        database: database?,
+    }))
+}
+
+#[derive(Serialize)]
+pub struct DataStoreDto {
+    id: i64,
+    name: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    connection: serde_json::Value,
+    created_utc: String,
+}
+
+impl From<&DataStore> for DataStoreDto {
+    fn from(store: &DataStore) -> Self {
+        // Built field by field: the password is never among them.
+        let connection = match &store.connection {
+            Connection::File { path, format } => serde_json::json!({"path": path.as_str(), "format": format.as_str()}),
+            Connection::Columnar { path } => serde_json::json!({"path": path.as_str()}),
+            Connection::Relational(RelationalConnection::Sqlite { path }) => {
+                serde_json::json!({"engine": "sqlite", "path": path.as_str()})
+            }
+            Connection::Relational(RelationalConnection::Server(server)) => serde_json::json!({
+                "engine": server.engine.as_str(),
+                "host": server.host,
+                "port": server.port,
+                "user": server.user,
+                "database": server.database,
+                "has_password": server.password.is_some(),
+            }),
+        };
+        Self {
+            id: store.id.0,
+            name: store.name.to_string(),
+            kind: store.connection.kind().as_str(),
+            connection,
+            created_utc: utc(store.created_utc),
+        }
+    }
+}
+
+// ---- flow inputs
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFlowInput {
+    source_data_store_ids: Vec<i64>,
+    target_data_store_id: i64,
+    sources: Vec<SourceDto>,
+    transforms: Vec<TransformDto>,
+    outputs: Vec<OutputDto>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct SourceDto {
+    data_store_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    table: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<String>,
+    #[serde(rename = "as")]
+    alias: String,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct TransformDto {
+    name: String,
+    sql: String,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct OutputDto {
+    transform: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    table: Option<String>,
+    #[serde(default = "replace")]
+    mode: String,
+}
+
+fn replace() -> String {
+    WriteMode::Replace.as_str().into()
+}
+
+impl CreateFlowInput {
+    pub fn into_domain(self) -> Result<NewFlowInput, ApiError> {
+        let mut violations = Violations::default();
+        let mut sources = Vec::new();
+        for (i, s) in self.sources.into_iter().enumerate() {
+            let alias = violations.check(format!("/sources/{i}/as"), TableName::parse(&s.alias));
+            let read = match (s.table, s.query) {
+                (Some(_), Some(_)) => {
+                    violations.0.push(Violation::new(format!("/sources/{i}/query"), "give a 'table' or a 'query', not both"));
+                    None
+                }
+                (Some(table), None) if table.trim().is_empty() => {
+                    violations.0.push(Violation::new(format!("/sources/{i}/table"), "must not be empty"));
+                    None
+                }
+                (Some(table), None) => Some(SourceRead::Table(table)),
+                (None, Some(query)) => Some(SourceRead::Query(query)),
+                (None, None) => Some(SourceRead::File),
+            };
+            if let (Some(alias), Some(read)) = (alias, read) {
+                sources.push(Source { data_store_id: DataStoreId(s.data_store_id), read, alias });
+            }
+        }
+        let mut transforms = Vec::new();
+        for (i, t) in self.transforms.into_iter().enumerate() {
+            if let Some(name) = violations.check(format!("/transforms/{i}/name"), TableName::parse(&t.name)) {
+                transforms.push(Transform { name, sql: t.sql });
+            }
+        }
+        let mut outputs = Vec::new();
+        for (i, o) in self.outputs.into_iter().enumerate() {
+            let transform = violations.check(format!("/outputs/{i}/transform"), TableName::parse(&o.transform));
+            let table = match o.table {
+                Some(raw) => violations.check(format!("/outputs/{i}/table"), TableName::parse(&raw)).map(Some),
+                None => Some(None),
+            };
+            let mode = violations.check(
+                format!("/outputs/{i}/mode"),
+                WriteMode::parse(&o.mode).ok_or_else(|| "must be 'replace' or 'append'".to_owned()),
+            );
+            if let (Some(transform), Some(table), Some(mode)) = (transform, table, mode) {
+                outputs.push(Output { transform, table, mode });
+            }
+        }
+        let new = NewFlowInput {
+            source_data_store_ids: self.source_data_store_ids.into_iter().map(DataStoreId).collect(),
+            target_data_store_id: DataStoreId(self.target_data_store_id),
+            sources,
+            transforms,
+            outputs,
+        };
+        violations.finish(Some(new))
+    }
+}
+
+#[derive(Serialize)]
+pub struct FlowInputDto {
+    id: i64,
+    source_data_store_ids: Vec<i64>,
+    target_data_store_id: i64,
+    sources: Vec<SourceDto>,
+    transforms: Vec<TransformDto>,
+    outputs: Vec<OutputDto>,
+    created_utc: String,
+}
+
+impl From<&FlowInput> for FlowInputDto {
+    fn from(input: &FlowInput) -> Self {
+        Self {
+            id: input.id.0,
+            source_data_store_ids: input.source_data_store_ids.iter().map(|id| id.0).collect(),
+            target_data_store_id: input.target_data_store_id.0,
+            sources: input
+                .sources
+                .iter()
+                .map(|s| {
+                    let (table, query) = match &s.read {
+                        SourceRead::Table(t) => (Some(t.clone()), None),
+                        SourceRead::Query(q) => (None, Some(q.clone())),
+                        SourceRead::File => (None, None),
+                    };
+                    SourceDto { data_store_id: s.data_store_id.0, table, query, alias: s.alias.to_string() }
+                })
+                .collect(),
+            transforms: input.transforms.iter().map(|t| TransformDto { name: t.name.to_string(), sql: t.sql.clone() }).collect(),
+            outputs: input
+                .outputs
+                .iter()
+                .map(|o| OutputDto {
+                    transform: o.transform.to_string(),
+                    table: o.table.as_ref().map(ToString::to_string),
+                    mode: o.mode.as_str().into(),
+                })
+                .collect(),
+            created_utc: utc(input.created_utc),
+        }
+    }
+}
+
+// ---- flows
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartFlow {
+    pub flow_input_id: i64,
+}
+
+/// `/v1` knows five states: a cancel in progress is still RUNNING.
+pub fn v1_state(state: FlowState) -> &'static str {
+    match state {
+        FlowState::Cancelling => FlowState::Running.as_str(),
+        other => other.as_str(),
+    }
+}
+
+/// The domain states a `/v1` state filter stands for.
+pub fn domain_states(v1: &str) -> Option<Vec<FlowState>> {
+    match FlowState::parse(v1)? {
+        FlowState::Cancelling => None,
+        FlowState::Running => Some(vec![FlowState::Running, FlowState::Cancelling]),
+        other => Some(vec![other]),
+    }
+}
+
+#[derive(Serialize)]
+struct LinesDto {
+    lines: Vec<String>,
+    updated_utc: Option<String>,
+}
+
+impl From<&Lines> for LinesDto {
+    fn from(lines: &Lines) -> Self {
+        Self { lines: lines.lines.clone(), updated_utc: lines.updated_utc.map(utc) }
+    }
+}
+
+#[derive(Serialize)]
+struct ProgressDto {
+    percent: u8,
+    updated_utc: String,
+}
+
+#[derive(Serialize)]
+struct OutputViewDto {
+    state: &'static str,
+    progress: ProgressDto,
+    logs: LinesDto,
+    errors: LinesDto,
+}
+
+#[derive(Serialize)]
+pub struct FlowDto {
+    id: i64,
+    flow_input_id: i64,
+    flow_output_id: i64,
+    created_utc: String,
+    output: OutputViewDto,
+}
+
+impl From<&FlowView> for FlowDto {
+    fn from(view: &FlowView) -> Self {
+        Self {
+            id: view.flow.id.0,
+            flow_input_id: view.flow.flow_input_id.0,
+            flow_output_id: view.flow.flow_output_id.0,
+            created_utc: utc(view.flow.created_utc),
+            output: OutputViewDto {
+                state: v1_state(view.output.state),
+                progress: ProgressDto {
+                    percent: view.output.progress.percent,
+                    updated_utc: utc(view.output.progress.updated_utc),
+                },
+                logs: (&view.output.logs).into(),
+                errors: (&view.output.errors).into(),
+            },
+        }
+    }
+}
+
+// ---- lists
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    limit: Option<u64>,
+    offset: Option<u64>,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> Result<Page, ApiError> {
+        Ok(Page::new(self.limit, self.offset)?)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowListQuery {
+    pub state: Option<String>,
+    limit: Option<u64>,
+    offset: Option<u64>,
+}
+
+impl FlowListQuery {
+    pub fn page(&self) -> Result<Page, ApiError> {
+        Ok(Page::new(self.limit, self.offset)?)
+    }
+}

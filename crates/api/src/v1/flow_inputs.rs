@@ -1,0 +1,19 @@
+use actix_web::{HttpResponse, web};
+use sluice_domain::flow_input::FlowInputId;
+
+use super::dto::{CreateFlowInput, FlowInputDto};
+use crate::extract::from_json;
+use crate::{ApiError, ApiState};
+
+pub async fn create(state: web::Data<ApiState>, body: web::Json<serde_json::Value>) -> Result<HttpResponse, ApiError> {
+    let new = from_json::<CreateFlowInput>(body.into_inner())?.into_domain()?;
+    let input = state.flow_inputs.create(new).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/flow-inputs/{}", input.id)))
+        .json(FlowInputDto::from(&input)))
+}
+
+pub async fn get(state: web::Data<ApiState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let input = state.flow_inputs.get(FlowInputId(id.into_inner())).await?;
+    Ok(HttpResponse::Ok().json(FlowInputDto::from(&input)))
+}

@@ -1,0 +1,182 @@
+//! Data stores: where flows read from and write to, with the connection info to reach them.
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use std::fmt;
+
+use crate::names::DataStoreName;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DataStoreId(pub i64);
+
+impl fmt::Display for DataStoreId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataStoreKind {
+    RelationalDb,
+    ColumnarDb,
+    File,
+}
+
+impl DataStoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RelationalDb => "relational_db",
+            Self::ColumnarDb => "columnar_db",
+            Self::File => "file",
+        }
+    }
+}
+
+/// A location inside the data folder, as the client gave it. It has been checked against the data
+/// folder (no `..`, nothing outside it) by the [`crate::ports::LocationPolicy`] before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataPath(String);
+
+impl DataPath {
+    /// A lexical check only: the data folder policy resolves symlinks and absolute paths.
+    ///
+    /// # Errors
+    /// A message saying what is wrong with the path.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.trim().is_empty() {
+            return Err("must not be empty".into());
+        }
+        if raw.contains('\0') {
+            return Err("must not contain NUL characters".into());
+        }
+        if raw.split(['/', '\\']).any(|part| part == "..") {
+            return Err("must not contain '..': paths stay inside the data folder".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Csv,
+    Parquet,
+}
+
+impl FileFormat {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "csv" => Some(Self::Csv),
+            "parquet" => Some(Self::Parquet),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Parquet => "parquet",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerEngine {
+    Postgres,
+    Mysql,
+}
+
+impl ServerEngine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Mysql => "mysql",
+        }
+    }
+}
+
+/// A database server's address and credentials. The password is a secret: it is never returned by
+/// the API and never logged (its `Debug` is redacted).
+#[derive(Debug, Clone)]
+pub struct ServerConnection {
+    pub engine: ServerEngine,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<SecretString>,
+    pub database: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum RelationalConnection {
+    Sqlite { path: DataPath },
+    Server(ServerConnection),
+}
+
+impl RelationalConnection {
+    pub fn engine_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "sqlite",
+            Self::Server(server) => server.engine.as_str(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Connection {
+    Relational(RelationalConnection),
+    /// A folder of tables, each a folder of Parquet files.
+    Columnar { path: DataPath },
+    File { path: DataPath, format: FileFormat },
+}
+
+impl Connection {
+    pub fn kind(&self) -> DataStoreKind {
+        match self {
+            Self::Relational(_) => DataStoreKind::RelationalDb,
+            Self::Columnar { .. } => DataStoreKind::ColumnarDb,
+            Self::File { .. } => DataStoreKind::File,
+        }
+    }
+
+    /// The data-folder path the store lives at, if it lives in the data folder.
+    pub fn data_path(&self) -> Option<&DataPath> {
+        match self {
+            Self::Relational(RelationalConnection::Sqlite { path })
+            | Self::Columnar { path }
+            | Self::File { path, .. } => Some(path),
+            Self::Relational(RelationalConnection::Server(_)) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDataStore {
+    pub name: DataStoreName,
+    pub connection: Connection,
+}
+
+#[derive(Debug, Clone)]
+pub struct DataStore {
+    pub id: DataStoreId,
+    pub name: DataStoreName,
+    pub connection: Connection,
+    pub created_utc: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_paths_refuse_parent_components() {
+        assert!(DataPath::parse("a/b.csv").is_ok());
+        assert!(DataPath::parse("../etc/passwd").is_err());
+        assert!(DataPath::parse("a/../../b").is_err());
+        assert!(DataPath::parse("a\\..\\b").is_err());
+        assert!(DataPath::parse(" ").is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! Sluice's domain: the entities a data team works with (data stores, flow inputs, flows and their
+//! outputs), the flow state machine, the ports that adapters implement and the services that hold
+//! the business rules. It knows nothing of HTTP, SQL drivers or DataFusion.
+
+pub mod data_store;
+pub mod error;
+pub mod flow;
+pub mod flow_input;
+pub mod graph;
+pub mod names;
+pub mod page;
+pub mod ports;
+pub mod services;
+
+pub use error::{Error, Result, Violation};

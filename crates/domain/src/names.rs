@@ -1,0 +1,82 @@
+//! Validated names: what a data store is called and the table names that SQL transforms use.
+
+use std::fmt;
+
+/// A data store's name: 1 to 64 characters of letters, digits, `_`, `-` and `.`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DataStoreName(String);
+
+impl DataStoreName {
+    /// # Errors
+    /// A message saying what is wrong with the name.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.is_empty() || raw.len() > 64 {
+            return Err("must be 1 to 64 characters long".into());
+        }
+        if !raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+            return Err("may hold only letters, digits, '_', '-' and '.'".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DataStoreName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The name a table goes by in transform SQL and in a target: a lower-case SQL identifier, so it
+/// means the same thing quoted or not (DataFusion folds unquoted identifiers to lower case).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TableName(String);
+
+impl TableName {
+    /// # Errors
+    /// A message saying what is wrong with the name.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut chars = raw.chars();
+        let valid_start = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+        let valid_rest = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid_start || !valid_rest || raw.len() > 63 {
+            return Err("must be a lower-case identifier of at most 63 characters: a-z, 0-9 and '_', not starting with a digit".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_lower_case_identifiers() {
+        assert!(TableName::parse("big_orders2").is_ok());
+        assert!(TableName::parse("_x").is_ok());
+        for bad in ["", "Orders", "2x", "a-b", "a b", "a;drop"] {
+            assert!(TableName::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn data_store_names_reject_spaces_and_slashes() {
+        assert!(DataStoreName::parse("shop-db.v2").is_ok());
+        assert!(DataStoreName::parse("a/b").is_err());
+        assert!(DataStoreName::parse("a b").is_err());
+        assert!(DataStoreName::parse(&"x".repeat(65)).is_err());
+    }
+}

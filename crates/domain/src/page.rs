@@ -1,0 +1,37 @@
+//! Paging of lists.
+
+/// The largest page a list returns; a larger request is refused, not clamped.
+pub const MAX_LIMIT: u64 = 100;
+pub const DEFAULT_LIMIT: u64 = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    limit: u64,
+    offset: u64,
+}
+
+impl Page {
+    /// # Errors
+    /// `Invalid` pointing at `limit` when it is 0 or above [`MAX_LIMIT`].
+    pub fn new(limit: Option<u64>, offset: Option<u64>) -> crate::Result<Self> {
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(crate::Error::invalid("/limit", format!("must be between 1 and {MAX_LIMIT}")));
+        }
+        Ok(Self { limit, offset: offset.unwrap_or(0) })
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self { limit: DEFAULT_LIMIT, offset: 0 }
+    }
+}

@@ -1,0 +1,177 @@
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::data_store::{Connection, DataStore, DataStoreId, RelationalConnection};
+use crate::error::Violation;
+use crate::flow_input::{FlowInput, FlowInputId, NewFlowInput, SourceRead};
+use crate::graph::TransformGraph;
+use crate::names::TableName;
+use crate::ports::{DataStoreRepository, FlowInputRepository, SqlAnalyzer};
+use crate::{Error, Result};
+
+/// Defines flow inputs, refusing any that could not run.
+#[derive(Clone)]
+pub struct FlowInputService {
+    repository: Arc<dyn FlowInputRepository>,
+    stores: Arc<dyn DataStoreRepository>,
+    analyzer: Arc<dyn SqlAnalyzer>,
+}
+
+impl FlowInputService {
+    pub fn new(
+        repository: Arc<dyn FlowInputRepository>,
+        stores: Arc<dyn DataStoreRepository>,
+        analyzer: Arc<dyn SqlAnalyzer>,
+    ) -> Self {
+        Self { repository, stores, analyzer }
+    }
+
+    /// Validates the whole input and stores it; nothing is stored when anything is wrong.
+    ///
+    /// # Errors
+    /// `Invalid` with a violation per problem: an unknown data store id, a source that does not fit
+    /// its store, a duplicate name, SQL that does not parse, an unknown table, a cycle, an output
+    /// naming no transform or not fitting the target; `Unavailable`.
+    pub async fn create(&self, new: NewFlowInput) -> Result<FlowInput> {
+        let mut violations = Vec::new();
+        let mut stores: HashMap<DataStoreId, DataStore> = HashMap::new();
+
+        for (i, id) in new.source_data_store_ids.iter().enumerate() {
+            match self.find(*id).await? {
+                Some(store) => {
+                    stores.insert(*id, store);
+                }
+                None => violations.push(Violation::new(
+                    format!("/source_data_store_ids/{i}"),
+                    format!("data store {id} does not exist"),
+                )),
+            }
+        }
+        let target = self.find(new.target_data_store_id).await?;
+        match &target {
+            None => violations.push(Violation::new(
+                "/target_data_store_id",
+                format!("data store {} does not exist", new.target_data_store_id),
+            )),
+            Some(store) => {
+                if let Connection::Relational(RelationalConnection::Server(server)) = &store.connection {
+                    violations.push(Violation::new(
+                        "/target_data_store_id",
+                        format!("{} targets are not supported yet: use a sqlite, columnar or file store", server.engine.as_str()),
+                    ));
+                }
+            }
+        }
+
+        let declared: HashSet<DataStoreId> = new.source_data_store_ids.iter().copied().collect();
+        let mut aliases: Vec<TableName> = Vec::new();
+        for (i, source) in new.sources.iter().enumerate() {
+            if aliases.contains(&source.alias) {
+                violations.push(Violation::new(format!("/sources/{i}/as"), format!("'{}' names another source too", source.alias)));
+            }
+            aliases.push(source.alias.clone());
+            if !declared.contains(&source.data_store_id) {
+                violations.push(Violation::new(
+                    format!("/sources/{i}/data_store_id"),
+                    format!("data store {} is not listed in source_data_store_ids", source.data_store_id),
+                ));
+                continue;
+            }
+            if let Some(store) = stores.get(&source.data_store_id)
+                && let Err(violation) = source_fits_store(i, &source.read, store)
+            {
+                violations.push(violation);
+            }
+        }
+        if new.sources.is_empty() {
+            violations.push(Violation::new("/sources", "must name at least one source"));
+        }
+
+        if let Err(graph_violations) = TransformGraph::build(&aliases, &new.transforms, self.analyzer.as_ref()) {
+            violations.extend(graph_violations);
+        }
+
+        violations.extend(output_violations(&new, target.as_ref()));
+
+        if !violations.is_empty() {
+            return Err(Error::Invalid(violations));
+        }
+        self.repository.create(new).await
+    }
+
+    /// # Errors
+    /// `NotFound`; `Unavailable`.
+    pub async fn get(&self, id: FlowInputId) -> Result<FlowInput> {
+        self.repository.get(id).await
+    }
+
+    async fn find(&self, id: DataStoreId) -> Result<Option<DataStore>> {
+        match self.stores.get(id).await {
+            Ok(store) => Ok(Some(store)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+}
+
+fn source_fits_store(i: usize, read: &SourceRead, store: &DataStore) -> Result<(), Violation> {
+    let at = |field: &str, message: String| Err(Violation::new(format!("/sources/{i}/{field}"), message));
+    match (&store.connection, read) {
+        (Connection::File { .. }, SourceRead::File) => Ok(()),
+        (Connection::File { .. }, SourceRead::Table(_)) => at("table", "a file store is read whole: leave out 'table'".into()),
+        (Connection::File { .. }, SourceRead::Query(_)) => at("query", "a file store is read whole: leave out 'query'".into()),
+        (Connection::Relational(RelationalConnection::Server(server)), _) => at(
+            "data_store_id",
+            format!("{} sources are not supported yet: use a sqlite, columnar or file store", server.engine.as_str()),
+        ),
+        (Connection::Relational(_), SourceRead::File) => at("table", "a relational store needs a 'table' or a 'query'".into()),
+        (Connection::Relational(_), _) => Ok(()),
+        (Connection::Columnar { .. }, SourceRead::Table(table)) => TableName::parse(table)
+            .map(|_| ())
+            .or_else(|message| at("table", message)),
+        (Connection::Columnar { .. }, SourceRead::Query(_)) => at("query", "a columnar store is read by 'table', not by query".into()),
+        (Connection::Columnar { .. }, SourceRead::File) => at("table", "a columnar store needs a 'table'".into()),
+    }
+}
+
+fn output_violations(new: &NewFlowInput, target: Option<&DataStore>) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    if new.outputs.is_empty() {
+        violations.push(Violation::new("/outputs", "must name at least one output"));
+    }
+    let mut tables: Vec<&TableName> = Vec::new();
+    for (i, output) in new.outputs.iter().enumerate() {
+        if !new.transforms.iter().any(|t| t.name == output.transform) {
+            violations.push(Violation::new(
+                format!("/outputs/{i}/transform"),
+                format!("'{}' names no transform", output.transform),
+            ));
+        }
+        let Some(target) = target else { continue };
+        match (&target.connection, &output.table) {
+            (Connection::File { .. }, Some(_)) => violations.push(Violation::new(
+                format!("/outputs/{i}/table"),
+                "a file target is written whole: leave out 'table'",
+            )),
+            (Connection::File { .. }, None) if i > 0 => violations.push(Violation::new(
+                format!("/outputs/{i}"),
+                "a file target takes exactly one output",
+            )),
+            (Connection::File { .. }, None) => {}
+            (_, None) => violations.push(Violation::new(
+                format!("/outputs/{i}/table"),
+                "a relational or columnar target needs the 'table' to write",
+            )),
+            (_, Some(table)) => {
+                if tables.contains(&table) {
+                    violations.push(Violation::new(
+                        format!("/outputs/{i}/table"),
+                        format!("table '{table}' is written by another output too"),
+                    ));
+                }
+                tables.push(table);
+            }
+        }
+    }
+    violations
+}

@@ -1,0 +1,11 @@
+//! The services: business rules over the ports.
+
+mod data_stores;
+mod flow_inputs;
+mod flows;
+mod runner;
+
+pub use data_stores::DataStoreService;
+pub use flow_inputs::FlowInputService;
+pub use flows::FlowService;
+pub use runner::{FlowRunner, RunnerSettings};

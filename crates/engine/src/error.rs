@@ -1,0 +1,35 @@
+use datafusion::error::DataFusionError;
+
+/// What can go wrong inside the engine. Its message ends up on the flow's error line, so it says
+/// what and where, and never holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+
+    #[error("{0}")]
+    Sqlite(String),
+
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+
+    #[error("{0}")]
+    Unsupported(String),
+
+    #[error("{0}")]
+    Location(String),
+}
+
+impl Error {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io { what: what.into(), source }
+    }
+}
+
+impl From<sea_orm::sqlx::Error> for Error {
+    fn from(err: sea_orm::sqlx::Error) -> Self {
+        Self::Sqlite(err.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

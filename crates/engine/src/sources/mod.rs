@@ -1,0 +1,50 @@
+//! Source connectors: each reads one source of a flow into the engine's session as a DataFrame.
+//! A new kind of store (PostgreSQL, MySQL, S3) is a new [`SourceConnector`].
+
+mod file;
+mod sqlite;
+
+use async_trait::async_trait;
+use datafusion::dataframe::DataFrame;
+use datafusion::prelude::SessionContext;
+use sluice_domain::data_store::{Connection, RelationalConnection};
+use sluice_domain::flow_input::SourceRead;
+use sluice_domain::ports::PlannedSource;
+
+use crate::folder::DataFolder;
+use crate::{Error, Result};
+
+#[async_trait]
+pub trait SourceConnector: Send + Sync {
+    /// The source's rows. The engine materializes them once, so every transform reading the
+    /// source sees the same snapshot.
+    async fn read(&self, ctx: &SessionContext) -> Result<DataFrame>;
+}
+
+/// The connector that reads `source` from its store.
+///
+/// # Errors
+/// `Location` for a path outside the data folder; `Unsupported` for a store and read that no
+/// connector handles (validation refuses those before a flow starts).
+pub fn connector_for(source: &PlannedSource, folder: &DataFolder) -> Result<Box<dyn SourceConnector>> {
+    match (&source.store.connection, &source.read) {
+        (Connection::File { path, format }, SourceRead::File) => {
+            Ok(Box::new(file::FileSource::file(folder.resolve(path)?, *format)))
+        }
+        (Connection::Columnar { path }, SourceRead::Table(table)) => {
+            Ok(Box::new(file::FileSource::table_folder(folder.resolve(path)?.join(table))))
+        }
+        (Connection::Relational(RelationalConnection::Sqlite { path }), read) => {
+            let sql = match read {
+                SourceRead::Table(table) => format!("SELECT * FROM {}", crate::sqlite_arrow::quote(table)),
+                SourceRead::Query(query) => query.clone(),
+                SourceRead::File => return Err(Error::Unsupported("a sqlite source needs a table or a query".into())),
+            };
+            Ok(Box::new(sqlite::SqliteSource::new(folder.resolve(path)?, sql)))
+        }
+        (connection, _) => Err(Error::Unsupported(format!(
+            "reading this source from a {} store is not supported yet",
+            connection.kind().as_str()
+        ))),
+    }
+}

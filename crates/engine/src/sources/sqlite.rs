@@ -1,0 +1,70 @@
+use async_trait::async_trait;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::dataframe::DataFrame;
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sea_orm::sqlx::{ConnectOptions, Executor};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::SourceConnector;
+use crate::sqlite_arrow::{RowsToArrow, schema_of_declared};
+use crate::{Error, Result};
+
+const BATCH_ROWS: usize = 8192;
+
+/// A table or query of a SQLite database file, opened read-only.
+pub struct SqliteSource {
+    path: PathBuf,
+    sql: String,
+}
+
+impl SqliteSource {
+    pub fn new(path: PathBuf, sql: String) -> Self {
+        Self { path, sql }
+    }
+}
+
+#[async_trait]
+impl SourceConnector for SqliteSource {
+    async fn read(&self, ctx: &SessionContext) -> Result<DataFrame> {
+        if !self.path.is_file() {
+            return Err(Error::Location(format!("the sqlite database '{}' does not exist", self.path.display())));
+        }
+        let mut connection: SqliteConnection = SqliteConnectOptions::new()
+            .filename(&self.path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(30))
+            .connect()
+            .await?;
+        let mut rows = connection.fetch(self.sql.as_str());
+        let mut pending = Vec::with_capacity(BATCH_ROWS);
+        let mut converter: Option<RowsToArrow> = None;
+        let mut batches = Vec::new();
+        let mut read = 0;
+        loop {
+            let next = rows.try_next().await?;
+            let end = next.is_none();
+            if let Some(row) = next {
+                pending.push(row);
+            }
+            if pending.len() == BATCH_ROWS || (end && !pending.is_empty()) {
+                let converter = converter.get_or_insert_with(|| RowsToArrow::new(&pending));
+                batches.push(converter.batch(&pending, read)?);
+                read += pending.len();
+                pending.clear();
+            }
+            if end {
+                break;
+            }
+        }
+        drop(rows);
+        if batches.is_empty() {
+            // No rows: the columns still matter to the transforms, so ask SQLite for them.
+            let describe = connection.describe(self.sql.as_str()).await?;
+            batches.push(RecordBatch::new_empty(schema_of_declared(describe.columns())));
+        }
+        Ok(ctx.read_batches(batches)?)
+    }
+}

@@ -1,0 +1,68 @@
+//! Target connectors: each stages a flow's outputs where nobody sees them, then makes them all
+//! visible at once on commit. Dropping a staged write without committing leaves the target as it
+//! was. A new kind of store (PostgreSQL, MySQL, S3) is a new [`StagedWrite`].
+
+mod columnar;
+mod file;
+mod sqlite;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, UInt64Array};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::dataframe::DataFrame;
+use datafusion::prelude::SessionContext;
+use sluice_domain::data_store::{Connection, DataStore, RelationalConnection};
+use sluice_domain::flow_input::WriteMode;
+use sluice_domain::names::TableName;
+
+use crate::folder::DataFolder;
+use crate::{Error, Result};
+
+#[async_trait]
+pub trait StagedWrite: Send {
+    /// Writes one output, out of sight, and returns how many rows it wrote. `table` is the target
+    /// table, or `None` for a file target.
+    async fn write(&mut self, ctx: &SessionContext, table: Option<&TableName>, mode: WriteMode, data: DataFrame) -> Result<u64>;
+
+    /// Makes every output written so far visible.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Starts a write to `target`.
+///
+/// # Errors
+/// `Location` for a path outside the data folder; `Sqlite` when the database cannot be opened;
+/// `Unsupported` for a store no connector writes to yet.
+pub async fn begin(target: &DataStore, folder: &DataFolder) -> Result<Box<dyn StagedWrite>> {
+    match &target.connection {
+        Connection::Relational(RelationalConnection::Sqlite { path }) => {
+            Ok(Box::new(sqlite::SqliteWrite::begin(folder.resolve(path)?).await?))
+        }
+        Connection::Columnar { path } => Ok(Box::new(columnar::ColumnarWrite::new(folder.resolve(path)?))),
+        Connection::File { path, format } => Ok(Box::new(file::FileWrite::new(folder.resolve(path)?, *format))),
+        Connection::Relational(RelationalConnection::Server(server)) => {
+            Err(Error::Unsupported(format!("writing to a {} store is not supported yet", server.engine.as_str())))
+        }
+    }
+}
+
+/// The row count DataFusion's file writers report.
+fn written_rows(report: &[RecordBatch]) -> u64 {
+    report
+        .first()
+        .and_then(|batch| batch.column(0).as_any().downcast_ref::<UInt64Array>().filter(|c| !c.is_empty()).map(|c| c.value(0)))
+        .unwrap_or(0)
+}
+
+/// A unique name beside the final one, hidden (dot-prefixed) so that readers of the folder skip it.
+fn staging_name(final_name: &str, suffix: &str) -> String {
+    format!(".{final_name}.sluice-{}{suffix}", uuid::Uuid::new_v4().simple())
+}
+
+fn create_dir(path: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(path).map_err(|e| Error::io(format!("creating {}", path.display()), e))
+}
+
+fn rename(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::rename(from, to).map_err(|e| Error::io(format!("moving {} to {}", from.display(), to.display()), e))
+}

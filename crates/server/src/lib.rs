@@ -1,0 +1,112 @@
+//! The composition root: the only code that names concrete adapters. `main` reads the settings,
+//! sets up telemetry and runs an [`Application`].
+
+pub mod settings;
+pub mod telemetry;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer};
+use sluice_api::{ApiState, add_problem_instance};
+use sluice_domain::services::{DataStoreService, FlowInputService, FlowRunner, FlowService, RunnerSettings};
+use sluice_engine::{DataFolder, DataFusionEngine, DataFusionSqlAnalyzer, EngineSettings};
+use sluice_store::Store;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing_actix_web::TracingLogger;
+
+pub use settings::Settings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the data folder cannot be used: {0}")]
+    DataFolder(#[from] sluice_engine::Error),
+    #[error("the metadata store cannot be used: {0}")]
+    Store(#[from] sluice_domain::Error),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: String, source: std::io::Error },
+}
+
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    runner: tokio::task::JoinHandle<()>,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Connects the metadata store (applying migrations), settles flows a previous process left
+    /// running, binds the listener (port 0 picks a free one) and starts the runner.
+    ///
+    /// # Errors
+    /// A `StartError` saying which part could not start.
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let folder = DataFolder::new(&settings.data.root)?;
+        let store = Arc::new(Store::connect(&settings.database_url(folder.root())).await?);
+        tracing::info!(metadata_store = settings.database_backend(), data_folder = %folder.root().display(), "metadata store ready");
+
+        let analyzer = Arc::new(DataFusionSqlAnalyzer);
+        let wakeup = Arc::new(Notify::new());
+        let runner = Arc::new(FlowRunner::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            analyzer.clone(),
+            Arc::new(DataFusionEngine::new(folder.clone(), EngineSettings::default())),
+            RunnerSettings {
+                max_concurrent_flows: settings.runner.max_concurrent_flows,
+                poll_interval: Duration::from_millis(settings.runner.poll_interval_ms),
+                cancel_check_interval: Duration::from_millis(settings.runner.cancel_check_interval_ms),
+            },
+            wakeup.clone(),
+        ));
+        let settled = runner.settle_interrupted().await?;
+        if settled > 0 {
+            tracing::warn!(settled, "flows interrupted by a previous process were settled");
+        }
+
+        let state = ApiState {
+            data_stores: DataStoreService::new(store.clone(), Arc::new(folder)),
+            flow_inputs: FlowInputService::new(store.clone(), store.clone(), analyzer),
+            flows: FlowService::new(store.clone(), store.clone(), wakeup),
+            readiness: store,
+        };
+
+        let address = settings.server.address.clone();
+        let listener = TcpListener::bind(&address).map_err(|source| StartError::Listen { address: address.clone(), source })?;
+        let local = listener.local_addr().map_err(|source| StartError::Listen { address: address.clone(), source })?;
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(add_problem_instance))
+                .wrap(TracingLogger::default())
+                .configure(sluice_api::configure(state.clone()))
+        })
+        .listen(listener)
+        .map_err(|source| StartError::Listen { address, source })?
+        .run();
+        tracing::info!("listening on http://{local}");
+
+        let shutdown = CancellationToken::new();
+        let runner = tokio::spawn(runner.run_until(shutdown.clone()));
+        Ok(Self { port: local.port(), server, runner, shutdown })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is asked to stop (SIGINT, SIGTERM), then stops the runner. Flows
+    /// still running are settled by the next start.
+    ///
+    /// # Errors
+    /// The server's I/O error.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        self.shutdown.cancel();
+        let _ = self.runner.await;
+        served
+    }
+}

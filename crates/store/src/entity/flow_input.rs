@@ -1,0 +1,17 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "flow_input")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub target_data_store_id: i64,
+    #[sea_orm(column_type = "Text")]
+    pub definition: String,
+    pub created_utc: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

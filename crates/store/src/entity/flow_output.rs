@@ -1,0 +1,16 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "flow_output")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub state: String,
+    pub progress_percent: i16,
+    pub progress_updated_utc: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

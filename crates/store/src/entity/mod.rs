@@ -1,0 +1,7 @@
+//! The tables, as sea-orm entities. The schema itself is made by `sluice-migration`.
+
+pub mod data_store;
+pub mod flow;
+pub mod flow_input;
+pub mod flow_output;
+pub mod flow_output_line;

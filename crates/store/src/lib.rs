@@ -1,0 +1,54 @@
+//! Sluice's metadata store: the domain's repositories on sea-orm, over SQLite (the embedded
+//! default) or PostgreSQL (production). One adapter for both; the same contract tests run on each.
+
+mod connection_json;
+mod data_stores;
+mod entity;
+mod error;
+mod flow_inputs;
+mod flows;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sluice_migration::{Migrator, MigratorTrait};
+use std::time::Duration;
+
+pub use error::map_db_err;
+
+/// The metadata store. Cheap to clone: it shares one connection pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite:…` or `postgres://…`) and applies pending migrations.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached; `Internal` when a migration fails.
+    pub async fn connect(url: &str) -> sluice_domain::Result<Self> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(16)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        let db = Database::connect(options).await.map_err(map_db_err)?;
+        if db.get_database_backend() == DbBackend::Sqlite {
+            // Readers then never wait for the runner's writes.
+            db.execute_unprepared("PRAGMA journal_mode = WAL").await.map_err(map_db_err)?;
+            db.execute_unprepared("PRAGMA foreign_keys = ON").await.map_err(map_db_err)?;
+        }
+        Migrator::up(&db, None)
+            .await
+            .map_err(|err| sluice_domain::Error::Internal(format!("migrating the metadata store failed: {err}")))?;
+        Ok(Self { db })
+    }
+
+}
+
+#[async_trait::async_trait]
+impl sluice_domain::ports::Readiness for Store {
+    async fn check(&self) -> sluice_domain::Result<()> {
+        self.db.ping().await.map_err(|err| sluice_domain::Error::Unavailable(format!("the metadata store does not answer: {err}")))
+    }
+}
