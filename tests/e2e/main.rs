@@ -1,1 +1,8 @@
+//! End-to-end tests: the built `sluice` binary over HTTP, on a temporary data folder.
 
+mod support;
+
+mod flows;
+mod operations;
+mod secrets;
+mod validation;

@@ -129,6 +129,6 @@ impl From<Error> for ApiError {
     }
 }
 
-pub async fn not_found(req: actix_web::HttpRequest) -> ApiError {
-    ApiError::not_found(format!("there is nothing at {} {}", req.method(), req.path()))
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!("there is nothing at {} {}", req.method(), req.path())))
 }

@@ -2,7 +2,7 @@
 //! extractors included, say which request they answer.
 
 use actix_web::Error;
-use actix_web::body::{BoxBody, MessageBody, to_bytes};
+use actix_web::body::{BoxBody, to_bytes};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::middleware::Next;
@@ -16,11 +16,10 @@ pub async fn add_problem_instance(req: ServiceRequest, next: Next<BoxBody>) -> R
     if !is_problem {
         return Ok(res);
     }
-    let (req, mut res) = res.into_parts();
-    let body = res.take_body();
-    let bytes = match to_bytes(body).await {
-        Ok(bytes) => bytes,
-        Err(_) => return Ok(ServiceResponse::new(req, res)),
+    let (req, res) = res.into_parts();
+    let (mut res, body) = res.into_parts();
+    let Ok(bytes) = to_bytes(body).await else {
+        return Ok(ServiceResponse::new(req, res.set_body(BoxBody::new(()))));
     };
     let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
         Ok(serde_json::Value::Object(mut problem)) => {
@@ -30,6 +29,6 @@ pub async fn add_problem_instance(req: ServiceRequest, next: Next<BoxBody>) -> R
         _ => bytes.to_vec(),
     };
     res.headers_mut().remove(CONTENT_LENGTH);
-    let res = res.set_body(body.boxed());
+    let res = res.set_body(BoxBody::new(body));
     Ok(ServiceResponse::new(req, res))
 }

@@ -89,10 +89,6 @@ impl RowsToArrow {
         Self { schema: Arc::new(Schema::new(fields)), kinds }
     }
 
-    pub fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
     /// # Errors
     /// `Sqlite` naming the column and row when a value does not fit its column's type.
     pub fn batch(&self, rows: &[SqliteRow], first_row_number: usize) -> Result<RecordBatch> {

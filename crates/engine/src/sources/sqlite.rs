@@ -4,7 +4,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sea_orm::sqlx::{ConnectOptions, Executor};
+use sea_orm::sqlx::{AssertSqlSafe, ConnectOptions, Executor, SqlSafeStr, Statement};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ impl SourceConnector for SqliteSource {
             .busy_timeout(Duration::from_secs(30))
             .connect()
             .await?;
-        let mut rows = connection.fetch(self.sql.as_str());
+        let mut rows = connection.fetch(AssertSqlSafe(self.sql.clone()));
         let mut pending = Vec::with_capacity(BATCH_ROWS);
         let mut converter: Option<RowsToArrow> = None;
         let mut batches = Vec::new();
@@ -62,8 +62,8 @@ impl SourceConnector for SqliteSource {
         drop(rows);
         if batches.is_empty() {
             // No rows: the columns still matter to the transforms, so ask SQLite for them.
-            let describe = connection.describe(self.sql.as_str()).await?;
-            batches.push(RecordBatch::new_empty(schema_of_declared(describe.columns())));
+            let statement = connection.prepare(AssertSqlSafe(self.sql.clone()).into_sql_str()).await?;
+            batches.push(RecordBatch::new_empty(schema_of_declared(statement.columns())));
         }
         Ok(ctx.read_batches(batches)?)
     }

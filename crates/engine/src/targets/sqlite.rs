@@ -3,7 +3,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use sea_orm::sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use sea_orm::sqlx::{Executor, Transaction};
+use sea_orm::sqlx::{AssertSqlSafe, Executor, Transaction};
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 use std::path::PathBuf;
@@ -44,12 +44,12 @@ impl StagedWrite for SqliteWrite {
         let create = create_table_sql(table, &schema);
         match mode {
             WriteMode::Replace => {
-                self.transaction.execute(format!("DROP TABLE IF EXISTS {}", quote(table)).as_str()).await?;
-                self.transaction.execute(create.as_str()).await?;
+                self.transaction.execute(AssertSqlSafe(format!("DROP TABLE IF EXISTS {}", quote(table)))).await?;
+                self.transaction.execute(AssertSqlSafe(create)).await?;
             }
             WriteMode::Append => {
                 let create_if_missing = create.replacen("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1);
-                self.transaction.execute(create_if_missing.as_str()).await?;
+                self.transaction.execute(AssertSqlSafe(create_if_missing)).await?;
             }
         }
         let mut batches = data.execute_stream().await?;

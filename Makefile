@@ -1,0 +1,22 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+.PHONY: run test bench build lint
+
+# Builds and serves on the embedded default (SQLite + ./data) at http://127.0.0.1:8080.
+run:
+	cargo run -p sluice-server --bin sluice
+
+# Every test: unit, store contract (SQLite and PostgreSQL), handler and end-to-end.
+# PostgreSQL must answer on 127.0.0.1:5432 (SLUICE_TEST_POSTGRES_URL points elsewhere).
+test:
+	cargo test --workspace --no-fail-fast
+
+# Sluice against DuckDB on the same work; prints both times and their ratio.
+bench:
+	bash bench/run.sh
+
+build:
+	cargo build --release -p sluice-server --bin sluice
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings

@@ -1,0 +1,266 @@
+//! Flows run for real: CSV and SQLite sources, SQLite, columnar and file targets.
+
+use datafusion::arrow::array::{Array, Int64Array};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+use crate::support::{Options, TestServer, cpu_time, parquet_rows, sqlite_rows, write_customers_sqlite, write_orders_csv};
+
+/// Registers orders.csv, shop.sqlite (customers) and a target, and returns (orders, shop, target).
+async fn shop(server: &TestServer, orders: usize, target: Value) -> (i64, i64, i64) {
+    write_orders_csv(&server.data.join("orders.csv"), orders);
+    write_customers_sqlite(&server.data.join("shop.sqlite")).await;
+    let orders = server
+        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
+        .await;
+    let shop = server
+        .data_store(json!({"name": "shop", "type": "relational_db", "connection": {"engine": "sqlite", "path": "shop.sqlite"}}))
+        .await;
+    let target = server.data_store(target).await;
+    (orders, shop, target)
+}
+
+fn three_transforms(orders: i64, shop: i64, target: i64) -> Value {
+    json!({
+        "source_data_store_ids": [orders, shop],
+        "target_data_store_id": target,
+        "sources": [
+            {"data_store_id": orders, "as": "orders"},
+            {"data_store_id": shop, "table": "customers", "as": "customers"}
+        ],
+        "transforms": [
+            {"name": "by_country", "sql": "SELECT country, count(*) AS orders, sum(amount) AS total FROM enriched GROUP BY country ORDER BY country"},
+            {"name": "big_orders", "sql": "SELECT * FROM orders WHERE amount > 100"},
+            {"name": "enriched", "sql": "SELECT o.id, o.amount, c.name, c.country FROM big_orders o JOIN customers c ON c.id = o.customer_id"}
+        ],
+        "outputs": [
+            {"transform": "enriched", "table": "enriched", "mode": "replace"},
+            {"transform": "by_country", "table": "by_country", "mode": "replace"}
+        ]
+    })
+}
+
+/// Orders with amount > 100 among ids 1..=rows, by the CSV's own formula.
+fn big_order_count(rows: usize) -> i64 {
+    (1..=rows).filter(|id| id * 7 % 500 > 100).count() as i64
+}
+
+fn assert_progress_and_logs(seen: &[Value], end: &Value) {
+    let percents: Vec<u64> = seen.iter().map(|f| f["output"]["progress"]["percent"].as_u64().unwrap()).collect();
+    assert!(percents.windows(2).all(|w| w[0] <= w[1]), "progress went down: {percents:?}");
+    assert_eq!(end["output"]["progress"]["percent"], 100);
+    let logs: Vec<&str> = end["output"]["logs"]["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    // Two ingests, three transforms, two outputs: a start and an end line each.
+    for step in ["ingest 'orders'", "ingest 'customers'", "transform 'big_orders'", "transform 'enriched'", "transform 'by_country'", "output 'enriched -> enriched'", "output 'by_country -> by_country'"] {
+        assert!(logs.iter().any(|l| l.contains(&format!("step {step} started"))), "no start line for {step}: {logs:#?}");
+        assert!(
+            logs.iter().any(|l| l.contains(&format!("step {step} finished: ")) && l.contains(" rows in ")),
+            "no end line with rows and duration for {step}: {logs:#?}"
+        );
+    }
+    assert!(logs.last().unwrap().ends_with("flow completed"), "{logs:#?}");
+    assert!(end["output"]["errors"]["lines"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_flow_joins_a_csv_with_a_sqlite_table_into_a_sqlite_target() {
+    let server = TestServer::start(Options::default()).await;
+    let target = json!({"name": "mart", "type": "relational_db", "connection": {"engine": "sqlite", "path": "out/mart.sqlite"}});
+    let (orders, shop, target) = shop(&server, 2000, target).await;
+    let input = server.flow_input(three_transforms(orders, shop, target)).await;
+    let flow = server.start_flow(input).await;
+    let (seen, end) = server.wait_for_end(flow, Duration::from_secs(30)).await;
+    assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+    assert_progress_and_logs(&seen, &end);
+
+    let mart = server.data.join("out/mart.sqlite");
+    let count = sqlite_rows(&mart, "SELECT count(*) FROM enriched").await;
+    assert_eq!(count[0][0], big_order_count(2000).to_string());
+    let by_country = sqlite_rows(&mart, "SELECT country, orders FROM by_country ORDER BY country").await;
+    assert_eq!(by_country.len(), 2);
+    assert_eq!(by_country[1][0], "Ελλάδα", "non-ASCII text survives");
+    let total: i64 = by_country.iter().map(|r| r[1].parse::<i64>().unwrap()).sum();
+    assert_eq!(total, big_order_count(2000));
+}
+
+#[tokio::test]
+async fn a_flow_writes_a_columnar_target_and_a_rerun_replaces_it() {
+    let server = TestServer::start(Options::default()).await;
+    let target = json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}});
+    let (orders, shop, target) = shop(&server, 1000, target).await;
+    let input = server.flow_input(three_transforms(orders, shop, target)).await;
+    for _ in 0..2 {
+        let flow = server.start_flow(input).await;
+        let (seen, end) = server.wait_for_end(flow, Duration::from_secs(30)).await;
+        assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+        assert_progress_and_logs(&seen, &end);
+    }
+    let batches = parquet_rows(&server.data.join("lake/enriched"), "SELECT count(*) FROM t").await;
+    let count = batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+    assert_eq!(count, big_order_count(1000), "replace keeps one copy of the rows");
+    let leftovers: Vec<_> = std::fs::read_dir(server.data.join("lake"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging folders left behind: {leftovers:?}");
+}
+
+#[tokio::test]
+async fn appending_to_a_csv_file_target_keeps_the_old_rows() {
+    let server = TestServer::start(Options::default()).await;
+    write_orders_csv(&server.data.join("orders.csv"), 50);
+    let orders = server
+        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
+        .await;
+    let out = server
+        .data_store(json!({"name": "report", "type": "file", "connection": {"path": "reports/small.csv", "format": "csv"}}))
+        .await;
+    let input = server
+        .flow_input(json!({
+            "source_data_store_ids": [orders], "target_data_store_id": out,
+            "sources": [{"data_store_id": orders, "as": "orders"}],
+            "transforms": [{"name": "small", "sql": "SELECT id, amount FROM orders WHERE amount < 100 ORDER BY id"}],
+            "outputs": [{"transform": "small", "mode": "append"}]
+        }))
+        .await;
+    for _ in 0..2 {
+        let flow = server.start_flow(input).await;
+        let (_, end) = server.wait_for_end(flow, Duration::from_secs(30)).await;
+        assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+    }
+    let csv = std::fs::read_to_string(server.data.join("reports/small.csv")).unwrap();
+    let small = (1..=50).filter(|id| id * 7 % 500 < 100).count();
+    assert_eq!(csv.lines().count(), 1 + 2 * small, "{csv}");
+    assert!(csv.starts_with("id,amount\n"));
+}
+
+#[tokio::test]
+async fn a_transform_that_fails_at_run_time_fails_the_flow_naming_it_and_leaves_the_target_alone() {
+    let server = TestServer::start(Options::default()).await;
+    let target = json!({"name": "mart", "type": "relational_db", "connection": {"engine": "sqlite", "path": "mart.sqlite"}});
+    let (orders, shop, target) = shop(&server, 100, target).await;
+    let mart = server.data.join("mart.sqlite");
+    let pool = crate::support::sqlite_pool(&mart).await;
+    sea_orm::sqlx::query("CREATE TABLE enriched (kept TEXT)").execute(&pool).await.unwrap();
+    sea_orm::sqlx::query("INSERT INTO enriched VALUES ('before')").execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let mut body = three_transforms(orders, shop, target);
+    body["transforms"][1]["sql"] = json!("SELECT no_such_column FROM orders");
+    let input = server.flow_input(body).await;
+    let flow = server.start_flow(input).await;
+    let (_, end) = server.wait_for_end(flow, Duration::from_secs(30)).await;
+    assert_eq!(end["output"]["state"], "FAILED", "{end}");
+    let errors = end["output"]["errors"]["lines"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let error = errors[0].as_str().unwrap();
+    assert!(error.contains("step transform 'big_orders' failed") && error.contains("no_such_column"), "{error}");
+    assert_eq!(sqlite_rows(&mart, "SELECT * FROM enriched").await, vec![vec!["before".to_owned()]]);
+}
+
+/// 3,000 orders crossed three times: billions of rows, far longer than the test waits.
+fn endless(orders: i64, target: i64) -> Value {
+    json!({
+        "source_data_store_ids": [orders], "target_data_store_id": target,
+        "sources": [{"data_store_id": orders, "as": "orders"}],
+        "transforms": [{"name": "crossed", "sql": "SELECT count(*) AS n, sum(a.amount + b.amount + c.amount) AS s FROM orders a CROSS JOIN orders b CROSS JOIN orders c"}],
+        "outputs": [{"transform": "crossed", "table": "crossed", "mode": "replace"}]
+    })
+}
+
+#[tokio::test]
+async fn a_cancelled_flow_stops_within_two_seconds_and_leaves_the_target_alone() {
+    let server = TestServer::start(Options::default()).await;
+    write_orders_csv(&server.data.join("orders.csv"), 3000);
+    std::fs::create_dir_all(server.data.join("lake/crossed")).unwrap();
+    std::fs::write(server.data.join("lake/crossed/old.parquet"), b"the previous results").unwrap();
+    let orders = server
+        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
+        .await;
+    let lake = server.data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}})).await;
+    let input = server.flow_input(endless(orders, lake)).await;
+    let flow = server.start_flow(input).await;
+    server.wait_for_state(flow, "RUNNING", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let asked = Instant::now();
+    let (status, body) = server.post(&format!("/v1/flows/cancel/{flow}"), &json!({})).await;
+    assert_eq!(status, 202, "{body}");
+    server.wait_for_state(flow, "CANCELLED", Duration::from_secs(2)).await;
+    assert!(asked.elapsed() < Duration::from_secs(2));
+
+    // The work itself stopped: the process is idle again.
+    let before = cpu_time(server.pid());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let spent = cpu_time(server.pid()) - before;
+    assert!(spent < Duration::from_millis(300), "the process spent {spent:?} of CPU in the second after the cancel");
+
+    let files: Vec<_> = std::fs::read_dir(server.data.join("lake/crossed")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files, ["old.parquet"]);
+    assert_eq!(std::fs::read(server.data.join("lake/crossed/old.parquet")).unwrap(), b"the previous results");
+    let (status, _) = server.post(&format!("/v1/flows/{flow}/cancel"), &json!({})).await;
+    assert_eq!(status, 409, "a finished flow cannot be cancelled");
+}
+
+#[tokio::test]
+async fn eight_flows_started_together_all_complete_with_at_most_the_configured_number_running() {
+    let server = TestServer::start(Options { max_concurrent_flows: 2, ..Options::default() }).await;
+    let target = json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}});
+    let (orders, shop, target) = shop(&server, 20_000, target).await;
+    let mut flows = Vec::new();
+    for _ in 0..8 {
+        let input = server.flow_input(three_transforms(orders, shop, target)).await;
+        flows.push(server.start_flow(input).await);
+    }
+    let started = Instant::now();
+    let mut most_running = 0;
+    loop {
+        let (_, running) = server.get("/v1/flows?state=RUNNING").await;
+        most_running = most_running.max(running.as_array().unwrap().len());
+        let (_, done) = server.get("/v1/flows?state=COMPLETED").await;
+        if done.as_array().unwrap().len() == 8 {
+            break;
+        }
+        let (_, failed) = server.get("/v1/flows?state=FAILED").await;
+        assert!(failed.as_array().unwrap().is_empty(), "{failed}");
+        assert!(started.elapsed() < Duration::from_secs(120), "flows did not finish");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(most_running <= 2, "{most_running} flows ran at once");
+    assert!(most_running >= 1);
+}
+
+#[tokio::test]
+async fn a_flow_left_running_by_a_killed_process_is_failed_as_interrupted_at_the_next_start() {
+    let server = TestServer::start(Options::default()).await;
+    write_orders_csv(&server.data.join("orders.csv"), 3000);
+    let orders = server
+        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
+        .await;
+    let lake = server.data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}})).await;
+    let input = server.flow_input(endless(orders, lake)).await;
+    let flow = server.start_flow(input).await;
+    server.wait_for_state(flow, "RUNNING", Duration::from_secs(10)).await;
+
+    // restart() kills the process (SIGKILL) and starts a new one on the same store.
+    let server = server.restart(Options::default()).await;
+    let (_, end) = server.get(&format!("/v1/flows/{flow}")).await;
+    assert_eq!(end["output"]["state"], "FAILED", "{end}");
+    assert!(end["output"]["errors"]["lines"][0].as_str().unwrap().contains("interrupted"), "{end}");
+    assert!(!server.data.join("lake/crossed").exists(), "nothing half-written is visible");
+}
+
+#[tokio::test]
+async fn the_server_runs_flows_with_a_postgresql_metadata_store() {
+    let server = TestServer::start(Options { postgres: true, ..Options::default() }).await;
+    let target = json!({"name": "mart", "type": "relational_db", "connection": {"engine": "sqlite", "path": "mart.sqlite"}});
+    let (orders, shop, target) = shop(&server, 500, target).await;
+    let input = server.flow_input(three_transforms(orders, shop, target)).await;
+    let flow = server.start_flow(input).await;
+    let (seen, end) = server.wait_for_end(flow, Duration::from_secs(30)).await;
+    assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+    assert_progress_and_logs(&seen, &end);
+    let (status, ready) = server.get("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+}

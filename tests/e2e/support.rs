@@ -1,0 +1,315 @@
+//! The end-to-end harness: starts the built `sluice` binary on port 0 with a temporary data folder
+//! and a fresh metadata store, and talks to it over HTTP like any client.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub struct Options {
+    pub max_concurrent_flows: usize,
+    pub postgres: bool,
+    pub log_level: &'static str,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { max_concurrent_flows: 4, postgres: false, log_level: "info" }
+    }
+}
+
+/// A metadata store that outlives server processes, so a test can restart the server on it.
+pub struct MetadataStore {
+    pub url: String,
+    postgres_cleanup: Option<(String, String)>,
+}
+
+impl MetadataStore {
+    pub fn sqlite(dir: &Path) -> Self {
+        Self { url: format!("sqlite://{}?mode=rwc", dir.join("meta.sqlite").display()), postgres_cleanup: None }
+    }
+
+    pub async fn postgres() -> Self {
+        use sea_orm::{ConnectionTrait, Database};
+        let base = std::env::var("SLUICE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let admin_url = format!("{base}/postgres");
+        let admin = Database::connect(&admin_url).await.unwrap_or_else(|err| {
+            panic!("this test needs PostgreSQL at {base} (set SLUICE_TEST_POSTGRES_URL to point elsewhere): {err}")
+        });
+        let name = format!("sluice_e2e_{}", uuid::Uuid::new_v4().simple());
+        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+        Self { url: format!("{base}/{name}"), postgres_cleanup: Some((admin_url, name)) }
+    }
+}
+
+impl Drop for MetadataStore {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.postgres_cleanup.take() {
+            // Best effort, on a thread of its own: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                runtime.block_on(async {
+                    use sea_orm::{ConnectionTrait, Database};
+                    if let Ok(admin) = Database::connect(&admin_url).await {
+                        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub data: PathBuf,
+    pub client: reqwest::Client,
+    process: Child,
+    output: Arc<Mutex<Vec<String>>>,
+    // Dropped last: the data folder and the SQLite metadata store live in it.
+    _metadata: MetadataStore,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    pub async fn start(options: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let metadata = if options.postgres { MetadataStore::postgres().await } else { MetadataStore::sqlite(dir.path()) };
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let mut server = Self::spawn(&data, &metadata.url, &options).await;
+        server._metadata = metadata;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts another process on the same data folder and metadata store (after a crash, say).
+    pub async fn restart(mut self, options: Options) -> Self {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        let metadata = std::mem::replace(&mut self._metadata, MetadataStore { url: String::new(), postgres_cleanup: None });
+        let dir = self._dir.take();
+        let mut next = Self::spawn(&self.data, &metadata.url, &options).await;
+        next._metadata = metadata;
+        next._dir = dir;
+        next
+    }
+
+    async fn spawn(data: &Path, metadata_url: &str, options: &Options) -> Self {
+        let mut process = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .current_dir(data.parent().unwrap())
+            .env("SLUICE__SERVER__ADDRESS", "127.0.0.1:0")
+            .env("SLUICE__DATA__ROOT", data)
+            .env("SLUICE__DATABASE__URL", metadata_url)
+            .env("SLUICE__RUNNER__MAX_CONCURRENT_FLOWS", options.max_concurrent_flows.to_string())
+            .env("RUST_LOG", options.log_level)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the sluice binary");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        for pipe in [
+            Box::new(process.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(process.stderr.take().unwrap()),
+        ] {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    output.lock().unwrap().push(line);
+                }
+            });
+        }
+        let started = Instant::now();
+        let base = loop {
+            let found = output.lock().unwrap().iter().find_map(|line| {
+                line.split("listening on ").nth(1).map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+            });
+            if let Some(base) = found {
+                break base;
+            }
+            if let Ok(Some(status)) = process.try_wait() {
+                panic!("sluice exited with {status}:\n{}", output.lock().unwrap().join("\n"));
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "sluice did not start:\n{}", output.lock().unwrap().join("\n"));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        Self {
+            base,
+            data: data.to_owned(),
+            client: reqwest::Client::new(),
+            process,
+            output,
+            _metadata: MetadataStore { url: String::new(), postgres_cleanup: None },
+            _dir: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    /// Everything the process has written to stdout and stderr so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        read(response).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self.client.post(self.url(path)).json(body).send().await.unwrap();
+        read(response).await
+    }
+
+    /// Registers a data store and returns its id.
+    pub async fn data_store(&self, body: Value) -> i64 {
+        let (status, created) = self.post("/v1/data-stores", &body).await;
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_i64().unwrap()
+    }
+
+    /// Defines a flow input and returns its id.
+    pub async fn flow_input(&self, body: Value) -> i64 {
+        let (status, created) = self.post("/v1/flow-inputs", &body).await;
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_i64().unwrap()
+    }
+
+    pub async fn start_flow(&self, flow_input_id: i64) -> i64 {
+        let (status, created) = self.post("/v1/flows", &json!({"flow_input_id": flow_input_id})).await;
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_i64().unwrap()
+    }
+
+    /// Polls a flow until it has finished, returning every state seen on the way and the end.
+    pub async fn wait_for_end(&self, flow_id: i64, within: Duration) -> (Vec<Value>, Value) {
+        let started = Instant::now();
+        let mut seen = Vec::new();
+        loop {
+            let (status, flow) = self.get(&format!("/v1/flows/{flow_id}")).await;
+            assert_eq!(status, 200, "{flow}");
+            let state = flow["output"]["state"].as_str().unwrap().to_owned();
+            seen.push(flow.clone());
+            if ["COMPLETED", "FAILED", "CANCELLED"].contains(&state.as_str()) {
+                return (seen, flow);
+            }
+            assert!(started.elapsed() < within, "flow {flow_id} still {state} after {within:?}: {flow}\n{}", self.output());
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn wait_for_state(&self, flow_id: i64, state: &str, within: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let (_, flow) = self.get(&format!("/v1/flows/{flow_id}")).await;
+            if flow["output"]["state"] == state {
+                return flow;
+            }
+            assert!(started.elapsed() < within, "flow {flow_id} not {state} after {within:?}: {flow}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    (status, body)
+}
+
+/// Writes an orders CSV of `rows` rows: id, customer_id (1..=10), amount (id * 7 % 500).
+pub fn write_orders_csv(path: &Path, rows: usize) {
+    let mut csv = String::from("id,customer_id,amount\n");
+    for id in 1..=rows {
+        csv.push_str(&format!("{id},{},{}\n", id % 10 + 1, id * 7 % 500));
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
+/// Creates a SQLite database with a `customers` table of ten customers (id, name, country).
+pub async fn write_customers_sqlite(path: &Path) {
+    let pool = sqlite_pool(path).await;
+    sea_orm::sqlx::query("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, country TEXT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for id in 1..=10 {
+        sea_orm::sqlx::query("INSERT INTO customers VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(format!("customer {id}"))
+            .bind(if id % 2 == 0 { "NL" } else { "Ελλάδα" })
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+}
+
+pub async fn sqlite_pool(path: &Path) -> sea_orm::sqlx::SqlitePool {
+    let options = sea_orm::sqlx::sqlite::SqliteConnectOptions::new().filename(path).create_if_missing(true);
+    sea_orm::sqlx::SqlitePool::connect_with(options).await.unwrap()
+}
+
+/// Rows of a SQLite query as JSON-ish strings, for comparing.
+pub async fn sqlite_rows(path: &Path, sql: &str) -> Vec<Vec<String>> {
+    use sea_orm::sqlx::{Row, ValueRef};
+    let pool = sqlite_pool(path).await;
+    let rows = sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(&pool).await.unwrap();
+    pool.close().await;
+    rows.iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| {
+                    let raw = row.try_get_raw(i).unwrap();
+                    if raw.is_null() {
+                        "NULL".to_owned()
+                    } else if let Ok(v) = row.try_get::<i64, _>(i) {
+                        v.to_string()
+                    } else if let Ok(v) = row.try_get::<f64, _>(i) {
+                        v.to_string()
+                    } else {
+                        row.try_get::<String, _>(i).unwrap()
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// How many rows the Parquet files of a table folder (or one file) hold, read with DataFusion.
+pub async fn parquet_rows(path: &Path, sql_over_t: &str) -> Vec<datafusion::arrow::record_batch::RecordBatch> {
+    let ctx = datafusion::prelude::SessionContext::new();
+    let mut location = path.to_string_lossy().into_owned();
+    if path.is_dir() {
+        location.push('/');
+    }
+    ctx.register_parquet("t", &location, datafusion::prelude::ParquetReadOptions::default()).await.unwrap();
+    ctx.sql(sql_over_t).await.unwrap().collect().await.unwrap()
+}
+
+/// Total CPU time (user + system) the process has used, from /proc.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line; 12 and 13 after the name.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 1000 / 100)
+}
