@@ -59,8 +59,16 @@ impl MigrationTrait for Migration {
                     .col(big_integer(Flow::FlowInputId))
                     .col(big_integer_uniq(Flow::FlowOutputId))
                     .col(timestamp_with_time_zone(Flow::CreatedUtc))
-                    .foreign_key(ForeignKey::create().from(Flow::Table, Flow::FlowInputId).to(FlowInput::Table, FlowInput::Id))
-                    .foreign_key(ForeignKey::create().from(Flow::Table, Flow::FlowOutputId).to(FlowOutput::Table, FlowOutput::Id))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Flow::Table, Flow::FlowInputId)
+                            .to(FlowInput::Table, FlowInput::Id),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Flow::Table, Flow::FlowOutputId)
+                            .to(FlowOutput::Table, FlowOutput::Id),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -93,16 +101,32 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(Index::create().name("idx_flow_output_state").table(FlowOutput::Table).col(FlowOutput::State).to_owned())
+            .create_index(
+                Index::create()
+                    .name("idx_flow_output_state")
+                    .table(FlowOutput::Table)
+                    .col(FlowOutput::State)
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(FlowOutputLine::Table).to_owned()).await?;
-        manager.drop_table(Table::drop().table(Flow::Table).to_owned()).await?;
-        manager.drop_table(Table::drop().table(FlowOutput::Table).to_owned()).await?;
-        manager.drop_table(Table::drop().table(FlowInput::Table).to_owned()).await?;
-        manager.drop_table(Table::drop().table(DataStore::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(FlowOutputLine::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Flow::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(FlowOutput::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(FlowInput::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(DataStore::Table).to_owned())
+            .await
     }
 }
 

@@ -4,7 +4,10 @@ use datafusion::arrow::array::{Array, Int64Array};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-use crate::support::{Options, TestServer, cpu_time, parquet_rows, sqlite_rows, write_customers_sqlite, write_orders_csv};
+use crate::support::{
+    Options, TestServer, cpu_time, endless, parquet_rows, sqlite_rows, write_customers_sqlite,
+    write_orders_csv,
+};
 
 /// Registers orders.csv, shop.sqlite (customers) and a target, and returns (orders, shop, target).
 async fn shop(server: &TestServer, orders: usize, target: Value) -> (i64, i64, i64) {
@@ -46,20 +49,52 @@ fn big_order_count(rows: usize) -> i64 {
 }
 
 fn assert_progress_and_logs(seen: &[Value], end: &Value) {
-    let percents: Vec<u64> = seen.iter().map(|f| f["output"]["progress"]["percent"].as_u64().unwrap()).collect();
-    assert!(percents.windows(2).all(|w| w[0] <= w[1]), "progress went down: {percents:?}");
+    let percents: Vec<u64> = seen
+        .iter()
+        .map(|f| f["output"]["progress"]["percent"].as_u64().unwrap())
+        .collect();
+    assert!(
+        percents.windows(2).all(|w| w[0] <= w[1]),
+        "progress went down: {percents:?}"
+    );
     assert_eq!(end["output"]["progress"]["percent"], 100);
-    let logs: Vec<&str> = end["output"]["logs"]["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    let logs: Vec<&str> = end["output"]["logs"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
     // Two ingests, three transforms, two outputs: a start and an end line each.
-    for step in ["ingest 'orders'", "ingest 'customers'", "transform 'big_orders'", "transform 'enriched'", "transform 'by_country'", "output 'enriched -> enriched'", "output 'by_country -> by_country'"] {
-        assert!(logs.iter().any(|l| l.contains(&format!("step {step} started"))), "no start line for {step}: {logs:#?}");
+    for step in [
+        "ingest 'orders'",
+        "ingest 'customers'",
+        "transform 'big_orders'",
+        "transform 'enriched'",
+        "transform 'by_country'",
+        "output 'enriched -> enriched'",
+        "output 'by_country -> by_country'",
+    ] {
         assert!(
-            logs.iter().any(|l| l.contains(&format!("step {step} finished: ")) && l.contains(" rows in ")),
+            logs.iter()
+                .any(|l| l.contains(&format!("step {step} started"))),
+            "no start line for {step}: {logs:#?}"
+        );
+        assert!(
+            logs.iter()
+                .any(|l| l.contains(&format!("step {step} finished: ")) && l.contains(" rows in ")),
             "no end line with rows and duration for {step}: {logs:#?}"
         );
     }
-    assert!(logs.last().unwrap().ends_with("flow completed"), "{logs:#?}");
-    assert!(end["output"]["errors"]["lines"].as_array().unwrap().is_empty());
+    assert!(
+        logs.last().unwrap().ends_with("flow completed"),
+        "{logs:#?}"
+    );
+    assert!(
+        end["output"]["errors"]["lines"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -67,7 +102,9 @@ async fn a_flow_joins_a_csv_with_a_sqlite_table_into_a_sqlite_target() {
     let server = TestServer::start(Options::default()).await;
     let target = json!({"name": "mart", "type": "relational_db", "connection": {"engine": "sqlite", "path": "out/mart.sqlite"}});
     let (orders, shop, target) = shop(&server, 2000, target).await;
-    let input = server.flow_input(three_transforms(orders, shop, target)).await;
+    let input = server
+        .flow_input(three_transforms(orders, shop, target))
+        .await;
     let flow = server.start_flow(input).await;
     let (seen, end) = server.wait_for_end(flow, Duration::from_secs(30)).await;
     assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
@@ -76,10 +113,17 @@ async fn a_flow_joins_a_csv_with_a_sqlite_table_into_a_sqlite_target() {
     let mart = server.data.join("out/mart.sqlite");
     let count = sqlite_rows(&mart, "SELECT count(*) FROM enriched").await;
     assert_eq!(count[0][0], big_order_count(2000).to_string());
-    let by_country = sqlite_rows(&mart, "SELECT country, orders FROM by_country ORDER BY country").await;
+    let by_country = sqlite_rows(
+        &mart,
+        "SELECT country, orders FROM by_country ORDER BY country",
+    )
+    .await;
     assert_eq!(by_country.len(), 2);
     assert_eq!(by_country[1][0], "Ελλάδα", "non-ASCII text survives");
-    let total: i64 = by_country.iter().map(|r| r[1].parse::<i64>().unwrap()).sum();
+    let total: i64 = by_country
+        .iter()
+        .map(|r| r[1].parse::<i64>().unwrap())
+        .sum();
     assert_eq!(total, big_order_count(2000));
 }
 
@@ -88,7 +132,9 @@ async fn a_flow_writes_a_columnar_target_and_a_rerun_replaces_it() {
     let server = TestServer::start(Options::default()).await;
     let target = json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}});
     let (orders, shop, target) = shop(&server, 1000, target).await;
-    let input = server.flow_input(three_transforms(orders, shop, target)).await;
+    let input = server
+        .flow_input(three_transforms(orders, shop, target))
+        .await;
     for _ in 0..2 {
         let flow = server.start_flow(input).await;
         let (seen, end) = server.wait_for_end(flow, Duration::from_secs(30)).await;
@@ -96,14 +142,26 @@ async fn a_flow_writes_a_columnar_target_and_a_rerun_replaces_it() {
         assert_progress_and_logs(&seen, &end);
     }
     let batches = parquet_rows(&server.data.join("lake/enriched"), "SELECT count(*) FROM t").await;
-    let count = batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
-    assert_eq!(count, big_order_count(1000), "replace keeps one copy of the rows");
+    let count = batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .value(0);
+    assert_eq!(
+        count,
+        big_order_count(1000),
+        "replace keeps one copy of the rows"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(server.data.join("lake"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with('.'))
         .collect();
-    assert!(leftovers.is_empty(), "staging folders left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "staging folders left behind: {leftovers:?}"
+    );
 }
 
 #[tokio::test]
@@ -142,8 +200,14 @@ async fn a_transform_that_fails_at_run_time_fails_the_flow_naming_it_and_leaves_
     let (orders, shop, target) = shop(&server, 100, target).await;
     let mart = server.data.join("mart.sqlite");
     let pool = crate::support::sqlite_pool(&mart).await;
-    sea_orm::sqlx::query("CREATE TABLE enriched (kept TEXT)").execute(&pool).await.unwrap();
-    sea_orm::sqlx::query("INSERT INTO enriched VALUES ('before')").execute(&pool).await.unwrap();
+    sea_orm::sqlx::query("CREATE TABLE enriched (kept TEXT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sea_orm::sqlx::query("INSERT INTO enriched VALUES ('before')")
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
 
     let mut body = three_transforms(orders, shop, target);
@@ -155,18 +219,14 @@ async fn a_transform_that_fails_at_run_time_fails_the_flow_naming_it_and_leaves_
     let errors = end["output"]["errors"]["lines"].as_array().unwrap();
     assert_eq!(errors.len(), 1, "{errors:?}");
     let error = errors[0].as_str().unwrap();
-    assert!(error.contains("step transform 'big_orders' failed") && error.contains("no_such_column"), "{error}");
-    assert_eq!(sqlite_rows(&mart, "SELECT * FROM enriched").await, vec![vec!["before".to_owned()]]);
-}
-
-/// 3,000 orders crossed three times: billions of rows, far longer than the test waits.
-fn endless(orders: i64, target: i64) -> Value {
-    json!({
-        "source_data_store_ids": [orders], "target_data_store_id": target,
-        "sources": [{"data_store_id": orders, "as": "orders"}],
-        "transforms": [{"name": "crossed", "sql": "SELECT count(*) AS n, sum(a.amount + b.amount + c.amount) AS s FROM orders a CROSS JOIN orders b CROSS JOIN orders c"}],
-        "outputs": [{"transform": "crossed", "table": "crossed", "mode": "replace"}]
-    })
+    assert!(
+        error.contains("step transform 'big_orders' failed") && error.contains("no_such_column"),
+        "{error}"
+    );
+    assert_eq!(
+        sqlite_rows(&mart, "SELECT * FROM enriched").await,
+        vec![vec!["before".to_owned()]]
+    );
 }
 
 #[tokio::test]
@@ -174,43 +234,72 @@ async fn a_cancelled_flow_stops_within_two_seconds_and_leaves_the_target_alone()
     let server = TestServer::start(Options::default()).await;
     write_orders_csv(&server.data.join("orders.csv"), 3000);
     std::fs::create_dir_all(server.data.join("lake/crossed")).unwrap();
-    std::fs::write(server.data.join("lake/crossed/old.parquet"), b"the previous results").unwrap();
+    std::fs::write(
+        server.data.join("lake/crossed/old.parquet"),
+        b"the previous results",
+    )
+    .unwrap();
     let orders = server
         .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
         .await;
-    let lake = server.data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}})).await;
+    let lake = server
+        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
+        .await;
     let input = server.flow_input(endless(orders, lake)).await;
     let flow = server.start_flow(input).await;
-    server.wait_for_state(flow, "RUNNING", Duration::from_secs(10)).await;
+    server
+        .wait_for_state(flow, "RUNNING", Duration::from_secs(10))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let asked = Instant::now();
-    let (status, body) = server.post(&format!("/v1/flows/cancel/{flow}"), &json!({})).await;
+    let (status, body) = server
+        .post(&format!("/v1/flows/cancel/{flow}"), &json!({}))
+        .await;
     assert_eq!(status, 202, "{body}");
-    server.wait_for_state(flow, "CANCELLED", Duration::from_secs(2)).await;
+    server
+        .wait_for_state(flow, "CANCELLED", Duration::from_secs(2))
+        .await;
     assert!(asked.elapsed() < Duration::from_secs(2));
 
     // The work itself stopped: the process is idle again.
     let before = cpu_time(server.pid());
     tokio::time::sleep(Duration::from_secs(1)).await;
     let spent = cpu_time(server.pid()) - before;
-    assert!(spent < Duration::from_millis(300), "the process spent {spent:?} of CPU in the second after the cancel");
+    assert!(
+        spent < Duration::from_millis(300),
+        "the process spent {spent:?} of CPU in the second after the cancel"
+    );
 
-    let files: Vec<_> = std::fs::read_dir(server.data.join("lake/crossed")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let files: Vec<_> = std::fs::read_dir(server.data.join("lake/crossed"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(files, ["old.parquet"]);
-    assert_eq!(std::fs::read(server.data.join("lake/crossed/old.parquet")).unwrap(), b"the previous results");
-    let (status, _) = server.post(&format!("/v1/flows/{flow}/cancel"), &json!({})).await;
+    assert_eq!(
+        std::fs::read(server.data.join("lake/crossed/old.parquet")).unwrap(),
+        b"the previous results"
+    );
+    let (status, _) = server
+        .post(&format!("/v1/flows/{flow}/cancel"), &json!({}))
+        .await;
     assert_eq!(status, 409, "a finished flow cannot be cancelled");
 }
 
 #[tokio::test]
 async fn eight_flows_started_together_all_complete_with_at_most_the_configured_number_running() {
-    let server = TestServer::start(Options { max_concurrent_flows: 2, ..Options::default() }).await;
+    let server = TestServer::start(Options {
+        max_concurrent_flows: 2,
+        ..Options::default()
+    })
+    .await;
     let target = json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}});
     let (orders, shop, target) = shop(&server, 20_000, target).await;
     let mut flows = Vec::new();
     for _ in 0..8 {
-        let input = server.flow_input(three_transforms(orders, shop, target)).await;
+        let input = server
+            .flow_input(three_transforms(orders, shop, target))
+            .await;
         flows.push(server.start_flow(input).await);
     }
     let started = Instant::now();
@@ -224,7 +313,10 @@ async fn eight_flows_started_together_all_complete_with_at_most_the_configured_n
         }
         let (_, failed) = server.get("/v1/flows?state=FAILED").await;
         assert!(failed.as_array().unwrap().is_empty(), "{failed}");
-        assert!(started.elapsed() < Duration::from_secs(120), "flows did not finish");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "flows did not finish"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(most_running <= 2, "{most_running} flows ran at once");
@@ -238,25 +330,44 @@ async fn a_flow_left_running_by_a_killed_process_is_failed_as_interrupted_at_the
     let orders = server
         .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
         .await;
-    let lake = server.data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}})).await;
+    let lake = server
+        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
+        .await;
     let input = server.flow_input(endless(orders, lake)).await;
     let flow = server.start_flow(input).await;
-    server.wait_for_state(flow, "RUNNING", Duration::from_secs(10)).await;
+    server
+        .wait_for_state(flow, "RUNNING", Duration::from_secs(10))
+        .await;
 
     // restart() kills the process (SIGKILL) and starts a new one on the same store.
     let server = server.restart(Options::default()).await;
     let (_, end) = server.get(&format!("/v1/flows/{flow}")).await;
     assert_eq!(end["output"]["state"], "FAILED", "{end}");
-    assert!(end["output"]["errors"]["lines"][0].as_str().unwrap().contains("interrupted"), "{end}");
-    assert!(!server.data.join("lake/crossed").exists(), "nothing half-written is visible");
+    assert!(
+        end["output"]["errors"]["lines"][0]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{end}"
+    );
+    assert!(
+        !server.data.join("lake/crossed").exists(),
+        "nothing half-written is visible"
+    );
 }
 
 #[tokio::test]
 async fn the_server_runs_flows_with_a_postgresql_metadata_store() {
-    let server = TestServer::start(Options { postgres: true, ..Options::default() }).await;
+    let server = TestServer::start(Options {
+        postgres: true,
+        ..Options::default()
+    })
+    .await;
     let target = json!({"name": "mart", "type": "relational_db", "connection": {"engine": "sqlite", "path": "mart.sqlite"}});
     let (orders, shop, target) = shop(&server, 500, target).await;
-    let input = server.flow_input(three_transforms(orders, shop, target)).await;
+    let input = server
+        .flow_input(three_transforms(orders, shop, target))
+        .await;
     let flow = server.start_flow(input).await;
     let (seen, end) = server.wait_for_end(flow, Duration::from_secs(30)).await;
     assert_eq!(end["output"]["state"], "COMPLETED", "{end}");

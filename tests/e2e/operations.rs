@@ -15,17 +15,31 @@ async fn malformed_json_is_a_400_problem() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let (status, problem) = read(response).await;
     assert_eq!(status, 400, "{problem}");
     assert_eq!(problem["status"], 400);
-    assert!(problem["type"].is_string() && problem["title"].is_string() && problem["detail"].is_string());
+    assert!(
+        problem["type"].is_string()
+            && problem["title"].is_string()
+            && problem["detail"].is_string()
+    );
 }
 
 #[tokio::test]
 async fn a_body_that_is_not_json_is_a_415_problem() {
     let server = TestServer::start(Options::default()).await;
-    let response = server.client.post(server.url("/v1/flows")).header("content-type", "text/plain").body("1").send().await.unwrap();
+    let response = server
+        .client
+        .post(server.url("/v1/flows"))
+        .header("content-type", "text/plain")
+        .body("1")
+        .send()
+        .await
+        .unwrap();
     let (status, problem) = read(response).await;
     assert_eq!(status, 415, "{problem}");
 }
@@ -42,7 +56,13 @@ async fn a_body_over_one_mebibyte_is_a_413_problem() {
 #[tokio::test]
 async fn unknown_ids_and_paths_are_404_problems() {
     let server = TestServer::start(Options::default()).await;
-    for path in ["/v1/data-stores/5", "/v1/flow-inputs/5", "/v1/flows/5", "/v1/flows/abc", "/v1/nothing"] {
+    for path in [
+        "/v1/data-stores/5",
+        "/v1/flow-inputs/5",
+        "/v1/flows/5",
+        "/v1/flows/abc",
+        "/v1/nothing",
+    ] {
         let (status, problem) = server.get(path).await;
         assert_eq!(status, 404, "{path}: {problem}");
         assert_eq!(problem["instance"], path);
@@ -54,7 +74,13 @@ async fn unknown_ids_and_paths_are_404_problems() {
 #[tokio::test]
 async fn a_limit_above_the_maximum_is_a_422_not_a_clamp() {
     let server = TestServer::start(Options::default()).await;
-    for path in ["/v1/data-stores?limit=101", "/v1/flows?limit=0", "/v1/flows?limit=-1", "/v1/flows?state=DONE", "/v1/flows?colour=red"] {
+    for path in [
+        "/v1/data-stores?limit=101",
+        "/v1/flows?limit=0",
+        "/v1/flows?limit=-1",
+        "/v1/flows?state=DONE",
+        "/v1/flows?colour=red",
+    ] {
         let (status, problem) = server.get(path).await;
         assert_eq!(status, 422, "{path}: {problem}");
     }
@@ -76,10 +102,18 @@ async fn data_stores_page_with_limit_and_offset_and_have_locations() {
         assert_eq!(response.status(), 201);
         let location = response.headers()["location"].to_str().unwrap().to_owned();
         let (status, store) = server.get(&location).await;
-        assert_eq!((status, store["name"].as_str().unwrap()), (200, format!("lake{i}").as_str()));
+        assert_eq!(
+            (status, store["name"].as_str().unwrap()),
+            (200, format!("lake{i}").as_str())
+        );
     }
     let (_, page) = server.get("/v1/data-stores?limit=2&offset=1").await;
-    let names: Vec<_> = page.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<_> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(names, ["lake1", "lake2"]);
 }
 
@@ -93,27 +127,36 @@ async fn health_and_readiness_answer() {
 #[tokio::test]
 async fn a_ready_flow_cancelled_before_it_runs_is_cancelled_at_once() {
     // No runner slot is free while the first flow runs, so the second waits READY.
-    let server = TestServer::start(Options { max_concurrent_flows: 1, ..Options::default() }).await;
+    let server = TestServer::start(Options {
+        max_concurrent_flows: 1,
+        ..Options::default()
+    })
+    .await;
     crate::support::write_orders_csv(&server.data.join("orders.csv"), 3000);
     let orders = server
         .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
         .await;
-    let lake = server.data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}})).await;
+    let lake = server
+        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
+        .await;
     let input = server
-        .flow_input(json!({
-            "source_data_store_ids": [orders], "target_data_store_id": lake,
-            "sources": [{"data_store_id": orders, "as": "orders"}],
-            "transforms": [{"name": "crossed", "sql": "SELECT count(*) AS n FROM orders a CROSS JOIN orders b CROSS JOIN orders c"}],
-            "outputs": [{"transform": "crossed", "table": "crossed"}]
-        }))
+        .flow_input(crate::support::endless(orders, lake))
         .await;
     let first = server.start_flow(input).await;
-    server.wait_for_state(first, "RUNNING", std::time::Duration::from_secs(10)).await;
+    server
+        .wait_for_state(first, "RUNNING", std::time::Duration::from_secs(10))
+        .await;
     let second = server.start_flow(input).await;
-    let (status, flow) = server.post(&format!("/v1/flows/{second}/cancel"), &json!({})).await;
+    let (status, flow) = server
+        .post(&format!("/v1/flows/{second}/cancel"), &json!({}))
+        .await;
     assert_eq!(status, 202);
     assert_eq!(flow["output"]["state"], "CANCELLED");
-    let (status, _) = server.post(&format!("/v1/flows/cancel/{first}"), &json!({})).await;
+    let (status, _) = server
+        .post(&format!("/v1/flows/cancel/{first}"), &json!({}))
+        .await;
     assert_eq!(status, 202);
-    server.wait_for_state(first, "CANCELLED", std::time::Duration::from_secs(2)).await;
+    server
+        .wait_for_state(first, "CANCELLED", std::time::Duration::from_secs(2))
+        .await;
 }

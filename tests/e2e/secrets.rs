@@ -7,7 +7,11 @@ use crate::support::{Options, TestServer};
 #[tokio::test]
 async fn no_password_appears_in_any_response_or_log_line() {
     const PASSWORD: &str = "pw-7f3a9c-never-shown";
-    let server = TestServer::start(Options { log_level: "trace", ..Options::default() }).await;
+    let server = TestServer::start(Options {
+        log_level: "trace",
+        ..Options::default()
+    })
+    .await;
     let mut bodies = Vec::new();
     let (status, created) = server
         .post(
@@ -37,9 +41,15 @@ async fn no_password_appears_in_any_response_or_log_line() {
     bodies.push(refused.to_string());
 
     for body in &bodies {
-        assert!(!body.contains(PASSWORD), "a response carried the password: {body}");
+        assert!(
+            !body.contains(PASSWORD),
+            "a response carried the password: {body}"
+        );
     }
     let output = server.output();
-    assert!(output.contains("warehouse") || output.contains("/v1/data-stores"), "the log should show the requests");
+    assert!(
+        output.contains("warehouse") || output.contains("/v1/data-stores"),
+        "the log should show the requests"
+    );
     assert!(!output.contains(PASSWORD), "the log carried the password");
 }

@@ -16,7 +16,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { max_concurrent_flows: 4, postgres: false, log_level: "info" }
+        Self {
+            max_concurrent_flows: 4,
+            postgres: false,
+            log_level: "info",
+        }
     }
 }
 
@@ -28,19 +32,29 @@ pub struct MetadataStore {
 
 impl MetadataStore {
     pub fn sqlite(dir: &Path) -> Self {
-        Self { url: format!("sqlite://{}?mode=rwc", dir.join("meta.sqlite").display()), postgres_cleanup: None }
+        Self {
+            url: format!("sqlite://{}?mode=rwc", dir.join("meta.sqlite").display()),
+            postgres_cleanup: None,
+        }
     }
 
     pub async fn postgres() -> Self {
         use sea_orm::{ConnectionTrait, Database};
-        let base = std::env::var("SLUICE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let base = std::env::var("SLUICE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
         let admin_url = format!("{base}/postgres");
         let admin = Database::connect(&admin_url).await.unwrap_or_else(|err| {
             panic!("this test needs PostgreSQL at {base} (set SLUICE_TEST_POSTGRES_URL to point elsewhere): {err}")
         });
         let name = format!("sluice_e2e_{}", uuid::Uuid::new_v4().simple());
-        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
-        Self { url: format!("{base}/{name}"), postgres_cleanup: Some((admin_url, name)) }
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        Self {
+            url: format!("{base}/{name}"),
+            postgres_cleanup: Some((admin_url, name)),
+        }
     }
 }
 
@@ -49,11 +63,18 @@ impl Drop for MetadataStore {
         if let Some((admin_url, name)) = self.postgres_cleanup.take() {
             // Best effort, on a thread of its own: Drop cannot await.
             let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 runtime.block_on(async {
                     use sea_orm::{ConnectionTrait, Database};
                     if let Ok(admin) = Database::connect(&admin_url).await {
-                        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await;
                     }
                 });
             })
@@ -76,7 +97,11 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let metadata = if options.postgres { MetadataStore::postgres().await } else { MetadataStore::sqlite(dir.path()) };
+        let metadata = if options.postgres {
+            MetadataStore::postgres().await
+        } else {
+            MetadataStore::sqlite(dir.path())
+        };
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
         let mut server = Self::spawn(&data, &metadata.url, &options).await;
@@ -89,7 +114,13 @@ impl TestServer {
     pub async fn restart(mut self, options: Options) -> Self {
         let _ = self.process.kill();
         let _ = self.process.wait();
-        let metadata = std::mem::replace(&mut self._metadata, MetadataStore { url: String::new(), postgres_cleanup: None });
+        let metadata = std::mem::replace(
+            &mut self._metadata,
+            MetadataStore {
+                url: String::new(),
+                postgres_cleanup: None,
+            },
+        );
         let dir = self._dir.take();
         let mut next = Self::spawn(&self.data, &metadata.url, &options).await;
         next._metadata = metadata;
@@ -103,7 +134,10 @@ impl TestServer {
             .env("SLUICE__SERVER__ADDRESS", "127.0.0.1:0")
             .env("SLUICE__DATA__ROOT", data)
             .env("SLUICE__DATABASE__URL", metadata_url)
-            .env("SLUICE__RUNNER__MAX_CONCURRENT_FLOWS", options.max_concurrent_flows.to_string())
+            .env(
+                "SLUICE__RUNNER__MAX_CONCURRENT_FLOWS",
+                options.max_concurrent_flows.to_string(),
+            )
             .env("RUST_LOG", options.log_level)
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
@@ -125,15 +159,24 @@ impl TestServer {
         let started = Instant::now();
         let base = loop {
             let found = output.lock().unwrap().iter().find_map(|line| {
-                line.split("listening on ").nth(1).map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+                line.split("listening on ")
+                    .nth(1)
+                    .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
             });
             if let Some(base) = found {
                 break base;
             }
             if let Ok(Some(status)) = process.try_wait() {
-                panic!("sluice exited with {status}:\n{}", output.lock().unwrap().join("\n"));
+                panic!(
+                    "sluice exited with {status}:\n{}",
+                    output.lock().unwrap().join("\n")
+                );
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "sluice did not start:\n{}", output.lock().unwrap().join("\n"));
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "sluice did not start:\n{}",
+                output.lock().unwrap().join("\n")
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         Self {
@@ -142,7 +185,10 @@ impl TestServer {
             client: reqwest::Client::new(),
             process,
             output,
-            _metadata: MetadataStore { url: String::new(), postgres_cleanup: None },
+            _metadata: MetadataStore {
+                url: String::new(),
+                postgres_cleanup: None,
+            },
             _dir: None,
         }
     }
@@ -166,7 +212,13 @@ impl TestServer {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self.client.post(self.url(path)).json(body).send().await.unwrap();
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         read(response).await
     }
 
@@ -185,7 +237,9 @@ impl TestServer {
     }
 
     pub async fn start_flow(&self, flow_input_id: i64) -> i64 {
-        let (status, created) = self.post("/v1/flows", &json!({"flow_input_id": flow_input_id})).await;
+        let (status, created) = self
+            .post("/v1/flows", &json!({"flow_input_id": flow_input_id}))
+            .await;
         assert_eq!(status, 201, "{created}");
         created["id"].as_i64().unwrap()
     }
@@ -202,7 +256,11 @@ impl TestServer {
             if ["COMPLETED", "FAILED", "CANCELLED"].contains(&state.as_str()) {
                 return (seen, flow);
             }
-            assert!(started.elapsed() < within, "flow {flow_id} still {state} after {within:?}: {flow}\n{}", self.output());
+            assert!(
+                started.elapsed() < within,
+                "flow {flow_id} still {state} after {within:?}: {flow}\n{}",
+                self.output()
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -214,7 +272,10 @@ impl TestServer {
             if flow["output"]["state"] == state {
                 return flow;
             }
-            assert!(started.elapsed() < within, "flow {flow_id} not {state} after {within:?}: {flow}");
+            assert!(
+                started.elapsed() < within,
+                "flow {flow_id} not {state} after {within:?}: {flow}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -230,7 +291,11 @@ impl Drop for TestServer {
 pub async fn read(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (status, body)
 }
 
@@ -246,10 +311,12 @@ pub fn write_orders_csv(path: &Path, rows: usize) {
 /// Creates a SQLite database with a `customers` table of ten customers (id, name, country).
 pub async fn write_customers_sqlite(path: &Path) {
     let pool = sqlite_pool(path).await;
-    sea_orm::sqlx::query("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, country TEXT)")
-        .execute(&pool)
-        .await
-        .unwrap();
+    sea_orm::sqlx::query(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, country TEXT)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     for id in 1..=10 {
         sea_orm::sqlx::query("INSERT INTO customers VALUES (?, ?, ?)")
             .bind(id)
@@ -263,15 +330,22 @@ pub async fn write_customers_sqlite(path: &Path) {
 }
 
 pub async fn sqlite_pool(path: &Path) -> sea_orm::sqlx::SqlitePool {
-    let options = sea_orm::sqlx::sqlite::SqliteConnectOptions::new().filename(path).create_if_missing(true);
-    sea_orm::sqlx::SqlitePool::connect_with(options).await.unwrap()
+    let options = sea_orm::sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    sea_orm::sqlx::SqlitePool::connect_with(options)
+        .await
+        .unwrap()
 }
 
 /// Rows of a SQLite query as JSON-ish strings, for comparing.
 pub async fn sqlite_rows(path: &Path, sql: &str) -> Vec<Vec<String>> {
     use sea_orm::sqlx::{Row, ValueRef};
     let pool = sqlite_pool(path).await;
-    let rows = sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(&pool).await.unwrap();
+    let rows = sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     rows.iter()
         .map(|row| {
@@ -294,13 +368,22 @@ pub async fn sqlite_rows(path: &Path, sql: &str) -> Vec<Vec<String>> {
 }
 
 /// How many rows the Parquet files of a table folder (or one file) hold, read with DataFusion.
-pub async fn parquet_rows(path: &Path, sql_over_t: &str) -> Vec<datafusion::arrow::record_batch::RecordBatch> {
+pub async fn parquet_rows(
+    path: &Path,
+    sql_over_t: &str,
+) -> Vec<datafusion::arrow::record_batch::RecordBatch> {
     let ctx = datafusion::prelude::SessionContext::new();
     let mut location = path.to_string_lossy().into_owned();
     if path.is_dir() {
         location.push('/');
     }
-    ctx.register_parquet("t", &location, datafusion::prelude::ParquetReadOptions::default()).await.unwrap();
+    ctx.register_parquet(
+        "t",
+        &location,
+        datafusion::prelude::ParquetReadOptions::default(),
+    )
+    .await
+    .unwrap();
     ctx.sql(sql_over_t).await.unwrap().collect().await.unwrap()
 }
 
@@ -312,4 +395,15 @@ pub fn cpu_time(pid: u32) -> Duration {
     // utime and stime are fields 14 and 15 of the whole line; 12 and 13 after the name.
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     Duration::from_millis(ticks * 1000 / 100)
+}
+
+/// A flow input that runs far longer than any test waits: 3,000 orders crossed three times, with
+/// a sum DataFusion cannot answer from statistics. Needs `orders.csv` of 3,000 rows.
+pub fn endless(orders: i64, target: i64) -> Value {
+    json!({
+        "source_data_store_ids": [orders], "target_data_store_id": target,
+        "sources": [{"data_store_id": orders, "as": "orders"}],
+        "transforms": [{"name": "crossed", "sql": "SELECT count(*) AS n, sum(a.amount + b.amount + c.amount) AS s FROM orders a CROSS JOIN orders b CROSS JOIN orders c"}],
+        "outputs": [{"transform": "crossed", "table": "crossed", "mode": "replace"}]
+    })
 }

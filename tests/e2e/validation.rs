@@ -12,7 +12,9 @@ async fn setup() -> (TestServer, Value) {
     let orders = server
         .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
         .await;
-    let lake = server.data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}})).await;
+    let lake = server
+        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
+        .await;
     let body = json!({
         "source_data_store_ids": [orders], "target_data_store_id": lake,
         "sources": [{"data_store_id": orders, "as": "orders"}],
@@ -32,7 +34,10 @@ async fn assert_refused(server: &TestServer, body: &Value, pointer: &str, messag
     assert_eq!(problem["instance"], "/v1/flow-inputs");
     let errors = problem["errors"].as_array().unwrap();
     assert!(
-        errors.iter().any(|e| e["pointer"] == pointer && e["message"].as_str().unwrap().contains(message_part)),
+        errors
+            .iter()
+            .any(|e| e["pointer"] == pointer
+                && e["message"].as_str().unwrap().contains(message_part)),
         "expected {pointer} ~ {message_part:?} in {problem}"
     );
     let (status, _) = server.get("/v1/flow-inputs/1").await;
@@ -87,7 +92,13 @@ async fn unknown_data_store_ids_are_refused() {
     let (server, mut body) = setup().await;
     body["source_data_store_ids"] = json!([1, 77]);
     body["target_data_store_id"] = json!(78);
-    assert_refused(&server, &body, "/source_data_store_ids/1", "77 does not exist").await;
+    assert_refused(
+        &server,
+        &body,
+        "/source_data_store_ids/1",
+        "77 does not exist",
+    )
+    .await;
     assert_refused(&server, &body, "/target_data_store_id", "78 does not exist").await;
 }
 
@@ -127,7 +138,14 @@ async fn starting_a_flow_of_an_unknown_input_is_refused() {
 async fn assert_store_refused(server: &TestServer, body: Value, pointer: &str) {
     let (status, problem) = server.post("/v1/data-stores", &body).await;
     assert_eq!(status, 422, "{problem}");
-    assert!(problem["errors"].as_array().unwrap().iter().any(|e| e["pointer"] == pointer), "{pointer} in {problem}");
+    assert!(
+        problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["pointer"] == pointer),
+        "{pointer} in {problem}"
+    );
     let (_, stores) = server.get("/v1/data-stores").await;
     assert_eq!(stores.as_array().unwrap().len(), 2, "nothing may be stored");
 }
@@ -139,8 +157,14 @@ async fn data_store_paths_cannot_leave_the_data_folder() {
     std::fs::create_dir_all(&outside).unwrap();
     std::fs::write(outside.join("secret.csv"), "a\n1\n").unwrap();
     std::os::unix::fs::symlink(&outside, server.data.join("link")).unwrap();
-    for path in ["../outside/secret.csv", "/etc/passwd", "link/secret.csv", outside.join("secret.csv").to_str().unwrap()] {
-        let body = json!({"name": "x", "type": "file", "connection": {"path": path, "format": "csv"}});
+    for path in [
+        "../outside/secret.csv",
+        "/etc/passwd",
+        "link/secret.csv",
+        outside.join("secret.csv").to_str().unwrap(),
+    ] {
+        let body =
+            json!({"name": "x", "type": "file", "connection": {"path": path, "format": "csv"}});
         assert_store_refused(&server, body, "/connection/path").await;
     }
     let body = json!({"name": "x", "type": "relational_db", "connection": {"engine": "sqlite", "path": "../meta.sqlite"}});
@@ -150,14 +174,42 @@ async fn data_store_paths_cannot_leave_the_data_folder() {
 #[tokio::test]
 async fn malformed_data_stores_are_refused_with_pointers() {
     let (server, _) = setup().await;
-    assert_store_refused(&server, json!({"name": "has space", "type": "columnar_db", "connection": {"path": "x"}}), "/name").await;
-    assert_store_refused(&server, json!({"name": "x", "type": "file", "connection": {"path": "a.txt", "format": "xml"}}), "/connection/format").await;
-    assert_store_refused(&server, json!({"name": "x", "type": "file", "connection": {"path": "a.csv"}}), "/connection").await;
-    assert_store_refused(&server, json!({"name": "x", "type": "relational_db", "connection": {"engine": "oracle"}}), "/connection/engine").await;
+    assert_store_refused(
+        &server,
+        json!({"name": "has space", "type": "columnar_db", "connection": {"path": "x"}}),
+        "/name",
+    )
+    .await;
+    assert_store_refused(
+        &server,
+        json!({"name": "x", "type": "file", "connection": {"path": "a.txt", "format": "xml"}}),
+        "/connection/format",
+    )
+    .await;
+    assert_store_refused(
+        &server,
+        json!({"name": "x", "type": "file", "connection": {"path": "a.csv"}}),
+        "/connection",
+    )
+    .await;
+    assert_store_refused(
+        &server,
+        json!({"name": "x", "type": "relational_db", "connection": {"engine": "oracle"}}),
+        "/connection/engine",
+    )
+    .await;
     assert_store_refused(&server, json!({"name": "x", "type": "relational_db", "connection": {"engine": "postgres", "host": "db"}}), "/connection/user").await;
-    assert_store_refused(&server, json!({"name": "x", "type": "graph_db", "connection": {}}), "/type").await;
+    assert_store_refused(
+        &server,
+        json!({"name": "x", "type": "graph_db", "connection": {}}),
+        "/type",
+    )
+    .await;
     let (status, problem) = server
-        .post("/v1/data-stores", &json!({"name": "orders", "type": "columnar_db", "connection": {"path": "elsewhere"}}))
+        .post(
+            "/v1/data-stores",
+            &json!({"name": "orders", "type": "columnar_db", "connection": {"path": "elsewhere"}}),
+        )
         .await;
     assert_eq!(status, 409, "a taken name: {problem}");
 }

@@ -36,16 +36,37 @@ struct ProblemBody<'a> {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, kind, title, detail: detail.into(), errors: Vec::new() }
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            kind,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "/problems/bad-request", "The request is malformed", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "/problems/bad-request",
+            "The request is malformed",
+            detail,
+        )
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "/problems/not-found", "Not found", detail)
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "/problems/not-found",
+            "Not found",
+            detail,
+        )
     }
 
     pub fn invalid(violations: Vec<Violation>) -> Self {
@@ -55,7 +76,13 @@ impl ApiError {
             "The request is invalid",
             "see errors for each invalid field",
         );
-        error.errors = violations.into_iter().map(|v| FieldProblem { pointer: v.pointer, message: v.message }).collect();
+        error.errors = violations
+            .into_iter()
+            .map(|v| FieldProblem {
+                pointer: v.pointer,
+                message: v.message,
+            })
+            .collect();
         error
     }
 
@@ -74,7 +101,13 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.title, self.detail)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.title,
+            self.detail
+        )
     }
 }
 
@@ -91,16 +124,25 @@ impl ResponseError for ApiError {
             detail: &self.detail,
             errors: &self.errors,
         };
-        HttpResponse::build(self.status).content_type(PROBLEM_JSON).json(body)
+        HttpResponse::build(self.status)
+            .content_type(PROBLEM_JSON)
+            .json(body)
     }
 }
 
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         match err {
-            Error::NotFound { entity, id } => Self::not_found(format!("{entity} {id} does not exist")),
+            Error::NotFound { entity, id } => {
+                Self::not_found(format!("{entity} {id} does not exist"))
+            }
             Error::Invalid(violations) => Self::invalid(violations),
-            Error::Conflict(detail) => Self::new(StatusCode::CONFLICT, "/problems/conflict", "Conflict", detail),
+            Error::Conflict(detail) => Self::new(
+                StatusCode::CONFLICT,
+                "/problems/conflict",
+                "Conflict",
+                detail,
+            ),
             Error::IllegalTransition { from, to } => Self::new(
                 StatusCode::CONFLICT,
                 "/problems/illegal-transition",
@@ -130,5 +172,9 @@ impl From<Error> for ApiError {
 }
 
 pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found(format!("there is nothing at {} {}", req.method(), req.path())))
+    Err(ApiError::not_found(format!(
+        "there is nothing at {} {}",
+        req.method(),
+        req.path()
+    )))
 }

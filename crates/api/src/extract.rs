@@ -9,25 +9,30 @@ use serde::de::DeserializeOwned;
 use crate::{ApiError, MAX_BODY_BYTES};
 
 pub fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(|err, _req| {
-        match err {
-            JsonPayloadError::ContentType => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "/problems/unsupported-media-type",
-                "Unsupported media type",
-                "send the body as application/json",
-            ),
-            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "/problems/payload-too-large",
-                "Payload too large",
-                format!("the body must be at most {MAX_BODY_BYTES} bytes"),
-            ),
-            JsonPayloadError::Deserialize(e) => ApiError::bad_request(format!("the body is not valid JSON: {e}")),
-            other => ApiError::bad_request(format!("the body could not be read: {other}")),
-        }
-        .into()
-    })
+    web::JsonConfig::default()
+        .limit(MAX_BODY_BYTES)
+        .error_handler(|err, _req| {
+            match err {
+                JsonPayloadError::ContentType => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "/problems/unsupported-media-type",
+                    "Unsupported media type",
+                    "send the body as application/json",
+                ),
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "/problems/payload-too-large",
+                    "Payload too large",
+                    format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+                ),
+                JsonPayloadError::Deserialize(e) => {
+                    ApiError::bad_request(format!("the body is not valid JSON: {e}"))
+                }
+                other => ApiError::bad_request(format!("the body could not be read: {other}")),
+            }
+            .into()
+        })
 }
 
 pub fn query_config() -> web::QueryConfig {

@@ -9,10 +9,16 @@ use actix_web::middleware::Next;
 
 use crate::error::PROBLEM_JSON;
 
-pub async fn add_problem_instance(req: ServiceRequest, next: Next<BoxBody>) -> Result<ServiceResponse<BoxBody>, Error> {
+pub async fn add_problem_instance(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
     let path = req.path().to_owned();
     let res = next.call(req).await?;
-    let is_problem = res.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    let is_problem = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
     if !is_problem {
         return Ok(res);
     }
@@ -23,7 +29,9 @@ pub async fn add_problem_instance(req: ServiceRequest, next: Next<BoxBody>) -> R
     };
     let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
         Ok(serde_json::Value::Object(mut problem)) => {
-            problem.entry("instance").or_insert(serde_json::Value::String(path));
+            problem
+                .entry("instance")
+                .or_insert(serde_json::Value::String(path));
             serde_json::to_vec(&problem).unwrap_or_else(|_| bytes.to_vec())
         }
         _ => bytes.to_vec(),

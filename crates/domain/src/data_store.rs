@@ -129,8 +129,13 @@ impl RelationalConnection {
 pub enum Connection {
     Relational(RelationalConnection),
     /// A folder of tables, each a folder of Parquet files.
-    Columnar { path: DataPath },
-    File { path: DataPath, format: FileFormat },
+    Columnar {
+        path: DataPath,
+    },
+    File {
+        path: DataPath,
+        format: FileFormat,
+    },
 }
 
 impl Connection {

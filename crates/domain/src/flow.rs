@@ -39,8 +39,14 @@ pub enum FlowState {
 }
 
 impl FlowState {
-    pub const ALL: [Self; 6] =
-        [Self::Ready, Self::Running, Self::Cancelling, Self::Cancelled, Self::Failed, Self::Completed];
+    pub const ALL: [Self; 6] = [
+        Self::Ready,
+        Self::Running,
+        Self::Cancelling,
+        Self::Cancelled,
+        Self::Failed,
+        Self::Completed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -77,7 +83,10 @@ impl FlowState {
         if self.can_become(next) {
             Ok(next)
         } else {
-            Err(crate::Error::IllegalTransition { from: self, to: next })
+            Err(crate::Error::IllegalTransition {
+                from: self,
+                to: next,
+            })
         }
     }
 

@@ -75,14 +75,25 @@ impl TransformGraph {
 
         let transform_deps: Vec<Vec<usize>> = dependencies
             .iter()
-            .map(|reads: &Vec<TableName>| reads.iter().filter_map(|t| index_of.get(t).copied()).collect())
+            .map(|reads: &Vec<TableName>| {
+                reads
+                    .iter()
+                    .filter_map(|t| index_of.get(t).copied())
+                    .collect()
+            })
             .collect();
         match layers_of(&transform_deps) {
-            Ok(layers) => Ok(Self { dependencies, layers }),
+            Ok(layers) => Ok(Self {
+                dependencies,
+                layers,
+            }),
             Err(cycle) => {
                 let names: Vec<&str> = cycle.iter().map(|&i| transforms[i].name.as_str()).collect();
                 let message = format!("forms a cycle: {} -> {}", names.join(" -> "), names[0]);
-                Err(vec![Violation::new(format!("/transforms/{}/sql", cycle[0]), message)])
+                Err(vec![Violation::new(
+                    format!("/transforms/{}/sql", cycle[0]),
+                    message,
+                )])
             }
         }
     }
@@ -120,7 +131,10 @@ fn layers_of(deps: &[Vec<usize>]) -> Result<Vec<Vec<usize>>, Vec<usize>> {
 /// Walks unplaced dependencies from an unplaced transform until one repeats: every unplaced
 /// transform depends on another unplaced one, so the walk must close a cycle.
 fn find_cycle(deps: &[Vec<usize>], placed: &[bool]) -> Vec<usize> {
-    let start = placed.iter().position(|p| !p).expect("a cycle leaves transforms unplaced");
+    let start = placed
+        .iter()
+        .position(|p| !p)
+        .expect("a cycle leaves transforms unplaced");
     let mut path = vec![start];
     let mut current = start;
     loop {
@@ -131,7 +145,12 @@ fn find_cycle(deps: &[Vec<usize>], placed: &[bool]) -> Vec<usize> {
         if let Some(pos) = path.iter().position(|&p| p == next) {
             let mut cycle = path.split_off(pos);
             // Start the cycle at its first-declared transform so the message is stable.
-            let min_pos = cycle.iter().enumerate().min_by_key(|(_, i)| **i).map(|(p, _)| p).unwrap_or(0);
+            let min_pos = cycle
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, i)| **i)
+                .map(|(p, _)| p)
+                .unwrap_or(0);
             cycle.rotate_left(min_pos);
             return cycle;
         }
@@ -166,7 +185,10 @@ mod tests {
     }
 
     fn transform(n: &str, sql: &str) -> Transform {
-        Transform { name: name(n), sql: sql.into() }
+        Transform {
+            name: name(n),
+            sql: sql.into(),
+        }
     }
 
     #[test]
@@ -190,7 +212,13 @@ mod tests {
             transform("c", "SELECT * FROM b"),
         ];
         let err = TransformGraph::build(&[], &transforms, &WordAnalyzer).unwrap_err();
-        assert_eq!(err, vec![Violation::new("/transforms/0/sql", "forms a cycle: a -> c -> b -> a")]);
+        assert_eq!(
+            err,
+            vec![Violation::new(
+                "/transforms/0/sql",
+                "forms a cycle: a -> c -> b -> a"
+            )]
+        );
     }
 
     #[test]
@@ -204,12 +232,21 @@ mod tests {
         ];
         let err = TransformGraph::build(&sources, &transforms, &WordAnalyzer).unwrap_err();
         let pointers: Vec<&str> = err.iter().map(|v| v.pointer.as_str()).collect();
-        assert_eq!(pointers, ["/transforms/0/name", "/transforms/2/name", "/transforms/1/sql", "/transforms/3/sql"]);
+        assert_eq!(
+            pointers,
+            [
+                "/transforms/0/name",
+                "/transforms/2/name",
+                "/transforms/1/sql",
+                "/transforms/3/sql"
+            ]
+        );
     }
 
     #[test]
     fn a_self_reference_is_a_cycle() {
-        let err = TransformGraph::build(&[], &[transform("a", "SELECT * FROM a")], &WordAnalyzer).unwrap_err();
+        let err = TransformGraph::build(&[], &[transform("a", "SELECT * FROM a")], &WordAnalyzer)
+            .unwrap_err();
         assert_eq!(err[0].message, "forms a cycle: a -> a");
     }
 }

@@ -13,7 +13,10 @@ impl DataStoreName {
         if raw.is_empty() || raw.len() > 64 {
             return Err("must be 1 to 64 characters long".into());
         }
-        if !raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
             return Err("may hold only letters, digits, '_', '-' and '.'".into());
         }
         Ok(Self(raw.to_owned()))
@@ -40,7 +43,9 @@ impl TableName {
     /// A message saying what is wrong with the name.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let mut chars = raw.chars();
-        let valid_start = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+        let valid_start = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
         let valid_rest = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !valid_start || !valid_rest || raw.len() > 63 {
             return Err("must be a lower-case identifier of at most 63 characters: a-z, 0-9 and '_', not starting with a digit".into());

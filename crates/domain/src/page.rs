@@ -16,9 +16,15 @@ impl Page {
     pub fn new(limit: Option<u64>, offset: Option<u64>) -> crate::Result<Self> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if limit == 0 || limit > MAX_LIMIT {
-            return Err(crate::Error::invalid("/limit", format!("must be between 1 and {MAX_LIMIT}")));
+            return Err(crate::Error::invalid(
+                "/limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
         }
-        Ok(Self { limit, offset: offset.unwrap_or(0) })
+        Ok(Self {
+            limit,
+            offset: offset.unwrap_or(0),
+        })
     }
 
     pub fn limit(&self) -> u64 {
@@ -32,6 +38,9 @@ impl Page {
 
 impl Default for Page {
     fn default() -> Self {
-        Self { limit: DEFAULT_LIMIT, offset: 0 }
+        Self {
+            limit: DEFAULT_LIMIT,
+            offset: 0,
+        }
     }
 }

@@ -190,14 +190,22 @@ pub enum RunOutcome {
     /// The cancel token fired; every write in progress was rolled back.
     Cancelled,
     /// A step failed; every write in progress was rolled back.
-    Failed { step: Step, message: String },
+    Failed {
+        step: Step,
+        message: String,
+    },
 }
 
 #[async_trait]
 pub trait FlowEngine: Send + Sync {
     /// Runs the plan to its end, or until `cancel` fires. Outputs are staged and only made visible
     /// together at the end, so an outcome other than `Completed` leaves the target as it was.
-    async fn run(&self, plan: FlowPlan, events: &dyn StepEvents, cancel: CancellationToken) -> RunOutcome;
+    async fn run(
+        &self,
+        plan: FlowPlan,
+        events: &dyn StepEvents,
+        cancel: CancellationToken,
+    ) -> RunOutcome;
 }
 
 /// Whether the service can do its work: the metadata store answers.

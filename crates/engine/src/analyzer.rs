@@ -10,20 +10,30 @@ pub struct DataFusionSqlAnalyzer;
 
 impl SqlAnalyzer for DataFusionSqlAnalyzer {
     fn tables_read(&self, sql: &str) -> Result<Vec<String>, String> {
-        let mut statements = DFParser::parse_sql(sql).map_err(|e| format!("does not parse: {}", strip_prefix(&e.to_string())))?;
+        let mut statements = DFParser::parse_sql(sql)
+            .map_err(|e| format!("does not parse: {}", strip_prefix(&e.to_string())))?;
         if statements.len() != 1 {
-            return Err(format!("must be exactly one query, found {} statements", statements.len()));
+            return Err(format!(
+                "must be exactly one query, found {} statements",
+                statements.len()
+            ));
         }
         let statement = statements.pop_front().expect("one statement");
-        if !matches!(&statement, Statement::Statement(s) if matches!(s.as_ref(), SqlStatement::Query(_))) {
-            return Err("must be a query (SELECT, WITH, VALUES), not another kind of statement".into());
+        if !matches!(&statement, Statement::Statement(s) if matches!(s.as_ref(), SqlStatement::Query(_)))
+        {
+            return Err(
+                "must be a query (SELECT, WITH, VALUES), not another kind of statement".into(),
+            );
         }
-        let (tables, _ctes) = resolve_table_references(&statement, true).map_err(|e| e.to_string())?;
+        let (tables, _ctes) =
+            resolve_table_references(&statement, true).map_err(|e| e.to_string())?;
         tables
             .into_iter()
             .map(|table| match table.schema() {
                 None => Ok(table.table().to_owned()),
-                Some(_) => Err(format!("reads '{table}': name tables without a schema or catalog")),
+                Some(_) => Err(format!(
+                    "reads '{table}': name tables without a schema or catalog"
+                )),
             })
             .collect()
     }
@@ -47,9 +57,22 @@ mod tests {
 
     #[test]
     fn refuses_bad_sql_statements_and_qualified_names() {
-        assert!(DataFusionSqlAnalyzer.tables_read("SELEC 1").unwrap_err().starts_with("does not parse"));
+        assert!(
+            DataFusionSqlAnalyzer
+                .tables_read("SELEC 1")
+                .unwrap_err()
+                .starts_with("does not parse")
+        );
         assert!(DataFusionSqlAnalyzer.tables_read("DROP TABLE x").is_err());
-        assert!(DataFusionSqlAnalyzer.tables_read("SELECT 1; SELECT 2").is_err());
-        assert!(DataFusionSqlAnalyzer.tables_read("SELECT * FROM s.t").is_err());
+        assert!(
+            DataFusionSqlAnalyzer
+                .tables_read("SELECT 1; SELECT 2")
+                .is_err()
+        );
+        assert!(
+            DataFusionSqlAnalyzer
+                .tables_read("SELECT * FROM s.t")
+                .is_err()
+        );
     }
 }

@@ -20,7 +20,8 @@ impl DataFolder {
     /// `Io` when the folder cannot be created or read.
     pub fn new(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref();
-        std::fs::create_dir_all(root).map_err(|e| Error::io(format!("creating the data folder {}", root.display()), e))?;
+        std::fs::create_dir_all(root)
+            .map_err(|e| Error::io(format!("creating the data folder {}", root.display()), e))?;
         let root = root
             .canonicalize()
             .map_err(|e| Error::io(format!("reading the data folder {}", root.display()), e))?;
@@ -39,12 +40,19 @@ impl DataFolder {
     pub fn resolve(&self, path: &DataPath) -> Result<PathBuf> {
         let outside = || Error::Location(format!("'{}' is outside the data folder", path.as_str()));
         let raw = Path::new(path.as_str());
-        let joined = if raw.is_absolute() { raw.to_path_buf() } else { self.root.join(raw) };
+        let joined = if raw.is_absolute() {
+            raw.to_path_buf()
+        } else {
+            self.root.join(raw)
+        };
 
         let mut existing = joined.clone();
         let mut missing = Vec::new();
         while !existing.exists() {
-            match (existing.file_name().map(ToOwned::to_owned), existing.parent()) {
+            match (
+                existing.file_name().map(ToOwned::to_owned),
+                existing.parent(),
+            ) {
                 (Some(name), Some(parent)) => {
                     missing.push(name);
                     existing = parent.to_path_buf();
@@ -52,11 +60,15 @@ impl DataFolder {
                 _ => return Err(outside()),
             }
         }
-        let mut resolved = existing.canonicalize().map_err(|e| Error::io(format!("resolving '{}'", path.as_str()), e))?;
+        let mut resolved = existing
+            .canonicalize()
+            .map_err(|e| Error::io(format!("resolving '{}'", path.as_str()), e))?;
         for name in missing.into_iter().rev() {
             resolved.push(name);
         }
-        let escapes = resolved.components().any(|c| matches!(c, Component::ParentDir));
+        let escapes = resolved
+            .components()
+            .any(|c| matches!(c, Component::ParentDir));
         if escapes || !resolved.starts_with(&self.root) || resolved == self.root {
             return Err(outside());
         }
@@ -66,7 +78,9 @@ impl DataFolder {
 
 impl LocationPolicy for DataFolder {
     fn check(&self, path: &DataPath) -> std::result::Result<(), String> {
-        self.resolve(path).map(|_| ()).map_err(|err| err.to_string())
+        self.resolve(path)
+            .map(|_| ())
+            .map_err(|err| err.to_string())
     }
 }
 
@@ -85,7 +99,11 @@ mod tests {
         let resolved = folder.resolve(&path("new/sub/out.csv")).unwrap();
         assert_eq!(resolved, folder.root().join("new/sub/out.csv"));
         let absolute_inside = folder.root().join("a.csv");
-        assert!(folder.resolve(&path(absolute_inside.to_str().unwrap())).is_ok());
+        assert!(
+            folder
+                .resolve(&path(absolute_inside.to_str().unwrap()))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -93,7 +111,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let folder = DataFolder::new(dir.path().join("data")).unwrap();
         assert!(folder.resolve(&path("/etc/passwd")).is_err());
-        assert!(folder.resolve(&path(dir.path().join("other.csv").to_str().unwrap())).is_err());
+        assert!(
+            folder
+                .resolve(&path(dir.path().join("other.csv").to_str().unwrap()))
+                .is_err()
+        );
         assert!(folder.resolve(&path(".")).is_err());
     }
 
@@ -103,7 +125,8 @@ mod tests {
         let folder = DataFolder::new(dir.path().join("data")).unwrap();
         std::fs::write(dir.path().join("secret.txt"), "x").unwrap();
         std::os::unix::fs::symlink(dir.path(), folder.root().join("out")).unwrap();
-        std::os::unix::fs::symlink(dir.path().join("secret.txt"), folder.root().join("s.csv")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.txt"), folder.root().join("s.csv"))
+            .unwrap();
         assert!(folder.resolve(&path("out/secret.txt")).is_err());
         assert!(folder.resolve(&path("s.csv")).is_err());
         assert!(folder.resolve(&path("out/new.csv")).is_err());

@@ -14,14 +14,14 @@
 //! as NUMERIC, anything else as its text form.
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, BooleanBuilder, Float64Array, Float64Builder, Int64Array,
-    Int64Builder, StringArray, StringBuilder,
+    Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, BooleanBuilder, Float64Array,
+    Float64Builder, Int64Array, Int64Builder, StringArray, StringBuilder,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use sea_orm::sqlx::sqlite::{Sqlite, SqliteColumn, SqliteRow};
 use sea_orm::sqlx::query_builder::Separated;
+use sea_orm::sqlx::sqlite::{Sqlite, SqliteColumn, SqliteRow};
 use sea_orm::sqlx::{Column, QueryBuilder, Row, TypeInfo, ValueRef};
 use std::sync::Arc;
 
@@ -70,7 +70,10 @@ impl RowsToArrow {
     /// `first_rows` when it has none (Utf8 when every value is NULL).
     pub fn new(first_rows: &[SqliteRow]) -> Self {
         let Some(first) = first_rows.first() else {
-            return Self { schema: Arc::new(Schema::empty()), kinds: Vec::new() };
+            return Self {
+                schema: Arc::new(Schema::empty()),
+                kinds: Vec::new(),
+            };
         };
         let mut fields = Vec::new();
         let mut kinds = Vec::new();
@@ -86,7 +89,10 @@ impl RowsToArrow {
             fields.push(Field::new(column.name(), kind.arrow(), true));
             kinds.push(kind);
         }
-        Self { schema: Arc::new(Schema::new(fields)), kinds }
+        Self {
+            schema: Arc::new(Schema::new(fields)),
+            kinds,
+        }
     }
 
     /// # Errors
@@ -99,7 +105,13 @@ impl RowsToArrow {
         RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| Error::DataFusion(e.into()))
     }
 
-    fn column(&self, rows: &[SqliteRow], i: usize, kind: Kind, first_row_number: usize) -> Result<ArrayRef> {
+    fn column(
+        &self,
+        rows: &[SqliteRow],
+        i: usize,
+        kind: Kind,
+        first_row_number: usize,
+    ) -> Result<ArrayRef> {
         let mismatch = |row: usize, found: &str| {
             Error::Sqlite(format!(
                 "column '{}' is read as {:?} but row {} holds a {found} value",
@@ -127,28 +139,49 @@ impl RowsToArrow {
             }};
         }
         Ok(match kind {
-            Kind::Integer => build!(Int64Builder::with_capacity(rows.len()), |row, storage| match storage.as_str() {
-                "INTEGER" => Some(row.try_get_unchecked::<i64, _>(i)?),
-                _ => None,
-            }),
-            Kind::Real => build!(Float64Builder::with_capacity(rows.len()), |row, storage| match storage.as_str() {
-                "INTEGER" | "REAL" => Some(row.try_get_unchecked::<f64, _>(i)?),
-                _ => None,
-            }),
-            Kind::Boolean => build!(BooleanBuilder::with_capacity(rows.len()), |row, storage| match storage.as_str() {
-                "INTEGER" => Some(row.try_get_unchecked::<i64, _>(i)? != 0),
-                _ => None,
-            }),
-            Kind::Text => build!(StringBuilder::new(), |row, storage| match storage.as_str() {
-                "TEXT" => Some(row.try_get_unchecked::<String, _>(i)?),
-                "INTEGER" => Some(row.try_get_unchecked::<i64, _>(i)?.to_string()),
-                "REAL" => Some(row.try_get_unchecked::<f64, _>(i)?.to_string()),
-                _ => None,
-            }),
-            Kind::Blob => build!(BinaryBuilder::new(), |row, storage| match storage.as_str() {
-                "BLOB" | "TEXT" => Some(row.try_get_unchecked::<Vec<u8>, _>(i)?),
-                _ => None,
-            }),
+            Kind::Integer => {
+                build!(
+                    Int64Builder::with_capacity(rows.len()),
+                    |row, storage| match storage.as_str() {
+                        "INTEGER" => Some(row.try_get_unchecked::<i64, _>(i)?),
+                        _ => None,
+                    }
+                )
+            }
+            Kind::Real => {
+                build!(
+                    Float64Builder::with_capacity(rows.len()),
+                    |row, storage| match storage.as_str() {
+                        "INTEGER" | "REAL" => Some(row.try_get_unchecked::<f64, _>(i)?),
+                        _ => None,
+                    }
+                )
+            }
+            Kind::Boolean => {
+                build!(
+                    BooleanBuilder::with_capacity(rows.len()),
+                    |row, storage| match storage.as_str() {
+                        "INTEGER" => Some(row.try_get_unchecked::<i64, _>(i)? != 0),
+                        _ => None,
+                    }
+                )
+            }
+            Kind::Text => build!(
+                StringBuilder::new(),
+                |row, storage| match storage.as_str() {
+                    "TEXT" => Some(row.try_get_unchecked::<String, _>(i)?),
+                    "INTEGER" => Some(row.try_get_unchecked::<i64, _>(i)?.to_string()),
+                    "REAL" => Some(row.try_get_unchecked::<f64, _>(i)?.to_string()),
+                    _ => None,
+                }
+            ),
+            Kind::Blob => build!(
+                BinaryBuilder::new(),
+                |row, storage| match storage.as_str() {
+                    "BLOB" | "TEXT" => Some(row.try_get_unchecked::<Vec<u8>, _>(i)?),
+                    _ => None,
+                }
+            ),
         })
     }
 }
@@ -157,7 +190,15 @@ impl RowsToArrow {
 pub fn schema_of_declared(columns: &[SqliteColumn]) -> SchemaRef {
     let fields: Vec<Field> = columns
         .iter()
-        .map(|c| Field::new(c.name(), Kind::from_declared(c.type_info().name()).unwrap_or(Kind::Text).arrow(), true))
+        .map(|c| {
+            Field::new(
+                c.name(),
+                Kind::from_declared(c.type_info().name())
+                    .unwrap_or(Kind::Text)
+                    .arrow(),
+                true,
+            )
+        })
         .collect();
     Arc::new(Schema::new(fields))
 }
@@ -201,7 +242,12 @@ pub fn insert_statements(table: &str, batch: &RecordBatch) -> Result<Vec<QueryBu
         .map(|array| cast(array, &sqlite_column(array.data_type()).1))
         .collect::<Result<_, _>>()
         .map_err(|e| Error::DataFusion(e.into()))?;
-    let names: Vec<String> = batch.schema().fields().iter().map(|f| quote(f.name())).collect();
+    let names: Vec<String> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| quote(f.name()))
+        .collect();
     let head = format!("INSERT INTO {} ({}) ", quote(table), names.join(", "));
     let rows_per_statement = (MAX_PARAMETERS / columns.len().max(1)).clamp(1, 2_000);
 

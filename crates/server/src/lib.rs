@@ -7,7 +7,9 @@ pub mod telemetry;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer};
 use sluice_api::{ApiState, add_problem_instance};
-use sluice_domain::services::{DataStoreService, FlowInputService, FlowRunner, FlowService, RunnerSettings};
+use sluice_domain::services::{
+    DataStoreService, FlowInputService, FlowRunner, FlowService, RunnerSettings,
+};
 use sluice_engine::{DataFolder, DataFusionEngine, DataFusionSqlAnalyzer, EngineSettings};
 use sluice_store::Store;
 use std::net::TcpListener;
@@ -26,7 +28,10 @@ pub enum StartError {
     #[error("the metadata store cannot be used: {0}")]
     Store(#[from] sluice_domain::Error),
     #[error("cannot listen on {address}: {source}")]
-    Listen { address: String, source: std::io::Error },
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
 }
 
 pub struct Application {
@@ -55,17 +60,25 @@ impl Application {
             store.clone(),
             store.clone(),
             analyzer.clone(),
-            Arc::new(DataFusionEngine::new(folder.clone(), EngineSettings::default())),
+            Arc::new(DataFusionEngine::new(
+                folder.clone(),
+                EngineSettings::default(),
+            )),
             RunnerSettings {
                 max_concurrent_flows: settings.runner.max_concurrent_flows,
                 poll_interval: Duration::from_millis(settings.runner.poll_interval_ms),
-                cancel_check_interval: Duration::from_millis(settings.runner.cancel_check_interval_ms),
+                cancel_check_interval: Duration::from_millis(
+                    settings.runner.cancel_check_interval_ms,
+                ),
             },
             wakeup.clone(),
         ));
         let settled = runner.settle_interrupted().await?;
         if settled > 0 {
-            tracing::warn!(settled, "flows interrupted by a previous process were settled");
+            tracing::warn!(
+                settled,
+                "flows interrupted by a previous process were settled"
+            );
         }
 
         let state = ApiState {
@@ -76,8 +89,14 @@ impl Application {
         };
 
         let address = settings.server.address.clone();
-        let listener = TcpListener::bind(&address).map_err(|source| StartError::Listen { address: address.clone(), source })?;
-        let local = listener.local_addr().map_err(|source| StartError::Listen { address: address.clone(), source })?;
+        let listener = TcpListener::bind(&address).map_err(|source| StartError::Listen {
+            address: address.clone(),
+            source,
+        })?;
+        let local = listener.local_addr().map_err(|source| StartError::Listen {
+            address: address.clone(),
+            source,
+        })?;
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(add_problem_instance))
@@ -91,7 +110,12 @@ impl Application {
 
         let shutdown = CancellationToken::new();
         let runner = tokio::spawn(runner.run_until(shutdown.clone()));
-        Ok(Self { port: local.port(), server, runner, shutdown })
+        Ok(Self {
+            port: local.port(),
+            server,
+            runner,
+            shutdown,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -55,7 +55,12 @@ impl Settings {
         Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
             .add_source(File::with_name(&format!("config/{environment}")).required(false))
-            .add_source(Environment::with_prefix("SLUICE").prefix_separator("__").separator("__").try_parsing(true))
+            .add_source(
+                Environment::with_prefix("SLUICE")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
             .build()?
             .try_deserialize()
     }
@@ -64,7 +69,10 @@ impl Settings {
     pub fn database_url(&self, data_root: &Path) -> String {
         match &self.database.url {
             Some(url) => url.expose_secret().to_owned(),
-            None => format!("sqlite://{}?mode=rwc", data_root.join("sluice.sqlite").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_root.join("sluice.sqlite").display()
+            ),
         }
     }
 

@@ -2,24 +2,41 @@
 //! input's definition. Its own serde types, so the domain's types carry no serde.
 
 use serde::{Deserialize, Serialize};
-use sluice_domain::data_store::{Connection, DataPath, FileFormat, RelationalConnection, ServerConnection, ServerEngine};
+use sluice_domain::data_store::DataStoreId;
+use sluice_domain::data_store::{
+    Connection, DataPath, FileFormat, RelationalConnection, ServerConnection, ServerEngine,
+};
 use sluice_domain::flow_input::{NewFlowInput, Output, Source, SourceRead, Transform, WriteMode};
 use sluice_domain::names::TableName;
-use sluice_domain::data_store::DataStoreId;
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StoredConnection {
-    Sqlite { path: String },
-    Server { engine: String, host: String, port: u16, user: String, database: String },
-    Columnar { path: String },
-    File { path: String, format: String },
+    Sqlite {
+        path: String,
+    },
+    Server {
+        engine: String,
+        host: String,
+        port: u16,
+        user: String,
+        database: String,
+    },
+    Columnar {
+        path: String,
+    },
+    File {
+        path: String,
+        format: String,
+    },
 }
 
 impl StoredConnection {
     pub fn from_domain(connection: &Connection) -> Self {
         match connection {
-            Connection::Relational(RelationalConnection::Sqlite { path }) => Self::Sqlite { path: path.as_str().into() },
+            Connection::Relational(RelationalConnection::Sqlite { path }) => Self::Sqlite {
+                path: path.as_str().into(),
+            },
             Connection::Relational(RelationalConnection::Server(server)) => Self::Server {
                 engine: server.engine.as_str().into(),
                 host: server.host.clone(),
@@ -27,15 +44,28 @@ impl StoredConnection {
                 user: server.user.clone(),
                 database: server.database.clone(),
             },
-            Connection::Columnar { path } => Self::Columnar { path: path.as_str().into() },
-            Connection::File { path, format } => Self::File { path: path.as_str().into(), format: format.as_str().into() },
+            Connection::Columnar { path } => Self::Columnar {
+                path: path.as_str().into(),
+            },
+            Connection::File { path, format } => Self::File {
+                path: path.as_str().into(),
+                format: format.as_str().into(),
+            },
         }
     }
 
     pub fn into_domain(self, password: Option<String>) -> Result<Connection, String> {
         Ok(match self {
-            Self::Sqlite { path } => Connection::Relational(RelationalConnection::Sqlite { path: DataPath::parse(&path)? }),
-            Self::Server { engine, host, port, user, database } => {
+            Self::Sqlite { path } => Connection::Relational(RelationalConnection::Sqlite {
+                path: DataPath::parse(&path)?,
+            }),
+            Self::Server {
+                engine,
+                host,
+                port,
+                user,
+                database,
+            } => {
                 let engine = match engine.as_str() {
                     "postgres" => ServerEngine::Postgres,
                     "mysql" => ServerEngine::Mysql,
@@ -50,10 +80,13 @@ impl StoredConnection {
                     database,
                 }))
             }
-            Self::Columnar { path } => Connection::Columnar { path: DataPath::parse(&path)? },
+            Self::Columnar { path } => Connection::Columnar {
+                path: DataPath::parse(&path)?,
+            },
             Self::File { path, format } => Connection::File {
                 path: DataPath::parse(&path)?,
-                format: FileFormat::parse(&format).ok_or_else(|| format!("unknown format '{format}'"))?,
+                format: FileFormat::parse(&format)
+                    .ok_or_else(|| format!("unknown format '{format}'"))?,
             },
         })
     }
@@ -111,10 +144,22 @@ impl StoredDefinition {
                         SourceRead::Query(q) => (None, Some(q.clone())),
                         SourceRead::File => (None, None),
                     };
-                    StoredSource { data_store_id: s.data_store_id.0, table, query, alias: s.alias.to_string() }
+                    StoredSource {
+                        data_store_id: s.data_store_id.0,
+                        table,
+                        query,
+                        alias: s.alias.to_string(),
+                    }
                 })
                 .collect(),
-            transforms: new.transforms.iter().map(|t| StoredTransform { name: t.name.to_string(), sql: t.sql.clone() }).collect(),
+            transforms: new
+                .transforms
+                .iter()
+                .map(|t| StoredTransform {
+                    name: t.name.to_string(),
+                    sql: t.sql.clone(),
+                })
+                .collect(),
             outputs: new
                 .outputs
                 .iter()
@@ -137,13 +182,22 @@ impl StoredDefinition {
                     (None, Some(query)) => SourceRead::Query(query),
                     (None, None) => SourceRead::File,
                 };
-                Ok(Source { data_store_id: DataStoreId(s.data_store_id), read, alias: TableName::parse(&s.alias)? })
+                Ok(Source {
+                    data_store_id: DataStoreId(s.data_store_id),
+                    read,
+                    alias: TableName::parse(&s.alias)?,
+                })
             })
             .collect::<Result<_, String>>()?;
         let transforms = self
             .transforms
             .into_iter()
-            .map(|t| Ok(Transform { name: TableName::parse(&t.name)?, sql: t.sql }))
+            .map(|t| {
+                Ok(Transform {
+                    name: TableName::parse(&t.name)?,
+                    sql: t.sql,
+                })
+            })
             .collect::<Result<_, String>>()?;
         let outputs = self
             .outputs
@@ -152,12 +206,17 @@ impl StoredDefinition {
                 Ok(Output {
                     transform: TableName::parse(&o.transform)?,
                     table: o.table.as_deref().map(TableName::parse).transpose()?,
-                    mode: WriteMode::parse(&o.mode).ok_or_else(|| format!("unknown mode '{}'", o.mode))?,
+                    mode: WriteMode::parse(&o.mode)
+                        .ok_or_else(|| format!("unknown mode '{}'", o.mode))?,
                 })
             })
             .collect::<Result<_, String>>()?;
         Ok(DefinitionParts {
-            source_data_store_ids: self.source_data_store_ids.into_iter().map(DataStoreId).collect(),
+            source_data_store_ids: self
+                .source_data_store_ids
+                .into_iter()
+                .map(DataStoreId)
+                .collect(),
             sources,
             transforms,
             outputs,

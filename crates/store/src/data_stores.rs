@@ -2,7 +2,9 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, QuerySelect, Set};
 use secrecy::ExposeSecret;
-use sluice_domain::data_store::{Connection, DataStore, DataStoreId, NewDataStore, RelationalConnection};
+use sluice_domain::data_store::{
+    Connection, DataStore, DataStoreId, NewDataStore, RelationalConnection,
+};
 use sluice_domain::names::DataStoreName;
 use sluice_domain::page::Page;
 use sluice_domain::ports::DataStoreRepository;
@@ -14,19 +16,28 @@ use crate::entity::data_store;
 use crate::error::{corrupt, map_db_err};
 
 fn to_domain(row: data_store::Model) -> Result<DataStore> {
-    let stored: StoredConnection = serde_json::from_str(&row.connection).map_err(|e| corrupt("data store", row.id, e))?;
-    let connection = stored.into_domain(row.password).map_err(|e| corrupt("data store", row.id, e))?;
+    let stored: StoredConnection =
+        serde_json::from_str(&row.connection).map_err(|e| corrupt("data store", row.id, e))?;
+    let connection = stored
+        .into_domain(row.password)
+        .map_err(|e| corrupt("data store", row.id, e))?;
     let name = DataStoreName::parse(&row.name).map_err(|e| corrupt("data store", row.id, e))?;
-    Ok(DataStore { id: DataStoreId(row.id), name, connection, created_utc: row.created_utc })
+    Ok(DataStore {
+        id: DataStoreId(row.id),
+        name,
+        connection,
+        created_utc: row.created_utc,
+    })
 }
 
 #[async_trait]
 impl DataStoreRepository for Store {
     async fn create(&self, new: NewDataStore) -> Result<DataStore> {
         let password = match &new.connection {
-            Connection::Relational(RelationalConnection::Server(server)) => {
-                server.password.as_ref().map(|p| p.expose_secret().to_owned())
-            }
+            Connection::Relational(RelationalConnection::Server(server)) => server
+                .password
+                .as_ref()
+                .map(|p| p.expose_secret().to_owned()),
             _ => None,
         };
         let connection = serde_json::to_string(&StoredConnection::from_domain(&new.connection))
@@ -42,7 +53,9 @@ impl DataStoreRepository for Store {
         .insert(&self.db)
         .await
         .map_err(|err| match map_db_err(err) {
-            Error::Conflict(_) => Error::Conflict(format!("a data store named '{}' already exists", new.name)),
+            Error::Conflict(_) => {
+                Error::Conflict(format!("a data store named '{}' already exists", new.name))
+            }
             other => other,
         })?;
         to_domain(row)
@@ -53,7 +66,10 @@ impl DataStoreRepository for Store {
             .one(&self.db)
             .await
             .map_err(map_db_err)?
-            .ok_or(Error::NotFound { entity: "data store", id: id.0 })
+            .ok_or(Error::NotFound {
+                entity: "data store",
+                id: id.0,
+            })
             .and_then(to_domain)
     }
 

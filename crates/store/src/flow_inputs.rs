@@ -1,8 +1,8 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
-use sluice_domain::flow_input::{FlowInput, FlowInputId, NewFlowInput};
 use sluice_domain::data_store::DataStoreId;
+use sluice_domain::flow_input::{FlowInput, FlowInputId, NewFlowInput};
 use sluice_domain::ports::FlowInputRepository;
 use sluice_domain::{Error, Result};
 
@@ -12,8 +12,11 @@ use crate::entity::flow_input;
 use crate::error::{corrupt, map_db_err};
 
 fn to_domain(row: flow_input::Model) -> Result<FlowInput> {
-    let stored: StoredDefinition = serde_json::from_str(&row.definition).map_err(|e| corrupt("flow input", row.id, e))?;
-    let parts = stored.into_domain().map_err(|e| corrupt("flow input", row.id, e))?;
+    let stored: StoredDefinition =
+        serde_json::from_str(&row.definition).map_err(|e| corrupt("flow input", row.id, e))?;
+    let parts = stored
+        .into_domain()
+        .map_err(|e| corrupt("flow input", row.id, e))?;
     Ok(FlowInput {
         id: FlowInputId(row.id),
         source_data_store_ids: parts.source_data_store_ids,
@@ -28,8 +31,8 @@ fn to_domain(row: flow_input::Model) -> Result<FlowInput> {
 #[async_trait]
 impl FlowInputRepository for Store {
     async fn create(&self, new: NewFlowInput) -> Result<FlowInput> {
-        let definition =
-            serde_json::to_string(&StoredDefinition::from_domain(&new)).map_err(|e| Error::Internal(e.to_string()))?;
+        let definition = serde_json::to_string(&StoredDefinition::from_domain(&new))
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let row = flow_input::ActiveModel {
             target_data_store_id: Set(new.target_data_store_id.0),
             definition: Set(definition),
@@ -47,7 +50,10 @@ impl FlowInputRepository for Store {
             .one(&self.db)
             .await
             .map_err(map_db_err)?
-            .ok_or(Error::NotFound { entity: "flow input", id: id.0 })
+            .ok_or(Error::NotFound {
+                entity: "flow input",
+                id: id.0,
+            })
             .and_then(to_domain)
     }
 }

@@ -2,14 +2,17 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
-use std::collections::HashMap;
-use sluice_domain::flow::{Flow, FlowId, FlowOutput, FlowOutputId, FlowState, FlowView, Lines, Progress};
+use sluice_domain::flow::{
+    Flow, FlowId, FlowOutput, FlowOutputId, FlowState, FlowView, Lines, Progress,
+};
 use sluice_domain::flow_input::FlowInputId;
 use sluice_domain::page::Page;
 use sluice_domain::ports::{FlowOutputRepository, FlowRepository};
 use sluice_domain::{Error, Result};
+use std::collections::HashMap;
 
 use crate::Store;
 use crate::entity::{flow, flow_input, flow_output, flow_output_line};
@@ -28,12 +31,20 @@ fn flow_to_domain(row: &flow::Model) -> Flow {
     }
 }
 
-fn output_to_domain(row: flow_output::Model, lines: Vec<flow_output_line::Model>) -> Result<FlowOutput> {
-    let state = FlowState::parse(&row.state).ok_or_else(|| corrupt("flow output", row.id, "unknown state"))?;
+fn output_to_domain(
+    row: flow_output::Model,
+    lines: Vec<flow_output_line::Model>,
+) -> Result<FlowOutput> {
+    let state = FlowState::parse(&row.state)
+        .ok_or_else(|| corrupt("flow output", row.id, "unknown state"))?;
     let mut logs = Lines::default();
     let mut errors = Lines::default();
     for line in lines {
-        let stream = if line.stream == flow_output_line::ERROR { &mut errors } else { &mut logs };
+        let stream = if line.stream == flow_output_line::ERROR {
+            &mut errors
+        } else {
+            &mut logs
+        };
         stream.updated_utc = Some(line.created_utc);
         stream.lines.push(line.line);
     }
@@ -51,7 +62,10 @@ fn output_to_domain(row: flow_output::Model, lines: Vec<flow_output_line::Model>
 
 impl Store {
     /// Reads the outputs and their lines for the given flows, keeping the flows' order.
-    async fn views(&self, rows: Vec<(flow::Model, Option<flow_output::Model>)>) -> Result<Vec<FlowView>> {
+    async fn views(
+        &self,
+        rows: Vec<(flow::Model, Option<flow_output::Model>)>,
+    ) -> Result<Vec<FlowView>> {
         let output_ids: Vec<i64> = rows.iter().map(|(f, _)| f.flow_output_id).collect();
         let mut lines: HashMap<i64, Vec<flow_output_line::Model>> = HashMap::new();
         if !output_ids.is_empty() {
@@ -67,9 +81,16 @@ impl Store {
         }
         rows.into_iter()
             .map(|(flow, output)| {
-                let output = output.ok_or_else(|| corrupt("flow", flow.id, "its output is missing"))?;
-                let output = output_to_domain(output, lines.remove(&flow.flow_output_id).unwrap_or_default())?;
-                Ok(FlowView { flow: flow_to_domain(&flow), output })
+                let output =
+                    output.ok_or_else(|| corrupt("flow", flow.id, "its output is missing"))?;
+                let output = output_to_domain(
+                    output,
+                    lines.remove(&flow.flow_output_id).unwrap_or_default(),
+                )?;
+                Ok(FlowView {
+                    flow: flow_to_domain(&flow),
+                    output,
+                })
             })
             .collect()
     }
@@ -78,10 +99,21 @@ impl Store {
 #[async_trait]
 impl FlowRepository for Store {
     async fn create(&self, flow_input_id: FlowInputId) -> Result<FlowView> {
-        let txn = self.db.begin().await.map_err(map_db_err)?;
-        if flow_input::Entity::find_by_id(flow_input_id.0).one(&txn).await.map_err(map_db_err)?.is_none() {
-            return Err(Error::NotFound { entity: "flow input", id: flow_input_id.0 });
+        // Flow inputs are never deleted, so checking before the transaction is as good as inside,
+        // and keeps the transaction write-only: SQLite cannot upgrade a read snapshot to a write
+        // once another writer has committed, but waits its turn for a transaction that only writes.
+        if flow_input::Entity::find_by_id(flow_input_id.0)
+            .one(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .is_none()
+        {
+            return Err(Error::NotFound {
+                entity: "flow input",
+                id: flow_input_id.0,
+            });
         }
+        let txn = self.db.begin().await.map_err(map_db_err)?;
         let now = Utc::now();
         let output = flow_output::ActiveModel {
             state: Set(FlowState::Ready.as_str().to_owned()),
@@ -102,7 +134,10 @@ impl FlowRepository for Store {
         .await
         .map_err(map_db_err)?;
         txn.commit().await.map_err(map_db_err)?;
-        Ok(FlowView { flow: flow_to_domain(&flow), output: output_to_domain(output, Vec::new())? })
+        Ok(FlowView {
+            flow: flow_to_domain(&flow),
+            output: output_to_domain(output, Vec::new())?,
+        })
     }
 
     async fn get(&self, id: FlowId) -> Result<FlowView> {
@@ -111,8 +146,14 @@ impl FlowRepository for Store {
             .one(&self.db)
             .await
             .map_err(map_db_err)?
-            .ok_or(Error::NotFound { entity: "flow", id: id.0 })?;
-        self.views(vec![row]).await?.pop().ok_or(Error::NotFound { entity: "flow", id: id.0 })
+            .ok_or(Error::NotFound {
+                entity: "flow",
+                id: id.0,
+            })?;
+        self.views(vec![row]).await?.pop().ok_or(Error::NotFound {
+            entity: "flow",
+            id: id.0,
+        })
     }
 
     async fn list(&self, states: &[FlowState], page: Page) -> Result<Vec<FlowView>> {
@@ -150,7 +191,10 @@ impl FlowOutputRepository for Store {
             .one(&self.db)
             .await
             .map_err(map_db_err)?
-            .ok_or(Error::NotFound { entity: "flow output", id: id.0 })?;
+            .ok_or(Error::NotFound {
+                entity: "flow output",
+                id: id.0,
+            })?;
         FlowState::parse(&row.state).ok_or_else(|| corrupt("flow output", row.id, "unknown state"))
     }
 
@@ -167,8 +211,14 @@ impl FlowOutputRepository for Store {
 
     async fn raise_progress(&self, id: FlowOutputId, percent: u8) -> Result<()> {
         flow_output::Entity::update_many()
-            .col_expr(flow_output::Column::ProgressPercent, Expr::value(i16::from(percent)))
-            .col_expr(flow_output::Column::ProgressUpdatedUtc, Expr::value(Utc::now()))
+            .col_expr(
+                flow_output::Column::ProgressPercent,
+                Expr::value(i16::from(percent)),
+            )
+            .col_expr(
+                flow_output::Column::ProgressUpdatedUtc,
+                Expr::value(Utc::now()),
+            )
             .filter(flow_output::Column::Id.eq(id.0))
             .filter(flow_output::Column::ProgressPercent.lt(i16::from(percent)))
             .exec(&self.db)

@@ -35,20 +35,25 @@ impl Store {
         let db = Database::connect(options).await.map_err(map_db_err)?;
         if db.get_database_backend() == DbBackend::Sqlite {
             // Readers then never wait for the runner's writes.
-            db.execute_unprepared("PRAGMA journal_mode = WAL").await.map_err(map_db_err)?;
-            db.execute_unprepared("PRAGMA foreign_keys = ON").await.map_err(map_db_err)?;
+            db.execute_unprepared("PRAGMA journal_mode = WAL")
+                .await
+                .map_err(map_db_err)?;
+            db.execute_unprepared("PRAGMA foreign_keys = ON")
+                .await
+                .map_err(map_db_err)?;
         }
-        Migrator::up(&db, None)
-            .await
-            .map_err(|err| sluice_domain::Error::Internal(format!("migrating the metadata store failed: {err}")))?;
+        Migrator::up(&db, None).await.map_err(|err| {
+            sluice_domain::Error::Internal(format!("migrating the metadata store failed: {err}"))
+        })?;
         Ok(Self { db })
     }
-
 }
 
 #[async_trait::async_trait]
 impl sluice_domain::ports::Readiness for Store {
     async fn check(&self) -> sluice_domain::Result<()> {
-        self.db.ping().await.map_err(|err| sluice_domain::Error::Unavailable(format!("the metadata store does not answer: {err}")))
+        self.db.ping().await.map_err(|err| {
+            sluice_domain::Error::Unavailable(format!("the metadata store does not answer: {err}"))
+        })
     }
 }

@@ -5,7 +5,10 @@ use super::dto::{CreateDataStore, DataStoreDto, PageQuery};
 use crate::extract::from_json;
 use crate::{ApiError, ApiState};
 
-pub async fn create(state: web::Data<ApiState>, body: web::Json<serde_json::Value>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<ApiState>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
     let new = from_json::<CreateDataStore>(body.into_inner())?.into_domain()?;
     let store = state.data_stores.create(new).await?;
     Ok(HttpResponse::Created()
@@ -18,7 +21,10 @@ pub async fn get(state: web::Data<ApiState>, id: web::Path<i64>) -> Result<HttpR
     Ok(HttpResponse::Ok().json(DataStoreDto::from(&store)))
 }
 
-pub async fn list(state: web::Data<ApiState>, query: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<ApiState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     let stores = state.data_stores.list(query.page()?).await?;
     Ok(HttpResponse::Ok().json(stores.iter().map(DataStoreDto::from).collect::<Vec<_>>()))
 }

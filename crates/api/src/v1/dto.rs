@@ -5,11 +5,13 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sluice_domain::Violation;
 use sluice_domain::data_store::{
-    Connection, DataPath, DataStore, DataStoreId, FileFormat, NewDataStore, RelationalConnection, ServerConnection,
-    ServerEngine,
+    Connection, DataPath, DataStore, DataStoreId, FileFormat, NewDataStore, RelationalConnection,
+    ServerConnection, ServerEngine,
 };
 use sluice_domain::flow::{FlowState, FlowView, Lines};
-use sluice_domain::flow_input::{FlowInput, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode};
+use sluice_domain::flow_input::{
+    FlowInput, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
+};
 use sluice_domain::names::{DataStoreName, TableName};
 use sluice_domain::page::Page;
 
@@ -26,7 +28,9 @@ struct Violations(Vec<Violation>);
 
 impl Violations {
     fn check<T>(&mut self, pointer: impl Into<String>, parsed: Result<T, String>) -> Option<T> {
-        parsed.map_err(|message| self.0.push(Violation::new(pointer, message))).ok()
+        parsed
+            .map_err(|message| self.0.push(Violation::new(pointer, message)))
+            .ok()
     }
 
     fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
@@ -90,15 +94,20 @@ impl CreateDataStore {
     pub fn into_domain(self) -> Result<NewDataStore, ApiError> {
         let mut violations = Violations::default();
         let name = violations.check("/name", DataStoreName::parse(&self.name));
-        let path = |violations: &mut Violations, raw: &str| violations.check("/connection/path", DataPath::parse(raw));
+        let path = |violations: &mut Violations, raw: &str| {
+            violations.check("/connection/path", DataPath::parse(raw))
+        };
         let connection = match self.kind {
             KindDto::File => {
                 let c: FileConnection = connection(self.connection)?;
                 let format = violations.check(
                     "/connection/format",
-                    FileFormat::parse(&c.format).ok_or_else(|| "must be 'csv' or 'parquet'".to_owned()),
+                    FileFormat::parse(&c.format)
+                        .ok_or_else(|| "must be 'csv' or 'parquet'".to_owned()),
                 );
-                path(&mut violations, &c.path).zip(format).map(|(path, format)| Connection::File { path, format })
+                path(&mut violations, &c.path)
+                    .zip(format)
+                    .map(|(path, format)| Connection::File { path, format })
             }
             KindDto::ColumnarDb => {
                 let c: PathConnection = connection(self.connection)?;
@@ -109,36 +118,61 @@ impl CreateDataStore {
                 relational(c, &mut violations).map(Connection::Relational)
             }
         };
-        let new = name.zip(connection).map(|(name, connection)| NewDataStore { name, connection });
+        let new = name
+            .zip(connection)
+            .map(|(name, connection)| NewDataStore { name, connection });
         violations.finish(new)
     }
 }
 
-fn relational(c: RelationalConnectionDto, violations: &mut Violations) -> Option<RelationalConnection> {
+fn relational(
+    c: RelationalConnectionDto,
+    violations: &mut Violations,
+) -> Option<RelationalConnection> {
     let engine = match c.engine.as_str() {
         "sqlite" => {
             let raw = c.path.unwrap_or_default();
-            for (field, given) in [("host", c.host.is_some()), ("port", c.port.is_some()), ("user", c.user.is_some()), ("password", c.password.is_some()), ("database", c.database.is_some())] {
+            for (field, given) in [
+                ("host", c.host.is_some()),
+                ("port", c.port.is_some()),
+                ("user", c.user.is_some()),
+                ("password", c.password.is_some()),
+                ("database", c.database.is_some()),
+            ] {
                 if given {
-                    violations.0.push(Violation::new(format!("/connection/{field}"), "a sqlite store takes only a 'path'"));
+                    violations.0.push(Violation::new(
+                        format!("/connection/{field}"),
+                        "a sqlite store takes only a 'path'",
+                    ));
                 }
             }
-            return violations.check("/connection/path", DataPath::parse(&raw)).map(|path| RelationalConnection::Sqlite { path });
+            return violations
+                .check("/connection/path", DataPath::parse(&raw))
+                .map(|path| RelationalConnection::Sqlite { path });
         }
         "postgres" => ServerEngine::Postgres,
         "mysql" => ServerEngine::Mysql,
         _ => {
-            violations.0.push(Violation::new("/connection/engine", "must be 'postgres', 'mysql' or 'sqlite'"));
+            violations.0.push(Violation::new(
+                "/connection/engine",
+                "must be 'postgres', 'mysql' or 'sqlite'",
+            ));
             return None;
         }
     };
     if c.path.is_some() {
-        violations.0.push(Violation::new("/connection/path", "a database server takes host, port, user, password and database, not a path"));
+        violations.0.push(Violation::new(
+            "/connection/path",
+            "a database server takes host, port, user, password and database, not a path",
+        ));
     }
     let mut required = |field: &str, value: Option<String>| {
         let value = value.filter(|v| !v.trim().is_empty());
         if value.is_none() {
-            violations.0.push(Violation::new(format!("/connection/{field}"), "is required"));
+            violations.0.push(Violation::new(
+                format!("/connection/{field}"),
+                "is required",
+            ));
         }
         value
     };
@@ -173,7 +207,9 @@ impl From<&DataStore> for DataStoreDto {
     fn from(store: &DataStore) -> Self {
         // Built field by field: the password is never among them.
         let connection = match &store.connection {
-            Connection::File { path, format } => serde_json::json!({"path": path.as_str(), "format": format.as_str()}),
+            Connection::File { path, format } => {
+                serde_json::json!({"path": path.as_str(), "format": format.as_str()})
+            }
             Connection::Columnar { path } => serde_json::json!({"path": path.as_str()}),
             Connection::Relational(RelationalConnection::Sqlite { path }) => {
                 serde_json::json!({"engine": "sqlite", "path": path.as_str()})
@@ -250,11 +286,17 @@ impl CreateFlowInput {
             let alias = violations.check(format!("/sources/{i}/as"), TableName::parse(&s.alias));
             let read = match (s.table, s.query) {
                 (Some(_), Some(_)) => {
-                    violations.0.push(Violation::new(format!("/sources/{i}/query"), "give a 'table' or a 'query', not both"));
+                    violations.0.push(Violation::new(
+                        format!("/sources/{i}/query"),
+                        "give a 'table' or a 'query', not both",
+                    ));
                     None
                 }
                 (Some(table), None) if table.trim().is_empty() => {
-                    violations.0.push(Violation::new(format!("/sources/{i}/table"), "must not be empty"));
+                    violations.0.push(Violation::new(
+                        format!("/sources/{i}/table"),
+                        "must not be empty",
+                    ));
                     None
                 }
                 (Some(table), None) => Some(SourceRead::Table(table)),
@@ -262,20 +304,31 @@ impl CreateFlowInput {
                 (None, None) => Some(SourceRead::File),
             };
             if let (Some(alias), Some(read)) = (alias, read) {
-                sources.push(Source { data_store_id: DataStoreId(s.data_store_id), read, alias });
+                sources.push(Source {
+                    data_store_id: DataStoreId(s.data_store_id),
+                    read,
+                    alias,
+                });
             }
         }
         let mut transforms = Vec::new();
         for (i, t) in self.transforms.into_iter().enumerate() {
-            if let Some(name) = violations.check(format!("/transforms/{i}/name"), TableName::parse(&t.name)) {
+            if let Some(name) =
+                violations.check(format!("/transforms/{i}/name"), TableName::parse(&t.name))
+            {
                 transforms.push(Transform { name, sql: t.sql });
             }
         }
         let mut outputs = Vec::new();
         for (i, o) in self.outputs.into_iter().enumerate() {
-            let transform = violations.check(format!("/outputs/{i}/transform"), TableName::parse(&o.transform));
+            let transform = violations.check(
+                format!("/outputs/{i}/transform"),
+                TableName::parse(&o.transform),
+            );
             let table = match o.table {
-                Some(raw) => violations.check(format!("/outputs/{i}/table"), TableName::parse(&raw)).map(Some),
+                Some(raw) => violations
+                    .check(format!("/outputs/{i}/table"), TableName::parse(&raw))
+                    .map(Some),
                 None => Some(None),
             };
             let mode = violations.check(
@@ -283,11 +336,19 @@ impl CreateFlowInput {
                 WriteMode::parse(&o.mode).ok_or_else(|| "must be 'replace' or 'append'".to_owned()),
             );
             if let (Some(transform), Some(table), Some(mode)) = (transform, table, mode) {
-                outputs.push(Output { transform, table, mode });
+                outputs.push(Output {
+                    transform,
+                    table,
+                    mode,
+                });
             }
         }
         let new = NewFlowInput {
-            source_data_store_ids: self.source_data_store_ids.into_iter().map(DataStoreId).collect(),
+            source_data_store_ids: self
+                .source_data_store_ids
+                .into_iter()
+                .map(DataStoreId)
+                .collect(),
             target_data_store_id: DataStoreId(self.target_data_store_id),
             sources,
             transforms,
@@ -323,10 +384,22 @@ impl From<&FlowInput> for FlowInputDto {
                         SourceRead::Query(q) => (None, Some(q.clone())),
                         SourceRead::File => (None, None),
                     };
-                    SourceDto { data_store_id: s.data_store_id.0, table, query, alias: s.alias.to_string() }
+                    SourceDto {
+                        data_store_id: s.data_store_id.0,
+                        table,
+                        query,
+                        alias: s.alias.to_string(),
+                    }
                 })
                 .collect(),
-            transforms: input.transforms.iter().map(|t| TransformDto { name: t.name.to_string(), sql: t.sql.clone() }).collect(),
+            transforms: input
+                .transforms
+                .iter()
+                .map(|t| TransformDto {
+                    name: t.name.to_string(),
+                    sql: t.sql.clone(),
+                })
+                .collect(),
             outputs: input
                 .outputs
                 .iter()
@@ -374,7 +447,10 @@ struct LinesDto {
 
 impl From<&Lines> for LinesDto {
     fn from(lines: &Lines) -> Self {
-        Self { lines: lines.lines.clone(), updated_utc: lines.updated_utc.map(utc) }
+        Self {
+            lines: lines.lines.clone(),
+            updated_utc: lines.updated_utc.map(utc),
+        }
     }
 }
 

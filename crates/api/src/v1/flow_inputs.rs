@@ -5,7 +5,10 @@ use super::dto::{CreateFlowInput, FlowInputDto};
 use crate::extract::from_json;
 use crate::{ApiError, ApiState};
 
-pub async fn create(state: web::Data<ApiState>, body: web::Json<serde_json::Value>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<ApiState>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
     let new = from_json::<CreateFlowInput>(body.into_inner())?.into_domain()?;
     let input = state.flow_inputs.create(new).await?;
     Ok(HttpResponse::Created()

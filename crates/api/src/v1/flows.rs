@@ -6,9 +6,15 @@ use super::dto::{FlowDto, FlowListQuery, StartFlow, domain_states};
 use crate::extract::from_json;
 use crate::{ApiError, ApiState};
 
-pub async fn start(state: web::Data<ApiState>, body: web::Json<serde_json::Value>) -> Result<HttpResponse, ApiError> {
+pub async fn start(
+    state: web::Data<ApiState>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
     let request = from_json::<StartFlow>(body.into_inner())?;
-    let view = state.flows.start(FlowInputId(request.flow_input_id)).await?;
+    let view = state
+        .flows
+        .start(FlowInputId(request.flow_input_id))
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/flows/{}", view.flow.id)))
         .json(FlowDto::from(&view)))
@@ -19,12 +25,18 @@ pub async fn get(state: web::Data<ApiState>, id: web::Path<i64>) -> Result<HttpR
     Ok(HttpResponse::Ok().json(FlowDto::from(&view)))
 }
 
-pub async fn list(state: web::Data<ApiState>, query: web::Query<FlowListQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<ApiState>,
+    query: web::Query<FlowListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
     let states = match &query.state {
         None => Vec::new(),
         Some(raw) => domain_states(raw).ok_or_else(|| {
-            ApiError::invalid_field("/state", "must be one of READY, RUNNING, CANCELLED, FAILED, COMPLETED")
+            ApiError::invalid_field(
+                "/state",
+                "must be one of READY, RUNNING, CANCELLED, FAILED, COMPLETED",
+            )
         })?,
     };
     let views = state.flows.list(&states, page).await?;
@@ -32,7 +44,10 @@ pub async fn list(state: web::Data<ApiState>, query: web::Query<FlowListQuery>) 
 }
 
 /// 202: the cancel is accepted; a running flow stops within moments and ends CANCELLED.
-pub async fn cancel(state: web::Data<ApiState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+pub async fn cancel(
+    state: web::Data<ApiState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
     let view = state.flows.cancel(FlowId(id.into_inner())).await?;
     Ok(HttpResponse::Accepted().json(FlowDto::from(&view)))
 }

@@ -17,7 +17,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/data-stores/{id}", web::get().to(data_stores::get))
     .route("/flow-inputs", web::post().to(flow_inputs::create))
     .route("/flow-inputs/{id}", web::get().to(flow_inputs::get))
-    .service(web::resource("/flows").route(web::post().to(flows::start)).route(web::get().to(flows::list)))
+    .service(
+        web::resource("/flows")
+            .route(web::post().to(flows::start))
+            .route(web::get().to(flows::list)),
+    )
     // The original design's path, and the resource-style one.
     .route("/flows/cancel/{id}", web::post().to(flows::cancel))
     .route("/flows/{id}/cancel", web::post().to(flows::cancel))

@@ -13,8 +13,14 @@ pub struct DataStoreService {
 }
 
 impl DataStoreService {
-    pub fn new(repository: Arc<dyn DataStoreRepository>, locations: Arc<dyn LocationPolicy>) -> Self {
-        Self { repository, locations }
+    pub fn new(
+        repository: Arc<dyn DataStoreRepository>,
+        locations: Arc<dyn LocationPolicy>,
+    ) -> Self {
+        Self {
+            repository,
+            locations,
+        }
     }
 
     /// # Errors
@@ -22,7 +28,9 @@ impl DataStoreService {
     /// use; `Unavailable`.
     pub async fn create(&self, new: NewDataStore) -> Result<DataStore> {
         if let Some(path) = new.connection.data_path() {
-            self.locations.check(path).map_err(|message| Error::invalid("/connection/path", message))?;
+            self.locations
+                .check(path)
+                .map_err(|message| Error::invalid("/connection/path", message))?;
         }
         self.repository.create(new).await
     }

@@ -23,7 +23,11 @@ impl FlowInputService {
         stores: Arc<dyn DataStoreRepository>,
         analyzer: Arc<dyn SqlAnalyzer>,
     ) -> Self {
-        Self { repository, stores, analyzer }
+        Self {
+            repository,
+            stores,
+            analyzer,
+        }
     }
 
     /// Validates the whole input and stores it; nothing is stored when anything is wrong.
@@ -54,7 +58,9 @@ impl FlowInputService {
                 format!("data store {} does not exist", new.target_data_store_id),
             )),
             Some(store) => {
-                if let Connection::Relational(RelationalConnection::Server(server)) = &store.connection {
+                if let Connection::Relational(RelationalConnection::Server(server)) =
+                    &store.connection
+                {
                     violations.push(Violation::new(
                         "/target_data_store_id",
                         format!("{} targets are not supported yet: use a sqlite, columnar or file store", server.engine.as_str()),
@@ -67,13 +73,19 @@ impl FlowInputService {
         let mut aliases: Vec<TableName> = Vec::new();
         for (i, source) in new.sources.iter().enumerate() {
             if aliases.contains(&source.alias) {
-                violations.push(Violation::new(format!("/sources/{i}/as"), format!("'{}' names another source too", source.alias)));
+                violations.push(Violation::new(
+                    format!("/sources/{i}/as"),
+                    format!("'{}' names another source too", source.alias),
+                ));
             }
             aliases.push(source.alias.clone());
             if !declared.contains(&source.data_store_id) {
                 violations.push(Violation::new(
                     format!("/sources/{i}/data_store_id"),
-                    format!("data store {} is not listed in source_data_store_ids", source.data_store_id),
+                    format!(
+                        "data store {} is not listed in source_data_store_ids",
+                        source.data_store_id
+                    ),
                 ));
                 continue;
             }
@@ -87,7 +99,9 @@ impl FlowInputService {
             violations.push(Violation::new("/sources", "must name at least one source"));
         }
 
-        if let Err(graph_violations) = TransformGraph::build(&aliases, &new.transforms, self.analyzer.as_ref()) {
+        if let Err(graph_violations) =
+            TransformGraph::build(&aliases, &new.transforms, self.analyzer.as_ref())
+        {
             violations.extend(graph_violations);
         }
 
@@ -115,22 +129,41 @@ impl FlowInputService {
 }
 
 fn source_fits_store(i: usize, read: &SourceRead, store: &DataStore) -> Result<(), Violation> {
-    let at = |field: &str, message: String| Err(Violation::new(format!("/sources/{i}/{field}"), message));
+    let at = |field: &str, message: String| {
+        Err(Violation::new(format!("/sources/{i}/{field}"), message))
+    };
     match (&store.connection, read) {
         (Connection::File { .. }, SourceRead::File) => Ok(()),
-        (Connection::File { .. }, SourceRead::Table(_)) => at("table", "a file store is read whole: leave out 'table'".into()),
-        (Connection::File { .. }, SourceRead::Query(_)) => at("query", "a file store is read whole: leave out 'query'".into()),
+        (Connection::File { .. }, SourceRead::Table(_)) => at(
+            "table",
+            "a file store is read whole: leave out 'table'".into(),
+        ),
+        (Connection::File { .. }, SourceRead::Query(_)) => at(
+            "query",
+            "a file store is read whole: leave out 'query'".into(),
+        ),
         (Connection::Relational(RelationalConnection::Server(server)), _) => at(
             "data_store_id",
-            format!("{} sources are not supported yet: use a sqlite, columnar or file store", server.engine.as_str()),
+            format!(
+                "{} sources are not supported yet: use a sqlite, columnar or file store",
+                server.engine.as_str()
+            ),
         ),
-        (Connection::Relational(_), SourceRead::File) => at("table", "a relational store needs a 'table' or a 'query'".into()),
+        (Connection::Relational(_), SourceRead::File) => at(
+            "table",
+            "a relational store needs a 'table' or a 'query'".into(),
+        ),
         (Connection::Relational(_), _) => Ok(()),
         (Connection::Columnar { .. }, SourceRead::Table(table)) => TableName::parse(table)
             .map(|_| ())
             .or_else(|message| at("table", message)),
-        (Connection::Columnar { .. }, SourceRead::Query(_)) => at("query", "a columnar store is read by 'table', not by query".into()),
-        (Connection::Columnar { .. }, SourceRead::File) => at("table", "a columnar store needs a 'table'".into()),
+        (Connection::Columnar { .. }, SourceRead::Query(_)) => at(
+            "query",
+            "a columnar store is read by 'table', not by query".into(),
+        ),
+        (Connection::Columnar { .. }, SourceRead::File) => {
+            at("table", "a columnar store needs a 'table'".into())
+        }
     }
 }
 

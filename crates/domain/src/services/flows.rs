@@ -17,8 +17,16 @@ pub struct FlowService {
 }
 
 impl FlowService {
-    pub fn new(flows: Arc<dyn FlowRepository>, outputs: Arc<dyn FlowOutputRepository>, runner_wakeup: Arc<Notify>) -> Self {
-        Self { flows, outputs, runner_wakeup }
+    pub fn new(
+        flows: Arc<dyn FlowRepository>,
+        outputs: Arc<dyn FlowOutputRepository>,
+        runner_wakeup: Arc<Notify>,
+    ) -> Self {
+        Self {
+            flows,
+            outputs,
+            runner_wakeup,
+        }
     }
 
     /// Stores a READY flow for the input; the runner picks it up.
@@ -26,10 +34,17 @@ impl FlowService {
     /// # Errors
     /// `Invalid` at `/flow_input_id` when the input does not exist; `Unavailable`.
     pub async fn start(&self, flow_input_id: FlowInputId) -> Result<FlowView> {
-        let view = self.flows.create(flow_input_id).await.map_err(|err| match err {
-            Error::NotFound { .. } => Error::invalid("/flow_input_id", format!("flow input {flow_input_id} does not exist")),
-            other => other,
-        })?;
+        let view = self
+            .flows
+            .create(flow_input_id)
+            .await
+            .map_err(|err| match err {
+                Error::NotFound { .. } => Error::invalid(
+                    "/flow_input_id",
+                    format!("flow input {flow_input_id} does not exist"),
+                ),
+                other => other,
+            })?;
         self.runner_wakeup.notify_one();
         Ok(view)
     }
@@ -58,7 +73,12 @@ impl FlowService {
             let view = self.flows.get(id).await?;
             let current = view.output.state;
             let next = current.on_cancel()?;
-            if next == current || self.outputs.set_state(view.output.id, current, next).await? {
+            if next == current
+                || self
+                    .outputs
+                    .set_state(view.output.id, current, next)
+                    .await?
+            {
                 return self.flows.get(id).await;
             }
         }

@@ -13,8 +13,8 @@ use crate::data_store::DataStore;
 use crate::flow::{Flow, FlowOutputId, FlowState};
 use crate::graph::TransformGraph;
 use crate::ports::{
-    DataStoreRepository, FlowEngine, FlowInputRepository, FlowOutputRepository, FlowPlan, FlowRepository, PlannedOutput,
-    PlannedSource, RunOutcome, SqlAnalyzer, Step, StepEvents,
+    DataStoreRepository, FlowEngine, FlowInputRepository, FlowOutputRepository, FlowPlan,
+    FlowRepository, PlannedOutput, PlannedSource, RunOutcome, SqlAnalyzer, Step, StepEvents,
 };
 use crate::{Error, Result};
 
@@ -64,7 +64,16 @@ impl FlowRunner {
         settings: RunnerSettings,
         wakeup: Arc<Notify>,
     ) -> Self {
-        Self { flows, outputs, inputs, stores, analyzer, engine, settings, wakeup }
+        Self {
+            flows,
+            outputs,
+            inputs,
+            stores,
+            analyzer,
+            engine,
+            settings,
+            wakeup,
+        }
     }
 
     /// Settles flows that a process which died left RUNNING or CANCELLING: they become FAILED (or
@@ -77,15 +86,29 @@ impl FlowRunner {
     pub async fn settle_interrupted(&self) -> Result<usize> {
         let mut settled = 0;
         loop {
-            let stale = self.flows.in_states(&[FlowState::Running, FlowState::Cancelling], 100).await?;
+            let stale = self
+                .flows
+                .in_states(&[FlowState::Running, FlowState::Cancelling], 100)
+                .await?;
             if stale.is_empty() {
                 return Ok(settled);
             }
             for flow in stale {
                 let state = self.outputs.state(flow.flow_output_id).await?;
-                let end = if state == FlowState::Cancelling { FlowState::Cancelled } else { FlowState::Failed };
-                self.outputs.append_error(flow.flow_output_id, stamped(INTERRUPTED)).await?;
-                if state.can_become(end) && self.outputs.set_state(flow.flow_output_id, state, end).await? {
+                let end = if state == FlowState::Cancelling {
+                    FlowState::Cancelled
+                } else {
+                    FlowState::Failed
+                };
+                self.outputs
+                    .append_error(flow.flow_output_id, stamped(INTERRUPTED))
+                    .await?;
+                if state.can_become(end)
+                    && self
+                        .outputs
+                        .set_state(flow.flow_output_id, state, end)
+                        .await?
+                {
                     tracing::warn!(flow_id = %flow.id, "settled a flow interrupted by a previous process as {end}");
                     settled += 1;
                 }
@@ -134,7 +157,11 @@ impl FlowRunner {
     /// moved first is skipped.
     async fn claim_next(&self) -> Result<Option<Flow>> {
         for flow in self.flows.in_states(&[FlowState::Ready], 16).await? {
-            if self.outputs.set_state(flow.flow_output_id, FlowState::Ready, FlowState::Running).await? {
+            if self
+                .outputs
+                .set_state(flow.flow_output_id, FlowState::Ready, FlowState::Running)
+                .await?
+            {
                 return Ok(Some(flow));
             }
         }
@@ -146,9 +173,15 @@ impl FlowRunner {
         if let Err(err) = self.run_and_settle(&flow, shutdown).await {
             // The store failed under us: say so on the flow if it answers again.
             tracing::error!(flow_id = %flow.id, error = %err, "a flow could not be settled");
-            let _ = self.outputs.append_error(output, stamped(&format!("internal error: {err}"))).await;
+            let _ = self
+                .outputs
+                .append_error(output, stamped(&format!("internal error: {err}")))
+                .await;
             for from in [FlowState::Running, FlowState::Cancelling] {
-                let _ = self.outputs.set_state(output, from, FlowState::Failed).await;
+                let _ = self
+                    .outputs
+                    .set_state(output, from, FlowState::Failed)
+                    .await;
             }
         }
     }
@@ -158,26 +191,41 @@ impl FlowRunner {
         let plan = match self.plan(flow).await {
             Ok(plan) => plan,
             Err(err) => {
-                self.outputs.append_error(output, stamped(&format!("the flow could not be planned: {err}"))).await?;
+                self.outputs
+                    .append_error(
+                        output,
+                        stamped(&format!("the flow could not be planned: {err}")),
+                    )
+                    .await?;
                 return self.finish(output, FlowState::Failed).await;
             }
         };
         let steps = plan.step_count();
         self.outputs
-            .append_log(output, stamped(&format!("flow {} started: {steps} steps", flow.id)))
+            .append_log(
+                output,
+                stamped(&format!("flow {} started: {steps} steps", flow.id)),
+            )
             .await?;
         tracing::info!(flow_id = %flow.id, steps, "flow started");
 
         let cancel = CancellationToken::new();
         let watcher = self.watch_for_cancel(output, cancel.clone(), shutdown.clone());
-        let events = OutputEvents { outputs: self.outputs.clone(), output, steps, finished: AtomicUsize::new(0) };
+        let events = OutputEvents {
+            outputs: self.outputs.clone(),
+            output,
+            steps,
+            finished: AtomicUsize::new(0),
+        };
         let outcome = self.engine.run(plan, &events, cancel.clone()).await;
         watcher.abort();
 
         match outcome {
             RunOutcome::Completed => {
                 self.outputs.raise_progress(output, 100).await?;
-                self.outputs.append_log(output, stamped("flow completed")).await?;
+                self.outputs
+                    .append_log(output, stamped("flow completed"))
+                    .await?;
                 self.finish(output, FlowState::Completed).await
             }
             RunOutcome::Cancelled if shutdown.is_cancelled() => {
@@ -186,13 +234,25 @@ impl FlowRunner {
                 Ok(())
             }
             RunOutcome::Cancelled => {
-                self.outputs.append_log(output, stamped("flow cancelled: the target was left unchanged")).await?;
+                self.outputs
+                    .append_log(
+                        output,
+                        stamped("flow cancelled: the target was left unchanged"),
+                    )
+                    .await?;
                 self.finish(output, FlowState::Cancelled).await
             }
             RunOutcome::Failed { step, message } => {
                 tracing::warn!(flow_id = %flow.id, %step, error = %message, "flow failed");
-                self.outputs.append_error(output, stamped(&format!("step {step} failed: {message}"))).await?;
-                self.outputs.append_log(output, stamped("flow failed: the target was left unchanged")).await?;
+                self.outputs
+                    .append_error(output, stamped(&format!("step {step} failed: {message}")))
+                    .await?;
+                self.outputs
+                    .append_log(
+                        output,
+                        stamped("flow failed: the target was left unchanged"),
+                    )
+                    .await?;
                 self.finish(output, FlowState::Failed).await
             }
         }
@@ -227,7 +287,9 @@ impl FlowRunner {
                 match outputs.state(output).await {
                     Ok(FlowState::Cancelling) => break,
                     Ok(_) => {}
-                    Err(err) => tracing::warn!(error = %err, "could not read a running flow's state"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not read a running flow's state")
+                    }
                 }
             }
             cancel.cancel();
@@ -239,17 +301,31 @@ impl FlowRunner {
         let mut sources = Vec::with_capacity(input.sources.len());
         for source in &input.sources {
             let store = self.stores.get(source.data_store_id).await?;
-            sources.push(PlannedSource { alias: source.alias.clone(), store, read: source.read.clone() });
+            sources.push(PlannedSource {
+                alias: source.alias.clone(),
+                store,
+                read: source.read.clone(),
+            });
         }
         let target: DataStore = self.stores.get(input.target_data_store_id).await?;
         let outputs = input
             .outputs
             .iter()
-            .map(|output| PlannedOutput { output: output.clone(), target: target.clone() })
+            .map(|output| PlannedOutput {
+                output: output.clone(),
+                target: target.clone(),
+            })
             .collect();
         let aliases: Vec<_> = input.sources.iter().map(|s| s.alias.clone()).collect();
-        let graph = TransformGraph::build(&aliases, &input.transforms, self.analyzer.as_ref()).map_err(Error::Invalid)?;
-        Ok(FlowPlan { flow_id: flow.id, sources, transforms: input.transforms, graph, outputs })
+        let graph = TransformGraph::build(&aliases, &input.transforms, self.analyzer.as_ref())
+            .map_err(Error::Invalid)?;
+        Ok(FlowPlan {
+            flow_id: flow.id,
+            sources,
+            transforms: input.transforms,
+            graph,
+            outputs,
+        })
     }
 }
 
@@ -264,13 +340,20 @@ struct OutputEvents {
 #[async_trait]
 impl StepEvents for OutputEvents {
     async fn started(&self, step: &Step) {
-        if let Err(err) = self.outputs.append_log(self.output, stamped(&format!("step {step} started"))).await {
+        if let Err(err) = self
+            .outputs
+            .append_log(self.output, stamped(&format!("step {step} started")))
+            .await
+        {
             tracing::warn!(error = %err, "could not record a step start");
         }
     }
 
     async fn finished(&self, step: &Step, rows: u64, elapsed: Duration) {
-        let line = format!("step {step} finished: {rows} rows in {:.3} s", elapsed.as_secs_f64());
+        let line = format!(
+            "step {step} finished: {rows} rows in {:.3} s",
+            elapsed.as_secs_f64()
+        );
         if let Err(err) = self.outputs.append_log(self.output, stamped(&line)).await {
             tracing::warn!(error = %err, "could not record a step end");
         }
@@ -285,5 +368,8 @@ impl StepEvents for OutputEvents {
 
 /// Prefixes a line with the current UTC time, so each line says when it happened.
 fn stamped(line: &str) -> String {
-    format!("{} {line}", Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true))
+    format!(
+        "{} {line}",
+        Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+    )
 }

@@ -16,29 +16,57 @@ pub struct FileSource {
 
 impl FileSource {
     pub fn file(path: PathBuf, format: FileFormat) -> Self {
-        Self { path, format, is_folder: false }
+        Self {
+            path,
+            format,
+            is_folder: false,
+        }
     }
 
     pub fn table_folder(path: PathBuf) -> Self {
-        Self { path, format: FileFormat::Parquet, is_folder: true }
+        Self {
+            path,
+            format: FileFormat::Parquet,
+            is_folder: true,
+        }
     }
 }
 
 #[async_trait]
 impl SourceConnector for FileSource {
     async fn read(&self, ctx: &SessionContext) -> Result<DataFrame> {
-        let exists = if self.is_folder { self.path.is_dir() } else { self.path.is_file() };
+        let exists = if self.is_folder {
+            self.path.is_dir()
+        } else {
+            self.path.is_file()
+        };
         if !exists {
-            let what = if self.is_folder { "table folder" } else { "file" };
-            return Err(Error::Location(format!("the {what} '{}' does not exist", self.path.display())));
+            let what = if self.is_folder {
+                "table folder"
+            } else {
+                "file"
+            };
+            return Err(Error::Location(format!(
+                "the {what} '{}' does not exist",
+                self.path.display()
+            )));
         }
         let mut location = self.path.to_string_lossy().into_owned();
         if self.is_folder {
             location.push('/');
         }
         Ok(match self.format {
-            FileFormat::Csv => ctx.read_csv(location, CsvReadOptions::new().file_extension("")).await?,
-            FileFormat::Parquet => ctx.read_parquet(location, ParquetReadOptions::default().file_extension(".parquet")).await?,
+            FileFormat::Csv => {
+                ctx.read_csv(location, CsvReadOptions::new().file_extension(""))
+                    .await?
+            }
+            FileFormat::Parquet => {
+                ctx.read_parquet(
+                    location,
+                    ParquetReadOptions::default().file_extension(".parquet"),
+                )
+                .await?
+            }
         })
     }
 }

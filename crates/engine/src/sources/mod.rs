@@ -26,21 +26,33 @@ pub trait SourceConnector: Send + Sync {
 /// # Errors
 /// `Location` for a path outside the data folder; `Unsupported` for a store and read that no
 /// connector handles (validation refuses those before a flow starts).
-pub fn connector_for(source: &PlannedSource, folder: &DataFolder) -> Result<Box<dyn SourceConnector>> {
+pub fn connector_for(
+    source: &PlannedSource,
+    folder: &DataFolder,
+) -> Result<Box<dyn SourceConnector>> {
     match (&source.store.connection, &source.read) {
-        (Connection::File { path, format }, SourceRead::File) => {
-            Ok(Box::new(file::FileSource::file(folder.resolve(path)?, *format)))
-        }
-        (Connection::Columnar { path }, SourceRead::Table(table)) => {
-            Ok(Box::new(file::FileSource::table_folder(folder.resolve(path)?.join(table))))
-        }
+        (Connection::File { path, format }, SourceRead::File) => Ok(Box::new(
+            file::FileSource::file(folder.resolve(path)?, *format),
+        )),
+        (Connection::Columnar { path }, SourceRead::Table(table)) => Ok(Box::new(
+            file::FileSource::table_folder(folder.resolve(path)?.join(table)),
+        )),
         (Connection::Relational(RelationalConnection::Sqlite { path }), read) => {
             let sql = match read {
-                SourceRead::Table(table) => format!("SELECT * FROM {}", crate::sqlite_arrow::quote(table)),
+                SourceRead::Table(table) => {
+                    format!("SELECT * FROM {}", crate::sqlite_arrow::quote(table))
+                }
                 SourceRead::Query(query) => query.clone(),
-                SourceRead::File => return Err(Error::Unsupported("a sqlite source needs a table or a query".into())),
+                SourceRead::File => {
+                    return Err(Error::Unsupported(
+                        "a sqlite source needs a table or a query".into(),
+                    ));
+                }
             };
-            Ok(Box::new(sqlite::SqliteSource::new(folder.resolve(path)?, sql)))
+            Ok(Box::new(sqlite::SqliteSource::new(
+                folder.resolve(path)?,
+                sql,
+            )))
         }
         (connection, _) => Err(Error::Unsupported(format!(
             "reading this source from a {} store is not supported yet",

@@ -30,7 +30,10 @@ impl SqliteSource {
 impl SourceConnector for SqliteSource {
     async fn read(&self, ctx: &SessionContext) -> Result<DataFrame> {
         if !self.path.is_file() {
-            return Err(Error::Location(format!("the sqlite database '{}' does not exist", self.path.display())));
+            return Err(Error::Location(format!(
+                "the sqlite database '{}' does not exist",
+                self.path.display()
+            )));
         }
         let mut connection: SqliteConnection = SqliteConnectOptions::new()
             .filename(&self.path)
@@ -62,8 +65,12 @@ impl SourceConnector for SqliteSource {
         drop(rows);
         if batches.is_empty() {
             // No rows: the columns still matter to the transforms, so ask SQLite for them.
-            let statement = connection.prepare(AssertSqlSafe(self.sql.clone()).into_sql_str()).await?;
-            batches.push(RecordBatch::new_empty(schema_of_declared(statement.columns())));
+            let statement = connection
+                .prepare(AssertSqlSafe(self.sql.clone()).into_sql_str())
+                .await?;
+            batches.push(RecordBatch::new_empty(schema_of_declared(
+                statement.columns(),
+            )));
         }
         Ok(ctx.read_batches(batches)?)
     }

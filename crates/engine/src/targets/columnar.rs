@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use datafusion::dataframe::DataFrame;
-use datafusion::prelude::SessionContext;
 use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::prelude::SessionContext;
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 use std::path::PathBuf;
@@ -26,21 +26,40 @@ pub struct ColumnarWrite {
 
 impl ColumnarWrite {
     pub fn new(root: PathBuf) -> Self {
-        Self { root, staged: Vec::new() }
+        Self {
+            root,
+            staged: Vec::new(),
+        }
     }
 }
 
 #[async_trait]
 impl StagedWrite for ColumnarWrite {
-    async fn write(&mut self, _ctx: &SessionContext, table: Option<&TableName>, mode: WriteMode, data: DataFrame) -> Result<u64> {
-        let table = table.ok_or_else(|| Error::Unsupported("a columnar target needs a table".into()))?;
+    async fn write(
+        &mut self,
+        _ctx: &SessionContext,
+        table: Option<&TableName>,
+        mode: WriteMode,
+        data: DataFrame,
+    ) -> Result<u64> {
+        let table =
+            table.ok_or_else(|| Error::Unsupported("a columnar target needs a table".into()))?;
         let folder = self.root.join(staging_name(table.as_str(), ""));
         create_dir(&folder)?;
         let file_name = format!("part-{}.parquet", uuid::Uuid::new_v4().simple());
-        self.staged.push(StagedTable { table: table.clone(), mode, folder: folder.clone(), file_name: file_name.clone() });
+        self.staged.push(StagedTable {
+            table: table.clone(),
+            mode,
+            folder: folder.clone(),
+            file_name: file_name.clone(),
+        });
         let file = folder.join(&file_name);
         let report = data
-            .write_parquet(&file.to_string_lossy(), DataFrameWriteOptions::new().with_single_file_output(true), None)
+            .write_parquet(
+                &file.to_string_lossy(),
+                DataFrameWriteOptions::new().with_single_file_output(true),
+                None,
+            )
             .await?;
         Ok(written_rows(&report))
     }
@@ -62,7 +81,10 @@ impl StagedWrite for ColumnarWrite {
                 }
                 WriteMode::Append => {
                     create_dir(&target)?;
-                    rename(&staged.folder.join(&staged.file_name), &target.join(&staged.file_name))?;
+                    rename(
+                        &staged.folder.join(&staged.file_name),
+                        &target.join(&staged.file_name),
+                    )?;
                     let _ = std::fs::remove_dir_all(&staged.folder);
                 }
             }

@@ -20,15 +20,28 @@ pub struct FileWrite {
 
 impl FileWrite {
     pub fn new(path: PathBuf, format: FileFormat) -> Self {
-        Self { path, format, staged: None }
+        Self {
+            path,
+            format,
+            staged: None,
+        }
     }
 }
 
 #[async_trait]
 impl StagedWrite for FileWrite {
-    async fn write(&mut self, ctx: &SessionContext, _table: Option<&TableName>, mode: WriteMode, data: DataFrame) -> Result<u64> {
+    async fn write(
+        &mut self,
+        ctx: &SessionContext,
+        _table: Option<&TableName>,
+        mode: WriteMode,
+        data: DataFrame,
+    ) -> Result<u64> {
         let (Some(parent), Some(name)) = (self.path.parent(), self.path.file_name()) else {
-            return Err(Error::Location(format!("'{}' is not a file path", self.path.display())));
+            return Err(Error::Location(format!(
+                "'{}' is not a file path",
+                self.path.display()
+            )));
         };
         create_dir(parent)?;
         let extension = format!(".{}", self.format.as_str());
@@ -38,11 +51,20 @@ impl StagedWrite for FileWrite {
         let data = if mode == WriteMode::Append && self.path.is_file() {
             let location = self.path.to_string_lossy().into_owned();
             let existing = match self.format {
-                FileFormat::Csv => ctx.read_csv(location, CsvReadOptions::new().file_extension("")).await?,
-                FileFormat::Parquet => ctx.read_parquet(location, ParquetReadOptions::default().file_extension("")).await?,
+                FileFormat::Csv => {
+                    ctx.read_csv(location, CsvReadOptions::new().file_extension(""))
+                        .await?
+                }
+                FileFormat::Parquet => {
+                    ctx.read_parquet(location, ParquetReadOptions::default().file_extension(""))
+                        .await?
+                }
             };
             existing.union(data).map_err(|e| {
-                Error::Unsupported(format!("the rows cannot be appended to '{}': {e}", self.path.display()))
+                Error::Unsupported(format!(
+                    "the rows cannot be appended to '{}': {e}",
+                    self.path.display()
+                ))
             })?
         } else {
             data
@@ -51,7 +73,14 @@ impl StagedWrite for FileWrite {
         let location = staged.to_string_lossy().into_owned();
         let options = DataFrameWriteOptions::new().with_single_file_output(true);
         let report = match self.format {
-            FileFormat::Csv => data.write_csv(&location, options, Some(CsvOptions::default().with_has_header(true))).await?,
+            FileFormat::Csv => {
+                data.write_csv(
+                    &location,
+                    options,
+                    Some(CsvOptions::default().with_has_header(true)),
+                )
+                .await?
+            }
             FileFormat::Parquet => data.write_parquet(&location, options, None).await?,
         };
         Ok(written_rows(&report))

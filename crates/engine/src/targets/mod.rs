@@ -22,7 +22,13 @@ use crate::{Error, Result};
 pub trait StagedWrite: Send {
     /// Writes one output, out of sight, and returns how many rows it wrote. `table` is the target
     /// table, or `None` for a file target.
-    async fn write(&mut self, ctx: &SessionContext, table: Option<&TableName>, mode: WriteMode, data: DataFrame) -> Result<u64>;
+    async fn write(
+        &mut self,
+        ctx: &SessionContext,
+        table: Option<&TableName>,
+        mode: WriteMode,
+        data: DataFrame,
+    ) -> Result<u64>;
 
     /// Makes every output written so far visible.
     async fn commit(self: Box<Self>) -> Result<()>;
@@ -35,13 +41,21 @@ pub trait StagedWrite: Send {
 /// `Unsupported` for a store no connector writes to yet.
 pub async fn begin(target: &DataStore, folder: &DataFolder) -> Result<Box<dyn StagedWrite>> {
     match &target.connection {
-        Connection::Relational(RelationalConnection::Sqlite { path }) => {
-            Ok(Box::new(sqlite::SqliteWrite::begin(folder.resolve(path)?).await?))
-        }
-        Connection::Columnar { path } => Ok(Box::new(columnar::ColumnarWrite::new(folder.resolve(path)?))),
-        Connection::File { path, format } => Ok(Box::new(file::FileWrite::new(folder.resolve(path)?, *format))),
+        Connection::Relational(RelationalConnection::Sqlite { path }) => Ok(Box::new(
+            sqlite::SqliteWrite::begin(folder.resolve(path)?).await?,
+        )),
+        Connection::Columnar { path } => Ok(Box::new(columnar::ColumnarWrite::new(
+            folder.resolve(path)?,
+        ))),
+        Connection::File { path, format } => Ok(Box::new(file::FileWrite::new(
+            folder.resolve(path)?,
+            *format,
+        ))),
         Connection::Relational(RelationalConnection::Server(server)) => {
-            Err(Error::Unsupported(format!("writing to a {} store is not supported yet", server.engine.as_str())))
+            Err(Error::Unsupported(format!(
+                "writing to a {} store is not supported yet",
+                server.engine.as_str()
+            )))
         }
     }
 }
@@ -50,13 +64,23 @@ pub async fn begin(target: &DataStore, folder: &DataFolder) -> Result<Box<dyn St
 fn written_rows(report: &[RecordBatch]) -> u64 {
     report
         .first()
-        .and_then(|batch| batch.column(0).as_any().downcast_ref::<UInt64Array>().filter(|c| !c.is_empty()).map(|c| c.value(0)))
+        .and_then(|batch| {
+            batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .filter(|c| !c.is_empty())
+                .map(|c| c.value(0))
+        })
         .unwrap_or(0)
 }
 
 /// A unique name beside the final one, hidden (dot-prefixed) so that readers of the folder skip it.
 fn staging_name(final_name: &str, suffix: &str) -> String {
-    format!(".{final_name}.sluice-{}{suffix}", uuid::Uuid::new_v4().simple())
+    format!(
+        ".{final_name}.sluice-{}{suffix}",
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 fn create_dir(path: &std::path::Path) -> Result<()> {
@@ -64,5 +88,6 @@ fn create_dir(path: &std::path::Path) -> Result<()> {
 }
 
 fn rename(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
-    std::fs::rename(from, to).map_err(|e| Error::io(format!("moving {} to {}", from.display(), to.display()), e))
+    std::fs::rename(from, to)
+        .map_err(|e| Error::io(format!("moving {} to {}", from.display(), to.display()), e))
 }

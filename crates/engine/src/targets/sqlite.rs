@@ -30,26 +30,48 @@ impl SqliteWrite {
             .filename(&path)
             .create_if_missing(true)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
         let transaction = pool.begin().await?;
-        Ok(Self { transaction, _pool: pool })
+        Ok(Self {
+            transaction,
+            _pool: pool,
+        })
     }
 }
 
 #[async_trait]
 impl StagedWrite for SqliteWrite {
-    async fn write(&mut self, _ctx: &SessionContext, table: Option<&TableName>, mode: WriteMode, data: DataFrame) -> Result<u64> {
-        let table = table.ok_or_else(|| Error::Unsupported("a sqlite target needs a table".into()))?.as_str();
+    async fn write(
+        &mut self,
+        _ctx: &SessionContext,
+        table: Option<&TableName>,
+        mode: WriteMode,
+        data: DataFrame,
+    ) -> Result<u64> {
+        let table = table
+            .ok_or_else(|| Error::Unsupported("a sqlite target needs a table".into()))?
+            .as_str();
         let schema = data.schema().as_arrow().clone();
         let create = create_table_sql(table, &schema);
         match mode {
             WriteMode::Replace => {
-                self.transaction.execute(AssertSqlSafe(format!("DROP TABLE IF EXISTS {}", quote(table)))).await?;
+                self.transaction
+                    .execute(AssertSqlSafe(format!(
+                        "DROP TABLE IF EXISTS {}",
+                        quote(table)
+                    )))
+                    .await?;
                 self.transaction.execute(AssertSqlSafe(create)).await?;
             }
             WriteMode::Append => {
-                let create_if_missing = create.replacen("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1);
-                self.transaction.execute(AssertSqlSafe(create_if_missing)).await?;
+                let create_if_missing =
+                    create.replacen("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1);
+                self.transaction
+                    .execute(AssertSqlSafe(create_if_missing))
+                    .await?;
             }
         }
         let mut batches = data.execute_stream().await?;
