@@ -159,6 +159,8 @@ enum FlowOutput {
     ProgressUpdatedUtc,
 }
 
+// The column names are the schema's: flow.flow_input_id reads better than flow.input_id would.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 enum Flow {
     Table,

@@ -9,3 +9,8 @@ pub use data_stores::DataStoreService;
 pub use flow_inputs::FlowInputService;
 pub use flows::FlowService;
 pub use runner::{FlowRunner, RunnerSettings};
+
+#[cfg(test)]
+mod fakes;
+#[cfg(test)]
+mod tests;

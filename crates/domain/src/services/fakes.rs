@@ -1,0 +1,210 @@
+//! In-memory ports for the services' unit tests.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use crate::data_store::{DataStore, DataStoreId, NewDataStore};
+use crate::flow::{Flow, FlowId, FlowOutput, FlowOutputId, FlowState, FlowView, Lines, Progress};
+use crate::flow_input::{FlowInput, FlowInputId, NewFlowInput};
+use crate::page::Page;
+use crate::ports::{
+    DataStoreRepository, FlowEngine, FlowInputRepository, FlowOutputRepository, FlowPlan, FlowRepository, RunOutcome,
+    SqlAnalyzer, Step, StepEvents, StepKind,
+};
+use crate::{Error, Result};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    stores: Mutex<Vec<DataStore>>,
+    inputs: Mutex<Vec<FlowInput>>,
+    flows: Mutex<Vec<Flow>>,
+    outputs: Mutex<HashMap<i64, FlowOutput>>,
+}
+
+impl MemoryStore {
+    pub fn flow_input_count(&self) -> usize {
+        self.inputs.lock().unwrap().len()
+    }
+
+    pub fn output(&self, id: FlowOutputId) -> FlowOutput {
+        self.outputs.lock().unwrap()[&id.0].clone()
+    }
+}
+
+#[async_trait]
+impl DataStoreRepository for MemoryStore {
+    async fn create(&self, new: NewDataStore) -> Result<DataStore> {
+        let mut stores = self.stores.lock().unwrap();
+        if stores.iter().any(|s| s.name == new.name) {
+            return Err(Error::Conflict("taken".into()));
+        }
+        let store = DataStore { id: DataStoreId(stores.len() as i64 + 1), name: new.name, connection: new.connection, created_utc: Utc::now() };
+        stores.push(store.clone());
+        Ok(store)
+    }
+
+    async fn get(&self, id: DataStoreId) -> Result<DataStore> {
+        let stores = self.stores.lock().unwrap();
+        stores.iter().find(|s| s.id == id).cloned().ok_or(Error::NotFound { entity: "data store", id: id.0 })
+    }
+
+    async fn list(&self, page: Page) -> Result<Vec<DataStore>> {
+        let stores = self.stores.lock().unwrap();
+        Ok(stores.iter().skip(page.offset() as usize).take(page.limit() as usize).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl FlowInputRepository for MemoryStore {
+    async fn create(&self, new: NewFlowInput) -> Result<FlowInput> {
+        let mut inputs = self.inputs.lock().unwrap();
+        let input = FlowInput {
+            id: FlowInputId(inputs.len() as i64 + 1),
+            source_data_store_ids: new.source_data_store_ids,
+            target_data_store_id: new.target_data_store_id,
+            sources: new.sources,
+            transforms: new.transforms,
+            outputs: new.outputs,
+            created_utc: Utc::now(),
+        };
+        inputs.push(input.clone());
+        Ok(input)
+    }
+
+    async fn get(&self, id: FlowInputId) -> Result<FlowInput> {
+        let inputs = self.inputs.lock().unwrap();
+        inputs.iter().find(|i| i.id == id).cloned().ok_or(Error::NotFound { entity: "flow input", id: id.0 })
+    }
+}
+
+#[async_trait]
+impl FlowRepository for MemoryStore {
+    async fn create(&self, flow_input_id: FlowInputId) -> Result<FlowView> {
+        FlowInputRepository::get(self, flow_input_id).await?;
+        let mut flows = self.flows.lock().unwrap();
+        let id = flows.len() as i64 + 1;
+        let output = FlowOutput {
+            id: FlowOutputId(id),
+            state: FlowState::Ready,
+            progress: Progress { percent: 0, updated_utc: Utc::now() },
+            logs: Lines::default(),
+            errors: Lines::default(),
+        };
+        let flow = Flow { id: FlowId(id), flow_input_id, flow_output_id: output.id, created_utc: Utc::now() };
+        flows.push(flow.clone());
+        self.outputs.lock().unwrap().insert(id, output.clone());
+        Ok(FlowView { flow, output })
+    }
+
+    async fn get(&self, id: FlowId) -> Result<FlowView> {
+        let flow = self.flows.lock().unwrap().iter().find(|f| f.id == id).cloned();
+        let flow = flow.ok_or(Error::NotFound { entity: "flow", id: id.0 })?;
+        Ok(FlowView { output: self.output(flow.flow_output_id), flow })
+    }
+
+    async fn list(&self, states: &[FlowState], page: Page) -> Result<Vec<FlowView>> {
+        let flows = self.flows.lock().unwrap().clone();
+        Ok(flows
+            .into_iter()
+            .map(|flow| FlowView { output: self.output(flow.flow_output_id), flow })
+            .filter(|v| states.is_empty() || states.contains(&v.output.state))
+            .skip(page.offset() as usize)
+            .take(page.limit() as usize)
+            .collect())
+    }
+
+    async fn in_states(&self, states: &[FlowState], limit: u64) -> Result<Vec<Flow>> {
+        let views = FlowRepository::list(self, states, Page::new(Some(100), None)?).await?;
+        Ok(views.into_iter().take(limit as usize).map(|v| v.flow).collect())
+    }
+}
+
+#[async_trait]
+impl FlowOutputRepository for MemoryStore {
+    async fn state(&self, id: FlowOutputId) -> Result<FlowState> {
+        Ok(self.output(id).state)
+    }
+
+    async fn set_state(&self, id: FlowOutputId, from: FlowState, to: FlowState) -> Result<bool> {
+        let mut outputs = self.outputs.lock().unwrap();
+        let output = outputs.get_mut(&id.0).unwrap();
+        let moved = output.state == from;
+        if moved {
+            output.state = to;
+        }
+        Ok(moved)
+    }
+
+    async fn raise_progress(&self, id: FlowOutputId, percent: u8) -> Result<()> {
+        let mut outputs = self.outputs.lock().unwrap();
+        let output = outputs.get_mut(&id.0).unwrap();
+        output.progress.percent = output.progress.percent.max(percent);
+        Ok(())
+    }
+
+    async fn append_log(&self, id: FlowOutputId, line: String) -> Result<()> {
+        self.outputs.lock().unwrap().get_mut(&id.0).unwrap().logs.lines.push(line);
+        Ok(())
+    }
+
+    async fn append_error(&self, id: FlowOutputId, line: String) -> Result<()> {
+        self.outputs.lock().unwrap().get_mut(&id.0).unwrap().errors.lines.push(line);
+        Ok(())
+    }
+}
+
+/// Reads the words after FROM and JOIN.
+pub struct WordAnalyzer;
+
+impl SqlAnalyzer for WordAnalyzer {
+    fn tables_read(&self, sql: &str) -> std::result::Result<Vec<String>, String> {
+        let words: Vec<&str> = sql.split_whitespace().collect();
+        Ok(words
+            .windows(2)
+            .filter(|w| w[0].eq_ignore_ascii_case("from") || w[0].eq_ignore_ascii_case("join"))
+            .map(|w| w[1].to_owned())
+            .collect())
+    }
+}
+
+/// Reports every step, each taking `step_time`, unless cancelled; counts how many runs overlap.
+pub struct SlowEngine {
+    pub step_time: Duration,
+    pub running: AtomicUsize,
+    pub most_running: AtomicUsize,
+}
+
+impl SlowEngine {
+    pub fn new(step_time: Duration) -> Self {
+        Self { step_time, running: AtomicUsize::new(0), most_running: AtomicUsize::new(0) }
+    }
+}
+
+#[async_trait]
+impl FlowEngine for SlowEngine {
+    async fn run(&self, plan: FlowPlan, events: &dyn StepEvents, cancel: CancellationToken) -> RunOutcome {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_running.fetch_max(now, Ordering::SeqCst);
+        let mut outcome = RunOutcome::Completed;
+        for transform in &plan.transforms {
+            let step = Step { kind: StepKind::Transform, name: transform.name.to_string() };
+            events.started(&step).await;
+            tokio::select! {
+                () = cancel.cancelled() => { outcome = RunOutcome::Cancelled; break; }
+                () = tokio::time::sleep(self.step_time) => {}
+            }
+            if transform.sql.contains("fail") {
+                outcome = RunOutcome::Failed { step, message: "it was asked to".into() };
+                break;
+            }
+            events.finished(&step, 1, self.step_time).await;
+        }
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        outcome
+    }
+}
