@@ -11,5 +11,8 @@ pub mod names;
 pub mod page;
 pub mod ports;
 pub mod services;
+/// In-memory ports, for tests of the services and of the layers above them.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use error::{Error, Result, Violation};

@@ -4,7 +4,7 @@
 pub mod settings;
 pub mod telemetry;
 
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Logger, from_fn};
 use actix_web::{App, HttpServer};
 use sluice_api::{ApiState, add_problem_instance};
 use sluice_domain::services::{
@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing_actix_web::TracingLogger;
 
 pub use settings::Settings;
 
@@ -100,7 +99,8 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(add_problem_instance))
-                .wrap(TracingLogger::default())
+                // One access line per request: method, path and query, status, size, duration.
+                .wrap(Logger::new("%r %s %b %Dms"))
                 .configure(sluice_api::configure(state.clone()))
         })
         .listen(listener)

@@ -11,6 +11,4 @@ pub use flows::FlowService;
 pub use runner::{FlowRunner, RunnerSettings};
 
 #[cfg(test)]
-mod fakes;
-#[cfg(test)]
 mod tests;

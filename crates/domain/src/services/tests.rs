@@ -5,7 +5,6 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::fakes::{MemoryStore, SlowEngine, WordAnalyzer};
 use super::{FlowInputService, FlowRunner, FlowService, RunnerSettings};
 use crate::Error;
 use crate::data_store::{Connection, DataPath, DataStoreId, FileFormat, NewDataStore};
@@ -13,6 +12,7 @@ use crate::flow::{FlowId, FlowState};
 use crate::flow_input::{NewFlowInput, Output, Source, SourceRead, Transform, WriteMode};
 use crate::names::{DataStoreName, TableName};
 use crate::ports::{DataStoreRepository, FlowOutputRepository, FlowRepository};
+use crate::testing::{MemoryStore, SlowEngine, WordAnalyzer};
 
 fn table(name: &str) -> TableName {
     TableName::parse(name).unwrap()
@@ -21,21 +21,39 @@ fn table(name: &str) -> TableName {
 async fn stores(store: &MemoryStore) -> (DataStoreId, DataStoreId) {
     let csv = NewDataStore {
         name: DataStoreName::parse("orders").unwrap(),
-        connection: Connection::File { path: DataPath::parse("orders.csv").unwrap(), format: FileFormat::Csv },
+        connection: Connection::File {
+            path: DataPath::parse("orders.csv").unwrap(),
+            format: FileFormat::Csv,
+        },
     };
     let lake = NewDataStore {
         name: DataStoreName::parse("lake").unwrap(),
-        connection: Connection::Columnar { path: DataPath::parse("lake").unwrap() },
+        connection: Connection::Columnar {
+            path: DataPath::parse("lake").unwrap(),
+        },
     };
-    (DataStoreRepository::create(store, csv).await.unwrap().id, DataStoreRepository::create(store, lake).await.unwrap().id)
+    (
+        DataStoreRepository::create(store, csv).await.unwrap().id,
+        DataStoreRepository::create(store, lake).await.unwrap().id,
+    )
 }
 
 fn input(source: DataStoreId, target: DataStoreId, transforms: &[(&str, &str)]) -> NewFlowInput {
     NewFlowInput {
         source_data_store_ids: vec![source],
         target_data_store_id: target,
-        sources: vec![Source { data_store_id: source, read: SourceRead::File, alias: table("orders") }],
-        transforms: transforms.iter().map(|(n, sql)| Transform { name: table(n), sql: (*sql).into() }).collect(),
+        sources: vec![Source {
+            data_store_id: source,
+            read: SourceRead::File,
+            alias: table("orders"),
+        }],
+        transforms: transforms
+            .iter()
+            .map(|(n, sql)| Transform {
+                name: table(n),
+                sql: (*sql).into(),
+            })
+            .collect(),
         outputs: vec![Output {
             transform: table(transforms[0].0),
             table: Some(table(transforms[0].0)),
@@ -95,13 +113,22 @@ async fn wait_until_finished(flows: &FlowService, id: FlowId) -> FlowState {
 async fn a_flow_input_with_any_violation_stores_nothing() {
     let s = services(1, Duration::ZERO);
     let (csv, lake) = stores(&s.store).await;
-    let mut bad = input(csv, lake, &[("a", "SELECT * FROM b"), ("b", "SELECT * FROM a")]);
+    let mut bad = input(
+        csv,
+        lake,
+        &[("a", "SELECT * FROM b"), ("b", "SELECT * FROM a")],
+    );
     bad.target_data_store_id = DataStoreId(99);
-    let Err(Error::Invalid(violations)) = s.inputs.create(bad).await else { panic!("accepted") };
+    let Err(Error::Invalid(violations)) = s.inputs.create(bad).await else {
+        panic!("accepted")
+    };
     let pointers: Vec<_> = violations.iter().map(|v| v.pointer.as_str()).collect();
     assert_eq!(pointers, ["/target_data_store_id", "/transforms/0/sql"]);
     assert_eq!(s.store.flow_input_count(), 0);
-    s.inputs.create(input(csv, lake, &[("a", "SELECT * FROM orders")])).await.unwrap();
+    s.inputs
+        .create(input(csv, lake, &[("a", "SELECT * FROM orders")]))
+        .await
+        .unwrap();
     assert_eq!(s.store.flow_input_count(), 1);
 }
 
@@ -111,7 +138,9 @@ async fn a_source_that_does_not_fit_its_store_is_refused() {
     let (csv, lake) = stores(&s.store).await;
     let mut bad = input(csv, lake, &[("a", "SELECT * FROM orders")]);
     bad.sources[0].read = SourceRead::Query("SELECT 1".into());
-    let Err(Error::Invalid(violations)) = s.inputs.create(bad).await else { panic!("accepted") };
+    let Err(Error::Invalid(violations)) = s.inputs.create(bad).await else {
+        panic!("accepted")
+    };
     assert_eq!(violations[0].pointer, "/sources/0/query");
 }
 
@@ -119,7 +148,16 @@ async fn a_source_that_does_not_fit_its_store_is_refused() {
 async fn the_runner_completes_flows_at_100_percent_and_never_runs_more_than_its_limit() {
     let s = services(2, Duration::from_millis(20));
     let (csv, lake) = stores(&s.store).await;
-    let id = s.inputs.create(input(csv, lake, &[("a", "SELECT * FROM orders"), ("b", "SELECT * FROM a")])).await.unwrap().id;
+    let id = s
+        .inputs
+        .create(input(
+            csv,
+            lake,
+            &[("a", "SELECT * FROM orders"), ("b", "SELECT * FROM a")],
+        ))
+        .await
+        .unwrap()
+        .id;
     let shutdown = CancellationToken::new();
     tokio::spawn(s.runner.clone().run_until(shutdown.clone()));
     let mut flows = Vec::new();
@@ -127,12 +165,27 @@ async fn the_runner_completes_flows_at_100_percent_and_never_runs_more_than_its_
         flows.push(s.flows.start(id).await.unwrap().flow.id);
     }
     for flow in flows {
-        assert_eq!(wait_until_finished(&s.flows, flow).await, FlowState::Completed);
+        assert_eq!(
+            wait_until_finished(&s.flows, flow).await,
+            FlowState::Completed
+        );
         let output = s.flows.get(flow).await.unwrap().output;
         assert_eq!(output.progress.percent, 100);
-        assert!(output.logs.lines.last().unwrap().ends_with("flow completed"));
+        assert!(
+            output
+                .logs
+                .lines
+                .last()
+                .unwrap()
+                .ends_with("flow completed")
+        );
     }
-    assert_eq!(s.engine.most_running.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        s.engine
+            .most_running
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
     shutdown.cancel();
 }
 
@@ -140,44 +193,93 @@ async fn the_runner_completes_flows_at_100_percent_and_never_runs_more_than_its_
 async fn a_cancel_stops_a_running_flow_and_a_finished_flow_refuses_one() {
     let s = services(1, Duration::from_secs(60));
     let (csv, lake) = stores(&s.store).await;
-    let id = s.inputs.create(input(csv, lake, &[("a", "SELECT * FROM orders")])).await.unwrap().id;
+    let id = s
+        .inputs
+        .create(input(csv, lake, &[("a", "SELECT * FROM orders")]))
+        .await
+        .unwrap()
+        .id;
     tokio::spawn(s.runner.clone().run_until(CancellationToken::new()));
     let flow = s.flows.start(id).await.unwrap().flow.id;
     while s.flows.get(flow).await.unwrap().output.state != FlowState::Running {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(s.flows.cancel(flow).await.unwrap().output.state, FlowState::Cancelling);
-    assert_eq!(wait_until_finished(&s.flows, flow).await, FlowState::Cancelled);
+    assert_eq!(
+        s.flows.cancel(flow).await.unwrap().output.state,
+        FlowState::Cancelling
+    );
+    assert_eq!(
+        wait_until_finished(&s.flows, flow).await,
+        FlowState::Cancelled
+    );
     let refused = s.flows.cancel(flow).await;
-    assert!(matches!(refused, Err(Error::IllegalTransition { from: FlowState::Cancelled, .. })), "{refused:?}");
+    assert!(
+        matches!(
+            refused,
+            Err(Error::IllegalTransition {
+                from: FlowState::Cancelled,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_failing_step_fails_the_flow_with_an_error_naming_it() {
     let s = services(1, Duration::from_millis(1));
     let (csv, lake) = stores(&s.store).await;
-    let id = s.inputs.create(input(csv, lake, &[("a", "SELECT fail FROM orders")])).await.unwrap().id;
+    let id = s
+        .inputs
+        .create(input(csv, lake, &[("a", "SELECT fail FROM orders")]))
+        .await
+        .unwrap()
+        .id;
     tokio::spawn(s.runner.clone().run_until(CancellationToken::new()));
     let flow = s.flows.start(id).await.unwrap().flow.id;
     assert_eq!(wait_until_finished(&s.flows, flow).await, FlowState::Failed);
     let errors = s.flows.get(flow).await.unwrap().output.errors.lines;
-    assert!(errors[0].ends_with("step transform 'a' failed: it was asked to"), "{errors:?}");
+    assert!(
+        errors[0].ends_with("step transform 'a' failed: it was asked to"),
+        "{errors:?}"
+    );
 }
 
 #[tokio::test]
 async fn flows_left_running_by_a_dead_process_are_settled_as_interrupted() {
     let s = services(1, Duration::ZERO);
     let (csv, lake) = stores(&s.store).await;
-    let id = s.inputs.create(input(csv, lake, &[("a", "SELECT * FROM orders")])).await.unwrap().id;
+    let id = s
+        .inputs
+        .create(input(csv, lake, &[("a", "SELECT * FROM orders")]))
+        .await
+        .unwrap()
+        .id;
     let running = FlowRepository::create(s.store.as_ref(), id).await.unwrap();
     let cancelling = FlowRepository::create(s.store.as_ref(), id).await.unwrap();
-    s.store.set_state(running.output.id, FlowState::Ready, FlowState::Running).await.unwrap();
-    s.store.set_state(cancelling.output.id, FlowState::Ready, FlowState::Running).await.unwrap();
-    s.store.set_state(cancelling.output.id, FlowState::Running, FlowState::Cancelling).await.unwrap();
+    s.store
+        .set_state(running.output.id, FlowState::Ready, FlowState::Running)
+        .await
+        .unwrap();
+    s.store
+        .set_state(cancelling.output.id, FlowState::Ready, FlowState::Running)
+        .await
+        .unwrap();
+    s.store
+        .set_state(
+            cancelling.output.id,
+            FlowState::Running,
+            FlowState::Cancelling,
+        )
+        .await
+        .unwrap();
 
     assert_eq!(s.runner.settle_interrupted().await.unwrap(), 2);
     let failed = s.store.output(running.output.id);
     assert_eq!(failed.state, FlowState::Failed);
     assert!(failed.errors.lines[0].contains("interrupted"));
-    assert_eq!(s.store.output(cancelling.output.id).state, FlowState::Cancelled);
+    assert_eq!(
+        s.store.output(cancelling.output.id).state,
+        FlowState::Cancelled
+    );
 }

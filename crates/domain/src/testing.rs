@@ -1,4 +1,4 @@
-//! In-memory ports for the services' unit tests.
+//! In-memory ports: swap them in for the real adapters in tests (feature `testing`).
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -13,8 +13,8 @@ use crate::flow::{Flow, FlowId, FlowOutput, FlowOutputId, FlowState, FlowView, L
 use crate::flow_input::{FlowInput, FlowInputId, NewFlowInput};
 use crate::page::Page;
 use crate::ports::{
-    DataStoreRepository, FlowEngine, FlowInputRepository, FlowOutputRepository, FlowPlan, FlowRepository, RunOutcome,
-    SqlAnalyzer, Step, StepEvents, StepKind,
+    DataStoreRepository, FlowEngine, FlowInputRepository, FlowOutputRepository, FlowPlan,
+    FlowRepository, RunOutcome, SqlAnalyzer, Step, StepEvents, StepKind,
 };
 use crate::{Error, Result};
 
@@ -43,19 +43,36 @@ impl DataStoreRepository for MemoryStore {
         if stores.iter().any(|s| s.name == new.name) {
             return Err(Error::Conflict("taken".into()));
         }
-        let store = DataStore { id: DataStoreId(stores.len() as i64 + 1), name: new.name, connection: new.connection, created_utc: Utc::now() };
+        let store = DataStore {
+            id: DataStoreId(stores.len() as i64 + 1),
+            name: new.name,
+            connection: new.connection,
+            created_utc: Utc::now(),
+        };
         stores.push(store.clone());
         Ok(store)
     }
 
     async fn get(&self, id: DataStoreId) -> Result<DataStore> {
         let stores = self.stores.lock().unwrap();
-        stores.iter().find(|s| s.id == id).cloned().ok_or(Error::NotFound { entity: "data store", id: id.0 })
+        stores
+            .iter()
+            .find(|s| s.id == id)
+            .cloned()
+            .ok_or(Error::NotFound {
+                entity: "data store",
+                id: id.0,
+            })
     }
 
     async fn list(&self, page: Page) -> Result<Vec<DataStore>> {
         let stores = self.stores.lock().unwrap();
-        Ok(stores.iter().skip(page.offset() as usize).take(page.limit() as usize).cloned().collect())
+        Ok(stores
+            .iter()
+            .skip(page.offset() as usize)
+            .take(page.limit() as usize)
+            .cloned()
+            .collect())
     }
 }
 
@@ -78,7 +95,14 @@ impl FlowInputRepository for MemoryStore {
 
     async fn get(&self, id: FlowInputId) -> Result<FlowInput> {
         let inputs = self.inputs.lock().unwrap();
-        inputs.iter().find(|i| i.id == id).cloned().ok_or(Error::NotFound { entity: "flow input", id: id.0 })
+        inputs
+            .iter()
+            .find(|i| i.id == id)
+            .cloned()
+            .ok_or(Error::NotFound {
+                entity: "flow input",
+                id: id.0,
+            })
     }
 }
 
@@ -91,27 +115,50 @@ impl FlowRepository for MemoryStore {
         let output = FlowOutput {
             id: FlowOutputId(id),
             state: FlowState::Ready,
-            progress: Progress { percent: 0, updated_utc: Utc::now() },
+            progress: Progress {
+                percent: 0,
+                updated_utc: Utc::now(),
+            },
             logs: Lines::default(),
             errors: Lines::default(),
         };
-        let flow = Flow { id: FlowId(id), flow_input_id, flow_output_id: output.id, created_utc: Utc::now() };
+        let flow = Flow {
+            id: FlowId(id),
+            flow_input_id,
+            flow_output_id: output.id,
+            created_utc: Utc::now(),
+        };
         flows.push(flow.clone());
         self.outputs.lock().unwrap().insert(id, output.clone());
         Ok(FlowView { flow, output })
     }
 
     async fn get(&self, id: FlowId) -> Result<FlowView> {
-        let flow = self.flows.lock().unwrap().iter().find(|f| f.id == id).cloned();
-        let flow = flow.ok_or(Error::NotFound { entity: "flow", id: id.0 })?;
-        Ok(FlowView { output: self.output(flow.flow_output_id), flow })
+        let flow = self
+            .flows
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|f| f.id == id)
+            .cloned();
+        let flow = flow.ok_or(Error::NotFound {
+            entity: "flow",
+            id: id.0,
+        })?;
+        Ok(FlowView {
+            output: self.output(flow.flow_output_id),
+            flow,
+        })
     }
 
     async fn list(&self, states: &[FlowState], page: Page) -> Result<Vec<FlowView>> {
         let flows = self.flows.lock().unwrap().clone();
         Ok(flows
             .into_iter()
-            .map(|flow| FlowView { output: self.output(flow.flow_output_id), flow })
+            .map(|flow| FlowView {
+                output: self.output(flow.flow_output_id),
+                flow,
+            })
             .filter(|v| states.is_empty() || states.contains(&v.output.state))
             .skip(page.offset() as usize)
             .take(page.limit() as usize)
@@ -120,7 +167,11 @@ impl FlowRepository for MemoryStore {
 
     async fn in_states(&self, states: &[FlowState], limit: u64) -> Result<Vec<Flow>> {
         let views = FlowRepository::list(self, states, Page::new(Some(100), None)?).await?;
-        Ok(views.into_iter().take(limit as usize).map(|v| v.flow).collect())
+        Ok(views
+            .into_iter()
+            .take(limit as usize)
+            .map(|v| v.flow)
+            .collect())
     }
 }
 
@@ -148,12 +199,26 @@ impl FlowOutputRepository for MemoryStore {
     }
 
     async fn append_log(&self, id: FlowOutputId, line: String) -> Result<()> {
-        self.outputs.lock().unwrap().get_mut(&id.0).unwrap().logs.lines.push(line);
+        self.outputs
+            .lock()
+            .unwrap()
+            .get_mut(&id.0)
+            .unwrap()
+            .logs
+            .lines
+            .push(line);
         Ok(())
     }
 
     async fn append_error(&self, id: FlowOutputId, line: String) -> Result<()> {
-        self.outputs.lock().unwrap().get_mut(&id.0).unwrap().errors.lines.push(line);
+        self.outputs
+            .lock()
+            .unwrap()
+            .get_mut(&id.0)
+            .unwrap()
+            .errors
+            .lines
+            .push(line);
         Ok(())
     }
 }
@@ -181,30 +246,65 @@ pub struct SlowEngine {
 
 impl SlowEngine {
     pub fn new(step_time: Duration) -> Self {
-        Self { step_time, running: AtomicUsize::new(0), most_running: AtomicUsize::new(0) }
+        Self {
+            step_time,
+            running: AtomicUsize::new(0),
+            most_running: AtomicUsize::new(0),
+        }
     }
 }
 
 #[async_trait]
 impl FlowEngine for SlowEngine {
-    async fn run(&self, plan: FlowPlan, events: &dyn StepEvents, cancel: CancellationToken) -> RunOutcome {
+    async fn run(
+        &self,
+        plan: FlowPlan,
+        events: &dyn StepEvents,
+        cancel: CancellationToken,
+    ) -> RunOutcome {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_running.fetch_max(now, Ordering::SeqCst);
         let mut outcome = RunOutcome::Completed;
         for transform in &plan.transforms {
-            let step = Step { kind: StepKind::Transform, name: transform.name.to_string() };
+            let step = Step {
+                kind: StepKind::Transform,
+                name: transform.name.to_string(),
+            };
             events.started(&step).await;
             tokio::select! {
                 () = cancel.cancelled() => { outcome = RunOutcome::Cancelled; break; }
                 () = tokio::time::sleep(self.step_time) => {}
             }
             if transform.sql.contains("fail") {
-                outcome = RunOutcome::Failed { step, message: "it was asked to".into() };
+                outcome = RunOutcome::Failed {
+                    step,
+                    message: "it was asked to".into(),
+                };
                 break;
             }
             events.finished(&step, 1, self.step_time).await;
         }
         self.running.fetch_sub(1, Ordering::SeqCst);
         outcome
+    }
+}
+
+#[async_trait]
+impl crate::ports::Readiness for MemoryStore {
+    async fn check(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Accepts relative paths only: enough of a data folder for tests above the domain.
+pub struct RelativePathsOnly;
+
+impl crate::ports::LocationPolicy for RelativePathsOnly {
+    fn check(&self, path: &crate::data_store::DataPath) -> std::result::Result<(), String> {
+        if path.as_str().starts_with('/') {
+            Err("is outside the data folder".into())
+        } else {
+            Ok(())
+        }
     }
 }

@@ -1,0 +1,203 @@
+//! The handlers through actix-web's test server, on in-memory ports: status codes, headers and
+//! problem documents.
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, test};
+use serde_json::{Value, json};
+use sluice_api::{ApiState, add_problem_instance, configure};
+use sluice_domain::flow::FlowState;
+use sluice_domain::ports::FlowOutputRepository;
+use sluice_domain::services::{DataStoreService, FlowInputService, FlowService};
+use sluice_domain::testing::{MemoryStore, RelativePathsOnly, WordAnalyzer};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+async fn app(
+    store: Arc<MemoryStore>,
+) -> impl Service<actix_http::Request, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>
+{
+    let state = ApiState {
+        data_stores: DataStoreService::new(store.clone(), Arc::new(RelativePathsOnly)),
+        flow_inputs: FlowInputService::new(store.clone(), store.clone(), Arc::new(WordAnalyzer)),
+        flows: FlowService::new(store.clone(), store.clone(), Arc::new(Notify::new())),
+        readiness: store,
+    };
+    test::init_service(
+        App::new()
+            .wrap(from_fn(add_problem_instance))
+            .configure(configure(state)),
+    )
+    .await
+}
+
+async fn body(response: ServiceResponse<BoxBody>) -> Value {
+    serde_json::from_slice(&test::read_body(response).await).unwrap()
+}
+
+fn is_problem(response: &ServiceResponse<BoxBody>) -> bool {
+    response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v == "application/problem+json")
+}
+
+const LAKE: &str = r#"{"name":"lake","type":"columnar_db","connection":{"path":"lake"}}"#;
+
+#[actix_web::test]
+async fn creating_a_data_store_answers_201_with_its_location() {
+    let app = app(Arc::new(MemoryStore::default())).await;
+    let request = test::TestRequest::post()
+        .uri("/v1/data-stores")
+        .insert_header(("content-type", "application/json"))
+        .set_payload(LAKE);
+    let response = test::call_service(&app, request.to_request()).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(
+        response.headers().get("location").unwrap(),
+        "/v1/data-stores/1"
+    );
+    assert_eq!(body(response).await["connection"], json!({"path": "lake"}));
+}
+
+#[actix_web::test]
+async fn malformed_json_is_a_400_problem_naming_the_request() {
+    let app = app(Arc::new(MemoryStore::default())).await;
+    let request = test::TestRequest::post()
+        .uri("/v1/data-stores")
+        .insert_header(("content-type", "application/json"))
+        .set_payload("{");
+    let response = test::call_service(&app, request.to_request()).await;
+    assert_eq!(response.status(), 400);
+    assert!(is_problem(&response));
+    let problem = body(response).await;
+    assert_eq!(
+        (problem["status"].as_u64(), problem["instance"].as_str()),
+        (Some(400), Some("/v1/data-stores"))
+    );
+}
+
+#[actix_web::test]
+async fn a_body_without_a_json_content_type_is_a_415_problem() {
+    let app = app(Arc::new(MemoryStore::default())).await;
+    let request = test::TestRequest::post()
+        .uri("/v1/data-stores")
+        .set_payload(LAKE);
+    let response = test::call_service(&app, request.to_request()).await;
+    assert_eq!(response.status(), 415);
+    assert!(is_problem(&response));
+}
+
+#[actix_web::test]
+async fn a_body_over_the_limit_is_a_413_problem() {
+    let app = app(Arc::new(MemoryStore::default())).await;
+    let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(sluice_api::MAX_BODY_BYTES));
+    let request = test::TestRequest::post()
+        .uri("/v1/data-stores")
+        .insert_header(("content-type", "application/json"))
+        .set_payload(big);
+    let response = test::call_service(&app, request.to_request()).await;
+    assert_eq!(response.status(), 413);
+}
+
+#[actix_web::test]
+async fn a_field_of_the_wrong_type_is_a_422_pointing_at_it() {
+    let app = app(Arc::new(MemoryStore::default())).await;
+    let request = test::TestRequest::post()
+        .uri("/v1/data-stores")
+        .set_json(json!({"name": "x", "type": "file", "connection": {"path": 7, "format": "csv"}}));
+    let response = test::call_service(&app, request.to_request()).await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        body(response).await["errors"][0]["pointer"],
+        "/connection/path"
+    );
+}
+
+#[actix_web::test]
+async fn unknown_paths_and_ids_are_404_problems() {
+    let app = app(Arc::new(MemoryStore::default())).await;
+    for uri in ["/v2/nothing", "/v1/flows/7", "/v1/flows/x"] {
+        let response =
+            test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
+        assert_eq!(response.status(), 404, "{uri}");
+        assert!(is_problem(&response), "{uri}");
+    }
+}
+
+#[actix_web::test]
+async fn v1_shows_a_cancel_in_progress_as_running() {
+    let store = Arc::new(MemoryStore::default());
+    let app = app(store.clone()).await;
+    for payload in [
+        json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}),
+        serde_json::from_str(LAKE).unwrap(),
+    ] {
+        let response = test::call_service(
+            &app,
+            test::TestRequest::post()
+                .uri("/v1/data-stores")
+                .set_json(payload)
+                .to_request(),
+        )
+        .await;
+        assert_eq!(response.status(), 201);
+    }
+    let input = json!({
+        "source_data_store_ids": [1], "target_data_store_id": 2,
+        "sources": [{"data_store_id": 1, "as": "orders"}],
+        "transforms": [{"name": "big", "sql": "SELECT * FROM orders"}],
+        "outputs": [{"transform": "big", "table": "big"}]
+    });
+    let response = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/v1/flow-inputs")
+            .set_json(input)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let response = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/v1/flows")
+            .set_json(json!({"flow_input_id": 1}))
+            .to_request(),
+    )
+    .await;
+    let flow = body(response).await;
+    let output = sluice_domain::flow::FlowOutputId(flow["flow_output_id"].as_i64().unwrap());
+    store
+        .set_state(output, FlowState::Ready, FlowState::Running)
+        .await
+        .unwrap();
+    store
+        .set_state(output, FlowState::Running, FlowState::Cancelling)
+        .await
+        .unwrap();
+
+    let response = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/v1/flows/1").to_request(),
+    )
+    .await;
+    assert_eq!(body(response).await["output"]["state"], "RUNNING");
+    let response = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/v1/flows?state=RUNNING")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(body(response).await.as_array().unwrap().len(), 1);
+    let response = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/v1/flows?state=CANCELLING")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), 422, "CANCELLING is not a /v1 state");
+}
