@@ -135,8 +135,8 @@ def main():
               f"best of {args.runs} runs each")
         sluice_times, logs, peak = run_sluice(args.sluice, data, args.runs)
         duck_times = run_duckdb(data, args.runs)
-        rows = duckdb.sql(f"SELECT count(*) FROM '{data}/out/sluice.parquet'").fetchone()[0]
-        duck_rows = duckdb.sql(f"SELECT count(*) FROM '{data}/out/duckdb.parquet'").fetchone()[0]
+        rows = duckdb.sql(f"SELECT count(*) FROM '{data}/out/sluice.parquet'").fetchall()[0][0]
+        duck_rows = duckdb.sql(f"SELECT count(*) FROM '{data}/out/duckdb.parquet'").fetchall()[0][0]
         if rows != duck_rows:
             raise SystemExit(f"the outputs differ: Sluice wrote {rows} rows, DuckDB {duck_rows}")
 
