@@ -3,6 +3,7 @@
 mod support;
 
 mod flows;
+mod metadata;
 mod operations;
 mod secrets;
 mod validation;

@@ -12,6 +12,10 @@ pub struct Options {
     pub max_concurrent_flows: usize,
     pub postgres: bool,
     pub log_level: &'static str,
+    /// The collection archive the metadata endpoints read; the project's sample by default.
+    pub archive: PathBuf,
+    /// More settings, as `SLUICE__…` variables.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -20,8 +24,48 @@ impl Default for Options {
             max_concurrent_flows: 4,
             postgres: false,
             log_level: "info",
+            archive: repository().join("data/samples/archive"),
+            env: Vec::new(),
         }
     }
+}
+
+pub fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The shared fixtures of real pipeline metadata: `SLUICE_FIXTURES`, or `../shared/fixtures`
+/// beside the repository.
+pub fn fixtures() -> PathBuf {
+    let path = std::env::var_os("SLUICE_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repository().join("../shared/fixtures"));
+    assert!(
+        path.join("collection-archive").is_dir(),
+        "the metadata tests need the shared fixtures at {} (set SLUICE_FIXTURES to point elsewhere)",
+        path.display()
+    );
+    path.canonicalize().unwrap()
+}
+
+/// What DuckDB, the reference, answers to `sql`: rows of JSON values.
+pub fn duckdb(sql: &str) -> Vec<Vec<Value>> {
+    const SCRIPT: &str = "import duckdb, json, sys\nprint(json.dumps(duckdb.sql(sys.argv[1]).fetchall(), default=str))";
+    let output = Command::new("python3")
+        .args(["-c", SCRIPT, sql])
+        .output()
+        .expect("run python3");
+    assert!(
+        output.status.success(),
+        "DuckDB, the reference, failed (pip install duckdb): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row.as_array().unwrap().clone())
+        .collect()
 }
 
 /// A metadata store that outlives server processes, so a test can restart the server on it.
@@ -138,6 +182,8 @@ impl TestServer {
                 "SLUICE__RUNNER__MAX_CONCURRENT_FLOWS",
                 options.max_concurrent_flows.to_string(),
             )
+            .env("SLUICE__ARCHIVE__URL", &options.archive)
+            .envs(options.env.iter().map(|(k, v)| (*k, v)))
             .env("RUST_LOG", options.log_level)
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
@@ -209,6 +255,19 @@ impl TestServer {
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self.client.get(self.url(path)).send().await.unwrap();
         read(response).await
+    }
+
+    /// A list and its `X-Pagination-Total-Results`.
+    pub async fn get_page(&self, path: &str) -> (Vec<Value>, u64) {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        let total = response
+            .headers()
+            .get("x-pagination-total-results")
+            .map(|v| v.to_str().unwrap().parse().unwrap());
+        let (status, body) = read(response).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let total = total.unwrap_or_else(|| panic!("{path}: no X-Pagination-Total-Results"));
+        (body.as_array().unwrap().clone(), total)
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {

@@ -60,6 +60,16 @@ impl ApiError {
         )
     }
 
+    /// A required query parameter is absent: 400, with the parameter's pointer.
+    pub fn missing_parameter(name: &str) -> Self {
+        let mut error = Self::bad_request(format!("the {name} parameter is required"));
+        error.errors.push(FieldProblem {
+            pointer: format!("/{name}"),
+            message: "is required".into(),
+        });
+        error
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -133,8 +143,8 @@ impl ResponseError for ApiError {
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         match err {
-            Error::NotFound { entity, id } => {
-                Self::not_found(format!("{entity} {id} does not exist"))
+            Error::NotFound { entity, key } => {
+                Self::not_found(format!("{entity} {key} does not exist"))
             }
             Error::Invalid(violations) => Self::invalid(violations),
             Error::Conflict(detail) => Self::new(

@@ -9,7 +9,7 @@ pub mod v1;
 
 use actix_web::web;
 use sluice_domain::ports::Readiness;
-use sluice_domain::services::{DataStoreService, FlowInputService, FlowService};
+use sluice_domain::services::{DataStoreService, FlowInputService, FlowService, MetadataService};
 use std::sync::Arc;
 
 pub use error::ApiError;
@@ -20,6 +20,7 @@ pub struct ApiState {
     pub data_stores: DataStoreService,
     pub flow_inputs: FlowInputService,
     pub flows: FlowService,
+    pub metadata: MetadataService,
     pub readiness: Arc<dyn Readiness>,
 }
 

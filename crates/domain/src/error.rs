@@ -22,8 +22,9 @@ impl Violation {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{entity} {id} does not exist")]
-    NotFound { entity: &'static str, id: i64 },
+    /// `key` is what the client named it by: an id, a table name.
+    #[error("{entity} {key} does not exist")]
+    NotFound { entity: &'static str, key: String },
 
     #[error("the request is invalid: {}", summarize(.0))]
     Invalid(Vec<Violation>),

@@ -7,6 +7,7 @@ pub mod error;
 pub mod flow;
 pub mod flow_input;
 pub mod graph;
+pub mod metadata;
 pub mod names;
 pub mod page;
 pub mod ports;

@@ -34,6 +34,15 @@ impl Page {
     pub fn offset(&self) -> u64 {
         self.offset
     }
+
+    /// The offset and limit as in-memory positions (an offset past the addressable is past the
+    /// end anyway).
+    pub fn window(&self) -> (usize, usize) {
+        (
+            usize::try_from(self.offset).unwrap_or(usize::MAX),
+            usize::try_from(self.limit).unwrap_or(usize::MAX),
+        )
+    }
 }
 
 impl Default for Page {

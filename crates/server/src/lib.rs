@@ -1,6 +1,7 @@
 //! The composition root: the only code that names concrete adapters. `main` reads the settings,
 //! sets up telemetry and runs an [`Application`].
 
+mod metadata;
 pub mod settings;
 pub mod telemetry;
 
@@ -26,6 +27,12 @@ pub enum StartError {
     DataFolder(#[from] sluice_engine::Error),
     #[error("the metadata store cannot be used: {0}")]
     Store(#[from] sluice_domain::Error),
+    #[error("the collection archive cannot be used: {0}")]
+    Archive(#[from] sluice_parquet::Error),
+    #[error("the settings are inconsistent: {0}")]
+    Settings(String),
+    #[error("the Datasette databases cannot be used: {0}")]
+    Datasette(#[from] sluice_datasette::Error),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -42,7 +49,8 @@ pub struct Application {
 
 impl Application {
     /// Connects the metadata store (applying migrations), settles flows a previous process left
-    /// running, binds the listener (port 0 picks a free one) and starts the runner.
+    /// running, opens the pipeline metadata source, binds the listener (port 0 picks a free one) and
+    /// starts the runner.
     ///
     /// # Errors
     /// A `StartError` saying which part could not start.
@@ -80,10 +88,13 @@ impl Application {
             );
         }
 
+        let metadata = metadata::service(&settings).await?;
+
         let state = ApiState {
             data_stores: DataStoreService::new(store.clone(), Arc::new(folder)),
             flow_inputs: FlowInputService::new(store.clone(), store.clone(), analyzer),
             flows: FlowService::new(store.clone(), store.clone(), wakeup),
+            metadata,
             readiness: store,
         };
 

@@ -15,6 +15,9 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub data: DataSettings,
     pub runner: RunnerSettings,
+    pub archive: ArchiveSettings,
+    #[serde(default)]
+    pub datasette: DatasetteSettings,
     pub log: LogSettings,
 }
 
@@ -39,6 +42,56 @@ pub struct RunnerSettings {
     pub max_concurrent_flows: usize,
     pub poll_interval_ms: u64,
     pub cancel_check_interval_ms: u64,
+}
+
+/// The Parquet collection archive the metadata endpoints read.
+#[derive(Debug, Deserialize)]
+pub struct ArchiveSettings {
+    /// A folder (relative to the working directory) or `s3://bucket/prefix`.
+    pub url: String,
+    pub issue_path: String,
+    pub performance_path: String,
+    pub specification_path: String,
+    /// How long a listing of the archive's files is reused before new files are looked for.
+    pub listing_refresh_secs: u64,
+}
+
+impl ArchiveSettings {
+    pub fn to_adapter(&self) -> sluice_parquet::ArchiveSettings {
+        sluice_parquet::ArchiveSettings {
+            url: self.url.clone(),
+            issue_path: self.issue_path.clone(),
+            performance_path: self.performance_path.clone(),
+            specification_path: self.specification_path.clone(),
+            listing_refresh: std::time::Duration::from_secs(self.listing_refresh_secs),
+        }
+    }
+}
+
+/// Datasette-style SQLite databases to read the metadata from instead of the archive.
+#[derive(Debug, Default, Deserialize)]
+pub struct DatasetteSettings {
+    /// SQLite files, comma-separated.
+    pub paths: Option<String>,
+    /// Database pages of a running Datasette, comma-separated (`http://host:8001/digital-land`).
+    pub url: Option<String>,
+}
+
+impl DatasetteSettings {
+    pub fn paths(&self) -> Vec<PathBuf> {
+        split(self.paths.as_deref()).map(PathBuf::from).collect()
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        split(self.url.as_deref()).map(str::to_owned).collect()
+    }
+}
+
+fn split(list: Option<&str>) -> impl Iterator<Item = &str> {
+    list.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 #[derive(Debug, Deserialize)]

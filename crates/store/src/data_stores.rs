@@ -68,7 +68,7 @@ impl DataStoreRepository for Store {
             .map_err(map_db_err)?
             .ok_or(Error::NotFound {
                 entity: "data store",
-                id: id.0,
+                key: id.0.to_string(),
             })
             .and_then(to_domain)
     }

@@ -52,7 +52,7 @@ impl FlowInputRepository for Store {
             .map_err(map_db_err)?
             .ok_or(Error::NotFound {
                 entity: "flow input",
-                id: id.0,
+                key: id.0.to_string(),
             })
             .and_then(to_domain)
     }

@@ -110,7 +110,7 @@ impl FlowRepository for Store {
         {
             return Err(Error::NotFound {
                 entity: "flow input",
-                id: flow_input_id.0,
+                key: flow_input_id.0.to_string(),
             });
         }
         let txn = self.db.begin().await.map_err(map_db_err)?;
@@ -148,11 +148,11 @@ impl FlowRepository for Store {
             .map_err(map_db_err)?
             .ok_or(Error::NotFound {
                 entity: "flow",
-                id: id.0,
+                key: id.0.to_string(),
             })?;
         self.views(vec![row]).await?.pop().ok_or(Error::NotFound {
             entity: "flow",
-            id: id.0,
+            key: id.0.to_string(),
         })
     }
 
@@ -193,7 +193,7 @@ impl FlowOutputRepository for Store {
             .map_err(map_db_err)?
             .ok_or(Error::NotFound {
                 entity: "flow output",
-                id: id.0,
+                key: id.0.to_string(),
             })?;
         FlowState::parse(&row.state).ok_or_else(|| corrupt("flow output", row.id, "unknown state"))
     }

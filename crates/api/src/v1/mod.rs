@@ -1,10 +1,11 @@
-//! `/v1`: the contract of the original flow-runner design. Its DTOs are its own, so `/v1` keeps
-//! its shape whatever later versions do.
+//! `/v1`: the contract of the original flow-runner design and of the metadata services Sluice
+//! replaces. Its DTOs are its own, so `/v1` keeps its shape whatever later versions do.
 
 mod data_stores;
 mod dto;
 mod flow_inputs;
 mod flows;
+mod metadata;
 
 use actix_web::web;
 
@@ -25,5 +26,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     // The original design's path, and the resource-style one.
     .route("/flows/cancel/{id}", web::post().to(flows::cancel))
     .route("/flows/{id}/cancel", web::post().to(flows::cancel))
-    .route("/flows/{id}", web::get().to(flows::get));
+    .route("/flows/{id}", web::get().to(flows::get))
+    .configure(metadata::routes);
 }

@@ -3,11 +3,13 @@
 mod data_stores;
 mod flow_inputs;
 mod flows;
+mod metadata;
 mod runner;
 
 pub use data_stores::DataStoreService;
 pub use flow_inputs::FlowInputService;
 pub use flows::FlowService;
+pub use metadata::MetadataService;
 pub use runner::{FlowRunner, RunnerSettings};
 
 #[cfg(test)]

@@ -18,6 +18,9 @@ use crate::ports::{
 };
 use crate::{Error, Result};
 
+mod metadata;
+pub use metadata::MemoryMetadata;
+
 #[derive(Default)]
 pub struct MemoryStore {
     stores: Mutex<Vec<DataStore>>,
@@ -61,7 +64,7 @@ impl DataStoreRepository for MemoryStore {
             .cloned()
             .ok_or(Error::NotFound {
                 entity: "data store",
-                id: id.0,
+                key: id.0.to_string(),
             })
     }
 
@@ -101,7 +104,7 @@ impl FlowInputRepository for MemoryStore {
             .cloned()
             .ok_or(Error::NotFound {
                 entity: "flow input",
-                id: id.0,
+                key: id.0.to_string(),
             })
     }
 }
@@ -143,7 +146,7 @@ impl FlowRepository for MemoryStore {
             .cloned();
         let flow = flow.ok_or(Error::NotFound {
             entity: "flow",
-            id: id.0,
+            key: id.0.to_string(),
         })?;
         Ok(FlowView {
             output: self.output(flow.flow_output_id),

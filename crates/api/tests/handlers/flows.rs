@@ -1,47 +1,13 @@
-//! The handlers through actix-web's test server, on in-memory ports: status codes, headers and
-//! problem documents.
+//! The flow handlers: status codes, headers and problem documents.
 
-use actix_web::body::BoxBody;
-use actix_web::dev::{Service, ServiceResponse};
-use actix_web::middleware::from_fn;
-use actix_web::{App, test};
-use serde_json::{Value, json};
-use sluice_api::{ApiState, add_problem_instance, configure};
+use actix_web::test;
+use serde_json::json;
 use sluice_domain::flow::FlowState;
 use sluice_domain::ports::FlowOutputRepository;
-use sluice_domain::services::{DataStoreService, FlowInputService, FlowService};
-use sluice_domain::testing::{MemoryStore, RelativePathsOnly, WordAnalyzer};
+use sluice_domain::testing::MemoryStore;
 use std::sync::Arc;
-use tokio::sync::Notify;
 
-async fn app(
-    store: Arc<MemoryStore>,
-) -> impl Service<actix_http::Request, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>
-{
-    let state = ApiState {
-        data_stores: DataStoreService::new(store.clone(), Arc::new(RelativePathsOnly)),
-        flow_inputs: FlowInputService::new(store.clone(), store.clone(), Arc::new(WordAnalyzer)),
-        flows: FlowService::new(store.clone(), store.clone(), Arc::new(Notify::new())),
-        readiness: store,
-    };
-    test::init_service(
-        App::new()
-            .wrap(from_fn(add_problem_instance))
-            .configure(configure(state)),
-    )
-    .await
-}
-
-async fn body(response: ServiceResponse<BoxBody>) -> Value {
-    serde_json::from_slice(&test::read_body(response).await).unwrap()
-}
-
-fn is_problem(response: &ServiceResponse<BoxBody>) -> bool {
-    response
-        .headers()
-        .get("content-type")
-        .is_some_and(|v| v == "application/problem+json")
-}
+use crate::support::{app, body, is_problem};
 
 const LAKE: &str = r#"{"name":"lake","type":"columnar_db","connection":{"path":"lake"}}"#;
 

@@ -1,0 +1,30 @@
+//! `GET /v1/specification/specification`: one item per dataset of each specification.
+
+use actix_web::{HttpResponse, web};
+use serde_json::{Value as Json, json};
+use sluice_domain::metadata::{DatasetSpecification, FilterValue, SpecificationQuery};
+
+use super::dto::{SpecificationParams, object_of, page, paged_response};
+use crate::{ApiError, ApiState};
+
+pub async fn datasets(
+    state: web::Data<ApiState>,
+    params: web::Query<SpecificationParams>,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    let query = SpecificationQuery {
+        dataset: FilterValue::optional("dataset", params.dataset)?,
+        page: page(params.limit, params.offset)?,
+    };
+    let datasets = state.metadata.specifications(&query).await?;
+    Ok(paged_response(datasets, query.page, dataset_json))
+}
+
+fn dataset_json(dataset: DatasetSpecification) -> Json {
+    json!({
+        "specification": dataset.specification,
+        "dataset": dataset.dataset,
+        "name": dataset.name,
+        "fields": dataset.fields.into_iter().map(|f| Json::Object(object_of(f))).collect::<Vec<_>>(),
+    })
+}

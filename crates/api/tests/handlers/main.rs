@@ -1,0 +1,6 @@
+//! The handlers through actix-web's test server, on in-memory ports: status codes, headers and
+//! problem documents.
+
+mod flows;
+mod metadata;
+mod support;

@@ -1,0 +1,50 @@
+//! The app under test on in-memory ports, and helpers to read its answers.
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, test};
+use serde_json::Value;
+use sluice_api::{ApiState, add_problem_instance, configure};
+use sluice_domain::services::{DataStoreService, FlowInputService, FlowService, MetadataService};
+use sluice_domain::testing::{MemoryMetadata, MemoryStore, RelativePathsOnly, WordAnalyzer};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+pub async fn app(
+    store: Arc<MemoryStore>,
+) -> impl Service<actix_http::Request, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>
+{
+    app_with(store, Arc::new(MemoryMetadata::default())).await
+}
+
+pub async fn app_with(
+    store: Arc<MemoryStore>,
+    metadata: Arc<MemoryMetadata>,
+) -> impl Service<actix_http::Request, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>
+{
+    let state = ApiState {
+        data_stores: DataStoreService::new(store.clone(), Arc::new(RelativePathsOnly)),
+        flow_inputs: FlowInputService::new(store.clone(), store.clone(), Arc::new(WordAnalyzer)),
+        flows: FlowService::new(store.clone(), store.clone(), Arc::new(Notify::new())),
+        metadata: MetadataService::new(metadata.clone(), metadata.clone(), metadata),
+        readiness: store,
+    };
+    test::init_service(
+        App::new()
+            .wrap(from_fn(add_problem_instance))
+            .configure(configure(state)),
+    )
+    .await
+}
+
+pub async fn body(response: ServiceResponse<BoxBody>) -> Value {
+    serde_json::from_slice(&test::read_body(response).await).unwrap()
+}
+
+pub fn is_problem(response: &ServiceResponse<BoxBody>) -> bool {
+    response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v == "application/problem+json")
+}

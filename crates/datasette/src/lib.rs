@@ -1,0 +1,22 @@
+//! Pipeline metadata from Datasette-style SQLite databases: the legacy source, answering the same
+//! ports as the Parquet archive so that consumers can move between the two.
+//!
+//! The databases hold the tables the legacy Datasette served, with underscore column names:
+//! `issue` (`dataset`, `resource`, `line_number`, `entry_number`, `field`, `issue_type`, `value`,
+//! `message`), the performance tables (`provision_summary`, …) and `specification`
+//! (`specification`, `json`). They are read either as SQLite files ([`Datasette::open_files`]) or
+//! through a running Datasette's JSON API ([`Datasette::open_http`]). Each table is looked up in
+//! whichever database holds it.
+//!
+//! Every query is SQL text built from fixed fragments and column names Sluice knows, with each
+//! client value bound as a parameter.
+
+mod backend;
+mod error;
+mod http;
+mod ports;
+mod query;
+mod sqlite;
+
+pub use backend::Datasette;
+pub use error::{Error, Result};

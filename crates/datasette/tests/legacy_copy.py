@@ -1,0 +1,35 @@
+"""Builds a Datasette-style SQLite copy of a Parquet collection archive, as the legacy service
+shaped it: underscore column names, one table per part.
+
+    python3 legacy_copy.py <archive folder> <out.sqlite>
+"""
+import sqlite3
+import sys
+
+import duckdb
+
+archive, out = sys.argv[1], sys.argv[2]
+db = sqlite3.connect(out)
+con = duckdb.connect()
+
+
+def copy(table, relation):
+    cursor = con.execute(f"SELECT * FROM {relation}")
+    columns = [d[0].replace("-", "_") for d in cursor.description]
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    db.execute(f'CREATE TABLE "{table}" ({quoted})')
+    marks = ", ".join("?" for _ in columns)
+    while rows := cursor.fetchmany(50_000):
+        db.executemany(f'INSERT INTO "{table}" VALUES ({marks})', rows)
+
+
+copy(
+    "issue",
+    f"""(SELECT dataset, resource, "line-number", "entry-number", field, "issue-type", value, message
+         FROM read_parquet('{archive}/log/issue/**/*.parquet', hive_partitioning=true, union_by_name=true))""",
+)
+db.execute("CREATE INDEX issue_dataset ON issue (dataset, resource)")
+copy("provision_summary", f"'{archive}/data/performance/provision_summary.parquet'")
+copy("specification", f"'{archive}/data/specification/specification.parquet'")
+db.commit()
+db.close()

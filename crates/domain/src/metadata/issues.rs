@@ -1,0 +1,234 @@
+//! The issue log: one row per problem a pipeline found in a resource (a line and field of a
+//! processed file), and counts of them grouped on the fly.
+
+use std::fmt;
+
+use super::query::FilterValue;
+use crate::page::Page;
+use crate::{Error, Result};
+
+/// One logged issue. Numbers the log does not know are `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRow {
+    pub dataset: String,
+    pub resource: String,
+    pub line_number: Option<i64>,
+    pub entry_number: Option<i64>,
+    pub field: Option<String>,
+    pub issue_type: Option<String>,
+    pub value: Option<String>,
+    pub message: Option<String>,
+}
+
+/// The columns of the issue log that can be filtered and grouped on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IssueColumn {
+    Dataset,
+    Resource,
+    Field,
+    IssueType,
+}
+
+impl IssueColumn {
+    pub const ALL: [IssueColumn; 4] = [
+        IssueColumn::Dataset,
+        IssueColumn::Resource,
+        IssueColumn::Field,
+        IssueColumn::IssueType,
+    ];
+
+    /// The column's name in the archive (hyphenated).
+    pub fn archive_name(self) -> &'static str {
+        match self {
+            Self::Dataset => "dataset",
+            Self::Resource => "resource",
+            Self::Field => "field",
+            Self::IssueType => "issue-type",
+        }
+    }
+
+    /// Accepts the archive's name or its underscore spelling (`issue-type`, `issue_type`).
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.archive_name() == raw || c.archive_name().replace('-', "_") == raw)
+    }
+}
+
+impl fmt::Display for IssueColumn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.archive_name())
+    }
+}
+
+/// Equality filters on the issue log; an absent filter matches every row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IssueFilters {
+    pub dataset: Option<FilterValue>,
+    pub resource: Option<FilterValue>,
+    pub field: Option<FilterValue>,
+    pub issue_type: Option<FilterValue>,
+}
+
+impl IssueFilters {
+    /// The filters that are set, with the column each applies to.
+    pub fn iter(&self) -> impl Iterator<Item = (IssueColumn, &FilterValue)> {
+        [
+            (IssueColumn::Dataset, &self.dataset),
+            (IssueColumn::Resource, &self.resource),
+            (IssueColumn::Field, &self.field),
+            (IssueColumn::IssueType, &self.issue_type),
+        ]
+        .into_iter()
+        .filter_map(|(column, value)| value.as_ref().map(|v| (column, v)))
+    }
+}
+
+/// A page of the issue log of one dataset.
+///
+/// Rows come in one documented, stable order: dataset, resource, line-number, entry-number,
+/// field, issue-type, value, message, each ascending with unknowns last, so paging through a
+/// result that does not change sees every row exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueQuery {
+    filters: IssueFilters,
+    page: Page,
+}
+
+impl IssueQuery {
+    /// # Errors
+    /// `Invalid` pointing at `/dataset` when the filters do not name a dataset: the log of every
+    /// dataset at once is not a page anyone reads.
+    pub fn new(filters: IssueFilters, page: Page) -> Result<Self> {
+        if filters.dataset.is_none() {
+            return Err(Error::invalid("/dataset", "is required"));
+        }
+        Ok(Self { filters, page })
+    }
+
+    pub fn filters(&self) -> &IssueFilters {
+        &self.filters
+    }
+
+    pub fn page(&self) -> Page {
+        self.page
+    }
+}
+
+/// Issue counts grouped by some columns, largest count first (ties in ascending order of the
+/// group's values, so the order is stable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueCountQuery {
+    group_by: Vec<IssueColumn>,
+    filters: IssueFilters,
+    page: Page,
+}
+
+impl IssueCountQuery {
+    /// `group_by` is the comma-separated list the client sent, e.g. `dataset,issue-type`.
+    ///
+    /// # Errors
+    /// `Invalid` pointing at `/group_by` when it is empty, names an unknown column or names one
+    /// twice.
+    pub fn parse(group_by: &str, filters: IssueFilters, page: Page) -> Result<Self> {
+        let mut columns = Vec::new();
+        for raw in group_by.split(',').map(str::trim) {
+            let column = IssueColumn::parse(raw).ok_or_else(|| {
+                let known: Vec<_> = IssueColumn::ALL.iter().map(|c| c.archive_name()).collect();
+                Error::invalid(
+                    "/group_by",
+                    format!(
+                        "'{raw}' is not a column to group by; use {}",
+                        known.join(", ")
+                    ),
+                )
+            })?;
+            if columns.contains(&column) {
+                return Err(Error::invalid(
+                    "/group_by",
+                    format!("'{raw}' is named twice"),
+                ));
+            }
+            columns.push(column);
+        }
+        Ok(Self {
+            group_by: columns,
+            filters,
+            page,
+        })
+    }
+
+    pub fn group_by(&self) -> &[IssueColumn] {
+        &self.group_by
+    }
+
+    pub fn filters(&self) -> &IssueFilters {
+        &self.filters
+    }
+
+    pub fn page(&self) -> Page {
+        self.page
+    }
+}
+
+/// How many issues one group holds; `key` holds the group's value of each column of the query's
+/// `group_by`, in its order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueCount {
+    pub key: Vec<(IssueColumn, Option<String>)>,
+    pub count: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filters() -> IssueFilters {
+        IssueFilters::default()
+    }
+
+    #[test]
+    fn an_issue_query_without_a_dataset_is_refused() {
+        let err = IssueQuery::new(filters(), Page::default()).unwrap_err();
+        assert!(matches!(err, Error::Invalid(v) if v[0].pointer == "/dataset"));
+    }
+
+    #[test]
+    fn group_by_accepts_hyphenated_and_underscored_names_in_order() {
+        let q = IssueCountQuery::parse("issue_type, dataset,field", filters(), Page::default())
+            .unwrap();
+        assert_eq!(
+            q.group_by(),
+            [
+                IssueColumn::IssueType,
+                IssueColumn::Dataset,
+                IssueColumn::Field
+            ]
+        );
+        let q = IssueCountQuery::parse("issue-type", filters(), Page::default()).unwrap();
+        assert_eq!(q.group_by(), [IssueColumn::IssueType]);
+    }
+
+    #[test]
+    fn group_by_refuses_unknown_empty_and_repeated_columns() {
+        for bad in [
+            "value",
+            "",
+            "dataset,",
+            "dataset,dataset",
+            "dataset;drop table issue",
+        ] {
+            let err = IssueCountQuery::parse(bad, filters(), Page::default()).unwrap_err();
+            assert!(
+                matches!(&err, Error::Invalid(v) if v[0].pointer == "/group_by"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_filter_value_is_refused() {
+        let err = FilterValue::parse("resource", String::new()).unwrap_err();
+        assert!(matches!(err, Error::Invalid(v) if v[0].pointer == "/resource"));
+    }
+}

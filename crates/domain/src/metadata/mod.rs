@@ -1,0 +1,19 @@
+//! Pipeline metadata: what the pipelines recorded about themselves (the issue log, performance
+//! aggregations, the data specification), read through ports that a Parquet archive or a
+//! Datasette-style SQLite database answer alike.
+//!
+//! A query is a value (filters, order, page), never SQL text: adapters bind every value.
+
+mod issues;
+mod performance;
+mod ports;
+mod query;
+mod specification;
+mod value;
+
+pub use issues::{IssueColumn, IssueCount, IssueCountQuery, IssueFilters, IssueQuery, IssueRow};
+pub use performance::{PerformanceQuery, PerformanceTable};
+pub use ports::{IssueLog, PerformanceRepository, SpecificationRepository};
+pub use query::{FilterValue, Paged};
+pub use specification::{DatasetSpecification, SpecificationQuery};
+pub use value::{Record, Value};

@@ -1,0 +1,52 @@
+//! The read ports of the pipeline metadata. The Parquet archive and Datasette adapters implement
+//! each one and must answer the same query with the same rows in the same order.
+
+use async_trait::async_trait;
+
+use super::issues::{IssueCount, IssueCountQuery, IssueQuery, IssueRow};
+use super::performance::{PerformanceQuery, PerformanceTable};
+use super::query::Paged;
+use super::specification::{DatasetSpecification, SpecificationQuery};
+use super::value::Record;
+use crate::Result;
+
+#[async_trait]
+pub trait IssueLog: Send + Sync {
+    /// One page of issues in the order [`IssueQuery`] documents, and how many match in all.
+    ///
+    /// # Errors
+    /// `Unavailable` when the archive cannot be read; `Internal` when it holds data of an
+    /// unexpected shape.
+    async fn issues(&self, query: &IssueQuery) -> Result<Paged<IssueRow>>;
+
+    /// One page of issue counts, largest first, and how many groups there are in all.
+    ///
+    /// # Errors
+    /// As [`IssueLog::issues`].
+    async fn issue_counts(&self, query: &IssueCountQuery) -> Result<Paged<IssueCount>>;
+}
+
+#[async_trait]
+pub trait PerformanceRepository: Send + Sync {
+    /// One page of an aggregation's rows, and how many match in all.
+    ///
+    /// # Errors
+    /// `NotFound` when the archive does not hold the table; `Invalid` pointing at a filter whose
+    /// column the table does not have; `Unavailable`.
+    async fn rows(&self, query: &PerformanceQuery) -> Result<Paged<Record>>;
+
+    /// The aggregations the archive holds.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn tables(&self) -> Result<Vec<PerformanceTable>>;
+}
+
+#[async_trait]
+pub trait SpecificationRepository: Send + Sync {
+    /// One page of datasets across the specifications, and how many match in all.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Internal` when a specification cannot be read.
+    async fn datasets(&self, query: &SpecificationQuery) -> Result<Paged<DatasetSpecification>>;
+}

@@ -1,0 +1,51 @@
+//! The parts every metadata query shares: filter values and pages of results.
+
+use crate::Error;
+use crate::page::Page;
+
+/// A value to filter on: any text but the empty string, which would only ever match nothing and
+/// is almost always a client's mistake.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FilterValue(String);
+
+impl FilterValue {
+    /// # Errors
+    /// `Invalid` pointing at `/{parameter}` when `raw` is empty.
+    pub fn parse(parameter: &str, raw: String) -> crate::Result<Self> {
+        if raw.is_empty() {
+            return Err(Error::invalid(format!("/{parameter}"), "must not be empty"));
+        }
+        Ok(Self(raw))
+    }
+
+    /// Parses an optional parameter.
+    ///
+    /// # Errors
+    /// As [`FilterValue::parse`].
+    pub fn optional(parameter: &str, raw: Option<String>) -> crate::Result<Option<Self>> {
+        raw.map(|raw| Self::parse(parameter, raw)).transpose()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One page of a result and the number of rows in the whole result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+impl<T> Paged<T> {
+    /// Cuts one page out of a whole result.
+    pub fn cut(all: Vec<T>, page: Page) -> Self {
+        let total = all.len() as u64;
+        let (offset, limit) = page.window();
+        Self {
+            items: all.into_iter().skip(offset).take(limit).collect(),
+            total,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Pipeline metadata held in memory, answering the metadata ports by their documented rules
+//! (filters, order, paging), for tests of the layers above them.
+
+use async_trait::async_trait;
+use std::cmp::Ordering;
+
+use crate::metadata::IssueColumn;
+use crate::metadata::{
+    DatasetSpecification, IssueCount, IssueCountQuery, IssueFilters, IssueLog, IssueQuery,
+    IssueRow, Paged, PerformanceQuery, PerformanceRepository, PerformanceTable, Record,
+    SpecificationQuery, SpecificationRepository, Value,
+};
+use crate::{Error, Result};
+
+#[derive(Default)]
+pub struct MemoryMetadata {
+    pub issues: Vec<IssueRow>,
+    pub performance: Vec<(PerformanceTable, Vec<Record>)>,
+    pub specifications: Vec<DatasetSpecification>,
+}
+
+fn column_of(row: &IssueRow, column: IssueColumn) -> Option<&str> {
+    match column {
+        IssueColumn::Dataset => Some(&row.dataset),
+        IssueColumn::Resource => Some(&row.resource),
+        IssueColumn::Field => row.field.as_deref(),
+        IssueColumn::IssueType => row.issue_type.as_deref(),
+    }
+}
+
+fn matches(row: &IssueRow, filters: &IssueFilters) -> bool {
+    filters
+        .iter()
+        .all(|(column, value)| column_of(row, column) == Some(value.as_str()))
+}
+
+/// Ascending with unknowns last, as every metadata order is.
+fn nulls_last<T: Ord>(a: &Option<T>, b: &Option<T>) -> Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => a.cmp(b),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+fn issue_order(a: &IssueRow, b: &IssueRow) -> Ordering {
+    a.dataset
+        .cmp(&b.dataset)
+        .then_with(|| a.resource.cmp(&b.resource))
+        .then_with(|| nulls_last(&a.line_number, &b.line_number))
+        .then_with(|| nulls_last(&a.entry_number, &b.entry_number))
+        .then_with(|| nulls_last(&a.field, &b.field))
+        .then_with(|| nulls_last(&a.issue_type, &b.issue_type))
+        .then_with(|| nulls_last(&a.value, &b.value))
+        .then_with(|| nulls_last(&a.message, &b.message))
+}
+
+#[async_trait]
+impl IssueLog for MemoryMetadata {
+    async fn issues(&self, query: &IssueQuery) -> Result<Paged<IssueRow>> {
+        let mut rows: Vec<IssueRow> = self
+            .issues
+            .iter()
+            .filter(|row| matches(row, query.filters()))
+            .cloned()
+            .collect();
+        rows.sort_by(issue_order);
+        Ok(Paged::cut(rows, query.page()))
+    }
+
+    async fn issue_counts(&self, query: &IssueCountQuery) -> Result<Paged<IssueCount>> {
+        let mut groups: Vec<IssueCount> = Vec::new();
+        for row in self
+            .issues
+            .iter()
+            .filter(|row| matches(row, query.filters()))
+        {
+            let key: Vec<_> = query
+                .group_by()
+                .iter()
+                .map(|c| (*c, column_of(row, *c).map(str::to_owned)))
+                .collect();
+            match groups.iter_mut().find(|g| g.key == key) {
+                Some(group) => group.count += 1,
+                None => groups.push(IssueCount { key, count: 1 }),
+            }
+        }
+        groups.sort_by(|a, b| {
+            b.count.cmp(&a.count).then_with(|| {
+                a.key
+                    .iter()
+                    .zip(&b.key)
+                    .map(|((_, a), (_, b))| nulls_last(a, b))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(Ordering::Equal)
+            })
+        });
+        Ok(Paged::cut(groups, query.page()))
+    }
+}
+
+#[async_trait]
+impl PerformanceRepository for MemoryMetadata {
+    async fn rows(&self, query: &PerformanceQuery) -> Result<Paged<Record>> {
+        let (_, rows) = self
+            .performance
+            .iter()
+            .find(|(table, _)| *table == query.table)
+            .ok_or_else(|| Error::NotFound {
+                entity: "performance table",
+                key: query.table.name().to_owned(),
+            })?;
+        let mut selected = Vec::new();
+        for row in rows {
+            let mut keep = true;
+            for (column, value) in query.filters() {
+                match row.get(column) {
+                    None => {
+                        return Err(Error::invalid(
+                            format!("/{column}"),
+                            format!("{} has no {column} column to filter on", query.table),
+                        ));
+                    }
+                    Some(Value::Text(text)) if text == value.as_str() => {}
+                    Some(_) => keep = false,
+                }
+            }
+            if keep {
+                selected.push(row.clone());
+            }
+        }
+        Ok(Paged::cut(selected, query.page))
+    }
+
+    async fn tables(&self) -> Result<Vec<PerformanceTable>> {
+        Ok(self.performance.iter().map(|(table, _)| *table).collect())
+    }
+}
+
+#[async_trait]
+impl SpecificationRepository for MemoryMetadata {
+    async fn datasets(&self, query: &SpecificationQuery) -> Result<Paged<DatasetSpecification>> {
+        let mut datasets: Vec<_> = self
+            .specifications
+            .iter()
+            .filter(|d| {
+                query
+                    .dataset
+                    .as_ref()
+                    .is_none_or(|w| d.dataset == w.as_str())
+            })
+            .cloned()
+            .collect();
+        datasets
+            .sort_by(|a, b| (&a.specification, &a.dataset).cmp(&(&b.specification, &b.dataset)));
+        Ok(Paged::cut(datasets, query.page))
+    }
+}

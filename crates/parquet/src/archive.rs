@@ -1,0 +1,239 @@
+//! The archive: where it is, how its issue log is laid out, and the one DataFusion context that
+//! reads it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::object_store::ObjectStoreExt;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+
+use crate::{Error, Result};
+
+/// Where the archive is and how it is laid out.
+#[derive(Debug, Clone)]
+pub struct ArchiveSettings {
+    /// A folder, or `s3://bucket/prefix`.
+    pub url: String,
+    /// The issue log's folder under `url`; empty for `url` itself.
+    pub issue_path: String,
+    pub performance_path: String,
+    pub specification_path: String,
+    /// How long a file listing is trusted before the archive is listed again.
+    pub listing_refresh: Duration,
+}
+
+impl ArchiveSettings {
+    /// The layout the pipelines write, at `url`.
+    pub fn at(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            issue_path: "log/issue".into(),
+            performance_path: "data/performance".into(),
+            specification_path: "data/specification".into(),
+            listing_refresh: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How the issue log's files are arranged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueLayout {
+    /// `dataset=<d>/resource=<r>/*.parquet`: dataset and resource come from the folder names, so
+    /// a filter on them skips whole folders.
+    Partitioned,
+    /// `*.parquet` holding dataset and resource as columns.
+    Flat,
+}
+
+/// The name the issue log is registered under in the context.
+pub(crate) const ISSUE_TABLE: &str = "issue";
+
+/// The issue log's columns as Sluice reads them, whatever integer width a file wrote (files of
+/// the same archive differ); a file missing a column reads it as null.
+fn issue_columns() -> Vec<Field> {
+    vec![
+        Field::new("line-number", DataType::Int64, true),
+        Field::new("entry-number", DataType::Int64, true),
+        Field::new("field", DataType::Utf8, true),
+        Field::new("issue-type", DataType::Utf8, true),
+        Field::new("value", DataType::Utf8, true),
+        Field::new("message", DataType::Utf8, true),
+    ]
+}
+
+/// Reads a Parquet collection archive. Cheap to share: one per process.
+pub struct ParquetArchive {
+    ctx: SessionContext,
+    root: String,
+    settings: ArchiveSettings,
+    issue_layout: IssueLayout,
+}
+
+impl ParquetArchive {
+    /// Opens the archive: checks that it can be listed, finds how its issue log is laid out and
+    /// registers it.
+    ///
+    /// # Errors
+    /// `Location` when the archive cannot be listed.
+    pub async fn open(settings: ArchiveSettings) -> Result<Self> {
+        let root = root_url(&settings.url)?;
+        let cache = CacheManagerConfig::default()
+            .with_list_files_cache_ttl(Some(settings.listing_refresh))
+            // Large archives hold tens of thousands of files; a listing must fit whole.
+            .with_list_files_cache_limit(64 << 20);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_cache_manager(cache)
+            .build_arc()?;
+        let config = SessionConfig::new().with_information_schema(false);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+
+        let mut archive = Self {
+            ctx,
+            root,
+            settings,
+            issue_layout: IssueLayout::Partitioned,
+        };
+        archive.issue_layout = archive.detect_issue_layout().await?;
+        archive.register_issue_log().await?;
+        tracing::info!(archive = %archive.settings.url, issue_layout = ?archive.issue_layout, "archive opened");
+        Ok(archive)
+    }
+
+    pub fn issue_layout(&self) -> IssueLayout {
+        self.issue_layout
+    }
+
+    /// The URL of a folder or file under the archive root.
+    pub(crate) fn url_of(&self, relative: &str) -> String {
+        let relative = relative.trim_matches('/');
+        if relative.is_empty() {
+            self.root.clone()
+        } else {
+            format!("{}{relative}", self.root)
+        }
+    }
+
+    pub(crate) fn performance_url(&self, file: &str) -> String {
+        self.url_of(&format!(
+            "{}/{file}",
+            self.settings.performance_path.trim_matches('/')
+        ))
+    }
+
+    pub(crate) fn specification_url(&self, file: &str) -> String {
+        self.url_of(&format!(
+            "{}/{file}",
+            self.settings.specification_path.trim_matches('/')
+        ))
+    }
+
+    pub(crate) fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    pub(crate) async fn issue_frame(&self) -> Result<DataFrame> {
+        Ok(self.ctx.table(ISSUE_TABLE).await?)
+    }
+
+    /// Whether a single file exists in the archive.
+    pub(crate) async fn file_exists(&self, url: &str) -> Result<bool> {
+        let url = ListingTableUrl::parse(url)?;
+        let store = self.ctx.runtime_env().object_store(url.object_store())?;
+        match store.head(url.prefix()).await {
+            Ok(_) => Ok(true),
+            Err(datafusion::object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(Error::DataFusion(e.into())),
+        }
+    }
+
+    /// Partitioned when the issue folder holds `dataset=` folders, flat when it holds Parquet
+    /// files itself; an empty or missing folder reads as an empty partitioned log.
+    async fn detect_issue_layout(&self) -> Result<IssueLayout> {
+        let url = ListingTableUrl::parse(self.issue_folder())?;
+        let store = self.ctx.runtime_env().object_store(url.object_store())?;
+        let listing = match store.list_with_delimiter(Some(url.prefix())).await {
+            Ok(listing) => listing,
+            Err(datafusion::object_store::Error::NotFound { .. }) => {
+                return Ok(IssueLayout::Partitioned);
+            }
+            Err(e) => {
+                return Err(Error::Location(self.settings.url.clone(), e.to_string()));
+            }
+        };
+        let partitioned = listing.common_prefixes.iter().any(|p| {
+            p.filename()
+                .is_some_and(|name| name.starts_with("dataset="))
+        });
+        let flat = listing
+            .objects
+            .iter()
+            .any(|o| o.location.extension() == Some("parquet"));
+        Ok(if flat && !partitioned {
+            IssueLayout::Flat
+        } else {
+            IssueLayout::Partitioned
+        })
+    }
+
+    fn issue_folder(&self) -> String {
+        self.url_of(&format!("{}/", self.settings.issue_path.trim_matches('/')))
+    }
+
+    async fn register_issue_log(&self) -> Result<()> {
+        let mut options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let mut fields = issue_columns();
+        let identity = vec![
+            Field::new("dataset", DataType::Utf8, true),
+            Field::new("resource", DataType::Utf8, true),
+        ];
+        match self.issue_layout {
+            IssueLayout::Partitioned => {
+                options = options.with_table_partition_cols(
+                    identity
+                        .iter()
+                        .map(|f| (f.name().clone(), f.data_type().clone()))
+                        .collect(),
+                );
+            }
+            IssueLayout::Flat => {
+                fields.splice(0..0, identity);
+            }
+        }
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        self.ctx
+            .register_listing_table(
+                ISSUE_TABLE,
+                self.issue_folder(),
+                options,
+                Some(schema),
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// The archive root as a URL ending in `/`: an S3 URL as given, a folder made absolute.
+fn root_url(url: &str) -> Result<String> {
+    let root = if url.contains("://") {
+        url.to_owned()
+    } else {
+        let path = std::fs::canonicalize(url)
+            .map_err(|e| Error::Location(url.to_owned(), e.to_string()))?;
+        if !path.is_dir() {
+            return Err(Error::Location(url.to_owned(), "not a folder".into()));
+        }
+        path.to_string_lossy().into_owned()
+    };
+    Ok(if root.ends_with('/') {
+        root
+    } else {
+        format!("{root}/")
+    })
+}

@@ -1,0 +1,24 @@
+//! Pipeline metadata read from a Parquet collection archive (the issue log, performance
+//! aggregations, the specification), laid out as the pipelines write it:
+//!
+//! ```text
+//! log/issue/dataset=<d>/resource=<r>/<r>.parquet   (or flat: log/issue/*.parquet)
+//! data/performance/<aggregation>.parquet
+//! data/specification/specification.parquet
+//! ```
+//!
+//! One long-lived DataFusion context answers every query: partitions are pruned on dataset and
+//! resource, filters and projections go into the scan, and file listings, statistics and footers
+//! are cached (listings for a configurable interval, so new files appear without a restart).
+//! Queries are built as DataFusion expressions, so every value a client sends is a literal, never
+//! SQL text.
+
+mod archive;
+mod arrow_values;
+mod error;
+mod issues;
+mod performance;
+mod specification;
+
+pub use archive::{ArchiveSettings, IssueLayout, ParquetArchive};
+pub use error::{Error, Result};

@@ -1,0 +1,337 @@
+//! The metadata endpoints over the real fixtures, checked against DuckDB on the same files.
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::{Options, TestServer, duckdb, fixtures};
+
+const ISSUE_ORDER: &str =
+    r#"dataset, resource, "line-number", "entry-number", field, "issue-type", value, message"#;
+
+async fn on_fixtures() -> TestServer {
+    TestServer::start(Options {
+        archive: fixtures().join("collection-archive"),
+        ..Options::default()
+    })
+    .await
+}
+
+fn partitioned_issues() -> String {
+    format!(
+        "read_parquet('{}/collection-archive/log/issue/*/*/*.parquet', hive_partitioning=true, union_by_name=true)",
+        fixtures().display()
+    )
+}
+
+/// DuckDB's rows as the API keys them.
+fn issue_objects(rows: Vec<Vec<Value>>) -> Vec<Value> {
+    rows.into_iter()
+        .map(|r| {
+            json!({
+                "dataset": r[0], "resource": r[1], "line-number": r[2], "entry-number": r[3],
+                "field": r[4], "issue-type": r[5], "value": r[6], "message": r[7],
+            })
+        })
+        .collect()
+}
+
+fn count(sql: &str) -> u64 {
+    duckdb(sql)[0][0].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn issue_pages_match_duckdb_row_for_row_on_the_partitioned_archive() {
+    let server = on_fixtures().await;
+    let issues = partitioned_issues();
+    for (query, filter) in [
+        ("dataset=conservation-area", "dataset = 'conservation-area'"),
+        (
+            "dataset=ancient-woodland&issue_type=invalid%20geometry%20-%20fixed&offset=100&limit=100",
+            "dataset = 'ancient-woodland' AND \"issue-type\" = 'invalid geometry - fixed'",
+        ),
+        (
+            "dataset=conservation-area&field=geometry&limit=7&offset=3",
+            "dataset = 'conservation-area' AND field = 'geometry'",
+        ),
+    ] {
+        let (rows, total) = server.get_page(&format!("/v1/log/issue?{query}")).await;
+        assert_eq!(
+            total,
+            count(&format!("SELECT count(*) FROM {issues} WHERE {filter}")),
+            "{query}"
+        );
+        let (offset, limit) = page_of(query);
+        let expected = issue_objects(duckdb(&format!(
+            "SELECT {ISSUE_ORDER} FROM {issues} WHERE {filter} ORDER BY {ISSUE_ORDER} LIMIT {limit} OFFSET {offset}"
+        )));
+        assert!(!expected.is_empty(), "{query}");
+        assert_eq!(rows, expected, "{query}");
+    }
+}
+
+fn page_of(query: &str) -> (u64, u64) {
+    let param = |name: &str, default: u64| {
+        query
+            .split('&')
+            .find_map(|p| p.strip_prefix(&format!("{name}=")))
+            .map_or(default, |v| v.parse().unwrap())
+    };
+    (param("offset", 0), param("limit", 50))
+}
+
+#[tokio::test]
+async fn a_resource_filter_and_a_page_past_the_end_answer_with_the_right_total() {
+    let server = on_fixtures().await;
+    let issues = partitioned_issues();
+    let resource = duckdb(&format!(
+        "SELECT resource FROM {issues} WHERE dataset = 'conservation-area' GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+    ))[0][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let expected = count(&format!(
+        "SELECT count(*) FROM {issues} WHERE dataset = 'conservation-area' AND resource = '{resource}'"
+    ));
+    let (rows, total) = server
+        .get_page(&format!(
+            "/v1/log/issue?dataset=conservation-area&resource={resource}&offset={expected}"
+        ))
+        .await;
+    assert_eq!(total, expected);
+    assert!(rows.is_empty());
+}
+
+#[tokio::test]
+async fn a_flat_issue_log_is_read_like_a_partitioned_one() {
+    let flat = fixtures().join("issue-log-flat");
+    let server = TestServer::start(Options {
+        archive: flat.clone(),
+        env: vec![("SLUICE__ARCHIVE__ISSUE_PATH", String::new())],
+        ..Options::default()
+    })
+    .await;
+    let file = format!("'{}/issues.parquet'", flat.display());
+    let dataset = duckdb(&format!(
+        "SELECT dataset FROM {file} GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+    ))[0][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (rows, total) = server
+        .get_page(&format!("/v1/log/issue?dataset={dataset}&limit=100"))
+        .await;
+    let expected = issue_objects(duckdb(&format!(
+        "SELECT {ISSUE_ORDER} FROM {file} WHERE dataset = '{dataset}' ORDER BY {ISSUE_ORDER}"
+    )));
+    assert_eq!(total, expected.len() as u64);
+    assert_eq!(rows, expected);
+}
+
+#[tokio::test]
+async fn issue_counts_match_duckdbs_group_by() {
+    let server = on_fixtures().await;
+    let issues = partitioned_issues();
+    let (rows, total) = server
+        .get_page("/v1/performance/issues?group_by=dataset,issue-type&limit=100")
+        .await;
+    let expected = duckdb(&format!(
+        r#"SELECT dataset, "issue-type", count(*) AS n FROM {issues} GROUP BY ALL ORDER BY n DESC, dataset, "issue-type""#
+    ));
+    assert_eq!(total, expected.len() as u64);
+    let expected: Vec<Value> = expected
+        .into_iter()
+        .take(100)
+        .map(|r| json!({"dataset": r[0], "issue-type": r[1], "count": r[2]}))
+        .collect();
+    assert_eq!(rows, expected);
+
+    let (rows, _) = server
+        .get_page(
+            "/v1/performance/issues?group_by=field,resource&dataset=conservation-area&limit=5",
+        )
+        .await;
+    let expected: Vec<Value> = duckdb(&format!(
+        "SELECT field, resource, count(*) AS n FROM {issues} WHERE dataset = 'conservation-area' GROUP BY ALL ORDER BY n DESC, field NULLS LAST, resource LIMIT 5"
+    ))
+    .into_iter()
+    .map(|r| json!({"field": r[0], "resource": r[1], "count": r[2]}))
+    .collect();
+    assert_eq!(rows, expected);
+}
+
+#[tokio::test]
+async fn the_provision_summary_is_filtered_like_duckdb_filters_it() {
+    let server = on_fixtures().await;
+    let file = format!(
+        "'{}/collection-archive/data/performance/provision_summary.parquet'",
+        fixtures().display()
+    );
+    let (rows, total) = server
+        .get_page("/v1/performance/provision_summary?dataset=conservation-area&limit=100")
+        .await;
+    assert_eq!(
+        total,
+        count(&format!(
+            "SELECT count(*) FROM {file} WHERE dataset = 'conservation-area'"
+        ))
+    );
+    assert!(rows.iter().all(|r| r["dataset"] == "conservation-area"));
+    assert!(rows[0]["active_endpoint_count"].is_i64(), "{}", rows[0]);
+
+    let organisation = rows[0]["organisation"].as_str().unwrap().to_owned();
+    let (_, total) = server
+        .get_page(&format!(
+            "/v1/performance/provision_summary?organisation={organisation}"
+        ))
+        .await;
+    assert_eq!(
+        total,
+        count(&format!(
+            "SELECT count(*) FROM {file} WHERE organisation = '{organisation}'"
+        ))
+    );
+
+    let (status, problem) = server.get("/v1/performance/issue_type_summary").await;
+    assert_eq!(status, 404, "{problem}");
+}
+
+#[tokio::test]
+async fn specifications_list_every_dataset_of_the_specification_file() {
+    let server = on_fixtures().await;
+    let file = format!(
+        "'{}/collection-archive/data/specification/specification.parquet'",
+        fixtures().display()
+    );
+    let expected = count(&format!(
+        "SELECT sum(json_array_length(json::JSON)) FROM {file}"
+    ));
+    let (_, total) = server.get_page("/v1/specification/specification").await;
+    assert_eq!(total, expected);
+
+    let (rows, total) = server
+        .get_page("/v1/specification/specification?dataset=conservation-area")
+        .await;
+    assert!(total >= 1);
+    assert!(rows.iter().all(|r| r["dataset"] == "conservation-area"));
+    assert!(
+        rows[0]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["field"] == "reference")
+    );
+}
+
+#[tokio::test]
+async fn injection_shaped_values_are_only_ever_values() {
+    let server = on_fixtures().await;
+    for value in [
+        "x' OR '1'='1",
+        "conservation-area'; DROP TABLE issue; --",
+        "SELECT * FROM issue",
+        "\" OR 1=1 --",
+    ] {
+        let encoded: String = url_encode(value);
+        for path in [
+            format!("/v1/log/issue?dataset={encoded}"),
+            format!("/v1/log/issue?dataset=conservation-area&resource={encoded}"),
+            format!("/v1/performance/issues?dataset={encoded}"),
+            format!("/v1/performance/provision_summary?organisation={encoded}"),
+            format!("/v1/specification/specification?dataset={encoded}"),
+        ] {
+            let (rows, total) = server.get_page(&path).await;
+            assert_eq!((rows.len(), total), (0, 0), "{path}");
+        }
+        let (status, problem) = server
+            .get(&format!("/v1/performance/issues?group_by={encoded}"))
+            .await;
+        assert_eq!(status, 422, "{problem}");
+    }
+}
+
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_folder(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn files_added_to_the_archive_appear_after_the_listing_refresh_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let issues = fixtures().join("collection-archive/log/issue/dataset=border");
+    let mut resources: Vec<_> = std::fs::read_dir(&issues)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    resources.sort();
+    let (first, rest) = resources.split_first().unwrap();
+    copy_folder(
+        first,
+        &archive
+            .join("log/issue/dataset=border")
+            .join(first.file_name().unwrap()),
+    );
+    let server = TestServer::start(Options {
+        archive: archive.clone(),
+        env: vec![("SLUICE__ARCHIVE__LISTING_REFRESH_SECS", "1".into())],
+        ..Options::default()
+    })
+    .await;
+    let (_, before) = server.get_page("/v1/log/issue?dataset=border").await;
+
+    for resource in rest {
+        copy_folder(
+            resource,
+            &archive
+                .join("log/issue/dataset=border")
+                .join(resource.file_name().unwrap()),
+        );
+    }
+    let expected = count(&format!(
+        "SELECT count(*) FROM read_parquet('{}/*/*.parquet')",
+        issues.display()
+    ));
+    assert!(expected > before, "the fixture should add rows");
+    let started = Instant::now();
+    loop {
+        let (_, total) = server.get_page("/v1/log/issue?dataset=border").await;
+        if total == expected {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still {total} rows, not {expected}, long after the refresh interval"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_embedded_default_serves_the_sample_archive() {
+    let server = TestServer::start(Options::default()).await;
+    let (rows, total) = server
+        .get_page("/v1/log/issue?dataset=conservation-area&limit=1")
+        .await;
+    assert!(total > 1000, "{total}");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["dataset"], "conservation-area");
+}
