@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::{Options, TestServer, duckdb, fixtures};
+use crate::support::{Options, S3Server, TestServer, duckdb, fixtures};
 
 const ISSUE_ORDER: &str =
     r#"dataset, resource, "line-number", "entry-number", field, "issue-type", value, message"#;
@@ -15,6 +15,37 @@ async fn on_fixtures() -> TestServer {
         ..Options::default()
     })
     .await
+}
+
+/// Every endpoint's answers on the fixtures, each checked against DuckDB's on the same files.
+async fn answers_match_duckdb(server: &TestServer) {
+    issue_pages_match_duckdb_row_for_row(server).await;
+    issue_counts_match_duckdbs_group_by(server).await;
+    the_provision_summary_is_filtered_like_duckdb_filters_it(server).await;
+    specifications_list_every_dataset_of_the_specification_file(server).await;
+}
+
+#[tokio::test]
+async fn an_archive_in_a_folder_answers_like_duckdb() {
+    answers_match_duckdb(&on_fixtures().await).await;
+}
+
+#[tokio::test]
+async fn an_archive_on_an_s3_compatible_server_answers_like_duckdb() {
+    let s3 = S3Server::start().await;
+    s3.upload(
+        &fixtures().join("collection-archive"),
+        "pipelines",
+        "archive/v1",
+    )
+    .await;
+    let server = TestServer::start(Options {
+        archive: "s3://pipelines/archive/v1".into(),
+        env: s3.env(),
+        ..Options::default()
+    })
+    .await;
+    answers_match_duckdb(&server).await;
 }
 
 fn partitioned_issues() -> String {
@@ -40,9 +71,7 @@ fn count(sql: &str) -> u64 {
     duckdb(sql)[0][0].as_u64().unwrap()
 }
 
-#[tokio::test]
-async fn issue_pages_match_duckdb_row_for_row_on_the_partitioned_archive() {
-    let server = on_fixtures().await;
+async fn issue_pages_match_duckdb_row_for_row(server: &TestServer) {
     let issues = partitioned_issues();
     for (query, filter) in [
         ("dataset=conservation-area", "dataset = 'conservation-area'"),
@@ -128,9 +157,7 @@ async fn a_flat_issue_log_is_read_like_a_partitioned_one() {
     assert_eq!(rows, expected);
 }
 
-#[tokio::test]
-async fn issue_counts_match_duckdbs_group_by() {
-    let server = on_fixtures().await;
+async fn issue_counts_match_duckdbs_group_by(server: &TestServer) {
     let issues = partitioned_issues();
     let (rows, total) = server
         .get_page("/v1/performance/issues?group_by=dataset,issue-type&limit=100")
@@ -160,9 +187,7 @@ async fn issue_counts_match_duckdbs_group_by() {
     assert_eq!(rows, expected);
 }
 
-#[tokio::test]
-async fn the_provision_summary_is_filtered_like_duckdb_filters_it() {
-    let server = on_fixtures().await;
+async fn the_provision_summary_is_filtered_like_duckdb_filters_it(server: &TestServer) {
     let file = format!(
         "'{}/collection-archive/data/performance/provision_summary.parquet'",
         fixtures().display()
@@ -196,9 +221,7 @@ async fn the_provision_summary_is_filtered_like_duckdb_filters_it() {
     assert_eq!(status, 404, "{problem}");
 }
 
-#[tokio::test]
-async fn specifications_list_every_dataset_of_the_specification_file() {
-    let server = on_fixtures().await;
+async fn specifications_list_every_dataset_of_the_specification_file(server: &TestServer) {
     let file = format!(
         "'{}/collection-archive/data/specification/specification.parquet'",
         fixtures().display()

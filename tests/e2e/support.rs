@@ -466,3 +466,112 @@ pub fn endless(orders: i64, target: i64) -> Value {
         "outputs": [{"transform": "crossed", "table": "crossed", "mode": "replace"}]
     })
 }
+
+/// A real S3-compatible server (moto's server mode) on a free loopback port, stopped when dropped.
+pub struct S3Server {
+    pub endpoint: String,
+    process: Child,
+}
+
+impl S3Server {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let process = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run python3");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while reqwest::get(&endpoint).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the S3-compatible server did not start (pip install -r tests/requirements.txt)"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { endpoint, process }
+    }
+
+    /// The variables that point Sluice (and any AWS client) at this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("SLUICE__ARCHIVE__ENDPOINT", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "sluice-test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "sluice-test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+
+    /// Creates `bucket` and copies every file under `folder` to `bucket/prefix/…`.
+    pub async fn upload(&self, folder: &Path, bucket: &str, prefix: &str) {
+        use futures::StreamExt;
+        use object_store::{ObjectStoreExt, PutPayload, aws::AmazonS3Builder, path::Path as Key};
+        let created = reqwest::Client::new()
+            .put(format!("{}/{bucket}", self.endpoint))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            created.status().is_success(),
+            "create bucket: {}",
+            created.status()
+        );
+        let store = AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_virtual_hosted_style_request(false)
+            .with_region("us-east-1")
+            .with_access_key_id("sluice-test")
+            .with_secret_access_key("sluice-test")
+            .build()
+            .unwrap();
+        let mut files = Vec::new();
+        let mut pending = vec![folder.to_owned()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        let store = &store;
+        futures::stream::iter(files)
+            .map(|path| async move {
+                let relative = path
+                    .strip_prefix(folder)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                let key = Key::from(format!("{prefix}/{relative}"));
+                let bytes = std::fs::read(&path).unwrap();
+                store.put(&key, PutPayload::from(bytes)).await.unwrap();
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}

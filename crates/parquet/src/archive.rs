@@ -8,9 +8,11 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::object_store::ObjectStoreExt;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use object_store::aws::AmazonS3Builder;
 
 use crate::{Error, Result};
 
@@ -19,6 +21,9 @@ use crate::{Error, Result};
 pub struct ArchiveSettings {
     /// A folder, or `s3://bucket/prefix`.
     pub url: String,
+    /// An S3-compatible server to use instead of AWS (`http://127.0.0.1:9000`); addressed by path
+    /// (`endpoint/bucket/key`), as such servers expect.
+    pub endpoint: Option<String>,
     /// The issue log's folder under `url`; empty for `url` itself.
     pub issue_path: String,
     pub performance_path: String,
@@ -32,6 +37,7 @@ impl ArchiveSettings {
     pub fn at(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            endpoint: None,
             issue_path: "log/issue".into(),
             performance_path: "data/performance".into(),
             specification_path: "data/specification".into(),
@@ -91,6 +97,13 @@ impl ParquetArchive {
             .build_arc()?;
         let config = SessionConfig::new().with_information_schema(false);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        if let Some(bucket) = root.strip_prefix("s3://") {
+            let bucket = bucket.split('/').next().unwrap_or_default();
+            let store = s3_store(bucket, settings.endpoint.as_deref())
+                .map_err(|e| Error::Location(settings.url.clone(), e.to_string()))?;
+            let url = ObjectStoreUrl::parse(format!("s3://{bucket}"))?;
+            ctx.register_object_store(url.as_ref(), Arc::new(store));
+        }
 
         let mut archive = Self {
             ctx,
@@ -217,6 +230,22 @@ impl ParquetArchive {
             .await?;
         Ok(())
     }
+}
+
+/// A bucket, with credentials from the environment (`AWS_ACCESS_KEY_ID`, …), a web identity
+/// token, the ECS task role or the instance's metadata, whichever is there.
+fn s3_store(
+    bucket: &str,
+    endpoint: Option<&str>,
+) -> object_store::Result<object_store::aws::AmazonS3> {
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if let Some(endpoint) = endpoint {
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_virtual_hosted_style_request(false)
+            .with_allow_http(endpoint.starts_with("http://"));
+    }
+    builder.build()
 }
 
 /// The archive root as a URL ending in `/`: an S3 URL as given, a folder made absolute.

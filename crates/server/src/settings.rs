@@ -49,6 +49,8 @@ pub struct RunnerSettings {
 pub struct ArchiveSettings {
     /// A folder (relative to the working directory) or `s3://bucket/prefix`.
     pub url: String,
+    /// An S3-compatible server to use instead of AWS.
+    pub endpoint: Option<String>,
     pub issue_path: String,
     pub performance_path: String,
     pub specification_path: String,
@@ -60,6 +62,7 @@ impl ArchiveSettings {
     pub fn to_adapter(&self) -> sluice_parquet::ArchiveSettings {
         sluice_parquet::ArchiveSettings {
             url: self.url.clone(),
+            endpoint: self.endpoint.clone().filter(|e| !e.is_empty()),
             issue_path: self.issue_path.clone(),
             performance_path: self.performance_path.clone(),
             specification_path: self.specification_path.clone(),
