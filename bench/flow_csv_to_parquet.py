@@ -3,18 +3,16 @@ HTTP API, from POST /v1/flows to COMPLETED) against DuckDB running the same SQL 
 Prints both times, the ratio, and Sluice's own per-step timings."""
 
 import argparse
-import json
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 import duckdb
+
+from common import call, peak_rss_mb, start_sluice
 
 TRANSFORMS = [
     ("clean", "SELECT id, customer_id, product_id, quantity, price, discount, region, channel, ordered_on, "
@@ -43,33 +41,6 @@ def generate_csv(path, rows):
             FROM range({rows}) t(i)
         ) TO '{path}' (HEADER, DELIMITER ',')
     """)
-
-
-def call(base, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"content-type": "application/json"})
-    with urllib.request.urlopen(request) as response:
-        return json.loads(response.read())
-
-
-def start_sluice(binary, data):
-    env = dict(os.environ, SLUICE__SERVER__ADDRESS="127.0.0.1:0", SLUICE__DATA__ROOT=data,
-               RUST_LOG="warn,sluice_server=info", NO_COLOR="1")
-    process = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in process.stdout:
-        found = re.search(r"listening on (http://\S+)", line)
-        if found:
-            return process, found.group(1) + "/v1"
-    raise SystemExit("sluice did not start")
-
-
-def peak_rss_mb(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def run_sluice(binary, data, runs):

@@ -12,6 +12,19 @@ const ISSUE_ORDER: &str =
 async fn on_fixtures() -> TestServer {
     TestServer::start(Options {
         archive: fixtures().join("collection-archive"),
+        env: vec![
+            (
+                "SLUICE__CONFIGURATION__URL",
+                fixtures().join("config").to_string_lossy().into_owned(),
+            ),
+            (
+                "SLUICE__SPECIFICATION__URL",
+                fixtures()
+                    .join("specification")
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+        ],
         ..Options::default()
     })
     .await
@@ -23,6 +36,128 @@ async fn answers_match_duckdb(server: &TestServer) {
     issue_counts_match_duckdbs_group_by(server).await;
     the_provision_summary_is_filtered_like_duckdb_filters_it(server).await;
     specifications_list_every_dataset_of_the_specification_file(server).await;
+    configuration_tables_match_their_csv_files(server).await;
+    specification_tables_match_their_csv_files(server).await;
+}
+
+async fn specification_tables_match_their_csv_files(server: &TestServer) {
+    let csv = |file: &str| {
+        format!(
+            "read_csv('{}/specification/{file}', all_varchar = true)",
+            fixtures().display()
+        )
+    };
+    let (status, dataset) = server
+        .get("/v1/specification/datasets/conservation-area")
+        .await;
+    assert_eq!(status, 200, "{dataset}");
+    let expected = duckdb(&format!(
+        "SELECT name, typology FROM {} WHERE dataset = 'conservation-area'",
+        csv("dataset.csv")
+    ));
+    assert_eq!(
+        vec![dataset["name"].clone(), dataset["typology"].clone()],
+        expected[0]
+    );
+    let fields: Vec<Value> = duckdb(&format!(
+        "SELECT field FROM {} WHERE dataset = 'conservation-area'",
+        csv("dataset-field.csv")
+    ))
+    .into_iter()
+    .map(|r| r[0].clone())
+    .collect();
+    let got: Vec<Value> = dataset["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].clone())
+        .collect();
+    assert_eq!(got, fields);
+
+    let (status, field) = server.get("/v1/specification/fields/geometry").await;
+    assert_eq!(status, 200, "{field}");
+    assert_eq!(
+        field["datasets"].as_array().unwrap().len() as u64,
+        count(&format!(
+            "SELECT count(*) FROM {} WHERE field = 'geometry'",
+            csv("dataset-field.csv")
+        ))
+    );
+    for path in [
+        "/v1/specification/datasets/no-such-dataset",
+        "/v1/specification/fields/no-such-field",
+    ] {
+        let (status, problem) = server.get(path).await;
+        assert_eq!(status, 404, "{path}: {problem}");
+    }
+}
+
+async fn configuration_tables_match_their_csv_files(server: &TestServer) {
+    let config = fixtures().join("config");
+    let csv = |file: &str| {
+        format!(
+            "read_csv('{}/{file}', all_varchar = true)",
+            config.display()
+        )
+    };
+    let (status, overview) = server.get("/v1/configuration/conservation-area").await;
+    assert_eq!(status, 200, "{overview}");
+    for (key, file) in [
+        ("endpoints", "collection/conservation-area/endpoint.csv"),
+        ("sources", "collection/conservation-area/source.csv"),
+    ] {
+        assert_eq!(
+            overview[key],
+            count(&format!("SELECT count(*) FROM {}", csv(file))),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        overview["rules"]["lookup"],
+        count(&format!(
+            "SELECT count(*) FROM {}",
+            csv("pipeline/conservation-area/lookup.csv")
+        ))
+    );
+
+    let (rows, total) = server
+        .get_page("/v1/configuration/conservation-area/endpoints?limit=3&offset=2")
+        .await;
+    let file = csv("collection/conservation-area/endpoint.csv");
+    assert_eq!(total, count(&format!("SELECT count(*) FROM {file}")));
+    let expected = duckdb(&format!(
+        "SELECT endpoint, \"endpoint-url\" FROM {file} LIMIT 3 OFFSET 2"
+    ));
+    let got: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|r| vec![r["endpoint"].clone(), r["endpoint-url"].clone()])
+        .collect();
+    assert_eq!(got, expected);
+
+    let (rows, total) = server
+        .get_page("/v1/configuration/conservation-area/rules/default-value?limit=100")
+        .await;
+    assert_eq!(
+        total,
+        count(&format!(
+            "SELECT count(*) FROM {}",
+            csv("pipeline/conservation-area/default-value.csv")
+        ))
+    );
+    assert!(rows.iter().all(|r| r.get("field").is_some()), "{rows:?}");
+
+    for path in [
+        "/v1/configuration/no-such-collection",
+        "/v1/configuration/conservation-area/rules/no-such-rule",
+        "/v1/configuration/border/rules/old-entity",
+    ] {
+        let (status, problem) = server.get(path).await;
+        assert_eq!(status, 404, "{path}: {problem}");
+    }
+    let (status, problem) = server
+        .get("/v1/configuration/..%2F..%2Fetc/endpoints")
+        .await;
+    assert!(status == 404 || status == 422, "{status}: {problem}");
 }
 
 #[tokio::test]
@@ -39,9 +174,23 @@ async fn an_archive_on_an_s3_compatible_server_answers_like_duckdb() {
         "archive/v1",
     )
     .await;
+    s3.upload(&fixtures().join("config"), "pipelines", "config")
+        .await;
+    s3.upload(
+        &fixtures().join("specification"),
+        "pipelines",
+        "specification",
+    )
+    .await;
+    let mut env = s3.env();
+    env.push(("SLUICE__CONFIGURATION__URL", "s3://pipelines/config".into()));
+    env.push((
+        "SLUICE__SPECIFICATION__URL",
+        "s3://pipelines/specification".into(),
+    ));
     let server = TestServer::start(Options {
         archive: "s3://pipelines/archive/v1".into(),
-        env: s3.env(),
+        env,
         ..Options::default()
     })
     .await;

@@ -183,6 +183,15 @@ impl TestServer {
                 options.max_concurrent_flows.to_string(),
             )
             .env("SLUICE__ARCHIVE__URL", &options.archive)
+            // The embedded default's samples, wherever the test runs; options.env may override.
+            .env(
+                "SLUICE__CONFIGURATION__URL",
+                repository().join("data/samples/config"),
+            )
+            .env(
+                "SLUICE__SPECIFICATION__URL",
+                repository().join("data/samples/specification"),
+            )
             .envs(options.env.iter().map(|(k, v)| (*k, v)))
             .env("RUST_LOG", options.log_level)
             .env("NO_COLOR", "1")
@@ -515,7 +524,7 @@ impl S3Server {
         ]
     }
 
-    /// Creates `bucket` and copies every file under `folder` to `bucket/prefix/…`.
+    /// Creates `bucket` if need be and copies every file under `folder` to `bucket/prefix/…`.
     pub async fn upload(&self, folder: &Path, bucket: &str, prefix: &str) {
         use futures::StreamExt;
         use object_store::{ObjectStoreExt, PutPayload, aws::AmazonS3Builder, path::Path as Key};

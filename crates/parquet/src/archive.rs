@@ -234,7 +234,7 @@ impl ParquetArchive {
 
 /// A bucket, with credentials from the environment (`AWS_ACCESS_KEY_ID`, …), a web identity
 /// token, the ECS task role or the instance's metadata, whichever is there.
-fn s3_store(
+pub(crate) fn s3_store(
     bucket: &str,
     endpoint: Option<&str>,
 ) -> object_store::Result<object_store::aws::AmazonS3> {

@@ -1,5 +1,7 @@
 //! Pipeline metadata read from a Parquet collection archive (the issue log, performance
-//! aggregations, the specification), laid out as the pipelines write it:
+//! aggregations, the specification), laid out as the pipelines write it, and the pipeline
+//! configuration and specification tables from their CSV folders ([`CsvConfiguration`],
+//! [`CsvSpecification`]):
 //!
 //! ```text
 //! log/issue/dataset=<d>/resource=<r>/<r>.parquet   (or flat: log/issue/*.parquet)
@@ -15,10 +17,15 @@
 
 mod archive;
 mod arrow_values;
+mod configuration;
+mod csv_folder;
 mod error;
 mod issues;
 mod performance;
 mod specification;
+mod specification_tables;
 
 pub use archive::{ArchiveSettings, IssueLayout, ParquetArchive};
+pub use configuration::CsvConfiguration;
 pub use error::{Error, Result};
+pub use specification_tables::CsvSpecification;

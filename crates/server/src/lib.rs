@@ -29,6 +29,10 @@ pub enum StartError {
     Store(#[from] sluice_domain::Error),
     #[error("the collection archive cannot be used: {0}")]
     Archive(#[from] sluice_parquet::Error),
+    #[error("the pipeline configuration cannot be used: {0}")]
+    Configuration(sluice_parquet::Error),
+    #[error("the specification tables cannot be used: {0}")]
+    Specification(sluice_parquet::Error),
     #[error("the settings are inconsistent: {0}")]
     Settings(String),
     #[error("the Datasette databases cannot be used: {0}")]

@@ -1,9 +1,11 @@
 //! Which source answers the pipeline metadata endpoints: Datasette-style databases when they are
-//! configured, the Parquet collection archive otherwise.
+//! configured, the Parquet collection archive otherwise; the pipeline configuration and the
+//! specification's tables always come from their CSV folders.
 
 use sluice_datasette::Datasette;
-use sluice_domain::services::MetadataService;
-use sluice_parquet::ParquetArchive;
+use sluice_domain::metadata::{ConfigurationRepository, SpecificationCatalog};
+use sluice_domain::services::{MetadataPorts, MetadataService};
+use sluice_parquet::{CsvConfiguration, CsvSpecification, ParquetArchive};
 use std::sync::Arc;
 
 use crate::{Settings, StartError};
@@ -11,6 +13,28 @@ use crate::{Settings, StartError};
 /// # Errors
 /// `StartError` when the chosen source cannot be opened.
 pub async fn service(settings: &Settings) -> Result<MetadataService, StartError> {
+    let configuration: Arc<dyn ConfigurationRepository> = Arc::new(
+        CsvConfiguration::open(
+            &settings.configuration.url,
+            settings
+                .archive
+                .endpoint
+                .as_deref()
+                .filter(|e| !e.is_empty()),
+        )
+        .map_err(StartError::Configuration)?,
+    );
+    let catalog: Arc<dyn SpecificationCatalog> = Arc::new(
+        CsvSpecification::open(
+            &settings.specification.url,
+            settings
+                .archive
+                .endpoint
+                .as_deref()
+                .filter(|e| !e.is_empty()),
+        )
+        .map_err(StartError::Specification)?,
+    );
     let paths = settings.datasette.paths();
     let urls = settings.datasette.urls();
     if !paths.is_empty() && !urls.is_empty() {
@@ -29,17 +53,21 @@ pub async fn service(settings: &Settings) -> Result<MetadataService, StartError>
             urls = urls.len(),
             "metadata from Datasette"
         );
-        return Ok(MetadataService::new(
-            datasette.clone(),
-            datasette.clone(),
-            datasette,
-        ));
+        return Ok(MetadataService::new(MetadataPorts {
+            issues: datasette.clone(),
+            performance: datasette.clone(),
+            specification: datasette,
+            configuration,
+            catalog,
+        }));
     }
     let archive = Arc::new(ParquetArchive::open(settings.archive.to_adapter()).await?);
     tracing::info!(archive = %settings.archive.url, "metadata from the collection archive");
-    Ok(MetadataService::new(
-        archive.clone(),
-        archive.clone(),
-        archive,
-    ))
+    Ok(MetadataService::new(MetadataPorts {
+        issues: archive.clone(),
+        performance: archive.clone(),
+        specification: archive,
+        configuration,
+        catalog,
+    }))
 }

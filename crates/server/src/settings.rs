@@ -16,6 +16,8 @@ pub struct Settings {
     pub data: DataSettings,
     pub runner: RunnerSettings,
     pub archive: ArchiveSettings,
+    pub configuration: ConfigurationSettings,
+    pub specification: SpecificationSettings,
     #[serde(default)]
     pub datasette: DatasetteSettings,
     pub log: LogSettings,
@@ -69,6 +71,20 @@ impl ArchiveSettings {
             listing_refresh: std::time::Duration::from_secs(self.listing_refresh_secs),
         }
     }
+}
+
+/// The pipeline configuration's CSV folders.
+#[derive(Debug, Deserialize)]
+pub struct ConfigurationSettings {
+    /// A folder (relative to the working directory) or `s3://bucket/prefix`.
+    pub url: String,
+}
+
+/// The specification's CSV tables.
+#[derive(Debug, Deserialize)]
+pub struct SpecificationSettings {
+    /// A folder (relative to the working directory) or `s3://bucket/prefix`.
+    pub url: String,
 }
 
 /// Datasette-style SQLite databases to read the metadata from instead of the archive.

@@ -50,6 +50,7 @@ fn metadata() -> Arc<MemoryMetadata> {
             name: Some("Tree".into()),
             fields: vec![Record(vec![("field".into(), text("reference"))])],
         }],
+        ..MemoryMetadata::default()
     })
 }
 
@@ -167,4 +168,105 @@ async fn specifications_are_listed_one_item_per_dataset() {
     );
     let response = get("/v1/specification/specification?dataset=nothing").await;
     assert_eq!(body(response).await, json!([]));
+}
+
+#[actix_web::test]
+async fn a_collections_configuration_is_summed_up_and_paged_table_by_table() {
+    use sluice_domain::metadata::{ConfigurationTable, RuleKind};
+    let text = |s: &str| Value::Text(s.into());
+    let metadata = Arc::new(MemoryMetadata {
+        configuration: vec![
+            (
+                "border".into(),
+                ConfigurationTable::Endpoints,
+                vec![
+                    Record(vec![("endpoint".into(), text("e1"))]),
+                    Record(vec![("endpoint".into(), text("e2"))]),
+                ],
+            ),
+            (
+                "border".into(),
+                ConfigurationTable::Rules(RuleKind::DefaultValue),
+                vec![Record(vec![("field".into(), text("name"))])],
+            ),
+        ],
+        ..MemoryMetadata::default()
+    });
+    let app = app_with(Arc::new(MemoryStore::default()), metadata).await;
+    let get = |uri: &str| test::TestRequest::get().uri(uri).to_request();
+
+    let response = test::call_service(&app, get("/v1/configuration/border")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        body(response).await,
+        json!({"collection": "border", "endpoints": 2, "rules": {"default-value": 1}})
+    );
+
+    let response =
+        test::call_service(&app, get("/v1/configuration/border/endpoints?offset=1")).await;
+    assert_eq!(
+        response
+            .headers()
+            .get("x-pagination-total-results")
+            .unwrap(),
+        "2"
+    );
+    assert_eq!(body(response).await, json!([{"endpoint": "e2"}]));
+
+    for (uri, status) in [
+        ("/v1/configuration/border/sources", 404),
+        ("/v1/configuration/border/rules/nonsense", 404),
+        ("/v1/configuration/nowhere", 404),
+        ("/v1/configuration/Border", 422),
+        ("/v1/configuration/border/endpoints?limit=0", 422),
+    ] {
+        let response = test::call_service(&app, get(uri)).await;
+        assert_eq!(response.status(), status, "{uri}");
+        assert!(is_problem(&response), "{uri}");
+    }
+}
+
+#[actix_web::test]
+async fn a_specification_dataset_comes_with_its_fields_and_a_field_with_its_datasets() {
+    use sluice_domain::metadata::{DatasetEntry, FieldEntry};
+    let text = |s: &str| Value::Text(s.into());
+    let metadata = Arc::new(MemoryMetadata {
+        catalog_datasets: vec![DatasetEntry {
+            dataset: Record(vec![
+                ("dataset".into(), text("tree")),
+                ("name".into(), text("Tree")),
+            ]),
+            fields: vec![Record(vec![
+                ("dataset".into(), text("tree")),
+                ("field".into(), text("height")),
+            ])],
+        }],
+        catalog_fields: vec![FieldEntry {
+            field: Record(vec![("field".into(), text("height"))]),
+            datasets: vec!["tree".into()],
+        }],
+        ..MemoryMetadata::default()
+    });
+    let app = app_with(Arc::new(MemoryStore::default()), metadata).await;
+    let get = |uri: &str| test::TestRequest::get().uri(uri).to_request();
+
+    let response = test::call_service(&app, get("/v1/specification/datasets/tree")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        body(response).await,
+        json!({"dataset": "tree", "name": "Tree", "fields": [{"dataset": "tree", "field": "height"}]})
+    );
+    let response = test::call_service(&app, get("/v1/specification/fields/height")).await;
+    assert_eq!(
+        body(response).await,
+        json!({"field": "height", "datasets": ["tree"]})
+    );
+    for uri in [
+        "/v1/specification/datasets/bush",
+        "/v1/specification/fields/width",
+    ] {
+        let response = test::call_service(&app, get(uri)).await;
+        assert_eq!(response.status(), 404, "{uri}");
+        assert!(is_problem(&response), "{uri}");
+    }
 }

@@ -6,7 +6,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, test};
 use serde_json::Value;
 use sluice_api::{ApiState, add_problem_instance, configure};
-use sluice_domain::services::{DataStoreService, FlowInputService, FlowService, MetadataService};
+use sluice_domain::services::{
+    DataStoreService, FlowInputService, FlowService, MetadataPorts, MetadataService,
+};
 use sluice_domain::testing::{MemoryMetadata, MemoryStore, RelativePathsOnly, WordAnalyzer};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -27,7 +29,13 @@ pub async fn app_with(
         data_stores: DataStoreService::new(store.clone(), Arc::new(RelativePathsOnly)),
         flow_inputs: FlowInputService::new(store.clone(), store.clone(), Arc::new(WordAnalyzer)),
         flows: FlowService::new(store.clone(), store.clone(), Arc::new(Notify::new())),
-        metadata: MetadataService::new(metadata.clone(), metadata.clone(), metadata),
+        metadata: MetadataService::new(MetadataPorts {
+            issues: metadata.clone(),
+            performance: metadata.clone(),
+            specification: metadata.clone(),
+            configuration: metadata.clone(),
+            catalog: metadata,
+        }),
         readiness: store,
     };
     test::init_service(

@@ -1,9 +1,10 @@
 //! Pipeline metadata: what the pipelines recorded about themselves (the issue log, performance
-//! aggregations, the data specification), read through ports that a Parquet archive or a
+//! aggregations, the data specification) and how they are configured, read through ports that a Parquet archive or a
 //! Datasette-style SQLite database answer alike.
 //!
 //! A query is a value (filters, order, page), never SQL text: adapters bind every value.
 
+mod configuration;
 mod issues;
 mod performance;
 mod ports;
@@ -11,9 +12,13 @@ mod query;
 mod specification;
 mod value;
 
+pub use configuration::{CollectionName, ConfigurationQuery, ConfigurationTable, RuleKind};
 pub use issues::{IssueColumn, IssueCount, IssueCountQuery, IssueFilters, IssueQuery, IssueRow};
 pub use performance::{PerformanceQuery, PerformanceTable};
-pub use ports::{IssueLog, PerformanceRepository, SpecificationRepository};
+pub use ports::{
+    ConfigurationRepository, IssueLog, PerformanceRepository, SpecificationCatalog,
+    SpecificationRepository,
+};
 pub use query::{FilterValue, Paged};
-pub use specification::{DatasetSpecification, SpecificationQuery};
+pub use specification::{DatasetEntry, DatasetSpecification, FieldEntry, SpecificationQuery};
 pub use value::{Record, Value};

@@ -3,10 +3,11 @@
 
 use async_trait::async_trait;
 
+use super::configuration::ConfigurationQuery;
 use super::issues::{IssueCount, IssueCountQuery, IssueQuery, IssueRow};
 use super::performance::{PerformanceQuery, PerformanceTable};
 use super::query::Paged;
-use super::specification::{DatasetSpecification, SpecificationQuery};
+use super::specification::{DatasetEntry, DatasetSpecification, FieldEntry, SpecificationQuery};
 use super::value::Record;
 use crate::Result;
 
@@ -49,4 +50,26 @@ pub trait SpecificationRepository: Send + Sync {
     /// # Errors
     /// `Unavailable`; `Internal` when a specification cannot be read.
     async fn datasets(&self, query: &SpecificationQuery) -> Result<Paged<DatasetSpecification>>;
+}
+
+#[async_trait]
+pub trait ConfigurationRepository: Send + Sync {
+    /// One page of a collection's configuration table (rows keyed by the configuration's own
+    /// column names, all text), and how many rows it has.
+    ///
+    /// # Errors
+    /// `NotFound` when the collection, or that table of it, is not configured; `Unavailable`.
+    async fn rows(&self, query: &ConfigurationQuery) -> Result<Paged<Record>>;
+}
+
+/// The specification's own tables (datasets, fields and which dataset has which field).
+#[async_trait]
+pub trait SpecificationCatalog: Send + Sync {
+    /// # Errors
+    /// `NotFound` when the specification has no such dataset; `Unavailable`.
+    async fn dataset(&self, dataset: &str) -> Result<DatasetEntry>;
+
+    /// # Errors
+    /// `NotFound` when the specification has no such field; `Unavailable`.
+    async fn field(&self, field: &str) -> Result<FieldEntry>;
 }

@@ -76,6 +76,21 @@ impl DatasetSpecification {
     }
 }
 
+/// One dataset as the specification's tables describe it: its row of `dataset.csv` and the rows
+/// of `dataset-field.csv` that give its fields, in the table's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetEntry {
+    pub dataset: Record,
+    pub fields: Vec<Record>,
+}
+
+/// One field: its row of `field.csv` and the datasets that use it, in `dataset-field.csv`'s order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldEntry {
+    pub field: Record,
+    pub datasets: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,36 +5,47 @@ use std::sync::Arc;
 
 use crate::Result;
 use crate::metadata::{
-    DatasetSpecification, IssueCount, IssueCountQuery, IssueFilters, IssueLog, IssueQuery,
-    IssueRow, Paged, PerformanceQuery, PerformanceRepository, Record, SpecificationQuery,
-    SpecificationRepository,
+    CollectionName, ConfigurationQuery, ConfigurationRepository, ConfigurationTable, DatasetEntry,
+    DatasetSpecification, FieldEntry, IssueCount, IssueCountQuery, IssueFilters, IssueLog,
+    IssueQuery, IssueRow, Paged, PerformanceQuery, PerformanceRepository, Record, RuleKind,
+    SpecificationCatalog, SpecificationQuery, SpecificationRepository,
 };
 use crate::page::Page;
 
+/// The adapters that answer each part of the metadata.
+#[derive(Clone)]
+pub struct MetadataPorts {
+    pub issues: Arc<dyn IssueLog>,
+    pub performance: Arc<dyn PerformanceRepository>,
+    pub specification: Arc<dyn SpecificationRepository>,
+    pub configuration: Arc<dyn ConfigurationRepository>,
+    pub catalog: Arc<dyn SpecificationCatalog>,
+}
+
 #[derive(Clone)]
 pub struct MetadataService {
-    issues: Arc<dyn IssueLog>,
-    performance: Arc<dyn PerformanceRepository>,
-    specification: Arc<dyn SpecificationRepository>,
+    ports: MetadataPorts,
+}
+
+/// How many rows each table of a collection's configuration holds; absent tables are left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigurationOverview {
+    pub collection: CollectionName,
+    pub tables: Vec<(ConfigurationTable, u64)>,
 }
 
 impl MetadataService {
-    pub fn new(
-        issues: Arc<dyn IssueLog>,
-        performance: Arc<dyn PerformanceRepository>,
-        specification: Arc<dyn SpecificationRepository>,
-    ) -> Self {
-        Self {
-            issues,
-            performance,
-            specification,
-        }
+    pub fn new(ports: MetadataPorts) -> Self {
+        Self { ports }
     }
 
     /// # Errors
     /// `Invalid` pointing at `/dataset` when no dataset is named; the port's errors.
     pub async fn issues(&self, filters: IssueFilters, page: Page) -> Result<Paged<IssueRow>> {
-        self.issues.issues(&IssueQuery::new(filters, page)?).await
+        self.ports
+            .issues
+            .issues(&IssueQuery::new(filters, page)?)
+            .await
     }
 
     /// `group_by` is the client's comma-separated list of columns.
@@ -48,13 +59,13 @@ impl MetadataService {
         page: Page,
     ) -> Result<Paged<IssueCount>> {
         let query = IssueCountQuery::parse(group_by, filters, page)?;
-        self.issues.issue_counts(&query).await
+        self.ports.issues.issue_counts(&query).await
     }
 
     /// # Errors
     /// `NotFound` when the archive does not hold the table; the port's errors.
     pub async fn performance(&self, query: &PerformanceQuery) -> Result<Paged<Record>> {
-        self.performance.rows(query).await
+        self.ports.performance.rows(query).await
     }
 
     /// # Errors
@@ -63,6 +74,66 @@ impl MetadataService {
         &self,
         query: &SpecificationQuery,
     ) -> Result<Paged<DatasetSpecification>> {
-        self.specification.datasets(query).await
+        self.ports.specification.datasets(query).await
+    }
+
+    /// # Errors
+    /// `Invalid` pointing at `/collection`; `NotFound` when the collection has no such table.
+    pub async fn configuration(
+        &self,
+        collection: &str,
+        table: ConfigurationTable,
+        page: Page,
+    ) -> Result<Paged<Record>> {
+        let query = ConfigurationQuery {
+            collection: CollectionName::parse(collection)?,
+            table,
+            page,
+        };
+        self.ports.configuration.rows(&query).await
+    }
+
+    /// # Errors
+    /// `Invalid` pointing at `/collection`; `NotFound` when nothing is configured for it.
+    pub async fn configuration_overview(&self, collection: &str) -> Result<ConfigurationOverview> {
+        let collection = CollectionName::parse(collection)?;
+        let tables = [ConfigurationTable::Endpoints, ConfigurationTable::Sources]
+            .into_iter()
+            .chain(RuleKind::ALL.into_iter().map(ConfigurationTable::Rules));
+        let mut held = Vec::new();
+        for table in tables {
+            let query = ConfigurationQuery {
+                collection: collection.clone(),
+                table,
+                page: Page::default(),
+            };
+            match self.ports.configuration.rows(&query).await {
+                Ok(rows) => held.push((table, rows.total)),
+                Err(crate::Error::NotFound { .. }) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        if held.is_empty() {
+            return Err(crate::Error::NotFound {
+                entity: "collection",
+                key: collection.to_string(),
+            });
+        }
+        Ok(ConfigurationOverview {
+            collection,
+            tables: held,
+        })
+    }
+
+    /// # Errors
+    /// `NotFound` when the specification has no such dataset.
+    pub async fn specification_dataset(&self, dataset: &str) -> Result<DatasetEntry> {
+        self.ports.catalog.dataset(dataset).await
+    }
+
+    /// # Errors
+    /// `NotFound` when the specification has no such field.
+    pub async fn specification_field(&self, field: &str) -> Result<FieldEntry> {
+        self.ports.catalog.field(field).await
     }
 }

@@ -9,7 +9,7 @@ mod runner;
 pub use data_stores::DataStoreService;
 pub use flow_inputs::FlowInputService;
 pub use flows::FlowService;
-pub use metadata::MetadataService;
+pub use metadata::{ConfigurationOverview, MetadataPorts, MetadataService};
 pub use runner::{FlowRunner, RunnerSettings};
 
 #[cfg(test)]

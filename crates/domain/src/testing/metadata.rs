@@ -4,7 +4,10 @@
 use async_trait::async_trait;
 use std::cmp::Ordering;
 
-use crate::metadata::IssueColumn;
+use crate::metadata::{
+    ConfigurationQuery, ConfigurationRepository, ConfigurationTable, DatasetEntry, FieldEntry,
+    IssueColumn, SpecificationCatalog,
+};
 use crate::metadata::{
     DatasetSpecification, IssueCount, IssueCountQuery, IssueFilters, IssueLog, IssueQuery,
     IssueRow, Paged, PerformanceQuery, PerformanceRepository, PerformanceTable, Record,
@@ -14,9 +17,13 @@ use crate::{Error, Result};
 
 #[derive(Default)]
 pub struct MemoryMetadata {
+    /// Configuration tables by collection name.
+    pub configuration: Vec<(String, ConfigurationTable, Vec<Record>)>,
     pub issues: Vec<IssueRow>,
     pub performance: Vec<(PerformanceTable, Vec<Record>)>,
     pub specifications: Vec<DatasetSpecification>,
+    pub catalog_datasets: Vec<DatasetEntry>,
+    pub catalog_fields: Vec<FieldEntry>,
 }
 
 fn column_of(row: &IssueRow, column: IssueColumn) -> Option<&str> {
@@ -155,5 +162,51 @@ impl SpecificationRepository for MemoryMetadata {
         datasets
             .sort_by(|a, b| (&a.specification, &a.dataset).cmp(&(&b.specification, &b.dataset)));
         Ok(Paged::cut(datasets, query.page))
+    }
+}
+
+#[async_trait]
+impl ConfigurationRepository for MemoryMetadata {
+    async fn rows(&self, query: &ConfigurationQuery) -> Result<Paged<Record>> {
+        let (_, _, rows) = self
+            .configuration
+            .iter()
+            .find(|(collection, table, _)| {
+                collection == query.collection.as_str() && *table == query.table
+            })
+            .ok_or_else(|| Error::NotFound {
+                entity: "configuration",
+                key: format!("{} of {}", query.table, query.collection),
+            })?;
+        Ok(Paged::cut(rows.clone(), query.page))
+    }
+}
+
+fn named(record: &Record, column: &str, wanted: &str) -> bool {
+    matches!(record.get(column), Some(Value::Text(v)) if v == wanted)
+}
+
+#[async_trait]
+impl SpecificationCatalog for MemoryMetadata {
+    async fn dataset(&self, dataset: &str) -> Result<DatasetEntry> {
+        self.catalog_datasets
+            .iter()
+            .find(|d| named(&d.dataset, "dataset", dataset))
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                entity: "dataset",
+                key: dataset.to_owned(),
+            })
+    }
+
+    async fn field(&self, field: &str) -> Result<FieldEntry> {
+        self.catalog_fields
+            .iter()
+            .find(|f| named(&f.field, "field", field))
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                entity: "field",
+                key: field.to_owned(),
+            })
     }
 }

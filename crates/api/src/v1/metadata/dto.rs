@@ -71,6 +71,14 @@ pub struct PerformanceParams {
     pub limit: Option<u64>,
 }
 
+/// `offset` and `limit` alone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    pub offset: Option<u64>,
+    pub limit: Option<u64>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpecificationParams {

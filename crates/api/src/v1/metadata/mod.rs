@@ -2,6 +2,7 @@
 //! DuckDB services call, so that moving to Sluice changes only a base URL. Rows are keyed by the
 //! archive's own column names (`line-number`, `issue-type`).
 
+mod configuration;
 mod dto;
 mod issues;
 mod performance;
@@ -17,5 +18,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/specification/specification",
             web::get().to(specification::datasets),
+        )
+        .route(
+            "/specification/datasets/{dataset}",
+            web::get().to(specification::dataset),
+        )
+        .route(
+            "/specification/fields/{field}",
+            web::get().to(specification::field),
+        )
+        .route(
+            "/configuration/{collection}",
+            web::get().to(configuration::overview),
+        )
+        .route(
+            "/configuration/{collection}/endpoints",
+            web::get().to(configuration::endpoints),
+        )
+        .route(
+            "/configuration/{collection}/sources",
+            web::get().to(configuration::sources),
+        )
+        .route(
+            "/configuration/{collection}/rules/{kind}",
+            web::get().to(configuration::rules),
         );
 }

@@ -1,4 +1,5 @@
-//! `GET /v1/specification/specification`: one item per dataset of each specification.
+//! `GET /v1/specification/specification` (one item per dataset of each specification), and one
+//! dataset or field of the specification's tables.
 
 use actix_web::{HttpResponse, web};
 use serde_json::{Value as Json, json};
@@ -27,4 +28,35 @@ fn dataset_json(dataset: DatasetSpecification) -> Json {
         "name": dataset.name,
         "fields": dataset.fields.into_iter().map(|f| Json::Object(object_of(f))).collect::<Vec<_>>(),
     })
+}
+
+/// The dataset's row of the specification, with `fields`: its rows of `dataset-field`.
+pub async fn dataset(
+    state: web::Data<ApiState>,
+    dataset: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let entry = state.metadata.specification_dataset(&dataset).await?;
+    let mut body = object_of(entry.dataset);
+    body.insert(
+        "fields".into(),
+        Json::Array(
+            entry
+                .fields
+                .into_iter()
+                .map(|f| Json::Object(object_of(f)))
+                .collect(),
+        ),
+    );
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// The field's row of the specification, with `datasets`: the datasets that have it.
+pub async fn field(
+    state: web::Data<ApiState>,
+    field: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let entry = state.metadata.specification_field(&field).await?;
+    let mut body = object_of(entry.field);
+    body.insert("datasets".into(), json!(entry.datasets));
+    Ok(HttpResponse::Ok().json(body))
 }

@@ -1,0 +1,40 @@
+"""What every benchmark needs: start the release binary on a free port, call it, read its peak
+memory."""
+
+import json
+import os
+import re
+import subprocess
+import urllib.request
+
+
+def call(base, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method=method,
+                                     headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def start_sluice(binary, data, **settings):
+    """Starts Sluice on 127.0.0.1:0 with its data folder at `data` and any more settings given as
+    SLUICE__… variables; returns the process and the base URL of /v1."""
+    env = dict(os.environ, SLUICE__SERVER__ADDRESS="127.0.0.1:0", SLUICE__DATA__ROOT=data,
+               RUST_LOG="warn,sluice_server=info", NO_COLOR="1", **settings)
+    process = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        found = re.search(r"listening on (http://\S+)", line)
+        if found:
+            # Nothing more is read from the pipe: keep the log quiet enough not to fill it.
+            return process, found.group(1) + "/v1"
+    raise SystemExit("sluice did not start:\n" + "".join(seen))
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")

@@ -1,0 +1,135 @@
+"""The pipeline metadata API on the fixtures' archive and on a copy scaled to 10M issue rows: p50
+and p99 latency of an issue page and of the on-the-fly group-by through Sluice's HTTP API, DuckDB's
+for the same query on the same files (one warm in-process connection, no HTTP), and Sluice's peak
+memory. Targets: issue page p50 under 20 ms on the fixtures; group-by within 1.5x of DuckDB; peak
+memory under 500 MB at 10M rows."""
+
+import argparse
+import http.client
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+
+import duckdb
+
+from common import peak_rss_mb, start_sluice
+
+ISSUE_COLUMNS = '''dataset, resource, "line-number", "entry-number", field, "issue-type", value, message'''
+
+
+def queries(dataset):
+    """(name, Sluice path, DuckDB statements): the same question asked of both."""
+    return [
+        ("issue page", f"/log/issue?dataset={dataset}&limit=50&offset=1000", [
+            f"SELECT count(*) FROM issue WHERE dataset = '{dataset}'",
+            f"SELECT {ISSUE_COLUMNS} FROM issue WHERE dataset = '{dataset}' "
+            f"ORDER BY {ISSUE_COLUMNS} LIMIT 50 OFFSET 1000",
+        ]),
+        ("group-by dataset,issue-type", "/performance/issues?group_by=dataset,issue-type&limit=100", [
+            'SELECT dataset, "issue-type", count(*) AS n FROM issue GROUP BY ALL '
+            'ORDER BY n DESC, dataset, "issue-type"',
+        ]),
+    ]
+
+
+def percentile(samples, p):
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def time_sluice(base, path, runs, warmup):
+    url = urllib.parse.urlparse(base)
+    connection = http.client.HTTPConnection(url.hostname, url.port)
+    samples = []
+    for i in range(warmup + runs):
+        started = time.perf_counter()
+        connection.request("GET", url.path + path)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"{path}: {response.status}")
+        if i >= warmup:
+            samples.append(time.perf_counter() - started)
+    connection.close()
+    return samples
+
+
+def time_duckdb(archive, statements, runs, warmup):
+    con = duckdb.connect()
+    con.sql(f"CREATE VIEW issue AS SELECT * FROM read_parquet('{archive}/log/issue/*/*/*.parquet', "
+            "hive_partitioning = true, union_by_name = true)")
+    samples = []
+    for i in range(warmup + runs):
+        started = time.perf_counter()
+        for statement in statements:
+            con.sql(statement).fetchall()
+        if i >= warmup:
+            samples.append(time.perf_counter() - started)
+    con.close()
+    return samples
+
+
+def scale(source, target, copies):
+    """`copies` copies of every issue file, each under a resource id of its own."""
+    issue = os.path.join(source, "log/issue")
+    for dataset in os.listdir(issue):
+        for resource in os.listdir(os.path.join(issue, dataset)):
+            for name in os.listdir(os.path.join(issue, dataset, resource)):
+                for k in range(copies):
+                    folder = os.path.join(target, "log/issue", dataset, f"{resource}-{k}")
+                    os.makedirs(folder, exist_ok=True)
+                    src, dst = os.path.join(issue, dataset, resource, name), os.path.join(folder, name)
+                    try:
+                        os.link(src, dst)
+                    except OSError:
+                        shutil.copyfile(src, dst)
+
+
+def bench(binary, archive, label, runs, group_runs):
+    rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{archive}/log/issue/*/*/*.parquet')").fetchall()[0][0]
+    print(f"\n{label}: {rows:,} issue rows")
+    print(f"{'query':30}{'sluice p50':>12}{'p99':>9}{'duckdb p50':>12}{'p99':>9}{'ratio p50':>11}")
+    data = tempfile.mkdtemp(prefix="sluice-bench-data-")
+    process, base = start_sluice(binary, data, SLUICE__ARCHIVE__URL=archive)
+    try:
+        for name, path, statements in queries("conservation-area"):
+            n = group_runs if name.startswith("group-by") else runs
+            sluice = time_sluice(base, path, n, warmup=5)
+            duck = time_duckdb(archive, statements, n, warmup=2)
+            s50, d50 = statistics.median(sluice), statistics.median(duck)
+            print(f"{name:30}{s50 * 1000:>10.1f}ms{percentile(sluice, 99) * 1000:>7.1f}ms"
+                  f"{d50 * 1000:>10.1f}ms{percentile(duck, 99) * 1000:>7.1f}ms{s50 / d50:>11.2f}")
+        print(f"sluice peak RSS: {peak_rss_mb(process.pid):.0f} MB")
+    finally:
+        process.terminate()
+        process.wait()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sluice", required=True)
+    parser.add_argument("--fixtures", default=os.environ.get("SLUICE_FIXTURES", "../shared/fixtures"))
+    parser.add_argument("--copies", type=int, default=15, help="copies of the fixtures' issue log in the scaled archive")
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--group-runs", type=int, default=20)
+    args = parser.parse_args()
+
+    archive = os.path.abspath(os.path.join(args.fixtures, "collection-archive"))
+    print(f"{os.cpu_count()} cores; duckdb {duckdb.__version__}; latencies over {args.runs} requests "
+          f"({args.group_runs} for group-by) after a warm-up")
+    bench(args.sluice, archive, "fixtures", args.runs, args.group_runs)
+    scaled = tempfile.mkdtemp(prefix="sluice-bench-archive-")
+    try:
+        scale(archive, scaled, args.copies)
+        bench(args.sluice, scaled, f"scaled x{args.copies}", args.runs, args.group_runs)
+    finally:
+        shutil.rmtree(scaled, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

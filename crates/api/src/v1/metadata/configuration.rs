@@ -1,0 +1,96 @@
+//! `GET /v1/configuration/{collection}` and its tables: where a collection's data comes from and
+//! the rules its pipeline applies.
+
+use actix_web::{HttpResponse, web};
+use serde_json::{Map, Value as Json, json};
+use sluice_domain::metadata::{ConfigurationTable, RuleKind};
+
+use super::dto::{PageParams, object_of, page, paged_response};
+use crate::{ApiError, ApiState};
+
+/// How many rows each configured table of the collection holds.
+pub async fn overview(
+    state: web::Data<ApiState>,
+    collection: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let overview = state.metadata.configuration_overview(&collection).await?;
+    let mut rules = Map::new();
+    let mut body = json!({"collection": overview.collection.as_str()});
+    for (table, rows) in overview.tables {
+        match table {
+            ConfigurationTable::Endpoints => body["endpoints"] = json!(rows),
+            ConfigurationTable::Sources => body["sources"] = json!(rows),
+            ConfigurationTable::Rules(kind) => {
+                rules.insert(kind.name().to_owned(), json!(rows));
+            }
+        }
+    }
+    body["rules"] = Json::Object(rules);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn table(
+    state: web::Data<ApiState>,
+    collection: &str,
+    table: ConfigurationTable,
+    params: PageParams,
+) -> Result<HttpResponse, ApiError> {
+    let page = page(params.limit, params.offset)?;
+    let rows = state
+        .metadata
+        .configuration(collection, table, page)
+        .await?;
+    Ok(paged_response(rows, page, |row| {
+        Json::Object(object_of(row))
+    }))
+}
+
+pub async fn endpoints(
+    state: web::Data<ApiState>,
+    collection: web::Path<String>,
+    params: web::Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    table(
+        state,
+        &collection,
+        ConfigurationTable::Endpoints,
+        params.into_inner(),
+    )
+    .await
+}
+
+pub async fn sources(
+    state: web::Data<ApiState>,
+    collection: web::Path<String>,
+    params: web::Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    table(
+        state,
+        &collection,
+        ConfigurationTable::Sources,
+        params.into_inner(),
+    )
+    .await
+}
+
+pub async fn rules(
+    state: web::Data<ApiState>,
+    path: web::Path<(String, String)>,
+    params: web::Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (collection, kind) = path.into_inner();
+    let kind = RuleKind::parse(&kind).ok_or_else(|| {
+        let known: Vec<_> = RuleKind::ALL.iter().map(|k| k.name()).collect();
+        ApiError::not_found(format!(
+            "there are no {kind} rules; the kinds are {}",
+            known.join(", ")
+        ))
+    })?;
+    table(
+        state,
+        &collection,
+        ConfigurationTable::Rules(kind),
+        params.into_inner(),
+    )
+    .await
+}
