@@ -45,32 +45,23 @@ async fn table(
     }))
 }
 
-pub async fn endpoints(
+/// `endpoints` or `sources`: where the collection's data comes from.
+pub async fn origin(
     state: web::Data<ApiState>,
-    collection: web::Path<String>,
+    path: web::Path<(String, String)>,
     params: web::Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    table(
-        state,
-        &collection,
-        ConfigurationTable::Endpoints,
-        params.into_inner(),
-    )
-    .await
-}
-
-pub async fn sources(
-    state: web::Data<ApiState>,
-    collection: web::Path<String>,
-    params: web::Query<PageParams>,
-) -> Result<HttpResponse, ApiError> {
-    table(
-        state,
-        &collection,
-        ConfigurationTable::Sources,
-        params.into_inner(),
-    )
-    .await
+    let (collection, name) = path.into_inner();
+    let which = match name.as_str() {
+        "endpoints" => ConfigurationTable::Endpoints,
+        "sources" => ConfigurationTable::Sources,
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "there is no configuration table {name}"
+            )));
+        }
+    };
+    table(state, &collection, which, params.into_inner()).await
 }
 
 pub async fn rules(

@@ -32,12 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(configuration::overview),
         )
         .route(
-            "/configuration/{collection}/endpoints",
-            web::get().to(configuration::endpoints),
-        )
-        .route(
-            "/configuration/{collection}/sources",
-            web::get().to(configuration::sources),
+            "/configuration/{collection}/{table}",
+            web::get().to(configuration::origin),
         )
         .route(
             "/configuration/{collection}/rules/{kind}",
