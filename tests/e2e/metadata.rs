@@ -24,6 +24,13 @@ async fn on_fixtures() -> TestServer {
                     .to_string_lossy()
                     .into_owned(),
             ),
+            (
+                "SLUICE__COLLECTION_LOG__URL",
+                fixtures()
+                    .join("collection-log")
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
         ],
         ..Options::default()
     })
@@ -38,6 +45,63 @@ async fn answers_match_duckdb(server: &TestServer) {
     specifications_list_every_dataset_of_the_specification_file(server).await;
     configuration_tables_match_their_csv_files(server).await;
     specification_tables_match_their_csv_files(server).await;
+    the_collection_log_matches_duckdb_on_its_csv_files(server).await;
+}
+
+async fn the_collection_log_matches_duckdb_on_its_csv_files(server: &TestServer) {
+    let folder = fixtures().join("collection-log");
+    let csv = |file: &str| {
+        format!(
+            "read_csv('{}/{file}', all_varchar = true)",
+            folder.display()
+        )
+    };
+    let (log, resources) = (csv("log.csv"), csv("resource.csv"));
+    let dataset = "listed-building-outline";
+    let organisation = "local-authority-eng:SWK";
+    // A fetch belongs to the datasets and organisations of the resources its endpoint produced.
+    let expected = duckdb(&format!(
+        "SELECT l.endpoint, l.resource, l.\"entry-date\" FROM {log} l \
+         WHERE EXISTS (SELECT 1 FROM {resources} r \
+                       WHERE list_contains(string_split(r.endpoints, ';'), l.endpoint) \
+                         AND list_contains(string_split(r.datasets, ';'), '{dataset}') \
+                         AND list_contains(string_split(r.organisations, ';'), '{organisation}')) \
+         ORDER BY l.\"entry-date\", l.endpoint, l.resource"
+    ));
+    let (rows, total) = server
+        .get_page(&format!(
+            "/v1/log/collection?dataset={dataset}&organisation={organisation}&limit=100"
+        ))
+        .await;
+    assert!(total > 0 && total == expected.len() as u64, "{total}");
+    let got: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r["endpoint"].clone(),
+                r["resource"].clone(),
+                r["entry-date"].clone(),
+            ]
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    let (rows, total) = server.get_page("/v1/log/collection?limit=2&offset=1").await;
+    assert_eq!(total, count(&format!("SELECT count(*) FROM {log}")));
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].get("content-type").is_some(), "{rows:?}");
+
+    let expected = duckdb(&format!(
+        "SELECT resource FROM {resources} \
+         WHERE list_contains(string_split(datasets, ';'), '{dataset}') \
+         ORDER BY \"start-date\", resource"
+    ));
+    let (rows, total) = server
+        .get_page(&format!("/v1/resource?dataset={dataset}&limit=100"))
+        .await;
+    assert_eq!(total, expected.len() as u64);
+    let got: Vec<Vec<Value>> = rows.iter().map(|r| vec![r["resource"].clone()]).collect();
+    assert_eq!(got, expected);
 }
 
 async fn specification_tables_match_their_csv_files(server: &TestServer) {
@@ -182,11 +246,21 @@ async fn an_archive_on_an_s3_compatible_server_answers_like_duckdb() {
         "specification",
     )
     .await;
+    s3.upload(
+        &fixtures().join("collection-log"),
+        "pipelines",
+        "collection-log",
+    )
+    .await;
     let mut env = s3.env();
     env.push(("SLUICE__CONFIGURATION__URL", "s3://pipelines/config".into()));
     env.push((
         "SLUICE__SPECIFICATION__URL",
         "s3://pipelines/specification".into(),
+    ));
+    env.push((
+        "SLUICE__COLLECTION_LOG__URL",
+        "s3://pipelines/collection-log".into(),
     ));
     let server = TestServer::start(Options {
         archive: "s3://pipelines/archive/v1".into(),
@@ -506,4 +580,9 @@ async fn the_embedded_default_serves_the_sample_archive() {
     assert!(total > 1000, "{total}");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["dataset"], "conservation-area");
+    let (rows, total) = server.get_page("/v1/log/collection?limit=1").await;
+    assert!(total > 0, "{total}");
+    assert_eq!(rows.len(), 1);
+    let (_, total) = server.get_page("/v1/resource").await;
+    assert!(total > 0, "{total}");
 }

@@ -192,6 +192,10 @@ impl TestServer {
                 "SLUICE__SPECIFICATION__URL",
                 repository().join("data/samples/specification"),
             )
+            .env(
+                "SLUICE__COLLECTION_LOG__URL",
+                repository().join("data/samples/collection-log"),
+            )
             .envs(options.env.iter().map(|(k, v)| (*k, v)))
             .env("RUST_LOG", options.log_level)
             .env("NO_COLOR", "1")

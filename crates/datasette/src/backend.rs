@@ -74,6 +74,11 @@ impl Datasette {
         Ok(Self { databases, tables })
     }
 
+    /// Whether one database holds both tables, so one query can join them.
+    pub(crate) fn holds_together(&self, a: &str, b: &str) -> bool {
+        matches!((self.tables.get(a), self.tables.get(b)), (Some(x), Some(y)) if x == y)
+    }
+
     /// The database holding `table`, if any does.
     pub(crate) fn holding(&self, table: &str) -> Option<&dyn Database> {
         self.tables

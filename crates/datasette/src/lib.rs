@@ -4,7 +4,8 @@
 //! The databases hold the tables the legacy Datasette served, with underscore column names:
 //! `issue` (`dataset`, `resource`, `line_number`, `entry_number`, `field`, `issue_type`, `value`,
 //! `message`), the performance tables (`provision_summary`, …) and `specification`
-//! (`specification`, `json`). They are read either as SQLite files ([`Datasette::open_files`]) or
+//! (`specification`, `json`), and the collection log's `log` and `resource` (`entry_date`,
+//! `content_type`, …; lists in `datasets`, `organisations` and `endpoints` separated by `;`). They are read either as SQLite files ([`Datasette::open_files`]) or
 //! through a running Datasette's JSON API ([`Datasette::open_http`]). Each table is looked up in
 //! whichever database holds it.
 //!
@@ -12,6 +13,7 @@
 //! client value bound as a parameter.
 
 mod backend;
+mod collection_log;
 mod error;
 mod http;
 mod ports;

@@ -52,11 +52,11 @@ fn push_filters(sql: &mut Sql, filters: &IssueFilters) {
 }
 
 /// ` LIMIT … OFFSET …` from a validated page: numbers Sluice made, not client text.
-fn push_page(sql: &mut Sql, page: Page) {
+pub(crate) fn push_page(sql: &mut Sql, page: Page) {
     sql.push(&format!(" LIMIT {} OFFSET {}", page.limit(), page.offset()));
 }
 
-fn text(value: &Json) -> Option<String> {
+pub(crate) fn text(value: &Json) -> Option<String> {
     match value {
         Json::Null => None,
         Json::String(s) => Some(s.clone()),
@@ -80,7 +80,7 @@ fn integer(value: &Json) -> Result<Option<i64>> {
     }
 }
 
-async fn count(database: &dyn Database, sql: &Sql) -> Result<u64> {
+pub(crate) async fn count(database: &dyn Database, sql: &Sql) -> Result<u64> {
     let rows = database.query(sql).await?;
     let value = rows
         .first()
@@ -88,6 +88,21 @@ async fn count(database: &dyn Database, sql: &Sql) -> Result<u64> {
         .cloned()
         .unwrap_or(Json::Null);
     Ok(integer(&value)?.unwrap_or(0).max(0) as u64)
+}
+
+/// A table's columns, in the table's order.
+pub(crate) async fn columns_of(database: &dyn Database, table: &str) -> Result<Vec<String>> {
+    let mut describe = Sql::new(database.placeholders());
+    describe
+        .push("SELECT name FROM pragma_table_info(")
+        .bind(table)
+        .push(") ORDER BY cid");
+    Ok(database
+        .query(&describe)
+        .await?
+        .iter()
+        .filter_map(|row| row.first().and_then(text))
+        .collect())
 }
 
 impl Datasette {
@@ -198,17 +213,7 @@ impl PerformanceRepository for Datasette {
             key: table.to_owned(),
         })?;
         let style = database.placeholders();
-        let mut describe = Sql::new(style);
-        describe
-            .push("SELECT name FROM pragma_table_info(")
-            .bind(table)
-            .push(") ORDER BY cid");
-        let columns: Vec<String> = database
-            .query(&describe)
-            .await?
-            .iter()
-            .filter_map(|row| row.first().and_then(text))
-            .collect();
+        let columns = columns_of(database, table).await?;
 
         let mut filter = Sql::new(style);
         for (n, (column, value)) in query.filters().enumerate() {

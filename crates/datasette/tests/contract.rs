@@ -6,11 +6,12 @@
 use sluice_datasette::Datasette;
 use sluice_domain::Error;
 use sluice_domain::metadata::{
-    FilterValue, IssueCountQuery, IssueFilters, IssueLog, IssueQuery, PerformanceQuery,
-    PerformanceRepository, PerformanceTable, SpecificationQuery, SpecificationRepository,
+    CollectionFilters, CollectionLog, CollectionLogQuery, FilterValue, IssueCountQuery,
+    IssueFilters, IssueLog, IssueQuery, PerformanceQuery, PerformanceRepository, PerformanceTable,
+    ResourceQuery, SpecificationQuery, SpecificationRepository, Value,
 };
 use sluice_domain::page::Page;
-use sluice_parquet::{ArchiveSettings, ParquetArchive};
+use sluice_parquet::{ArchiveSettings, CsvCollectionLog, ParquetArchive};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,6 +31,36 @@ fn fixtures() -> PathBuf {
     path.canonicalize().unwrap()
 }
 
+/// The fixtures' collection log with what they lack: a failed fetch (no resource) from an
+/// endpoint that feeds a dataset, two entries at one time, and a resource of several datasets,
+/// organisations and endpoints. Built once per run.
+fn collection_log() -> &'static Path {
+    static LOG: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
+    let (_, path) = LOG.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let source = fixtures().join("collection-log");
+        let mut log = std::fs::read_to_string(source.join("log.csv")).unwrap();
+        log.push_str(&format!(
+            ",,0.5,{FED},,404,2021-12-09T00:00:00,,,\n\
+             10,text/csv,0.1,{SHARED},{MULTI},200,2021-12-09T00:00:00,,,\n"
+        ));
+        let mut resources = std::fs::read_to_string(source.join("resource.csv")).unwrap();
+        resources.push_str(&format!(
+            "{MULTI},10,local-authority-eng:SWK;local-authority-eng:CAT,listed-building-outline;tree,{SHARED};{FED},2021-12-09,\n"
+        ));
+        std::fs::write(dir.path().join("log.csv"), log).unwrap();
+        std::fs::write(dir.path().join("resource.csv"), resources).unwrap();
+        let path = dir.path().to_owned();
+        (dir, path)
+    });
+    path
+}
+
+/// An endpoint of the fixtures' log, feeding listed-building-outline for local-authority-eng:SWK.
+const FED: &str = "25763ee988ddbee9003f2dd58941c01b166e1a61e88b956f1f734c4dc4584021";
+const SHARED: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+const MULTI: &str = "0000000000000000000000000000000000000000000000000000000000000002";
+
 /// The legacy SQLite copy of the fixtures, built once per run.
 async fn legacy_copy() -> &'static Path {
     static COPY: OnceCell<(tempfile::TempDir, PathBuf)> = OnceCell::const_new();
@@ -41,6 +72,7 @@ async fn legacy_copy() -> &'static Path {
                 .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/legacy_copy.py"))
                 .arg(fixtures().join("collection-archive"))
                 .arg(&path)
+                .arg(collection_log())
                 .status()
                 .expect("run python3");
             assert!(
@@ -111,6 +143,8 @@ impl<T: IssueLog + PerformanceRepository + SpecificationRepository> Metadata for
 
 struct Adapters {
     all: Vec<(&'static str, Arc<dyn Metadata>)>,
+    /// The collection log has its own source beside the archive: its CSV folder.
+    logs: Vec<(&'static str, Arc<dyn CollectionLog>)>,
     _datasette: DatasetteServer,
 }
 
@@ -127,11 +161,23 @@ async fn adapters() -> Adapters {
     let http = Datasette::open_http(std::slice::from_ref(&server.url))
         .await
         .unwrap();
+    let files = Arc::new(files);
+    let http = Arc::new(http);
     Adapters {
         all: vec![
             ("parquet", Arc::new(archive)),
-            ("sqlite", Arc::new(files)),
-            ("datasette", Arc::new(http)),
+            ("sqlite", files.clone()),
+            ("datasette", http.clone()),
+        ],
+        logs: vec![
+            (
+                "csv",
+                Arc::new(
+                    CsvCollectionLog::open(&collection_log().to_string_lossy(), None).unwrap(),
+                ),
+            ),
+            ("sqlite", files),
+            ("datasette", http),
         ],
         _datasette: server,
     }
@@ -156,11 +202,11 @@ fn page(limit: u64, offset: u64) -> Page {
     Page::new(Some(limit), Some(offset)).unwrap()
 }
 
-/// Runs `ask` on every adapter and checks they all answer as the first one does.
+/// Runs `ask` on every adapter of a list and checks they all answer as the first one does.
 macro_rules! same_everywhere {
-    ($adapters:expr, |$metadata:ident| $ask:expr) => {{
+    ($list:expr, |$metadata:ident| $ask:expr) => {{
         let mut answers = Vec::new();
-        for (name, $metadata) in &$adapters.all {
+        for (name, $metadata) in &$list {
             answers.push((*name, $ask.await));
         }
         let (first_name, first) = &answers[0];
@@ -210,7 +256,7 @@ async fn issue_pages_are_the_same_from_every_adapter() {
         ),
     ] {
         let query = IssueQuery::new(filters(&pairs), page(limit, offset)).unwrap();
-        let answer = same_everywhere!(adapters, |m| m.issues(&query)).unwrap();
+        let answer = same_everywhere!(adapters.all, |m| m.issues(&query)).unwrap();
         assert!(!answer.items.is_empty(), "{pairs:?}: nothing to compare");
         assert!(answer.total >= answer.items.len() as u64);
     }
@@ -233,7 +279,7 @@ async fn issue_counts_are_the_same_from_every_adapter() {
         ),
     ] {
         let query = IssueCountQuery::parse(group_by, filters(&pairs), page(50, offset)).unwrap();
-        let answer = same_everywhere!(adapters, |m| m.issue_counts(&query)).unwrap();
+        let answer = same_everywhere!(adapters.all, |m| m.issue_counts(&query)).unwrap();
         assert!(!answer.items.is_empty(), "{group_by}: nothing to compare");
     }
 }
@@ -253,7 +299,7 @@ async fn performance_and_specification_are_the_same_from_every_adapter() {
             organisation,
             page: page(100, offset),
         };
-        let answer = same_everywhere!(adapters, |m| m.rows(&query)).unwrap();
+        let answer = same_everywhere!(adapters.all, |m| m.rows(&query)).unwrap();
         assert!(!answer.items.is_empty(), "{query:?}: nothing to compare");
     }
     let missing = PerformanceQuery {
@@ -279,7 +325,7 @@ async fn performance_and_specification_are_the_same_from_every_adapter() {
             dataset,
             page: page(100, 0),
         };
-        let answer = same_everywhere!(adapters, |m| m.datasets(&query)).unwrap();
+        let answer = same_everywhere!(adapters.all, |m| m.datasets(&query)).unwrap();
         assert!(!answer.items.is_empty());
     }
 }
@@ -297,7 +343,7 @@ async fn injection_shaped_values_match_nothing_on_every_adapter() {
             Page::default(),
         )
         .unwrap();
-        let answer = same_everywhere!(adapters, |m| m.issues(&query)).unwrap();
+        let answer = same_everywhere!(adapters.all, |m| m.issues(&query)).unwrap();
         assert_eq!(answer.total, 0, "{value}");
         let query = PerformanceQuery {
             table: PerformanceTable::ProvisionSummary,
@@ -305,7 +351,7 @@ async fn injection_shaped_values_match_nothing_on_every_adapter() {
             organisation: None,
             page: Page::default(),
         };
-        let answer = same_everywhere!(adapters, |m| m.rows(&query)).unwrap();
+        let answer = same_everywhere!(adapters.all, |m| m.rows(&query)).unwrap();
         assert_eq!(answer.total, 0, "{value}");
     }
 }
@@ -330,4 +376,105 @@ async fn a_datasette_that_pages_its_tables_is_read_to_the_end() {
     let paged = http.datasets(&query).await.unwrap();
     assert_eq!(paged, files.datasets(&query).await.unwrap());
     assert!(paged.total > 4, "{}", paged.total);
+}
+
+fn collection_filters(pairs: &[(&str, &str)]) -> CollectionFilters {
+    let mut filters = CollectionFilters::default();
+    for (name, value) in pairs {
+        let value = Some(FilterValue::parse(name, (*value).to_owned()).unwrap());
+        match *name {
+            "dataset" => filters.dataset = value,
+            "organisation" => filters.organisation = value,
+            "endpoint" => filters.endpoint = value,
+            "resource" => filters.resource = value,
+            other => panic!("no filter {other}"),
+        }
+    }
+    filters
+}
+
+fn column<'a>(record: &'a sluice_domain::metadata::Record, name: &str) -> &'a str {
+    match record.get(name) {
+        Some(Value::Text(text)) => text,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_collection_log_is_the_same_from_every_adapter() {
+    let adapters = adapters().await;
+    for (pairs, expected) in [
+        (vec![], 9),
+        // Fetches from the endpoints feeding it for Southwark, the failed one included.
+        (
+            vec![
+                ("dataset", "listed-building-outline"),
+                ("organisation", "local-authority-eng:SWK"),
+            ],
+            5,
+        ),
+        (vec![("dataset", "tree")], 3),
+        (vec![("organisation", "local-authority-eng:CAT")], 5),
+        (vec![("endpoint", FED)], 2),
+        (vec![("resource", MULTI)], 1),
+        (vec![("dataset", "listed-building")], 0),
+        (
+            vec![
+                ("dataset", "x' OR '1'='1"),
+                ("endpoint", "'; DROP TABLE log; --"),
+            ],
+            0,
+        ),
+    ] {
+        let query = CollectionLogQuery {
+            filters: collection_filters(&pairs),
+            page: page(100, 0),
+        };
+        let answer = same_everywhere!(adapters.logs, |m| m.log_entries(&query)).unwrap();
+        assert_eq!(answer.total, expected, "{pairs:?}");
+        let dates: Vec<&str> = answer
+            .items
+            .iter()
+            .map(|r| column(r, "entry-date"))
+            .collect();
+        assert!(dates.is_sorted(), "{pairs:?}: {dates:?}");
+    }
+    let second_page = CollectionLogQuery {
+        filters: CollectionFilters::default(),
+        page: page(3, 6),
+    };
+    let answer = same_everywhere!(adapters.logs, |m| m.log_entries(&second_page)).unwrap();
+    assert_eq!(answer.items.len(), 3);
+    assert_eq!(
+        column(&answer.items[0], "content-type"),
+        "",
+        "the failed fetch"
+    );
+}
+
+#[tokio::test]
+async fn resources_are_the_same_from_every_adapter() {
+    let adapters = adapters().await;
+    for (pairs, expected) in [
+        (vec![], 8),
+        (vec![("dataset", "listed-building-outline")], 6),
+        (vec![("dataset", "tree")], 1),
+        (vec![("endpoint", FED)], 2),
+        (
+            vec![
+                ("organisation", "local-authority-eng:CAT"),
+                ("dataset", "locally-listed-building"),
+            ],
+            1,
+        ),
+        (vec![("resource", MULTI), ("endpoint", SHARED)], 1),
+        (vec![("dataset", "listed-building")], 0),
+    ] {
+        let query = ResourceQuery {
+            filters: collection_filters(&pairs),
+            page: page(100, 0),
+        };
+        let answer = same_everywhere!(adapters.logs, |m| m.resources(&query)).unwrap();
+        assert_eq!(answer.total, expected, "{pairs:?}");
+    }
 }

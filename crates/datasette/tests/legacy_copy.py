@@ -1,8 +1,10 @@
-"""Builds a Datasette-style SQLite copy of a Parquet collection archive, as the legacy service
-shaped it: underscore column names, one table per part.
+"""Builds a Datasette-style SQLite copy of a Parquet collection archive and a collection log, as
+the legacy service shaped it: underscore column names, one table per part, CSV values as text.
 
-    python3 legacy_copy.py <archive folder> <out.sqlite>
+    python3 legacy_copy.py <archive folder> <out.sqlite> [<collection log folder>]
 """
+import csv
+import os
 import sqlite3
 import sys
 
@@ -31,5 +33,20 @@ copy(
 db.execute("CREATE INDEX issue_dataset ON issue (dataset, resource)")
 copy("provision_summary", f"'{archive}/data/performance/provision_summary.parquet'")
 copy("specification", f"'{archive}/data/specification/specification.parquet'")
+
+
+def copy_csv(table, path):
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        columns = [c.replace("-", "_") for c in next(reader)]
+        quoted = ", ".join(f'"{c}" TEXT' for c in columns)
+        db.execute(f'CREATE TABLE "{table}" ({quoted})')
+        marks = ", ".join("?" for _ in columns)
+        db.executemany(f'INSERT INTO "{table}" VALUES ({marks})', reader)
+
+
+if len(sys.argv) > 3:
+    copy_csv("log", os.path.join(sys.argv[3], "log.csv"))
+    copy_csv("resource", os.path.join(sys.argv[3], "resource.csv"))
 db.commit()
 db.close()

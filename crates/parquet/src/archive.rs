@@ -14,6 +14,7 @@ use datafusion::object_store::ObjectStoreExt;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use object_store::aws::AmazonS3Builder;
 
+use crate::issue_partitions::PartitionCounts;
 use crate::{Error, Result};
 
 /// Where the archive is and how it is laid out.
@@ -78,6 +79,8 @@ pub struct ParquetArchive {
     root: String,
     settings: ArchiveSettings,
     issue_layout: IssueLayout,
+    /// Row counts of a partitioned issue log's partitions; `None` for a flat log.
+    partition_counts: Option<PartitionCounts>,
 }
 
 impl ParquetArchive {
@@ -110,9 +113,24 @@ impl ParquetArchive {
             root,
             settings,
             issue_layout: IssueLayout::Partitioned,
+            partition_counts: None,
         };
         archive.issue_layout = archive.detect_issue_layout().await?;
         archive.register_issue_log().await?;
+        if archive.issue_layout == IssueLayout::Partitioned {
+            let url = ListingTableUrl::parse(archive.issue_folder())?;
+            let store = archive.ctx.runtime_env().object_store(url.object_store())?;
+            archive.partition_counts = Some(PartitionCounts::new(
+                store,
+                url.prefix().clone(),
+                archive.settings.listing_refresh,
+                archive
+                    .ctx
+                    .runtime_env()
+                    .cache_manager
+                    .get_file_metadata_cache(),
+            ));
+        }
         tracing::info!(archive = %archive.settings.url, issue_layout = ?archive.issue_layout, "archive opened");
         Ok(archive)
     }
@@ -143,6 +161,10 @@ impl ParquetArchive {
             "{}/{file}",
             self.settings.specification_path.trim_matches('/')
         ))
+    }
+
+    pub(crate) fn partition_counts(&self) -> Option<&PartitionCounts> {
+        self.partition_counts.as_ref()
     }
 
     pub(crate) fn context(&self) -> &SessionContext {

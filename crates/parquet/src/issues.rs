@@ -1,7 +1,11 @@
 //! The issue log port over the archive: pages in the documented order, and counts grouped on
 //! the fly.
+//!
+//! A page of a partitioned log sorts only the partitions it falls in (see
+//! [`crate::issue_partitions`]); other pages sort every matching row, keeping the smallest.
 
 use async_trait::async_trait;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::SortExpr;
 use datafusion::prelude::{DataFrame, Expr, ident, lit};
@@ -11,6 +15,7 @@ use sluice_domain::metadata::{
 
 use crate::ParquetArchive;
 use crate::arrow_values::{integers, strings};
+use crate::issue_partitions::{covering, plain};
 
 /// The columns of a page, in the order of [`IssueQuery`]'s documented sort.
 const ISSUE_COLUMNS: [&str; 8] = [
@@ -49,44 +54,154 @@ impl ParquetArchive {
     }
 }
 
+/// The rows before a page and the partitions it falls in, with the page's total.
+struct PageSpan {
+    total: u64,
+    /// The page's partitions, in order; empty when the page is past the end.
+    resources: Vec<String>,
+    /// How many rows of the result come before the first of them.
+    before: u64,
+}
+
+impl ParquetArchive {
+    /// Where a page of one dataset falls, found without sorting: from the partitions' row counts
+    /// in their footers when only dataset and resource are filtered, else from a count of the
+    /// matching rows per partition (a scan of the filtered columns alone). `None` when the
+    /// layout or a value needs the general path.
+    async fn page_span(&self, query: &IssueQuery) -> crate::Result<Option<PageSpan>> {
+        let filters = query.filters();
+        let (Some(counts), Some(dataset)) = (self.partition_counts(), &filters.dataset) else {
+            return Ok(None);
+        };
+        let values_are_plain = [&filters.dataset, &filters.resource]
+            .into_iter()
+            .flatten()
+            .all(|v| plain(v.as_str()));
+        if !values_are_plain {
+            return Ok(None);
+        }
+        let resource = filters.resource.as_ref().map(|r| r.as_str());
+        let mut rows: Vec<(String, u64)> =
+            if filters.field.is_none() && filters.issue_type.is_none() {
+                let Some(partitions) = counts.of(dataset.as_str()).await? else {
+                    return Ok(None);
+                };
+                partitions
+                    .iter()
+                    .filter(|p| resource.is_none_or(|r| r == p.resource))
+                    .map(|p| (p.resource.clone(), p.rows))
+                    .collect()
+            } else {
+                self.rows_per_resource(filters).await?
+            };
+        rows.sort();
+        let total = rows.iter().map(|(_, n)| n).sum();
+        let (offset, limit) = (query.page().offset(), query.page().limit());
+        let (resources, before) =
+            covering(rows.iter().map(|(r, n)| (r.as_str(), *n)), offset, limit);
+        Ok(Some(PageSpan {
+            total,
+            resources: resources.into_iter().map(str::to_owned).collect(),
+            before,
+        }))
+    }
+
+    /// How many rows match the filters in each resource partition.
+    async fn rows_per_resource(&self, filters: &IssueFilters) -> crate::Result<Vec<(String, u64)>> {
+        let batches = self
+            .filtered_issues(filters)
+            .await?
+            .aggregate(vec![ident("resource")], vec![count(lit(1)).alias(COUNT)])?
+            .collect()
+            .await?;
+        let mut rows = Vec::new();
+        for batch in &batches {
+            let resources = strings(batch, 0)?;
+            let counts = integers(batch, 1)?;
+            for (resource, n) in resources.into_iter().zip(counts) {
+                rows.push((resource.unwrap_or_default(), n.unwrap_or(0).max(0) as u64));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The sorted page of a frame.
+    async fn sorted_page(
+        &self,
+        frame: DataFrame,
+        skip: usize,
+        limit: usize,
+    ) -> crate::Result<Vec<IssueRow>> {
+        let batches = frame
+            .select_columns(&ISSUE_COLUMNS)?
+            .sort(ISSUE_COLUMNS.iter().map(|c| ascending(c)).collect())?
+            .limit(skip, Some(limit))?
+            .collect()
+            .await?;
+        issue_rows(&batches)
+    }
+}
+
+fn issue_rows(batches: &[RecordBatch]) -> crate::Result<Vec<IssueRow>> {
+    let mut items = Vec::new();
+    for batch in batches {
+        let dataset = strings(batch, 0)?;
+        let resource = strings(batch, 1)?;
+        let line_number = integers(batch, 2)?;
+        let entry_number = integers(batch, 3)?;
+        let field = strings(batch, 4)?;
+        let issue_type = strings(batch, 5)?;
+        let value = strings(batch, 6)?;
+        let message = strings(batch, 7)?;
+        for row in 0..batch.num_rows() {
+            items.push(IssueRow {
+                dataset: dataset[row].clone().unwrap_or_default(),
+                resource: resource[row].clone().unwrap_or_default(),
+                line_number: line_number[row],
+                entry_number: entry_number[row],
+                field: field[row].clone(),
+                issue_type: issue_type[row].clone(),
+                value: value[row].clone(),
+                message: message[row].clone(),
+            });
+        }
+    }
+    Ok(items)
+}
+
 #[async_trait]
 impl IssueLog for ParquetArchive {
     async fn issues(&self, query: &IssueQuery) -> sluice_domain::Result<Paged<IssueRow>> {
         let frame = self.filtered_issues(query.filters()).await?;
         let (offset, limit) = query.page().window();
-        let page = frame
-            .clone()
-            .select_columns(&ISSUE_COLUMNS)
-            .and_then(|f| f.sort(ISSUE_COLUMNS.iter().map(|c| ascending(c)).collect()))
-            .and_then(|f| f.limit(offset, Some(limit)))
-            .map_err(crate::Error::from)?;
-        // The count and the page are independent scans; run them side by side.
-        let (total, batches) =
-            tokio::try_join!(frame.count(), page.collect()).map_err(crate::Error::from)?;
-
-        let mut items = Vec::new();
-        for batch in &batches {
-            let dataset = strings(batch, 0)?;
-            let resource = strings(batch, 1)?;
-            let line_number = integers(batch, 2)?;
-            let entry_number = integers(batch, 3)?;
-            let field = strings(batch, 4)?;
-            let issue_type = strings(batch, 5)?;
-            let value = strings(batch, 6)?;
-            let message = strings(batch, 7)?;
-            for row in 0..batch.num_rows() {
-                items.push(IssueRow {
-                    dataset: dataset[row].clone().unwrap_or_default(),
-                    resource: resource[row].clone().unwrap_or_default(),
-                    line_number: line_number[row],
-                    entry_number: entry_number[row],
-                    field: field[row].clone(),
-                    issue_type: issue_type[row].clone(),
-                    value: value[row].clone(),
-                    message: message[row].clone(),
+        if let Some(span) = self.page_span(query).await? {
+            if span.resources.is_empty() {
+                return Ok(Paged {
+                    items: Vec::new(),
+                    total: span.total,
                 });
             }
+            // Only the page's partitions are sorted; the rows before them are skipped by count.
+            let partitions =
+                ident("resource").in_list(span.resources.into_iter().map(lit).collect(), false);
+            let skip = offset.saturating_sub(usize::try_from(span.before).unwrap_or(usize::MAX));
+            let items = self
+                .sorted_page(
+                    frame.filter(partitions).map_err(crate::Error::from)?,
+                    skip,
+                    limit,
+                )
+                .await?;
+            return Ok(Paged {
+                items,
+                total: span.total,
+            });
         }
+        // The count and the page are independent scans; run them side by side.
+        let (total, items) = tokio::try_join!(
+            async { frame.clone().count().await.map_err(crate::Error::from) },
+            self.sorted_page(frame.clone(), offset, limit)
+        )?;
         Ok(Paged {
             items,
             total: total as u64,

@@ -1,7 +1,7 @@
 //! Pipeline metadata read from a Parquet collection archive (the issue log, performance
 //! aggregations, the specification), laid out as the pipelines write it, and the pipeline
-//! configuration and specification tables from their CSV folders ([`CsvConfiguration`],
-//! [`CsvSpecification`]):
+//! configuration, the specification tables and the collection log from their CSV folders
+//! ([`CsvConfiguration`], [`CsvSpecification`], [`CsvCollectionLog`]):
 //!
 //! ```text
 //! log/issue/dataset=<d>/resource=<r>/<r>.parquet   (or flat: log/issue/*.parquet)
@@ -17,15 +17,18 @@
 
 mod archive;
 mod arrow_values;
+mod collection_log;
 mod configuration;
 mod csv_folder;
 mod error;
+mod issue_partitions;
 mod issues;
 mod performance;
 mod specification;
 mod specification_tables;
 
 pub use archive::{ArchiveSettings, IssueLayout, ParquetArchive};
+pub use collection_log::CsvCollectionLog;
 pub use configuration::CsvConfiguration;
 pub use error::{Error, Result};
 pub use specification_tables::CsvSpecification;

@@ -33,6 +33,8 @@ pub enum StartError {
     Configuration(sluice_parquet::Error),
     #[error("the specification tables cannot be used: {0}")]
     Specification(sluice_parquet::Error),
+    #[error("the collection log cannot be used: {0}")]
+    CollectionLog(sluice_parquet::Error),
     #[error("the settings are inconsistent: {0}")]
     Settings(String),
     #[error("the Datasette databases cannot be used: {0}")]

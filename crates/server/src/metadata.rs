@@ -1,11 +1,11 @@
 //! Which source answers the pipeline metadata endpoints: Datasette-style databases when they are
-//! configured, the Parquet collection archive otherwise; the pipeline configuration and the
-//! specification's tables always come from their CSV folders.
+//! configured, the Parquet collection archive and the collection log's CSV folder otherwise; the
+//! pipeline configuration and the specification's tables always come from their CSV folders.
 
 use sluice_datasette::Datasette;
 use sluice_domain::metadata::{ConfigurationRepository, SpecificationCatalog};
 use sluice_domain::services::{MetadataPorts, MetadataService};
-use sluice_parquet::{CsvConfiguration, CsvSpecification, ParquetArchive};
+use sluice_parquet::{CsvCollectionLog, CsvConfiguration, CsvSpecification, ParquetArchive};
 use std::sync::Arc;
 
 use crate::{Settings, StartError};
@@ -13,27 +13,19 @@ use crate::{Settings, StartError};
 /// # Errors
 /// `StartError` when the chosen source cannot be opened.
 pub async fn service(settings: &Settings) -> Result<MetadataService, StartError> {
+    // Every CSV folder on S3 is on the archive's server.
+    let endpoint = settings
+        .archive
+        .endpoint
+        .as_deref()
+        .filter(|e| !e.is_empty());
     let configuration: Arc<dyn ConfigurationRepository> = Arc::new(
-        CsvConfiguration::open(
-            &settings.configuration.url,
-            settings
-                .archive
-                .endpoint
-                .as_deref()
-                .filter(|e| !e.is_empty()),
-        )
-        .map_err(StartError::Configuration)?,
+        CsvConfiguration::open(&settings.configuration.url, endpoint)
+            .map_err(StartError::Configuration)?,
     );
     let catalog: Arc<dyn SpecificationCatalog> = Arc::new(
-        CsvSpecification::open(
-            &settings.specification.url,
-            settings
-                .archive
-                .endpoint
-                .as_deref()
-                .filter(|e| !e.is_empty()),
-        )
-        .map_err(StartError::Specification)?,
+        CsvSpecification::open(&settings.specification.url, endpoint)
+            .map_err(StartError::Specification)?,
     );
     let paths = settings.datasette.paths();
     let urls = settings.datasette.urls();
@@ -56,17 +48,23 @@ pub async fn service(settings: &Settings) -> Result<MetadataService, StartError>
         return Ok(MetadataService::new(MetadataPorts {
             issues: datasette.clone(),
             performance: datasette.clone(),
-            specification: datasette,
+            specification: datasette.clone(),
+            collection_log: datasette,
             configuration,
             catalog,
         }));
     }
+    let collection_log = Arc::new(
+        CsvCollectionLog::open(&settings.collection_log.url, endpoint)
+            .map_err(StartError::CollectionLog)?,
+    );
     let archive = Arc::new(ParquetArchive::open(settings.archive.to_adapter()).await?);
     tracing::info!(archive = %settings.archive.url, "metadata from the collection archive");
     Ok(MetadataService::new(MetadataPorts {
         issues: archive.clone(),
         performance: archive.clone(),
         specification: archive,
+        collection_log,
         configuration,
         catalog,
     }))

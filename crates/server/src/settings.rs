@@ -18,6 +18,7 @@ pub struct Settings {
     pub archive: ArchiveSettings,
     pub configuration: ConfigurationSettings,
     pub specification: SpecificationSettings,
+    pub collection_log: CollectionLogSettings,
     #[serde(default)]
     pub datasette: DatasetteSettings,
     pub log: LogSettings,
@@ -83,6 +84,13 @@ pub struct ConfigurationSettings {
 /// The specification's CSV tables.
 #[derive(Debug, Deserialize)]
 pub struct SpecificationSettings {
+    /// A folder (relative to the working directory) or `s3://bucket/prefix`.
+    pub url: String,
+}
+
+/// The collection log's CSV folder (`log.csv`, `resource.csv`).
+#[derive(Debug, Deserialize)]
+pub struct CollectionLogSettings {
     /// A folder (relative to the working directory) or `s3://bucket/prefix`.
     pub url: String,
 }

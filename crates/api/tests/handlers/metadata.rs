@@ -270,3 +270,71 @@ async fn a_specification_dataset_comes_with_its_fields_and_a_field_with_its_data
         assert!(is_problem(&response), "{uri}");
     }
 }
+
+#[actix_web::test]
+async fn the_collection_log_and_its_resources_are_filtered_and_paged() {
+    let row = |pairs: &[(&str, &str)]| {
+        Record(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Value::Text((*v).to_owned())))
+                .collect(),
+        )
+    };
+    let metadata = Arc::new(MemoryMetadata {
+        collection_log: vec![
+            row(&[
+                ("endpoint", "e2"),
+                ("resource", "r2"),
+                ("status", "200"),
+                ("entry-date", "2021-02-01"),
+            ]),
+            row(&[
+                ("endpoint", "e1"),
+                ("resource", ""),
+                ("status", "404"),
+                ("entry-date", "2021-01-01"),
+            ]),
+        ],
+        resources: vec![row(&[
+            ("resource", "r2"),
+            ("organisations", "o1"),
+            ("datasets", "tree;border"),
+            ("endpoints", "e1;e2"),
+            ("start-date", "2021-02-01"),
+        ])],
+        ..MemoryMetadata::default()
+    });
+    let app = app_with(Arc::new(MemoryStore::default()), metadata).await;
+    let get = |uri: &str| test::TestRequest::get().uri(uri).to_request();
+
+    let response = test::call_service(&app, get("/v1/log/collection?dataset=border&limit=1")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-pagination-total-results")
+            .unwrap(),
+        "2"
+    );
+    assert_eq!(
+        body(response).await,
+        json!([{"endpoint": "e1", "resource": "", "status": "404", "entry-date": "2021-01-01"}])
+    );
+    let response = test::call_service(&app, get("/v1/resource?endpoint=e1&organisation=o1")).await;
+    assert_eq!(body(response).await[0]["resource"], "r2");
+    let response = test::call_service(&app, get("/v1/resource?dataset=bush")).await;
+    assert_eq!(body(response).await, json!([]));
+
+    for uri in [
+        "/v1/log/collection?limit=0",
+        "/v1/log/collection?issue_type=x",
+        "/v1/log/collection?endpoint=",
+        "/v1/resource?offset=-2",
+        "/v1/resource?field=geometry",
+    ] {
+        let response = test::call_service(&app, get(uri)).await;
+        assert_eq!(response.status(), 422, "{uri}");
+        assert!(is_problem(&response), "{uri}");
+    }
+}

@@ -34,7 +34,8 @@ pub async fn app_with(
             performance: metadata.clone(),
             specification: metadata.clone(),
             configuration: metadata.clone(),
-            catalog: metadata,
+            catalog: metadata.clone(),
+            collection_log: metadata,
         }),
         readiness: store,
     };

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use super::collection::{CollectionLogQuery, ResourceQuery};
 use super::configuration::ConfigurationQuery;
 use super::issues::{IssueCount, IssueCountQuery, IssueQuery, IssueRow};
 use super::performance::{PerformanceQuery, PerformanceTable};
@@ -72,4 +73,23 @@ pub trait SpecificationCatalog: Send + Sync {
     /// # Errors
     /// `NotFound` when the specification has no such field; `Unavailable`.
     async fn field(&self, field: &str) -> Result<FieldEntry>;
+}
+
+/// The collection log and the resources its fetches produced, by the rules of
+/// [`crate::metadata::collection`].
+#[async_trait]
+pub trait CollectionLog: Send + Sync {
+    /// One page of log entries, oldest first, and how many match in all. A source without a log
+    /// has no entries.
+    ///
+    /// # Errors
+    /// `Unavailable` when the log cannot be read; `Internal` when it holds data of an unexpected
+    /// shape.
+    async fn log_entries(&self, query: &CollectionLogQuery) -> Result<Paged<Record>>;
+
+    /// One page of resources, by start date, and how many match in all.
+    ///
+    /// # Errors
+    /// As [`CollectionLog::log_entries`].
+    async fn resources(&self, query: &ResourceQuery) -> Result<Paged<Record>>;
 }

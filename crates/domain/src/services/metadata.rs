@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use crate::Result;
 use crate::metadata::{
-    CollectionName, ConfigurationQuery, ConfigurationRepository, ConfigurationTable, DatasetEntry,
-    DatasetSpecification, FieldEntry, IssueCount, IssueCountQuery, IssueFilters, IssueLog,
-    IssueQuery, IssueRow, Paged, PerformanceQuery, PerformanceRepository, Record, RuleKind,
-    SpecificationCatalog, SpecificationQuery, SpecificationRepository,
+    CollectionLog, CollectionLogQuery, CollectionName, ConfigurationQuery, ConfigurationRepository,
+    ConfigurationTable, DatasetEntry, DatasetSpecification, FieldEntry, IssueCount,
+    IssueCountQuery, IssueFilters, IssueLog, IssueQuery, IssueRow, Paged, PerformanceQuery,
+    PerformanceRepository, Record, ResourceQuery, RuleKind, SpecificationCatalog,
+    SpecificationQuery, SpecificationRepository,
 };
 use crate::page::Page;
 
@@ -20,6 +21,7 @@ pub struct MetadataPorts {
     pub specification: Arc<dyn SpecificationRepository>,
     pub configuration: Arc<dyn ConfigurationRepository>,
     pub catalog: Arc<dyn SpecificationCatalog>,
+    pub collection_log: Arc<dyn CollectionLog>,
 }
 
 #[derive(Clone)]
@@ -123,6 +125,18 @@ impl MetadataService {
             collection,
             tables: held,
         })
+    }
+
+    /// # Errors
+    /// The port's errors.
+    pub async fn collection_log(&self, query: &CollectionLogQuery) -> Result<Paged<Record>> {
+        self.ports.collection_log.log_entries(query).await
+    }
+
+    /// # Errors
+    /// The port's errors.
+    pub async fn resources(&self, query: &ResourceQuery) -> Result<Paged<Record>> {
+        self.ports.collection_log.resources(query).await
     }
 
     /// # Errors

@@ -4,9 +4,10 @@
 use async_trait::async_trait;
 use std::cmp::Ordering;
 
+use crate::metadata::collection::{select_log, select_resources};
 use crate::metadata::{
-    ConfigurationQuery, ConfigurationRepository, ConfigurationTable, DatasetEntry, FieldEntry,
-    IssueColumn, SpecificationCatalog,
+    CollectionLog, CollectionLogQuery, ConfigurationQuery, ConfigurationRepository,
+    ConfigurationTable, DatasetEntry, FieldEntry, IssueColumn, ResourceQuery, SpecificationCatalog,
 };
 use crate::metadata::{
     DatasetSpecification, IssueCount, IssueCountQuery, IssueFilters, IssueLog, IssueQuery,
@@ -24,6 +25,9 @@ pub struct MemoryMetadata {
     pub specifications: Vec<DatasetSpecification>,
     pub catalog_datasets: Vec<DatasetEntry>,
     pub catalog_fields: Vec<FieldEntry>,
+    /// The collection log's entries and its resource table.
+    pub collection_log: Vec<Record>,
+    pub resources: Vec<Record>,
 }
 
 fn column_of(row: &IssueRow, column: IssueColumn) -> Option<&str> {
@@ -208,5 +212,20 @@ impl SpecificationCatalog for MemoryMetadata {
                 entity: "field",
                 key: field.to_owned(),
             })
+    }
+}
+
+#[async_trait]
+impl CollectionLog for MemoryMetadata {
+    async fn log_entries(&self, query: &CollectionLogQuery) -> Result<Paged<Record>> {
+        Ok(select_log(
+            self.collection_log.clone(),
+            &self.resources,
+            query,
+        ))
+    }
+
+    async fn resources(&self, query: &ResourceQuery) -> Result<Paged<Record>> {
+        Ok(select_resources(self.resources.clone(), query))
     }
 }

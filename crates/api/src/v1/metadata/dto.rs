@@ -71,6 +71,18 @@ pub struct PerformanceParams {
     pub limit: Option<u64>,
 }
 
+/// `GET /v1/log/collection` and `GET /v1/resource`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionParams {
+    pub dataset: Option<String>,
+    pub organisation: Option<String>,
+    pub endpoint: Option<String>,
+    pub resource: Option<String>,
+    pub offset: Option<u64>,
+    pub limit: Option<u64>,
+}
+
 /// `offset` and `limit` alone.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

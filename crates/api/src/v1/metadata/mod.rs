@@ -2,6 +2,7 @@
 //! DuckDB services call, so that moving to Sluice changes only a base URL. Rows are keyed by the
 //! archive's own column names (`line-number`, `issue-type`).
 
+mod collection;
 mod configuration;
 mod dto;
 mod issues;
@@ -12,6 +13,8 @@ use actix_web::web;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/log/issue", web::get().to(issues::issue_page))
+        .route("/log/collection", web::get().to(collection::log_entries))
+        .route("/resource", web::get().to(collection::resources))
         // Before `/performance/{table}`, which would otherwise take it.
         .route("/performance/issues", web::get().to(issues::counts))
         .route("/performance/{table}", web::get().to(performance::rows))

@@ -1,0 +1,52 @@
+//! `GET /v1/log/collection` and `GET /v1/resource`: the collection log's fetches and the
+//! resources (processed files) they produced.
+
+use actix_web::{HttpResponse, web};
+use serde_json::Value as Json;
+use sluice_domain::metadata::{
+    CollectionFilters, CollectionLogQuery, FilterValue, Record, ResourceQuery,
+};
+
+use super::dto::{CollectionParams, object_of, page, paged_response};
+use crate::{ApiError, ApiState};
+
+fn filters(params: &mut CollectionParams) -> Result<CollectionFilters, ApiError> {
+    Ok(CollectionFilters {
+        dataset: FilterValue::optional("dataset", params.dataset.take())?,
+        organisation: FilterValue::optional("organisation", params.organisation.take())?,
+        endpoint: FilterValue::optional("endpoint", params.endpoint.take())?,
+        resource: FilterValue::optional("resource", params.resource.take())?,
+    })
+}
+
+fn row(record: Record) -> Json {
+    Json::Object(object_of(record))
+}
+
+/// One page of fetches, oldest first.
+pub async fn log_entries(
+    state: web::Data<ApiState>,
+    params: web::Query<CollectionParams>,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = params.into_inner();
+    let query = CollectionLogQuery {
+        filters: filters(&mut params)?,
+        page: page(params.limit, params.offset)?,
+    };
+    let entries = state.metadata.collection_log(&query).await?;
+    Ok(paged_response(entries, query.page, row))
+}
+
+/// One page of resources, by start date.
+pub async fn resources(
+    state: web::Data<ApiState>,
+    params: web::Query<CollectionParams>,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = params.into_inner();
+    let query = ResourceQuery {
+        filters: filters(&mut params)?,
+        page: page(params.limit, params.offset)?,
+    };
+    let resources = state.metadata.resources(&query).await?;
+    Ok(paged_response(resources, query.page, row))
+}

@@ -1,0 +1,243 @@
+//! How many rows each `resource=` partition of one dataset's issue log holds, read from the
+//! Parquet footers and kept while the files are unchanged.
+//!
+//! A page of issues is ordered by dataset then resource first, and every row of a partition has
+//! the same dataset and resource; so knowing each partition's row count tells which one or two
+//! partitions a page falls in, and only those need sorting. Counts come from footers, never
+//! from scanning rows.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore};
+
+use crate::{Error, Result};
+
+/// Footers read at once while a dataset is first counted.
+const FOOTER_READS: usize = 16;
+
+/// One partition of a dataset's issue log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Partition {
+    pub resource: String,
+    pub rows: u64,
+}
+
+/// A file as listed: its identity for the footer cache is its path, size and last change.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FileVersion {
+    path: Path,
+    size: u64,
+    modified: i64,
+}
+
+impl From<&ObjectMeta> for FileVersion {
+    fn from(meta: &ObjectMeta) -> Self {
+        Self {
+            path: meta.location.clone(),
+            size: meta.size,
+            modified: meta.last_modified.timestamp_nanos_opt().unwrap_or_default(),
+        }
+    }
+}
+
+pub(crate) struct PartitionCounts {
+    store: Arc<dyn ObjectStore>,
+    /// The issue log's folder.
+    folder: Path,
+    /// How long a dataset's listing is trusted, as the archive's other listings are.
+    refresh: Duration,
+    listings: Mutex<HashMap<String, (Instant, Arc<Vec<Partition>>)>>,
+    footers: Mutex<HashMap<FileVersion, u64>>,
+    /// The context's footer cache: footers read here serve its scans, and the other way round.
+    metadata_cache: Arc<FileMetadataCache>,
+}
+
+/// Whether a value is written the same in a folder name as in the data, so that the folder
+/// `dataset=<value>` is the partition DataFusion reads as that value. Other values take the
+/// general path.
+pub(crate) fn plain(value: &str) -> bool {
+    !value.is_empty()
+        && !value.starts_with('.')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+}
+
+impl PartitionCounts {
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        folder: Path,
+        refresh: Duration,
+        metadata_cache: Arc<FileMetadataCache>,
+    ) -> Self {
+        Self {
+            store,
+            folder,
+            refresh,
+            metadata_cache,
+            listings: Mutex::new(HashMap::new()),
+            footers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The partitions of `dataset` (a [`plain`] value) in ascending order of resource, or `None`
+    /// when one of them is named in a way only the general path reads right.
+    ///
+    /// # Errors
+    /// `DataFusion` when the folder cannot be listed or a footer cannot be read.
+    pub async fn of(&self, dataset: &str) -> Result<Option<Arc<Vec<Partition>>>> {
+        if let Some((listed, partitions)) = self.listings.lock().unwrap().get(dataset)
+            && listed.elapsed() < self.refresh
+        {
+            return Ok(Some(partitions.clone()));
+        }
+        let Some(partitions) = self.count(dataset).await? else {
+            return Ok(None);
+        };
+        let partitions = Arc::new(partitions);
+        self.listings
+            .lock()
+            .unwrap()
+            .insert(dataset.to_owned(), (Instant::now(), partitions.clone()));
+        Ok(Some(partitions))
+    }
+
+    async fn count(&self, dataset: &str) -> Result<Option<Vec<Partition>>> {
+        let prefix = self
+            .folder
+            .clone()
+            .join(format!("dataset={dataset}").as_str());
+        let files: Vec<ObjectMeta> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| Error::DataFusion(e.into()))?;
+        let mut by_resource: HashMap<String, Vec<ObjectMeta>> = HashMap::new();
+        for file in &files {
+            if file.location.extension() != Some("parquet") {
+                continue;
+            }
+            let Some(mut parts) = file.location.prefix_match(&prefix) else {
+                continue;
+            };
+            // `resource=<r>/…/<file>.parquet`; a file elsewhere is not in a partition.
+            let Some(resource) = parts
+                .next()
+                .and_then(|p| p.as_ref().strip_prefix("resource=").map(str::to_owned))
+            else {
+                continue;
+            };
+            if parts.next().is_none() {
+                continue;
+            }
+            if !plain(&resource) {
+                return Ok(None);
+            }
+            by_resource.entry(resource).or_default().push(file.clone());
+        }
+
+        let metas: Vec<ObjectMeta> = by_resource.values().flatten().cloned().collect();
+        let rows = self.footer_rows(metas).await?;
+        let mut partitions: Vec<Partition> = by_resource
+            .into_iter()
+            .map(|(resource, files)| Partition {
+                rows: files.iter().map(|f| rows[&FileVersion::from(f)]).sum(),
+                resource,
+            })
+            .collect();
+        partitions.sort_by(|a, b| a.resource.cmp(&b.resource));
+        Ok(Some(partitions))
+    }
+
+    /// The row count of each file, from the cache or its footer.
+    async fn footer_rows(&self, files: Vec<ObjectMeta>) -> Result<HashMap<FileVersion, u64>> {
+        let (mut known, unknown): (HashMap<_, _>, Vec<_>) = {
+            let cache = self.footers.lock().unwrap();
+            let mut known = HashMap::new();
+            let mut unknown = Vec::new();
+            for meta in files {
+                let file = FileVersion::from(&meta);
+                match cache.get(&file) {
+                    Some(&rows) => {
+                        known.insert(file, rows);
+                    }
+                    None => unknown.push((file, meta)),
+                }
+            }
+            (known, unknown)
+        };
+        let read: Vec<(FileVersion, u64)> = futures::stream::iter(unknown)
+            .map(|(file, meta)| async move {
+                let metadata = DFParquetMetadata::new(self.store.as_ref(), &meta)
+                    .with_file_metadata_cache(Some(self.metadata_cache.clone()))
+                    .fetch_metadata()
+                    .await?;
+                let rows = metadata.file_metadata().num_rows().max(0) as u64;
+                Ok::<_, datafusion::error::DataFusionError>((file, rows))
+            })
+            .buffer_unordered(FOOTER_READS)
+            .try_collect()
+            .await?;
+        let mut cache = self.footers.lock().unwrap();
+        for (file, rows) in read {
+            cache.insert(file.clone(), rows);
+            known.insert(file, rows);
+        }
+        Ok(known)
+    }
+}
+
+/// Which partitions hold the rows `offset..offset + limit` of their concatenation, and how many
+/// rows come before the first of them.
+pub(crate) fn covering<'a>(
+    partitions: impl IntoIterator<Item = (&'a str, u64)>,
+    offset: u64,
+    limit: u64,
+) -> (Vec<&'a str>, u64) {
+    let end = offset.saturating_add(limit);
+    let mut before = 0;
+    let mut start = 0;
+    let mut chosen = Vec::new();
+    for (resource, rows) in partitions {
+        let next = start + rows;
+        if next > offset && start < end && rows > 0 {
+            if chosen.is_empty() {
+                before = start;
+            }
+            chosen.push(resource);
+        }
+        start = next;
+    }
+    (chosen, before)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_falls_in_the_partitions_that_hold_its_rows() {
+        let parts = [("a", 10), ("b", 0), ("c", 5), ("d", 20)];
+        assert_eq!(covering(parts, 0, 5), (vec!["a"], 0));
+        assert_eq!(covering(parts, 8, 5), (vec!["a", "c"], 0));
+        assert_eq!(covering(parts, 10, 5), (vec!["c"], 10));
+        assert_eq!(covering(parts, 12, 50), (vec!["c", "d"], 10));
+        assert_eq!(covering(parts, 35, 5), (vec![], 0));
+    }
+
+    #[test]
+    fn only_plain_names_are_read_from_folder_names() {
+        assert!(plain("conservation-area"));
+        assert!(plain("local-authority-eng:SWK"));
+        for odd in ["", "..", "a/b", "a b", "x' OR '1'='1", "a%2Fb", ".hidden"] {
+            assert!(!plain(odd), "{odd}");
+        }
+    }
+}
