@@ -29,6 +29,13 @@ def queries(dataset):
             f"SELECT {ISSUE_COLUMNS} FROM issue WHERE dataset = '{dataset}' "
             f"ORDER BY {ISSUE_COLUMNS} LIMIT 50 OFFSET 1000",
         ]),
+        ("issue page, issue_type filter",
+         f"/log/issue?dataset={dataset}&issue_type=invalid%20geometry%20-%20fixed&limit=50&offset=100", [
+            f"SELECT count(*) FROM issue WHERE dataset = '{dataset}' AND \"issue-type\" = 'invalid geometry - fixed'",
+            f"SELECT {ISSUE_COLUMNS} FROM issue WHERE dataset = '{dataset}' "
+            f"AND \"issue-type\" = 'invalid geometry - fixed' "
+            f"ORDER BY {ISSUE_COLUMNS} LIMIT 50 OFFSET 100",
+        ]),
         ("group-by dataset,issue-type", "/performance/issues?group_by=dataset,issue-type&limit=100", [
             'SELECT dataset, "issue-type", count(*) AS n FROM issue GROUP BY ALL '
             'ORDER BY n DESC, dataset, "issue-type"',
