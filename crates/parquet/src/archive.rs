@@ -98,7 +98,12 @@ impl ParquetArchive {
         let runtime = RuntimeEnvBuilder::new()
             .with_cache_manager(cache)
             .build_arc()?;
-        let config = SessionConfig::new().with_information_schema(false);
+        // No per-file statistics: every query here filters on values the statistics cannot
+        // prune (a dataset is a folder, not a range), and kept for tens of thousands of files
+        // their min/max strings (whole geometries in `value`) cost hundreds of megabytes.
+        let config = SessionConfig::new()
+            .with_information_schema(false)
+            .with_collect_statistics(false);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         if let Some(bucket) = root.strip_prefix("s3://") {
             let bucket = bucket.split('/').next().unwrap_or_default();
