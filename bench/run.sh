@@ -12,3 +12,6 @@ python3 bench/flow_csv_to_parquet.py --sluice "$binary"
 echo
 echo "== pipeline metadata API"
 python3 bench/metadata_api.py --sluice "$binary"
+echo
+echo "== a flow's view: 100,000 log lines against ten"
+python3 bench/flow_view.py --sluice "$binary"

@@ -4,12 +4,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_flow_tables;
+mod m20261124_000001_flow_leases_and_steps;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_create_flow_tables::Migration)]
+        vec![
+            Box::new(m20261123_000001_create_flow_tables::Migration),
+            Box::new(m20261124_000001_flow_leases_and_steps::Migration),
+        ]
     }
 }

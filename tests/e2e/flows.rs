@@ -95,6 +95,49 @@ fn assert_progress_and_logs(seen: &[Value], end: &Value) {
             .unwrap()
             .is_empty()
     );
+
+    // Per-step results, in plan order: sources, transforms as the input lists them, outputs.
+    let steps = end["output"]["steps"].as_array().unwrap();
+    let named: Vec<(&str, &str)> = steps
+        .iter()
+        .map(|s| (s["kind"].as_str().unwrap(), s["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("ingest", "orders"),
+            ("ingest", "customers"),
+            ("transform", "by_country"),
+            ("transform", "big_orders"),
+            ("transform", "enriched"),
+            ("output", "enriched -> enriched"),
+            ("output", "by_country -> by_country"),
+        ]
+    );
+    for step in steps {
+        assert_eq!(step["state"], "COMPLETED", "{step}");
+        assert!(step["rows"].as_u64().is_some(), "{step}");
+        assert!(step["error"].is_null(), "{step}");
+        let (started, finished) = (step["started_utc"].as_str(), step["finished_utc"].as_str());
+        assert!(started.is_some() && finished >= started, "{step}");
+    }
+}
+
+/// Every line of a flow, read a page of `limit` at a time through `/v1/flows/{id}/logs`.
+async fn all_lines(server: &TestServer, flow: i64, limit: usize) -> Vec<Value> {
+    let mut lines = Vec::new();
+    let mut path = format!("/v1/flows/{flow}/logs?limit={limit}");
+    loop {
+        let (status, page) = server.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        let got = page["lines"].as_array().unwrap();
+        assert!(got.len() <= limit);
+        lines.extend(got.iter().cloned());
+        match page["next_after"].as_i64() {
+            Some(after) => path = format!("/v1/flows/{flow}/logs?limit={limit}&after={after}"),
+            None => return lines,
+        }
+    }
 }
 
 #[tokio::test]
@@ -109,6 +152,31 @@ async fn a_flow_joins_a_csv_with_a_sqlite_table_into_a_sqlite_target() {
     let (seen, end) = server.wait_for_end(flow, Duration::from_secs(30)).await;
     assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
     assert_progress_and_logs(&seen, &end);
+    assert_eq!(
+        end["output"]["steps"][3]["rows"],
+        big_order_count(2000),
+        "big_orders counts its rows"
+    );
+
+    // Paged, the lines are the view's lines (all of them: fewer than a view holds), in order.
+    let paged = all_lines(&server, flow, 3).await;
+    let texts: Vec<&Value> = paged.iter().map(|l| &l["line"]).collect();
+    let viewed: Vec<&Value> = end["output"]["logs"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(texts, viewed);
+    assert_eq!(end["output"]["logs"]["has_earlier"], false);
+    assert!(
+        paged
+            .iter()
+            .all(|l| l["stream"] == "log" && l["created_utc"].is_string())
+    );
+    let (status, problem) = server.get(&format!("/v1/flows/{flow}/logs?limit=0")).await;
+    assert_eq!(status, 422, "{problem}");
+    let (status, _) = server.get("/v1/flows/999999/logs").await;
+    assert_eq!(status, 404);
 
     let mart = server.data.join("out/mart.sqlite");
     let count = sqlite_rows(&mart, "SELECT count(*) FROM enriched").await;
@@ -223,6 +291,29 @@ async fn a_transform_that_fails_at_run_time_fails_the_flow_naming_it_and_leaves_
         error.contains("step transform 'big_orders' failed") && error.contains("no_such_column"),
         "{error}"
     );
+    let states: Vec<(&str, &str)> = end["output"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("orders", "COMPLETED"),
+            ("customers", "COMPLETED"),
+            ("by_country", "SKIPPED"),
+            ("big_orders", "FAILED"),
+            ("enriched", "SKIPPED"),
+            ("enriched -> enriched", "SKIPPED"),
+            ("by_country -> by_country", "SKIPPED"),
+        ]
+    );
+    let failed = &end["output"]["steps"][3];
+    assert!(
+        failed["error"].as_str().unwrap().contains("no_such_column"),
+        "{failed}"
+    );
     assert_eq!(
         sqlite_rows(&mart, "SELECT * FROM enriched").await,
         vec![vec!["before".to_owned()]]
@@ -324,8 +415,12 @@ async fn eight_flows_started_together_all_complete_with_at_most_the_configured_n
 }
 
 #[tokio::test]
-async fn a_flow_left_running_by_a_killed_process_is_failed_as_interrupted_at_the_next_start() {
-    let server = TestServer::start(Options::default()).await;
+async fn a_flow_left_running_by_a_killed_process_is_failed_as_interrupted_once_its_lease_ran_out() {
+    let short_lease = || Options {
+        env: vec![("SLUICE__RUNNER__LEASE_SECS", "2".into())],
+        ..Options::default()
+    };
+    let server = TestServer::start(short_lease()).await;
     write_orders_csv(&server.data.join("orders.csv"), 3000);
     let orders = server
         .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
@@ -340,9 +435,10 @@ async fn a_flow_left_running_by_a_killed_process_is_failed_as_interrupted_at_the
         .await;
 
     // restart() kills the process (SIGKILL) and starts a new one on the same store.
-    let server = server.restart(Options::default()).await;
-    let (_, end) = server.get(&format!("/v1/flows/{flow}")).await;
-    assert_eq!(end["output"]["state"], "FAILED", "{end}");
+    let server = server.restart(short_lease()).await;
+    let end = server
+        .wait_for_state(flow, "FAILED", Duration::from_secs(10))
+        .await;
     assert!(
         end["output"]["errors"]["lines"][0]
             .as_str()

@@ -5,5 +5,6 @@ mod support;
 mod flows;
 mod metadata;
 mod operations;
+mod replicas;
 mod secrets;
 mod validation;

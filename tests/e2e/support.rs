@@ -172,6 +172,18 @@ impl TestServer {
         next
     }
 
+    /// Starts a second process on the same data folder and metadata store, as another replica
+    /// behind a load balancer would be. Drop it before `self`, which owns both.
+    pub async fn replica(&self, options: Options) -> Self {
+        Self::spawn(&self.data, &self._metadata.url, &options).await
+    }
+
+    /// Kills the process with SIGKILL, as a crash or an out-of-memory kill would.
+    pub fn kill(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+
     async fn spawn(data: &Path, metadata_url: &str, options: &Options) -> Self {
         let mut process = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .current_dir(data.parent().unwrap())

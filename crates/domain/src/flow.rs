@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use std::fmt;
 
 use crate::flow_input::FlowInputId;
+use crate::step::StepResult;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowId(pub i64);
@@ -125,11 +126,54 @@ pub struct Progress {
     pub updated_utc: DateTime<Utc>,
 }
 
-/// Timestamped lines, each prefixed with its own UTC time; `updated_utc` is the newest line's.
+/// A flow's newest lines of one stream, each prefixed with its own UTC time; `updated_utc` is the
+/// newest line's. A view holds at most [`Lines::NEWEST`] of them, so reading a flow costs the same
+/// however long it ran; `earlier` says that older lines exist (page them with the flow's lines).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Lines {
     pub lines: Vec<String>,
     pub updated_utc: Option<DateTime<Utc>>,
+    pub earlier: bool,
+}
+
+impl Lines {
+    /// How many of a stream's newest lines a flow view holds.
+    pub const NEWEST: usize = 100;
+}
+
+/// Which of a flow's two streams a line belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LineStream {
+    Log,
+    Error,
+}
+
+impl LineStream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Log => "log",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// One line of a flow's log or errors, with the id that orders them and pages through them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub id: i64,
+    pub stream: LineStream,
+    pub line: String,
+    pub created_utc: DateTime<Utc>,
+}
+
+/// Who runs a flow: one per runner process, written on the flows it claims.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RunnerId(pub String);
+
+impl fmt::Display for RunnerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// The only mutable entity: what a flow is doing and has done.
@@ -140,6 +184,8 @@ pub struct FlowOutput {
     pub progress: Progress,
     pub logs: Lines,
     pub errors: Lines,
+    /// Each step of the flow and what it did, in plan order; empty until the flow starts.
+    pub steps: Vec<StepResult>,
 }
 
 /// A flow with its output, as one read.

@@ -12,6 +12,7 @@ pub mod names;
 pub mod page;
 pub mod ports;
 pub mod services;
+pub mod step;
 /// In-memory ports, for tests of the services and of the layers above them.
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

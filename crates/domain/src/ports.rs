@@ -2,16 +2,19 @@
 //! root wires them. Every method says in `# Errors` what it can fail with.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::Result;
 use crate::data_store::{DataPath, DataStore, DataStoreId, NewDataStore};
-use crate::flow::{Flow, FlowId, FlowOutputId, FlowState, FlowView};
+use crate::flow::{Flow, FlowId, FlowOutputId, FlowState, FlowView, LogLine, RunnerId};
 use crate::flow_input::{FlowInput, FlowInputId, NewFlowInput, Output, SourceRead, Transform};
 use crate::graph::TransformGraph;
 use crate::names::TableName;
 use crate::page::Page;
+pub use crate::step::{Step, StepKind};
+use crate::step::{StepChange, StepState};
 
 #[async_trait]
 pub trait DataStoreRepository: Send + Sync {
@@ -59,11 +62,31 @@ pub trait FlowRepository: Send + Sync {
     /// `Unavailable`.
     async fn list(&self, states: &[FlowState], page: Page) -> Result<Vec<FlowView>>;
 
-    /// Up to `limit` flows in any of `states`, oldest first.
+    /// Takes the oldest READY flow for `runner`: moves it to RUNNING with a lease that runs
+    /// until `lease_until`, in one statement, so that of any number of claimers (in this process
+    /// or others on the same store) exactly one gets each flow. `None` when no flow is READY.
     ///
     /// # Errors
     /// `Unavailable`.
-    async fn in_states(&self, states: &[FlowState], limit: u64) -> Result<Vec<Flow>>;
+    async fn claim_ready(
+        &self,
+        runner: &RunnerId,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<Flow>>;
+
+    /// Up to `limit` RUNNING or CANCELLING flows whose lease ran out before `now`: the process
+    /// running them stopped renewing it, so it is gone.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Flow>>;
+
+    /// The flow's log and error lines after line `after` (from the first when `None`), oldest
+    /// first, at most `limit`.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown flow; `Unavailable`.
+    async fn lines(&self, id: FlowId, after: Option<i64>, limit: u64) -> Result<Vec<LogLine>>;
 }
 
 #[async_trait]
@@ -94,6 +117,58 @@ pub trait FlowOutputRepository: Send + Sync {
     /// # Errors
     /// `Unavailable`.
     async fn append_error(&self, id: FlowOutputId, line: String) -> Result<()>;
+
+    /// Extends the lease of `runner` on a running flow to `until`. Returns false when the flow is
+    /// no longer this runner's to run (its lease ran out and another process settled it, or it
+    /// ended): the runner must then stop the work.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn renew_lease(
+        &self,
+        id: FlowOutputId,
+        runner: &RunnerId,
+        until: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Moves a flow whose lease ran out before `now` from `from` to `to`, only if its lease is
+    /// still out (its runner did not renew it meanwhile). Returns whether it moved.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn settle_expired(
+        &self,
+        id: FlowOutputId,
+        from: FlowState,
+        to: FlowState,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Records the steps a flow will run, all PENDING, in order.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn plan_steps(&self, id: FlowOutputId, steps: &[Step]) -> Result<()>;
+
+    /// Applies `change` to a step; a step that was not planned (a commit, say) is added after the
+    /// planned ones.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn change_step(&self, id: FlowOutputId, step: &Step, change: StepChange) -> Result<()>;
+
+    /// Ends the steps the flow ended around: running ones become `running_end` (with `error`,
+    /// if given), pending ones SKIPPED; finished steps keep their result.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn close_steps(
+        &self,
+        id: FlowOutputId,
+        running_end: StepState,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
 }
 
 /// Reads SQL without running it.
@@ -140,39 +215,12 @@ pub struct FlowPlan {
 }
 
 impl FlowPlan {
-    /// One step per source ingested, per transform and per output written.
-    pub fn step_count(&self) -> usize {
-        self.sources.len() + self.transforms.len() + self.outputs.len()
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepKind {
-    Ingest,
-    Transform,
-    Output,
-}
-
-impl StepKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ingest => "ingest",
-            Self::Transform => "transform",
-            Self::Output => "output",
-        }
-    }
-}
-
-/// A step of a running flow, named as the flow input names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    pub kind: StepKind,
-    pub name: String,
-}
-
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} '{}'", self.kind.as_str(), self.name)
+    /// One step per source ingested, per transform and per output written, in that order.
+    pub fn steps(&self) -> Vec<Step> {
+        let ingests = self.sources.iter().map(|s| Step::ingest(&s.alias));
+        let transforms = self.transforms.iter().map(Step::transform);
+        let outputs = self.outputs.iter().map(|o| Step::output(&o.output));
+        ingests.chain(transforms).chain(outputs).collect()
     }
 }
 

@@ -86,14 +86,7 @@ impl DataFusionEngine {
         let mut staged: Option<Box<dyn StagedWrite>> = None;
         for planned in &plan.outputs {
             let output = &planned.output;
-            let name = match &output.table {
-                Some(table) => format!("{} -> {table}", output.transform),
-                None => output.transform.to_string(),
-            };
-            let step = Step {
-                kind: StepKind::Output,
-                name,
-            };
+            let step = Step::output(output);
             events.started(&step).await;
             let started = Instant::now();
             let write = match staged.as_mut() {
@@ -129,10 +122,7 @@ impl DataFusionEngine {
         source: &PlannedSource,
         events: &dyn StepEvents,
     ) -> Result<(), StepFailure> {
-        let step = Step {
-            kind: StepKind::Ingest,
-            name: source.alias.to_string(),
-        };
+        let step = Step::ingest(&source.alias);
         events.started(&step).await;
         let started = Instant::now();
         let connector = sources::connector_for(source, &self.folder).map_err(failed_at(&step))?;
@@ -150,10 +140,7 @@ impl DataFusionEngine {
         transform: &Transform,
         events: &dyn StepEvents,
     ) -> Result<(), StepFailure> {
-        let step = Step {
-            kind: StepKind::Transform,
-            name: transform.name.to_string(),
-        };
+        let step = Step::transform(transform);
         events.started(&step).await;
         let started = Instant::now();
         // Validation admits only queries; refuse anything else here too, so that no transform

@@ -8,6 +8,7 @@ pub mod telemetry;
 use actix_web::middleware::{Logger, from_fn};
 use actix_web::{App, HttpServer};
 use sluice_api::{ApiState, add_problem_instance};
+use sluice_domain::flow::RunnerId;
 use sluice_domain::services::{
     DataStoreService, FlowInputService, FlowRunner, FlowService, RunnerSettings,
 };
@@ -54,9 +55,9 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects the metadata store (applying migrations), settles flows a previous process left
-    /// running, opens the pipeline metadata source, binds the listener (port 0 picks a free one) and
-    /// starts the runner.
+    /// Connects the metadata store (applying migrations), opens the pipeline metadata source,
+    /// binds the listener (port 0 picks a free one) and starts the runner, which also settles the
+    /// flows of processes that stopped renewing their leases.
     ///
     /// # Errors
     /// A `StartError` saying which part could not start.
@@ -78,21 +79,16 @@ impl Application {
                 EngineSettings::default(),
             )),
             RunnerSettings {
+                runner: runner_id(),
                 max_concurrent_flows: settings.runner.max_concurrent_flows,
                 poll_interval: Duration::from_millis(settings.runner.poll_interval_ms),
                 cancel_check_interval: Duration::from_millis(
                     settings.runner.cancel_check_interval_ms,
                 ),
+                lease: Duration::from_secs(settings.runner.lease_secs.max(1)),
             },
             wakeup.clone(),
         ));
-        let settled = runner.settle_interrupted().await?;
-        if settled > 0 {
-            tracing::warn!(
-                settled,
-                "flows interrupted by a previous process were settled"
-            );
-        }
 
         let metadata = metadata::service(&settings).await?;
 
@@ -139,8 +135,8 @@ impl Application {
         self.port
     }
 
-    /// Serves until the process is asked to stop (SIGINT, SIGTERM), then stops the runner. Flows
-    /// still running are settled by the next start.
+    /// Serves until the process is asked to stop (SIGINT, SIGTERM), then stops the runner: flows
+    /// still running are stopped and settled as interrupted.
     ///
     /// # Errors
     /// The server's I/O error.
@@ -150,4 +146,12 @@ impl Application {
         let _ = self.runner.await;
         served
     }
+}
+
+/// This process's name on the flows it runs: the host (the task, on ECS), the process id and a
+/// random part, so two processes never share one even on one host.
+fn runner_id() -> RunnerId {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "sluice".into());
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    RunnerId(format!("{host}-{}-{}", std::process::id(), &random[..8]))
 }

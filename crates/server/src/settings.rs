@@ -45,6 +45,8 @@ pub struct RunnerSettings {
     pub max_concurrent_flows: usize,
     pub poll_interval_ms: u64,
     pub cancel_check_interval_ms: u64,
+    /// How long a claim on a running flow lasts unless its process renews it.
+    pub lease_secs: u64,
 }
 
 /// The Parquet collection archive the metadata endpoints read.

@@ -1,24 +1,27 @@
+//! Flows and the views of them (output, newest lines, steps), and claiming them to run.
+
 use async_trait::async_trait;
-use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, TransactionTrait,
 };
 use sluice_domain::flow::{
-    Flow, FlowId, FlowOutput, FlowOutputId, FlowState, FlowView, Lines, Progress,
+    Flow, FlowId, FlowOutput, FlowOutputId, FlowState, FlowView, LogLine, Progress, RunnerId,
 };
 use sluice_domain::flow_input::FlowInputId;
 use sluice_domain::page::Page;
-use sluice_domain::ports::{FlowOutputRepository, FlowRepository};
+use sluice_domain::ports::FlowRepository;
+use sluice_domain::step::StepResult;
 use sluice_domain::{Error, Result};
-use std::collections::HashMap;
 
 use crate::Store;
-use crate::entity::{flow, flow_input, flow_output, flow_output_line};
+use crate::entity::{flow, flow_input, flow_output};
 use crate::error::{corrupt, map_db_err};
+use crate::flow_lines::NewestLines;
 
-fn state_names(states: &[FlowState]) -> Vec<&'static str> {
+pub(crate) fn state_names(states: &[FlowState]) -> Vec<&'static str> {
     states.iter().map(|s| s.as_str()).collect()
 }
 
@@ -33,21 +36,11 @@ fn flow_to_domain(row: &flow::Model) -> Flow {
 
 fn output_to_domain(
     row: flow_output::Model,
-    lines: Vec<flow_output_line::Model>,
+    lines: NewestLines,
+    steps: Vec<StepResult>,
 ) -> Result<FlowOutput> {
     let state = FlowState::parse(&row.state)
         .ok_or_else(|| corrupt("flow output", row.id, "unknown state"))?;
-    let mut logs = Lines::default();
-    let mut errors = Lines::default();
-    for line in lines {
-        let stream = if line.stream == flow_output_line::ERROR {
-            &mut errors
-        } else {
-            &mut logs
-        };
-        stream.updated_utc = Some(line.created_utc);
-        stream.lines.push(line.line);
-    }
     Ok(FlowOutput {
         id: FlowOutputId(row.id),
         state,
@@ -55,30 +48,22 @@ fn output_to_domain(
             percent: u8::try_from(row.progress_percent).unwrap_or(0),
             updated_utc: row.progress_updated_utc,
         },
-        logs,
-        errors,
+        logs: lines.logs,
+        errors: lines.errors,
+        steps,
     })
 }
 
 impl Store {
-    /// Reads the outputs and their lines for the given flows, keeping the flows' order.
+    /// Reads the outputs, their newest lines and their steps for the given flows, keeping the
+    /// flows' order: three queries however many flows and lines there are.
     async fn views(
         &self,
         rows: Vec<(flow::Model, Option<flow_output::Model>)>,
     ) -> Result<Vec<FlowView>> {
         let output_ids: Vec<i64> = rows.iter().map(|(f, _)| f.flow_output_id).collect();
-        let mut lines: HashMap<i64, Vec<flow_output_line::Model>> = HashMap::new();
-        if !output_ids.is_empty() {
-            for line in flow_output_line::Entity::find()
-                .filter(flow_output_line::Column::FlowOutputId.is_in(output_ids))
-                .order_by_asc(flow_output_line::Column::Id)
-                .all(&self.db)
-                .await
-                .map_err(map_db_err)?
-            {
-                lines.entry(line.flow_output_id).or_default().push(line);
-            }
-        }
+        let mut lines = self.newest_lines(&output_ids).await?;
+        let mut steps = self.steps_of(&output_ids).await?;
         rows.into_iter()
             .map(|(flow, output)| {
                 let output =
@@ -86,6 +71,7 @@ impl Store {
                 let output = output_to_domain(
                     output,
                     lines.remove(&flow.flow_output_id).unwrap_or_default(),
+                    steps.remove(&flow.flow_output_id).unwrap_or_default(),
                 )?;
                 Ok(FlowView {
                     flow: flow_to_domain(&flow),
@@ -93,6 +79,17 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    async fn flow_row(&self, id: FlowId) -> Result<flow::Model> {
+        flow::Entity::find_by_id(id.0)
+            .one(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .ok_or(Error::NotFound {
+                entity: "flow",
+                key: id.0.to_string(),
+            })
     }
 }
 
@@ -136,7 +133,7 @@ impl FlowRepository for Store {
         txn.commit().await.map_err(map_db_err)?;
         Ok(FlowView {
             flow: flow_to_domain(&flow),
-            output: output_to_domain(output, Vec::new())?,
+            output: output_to_domain(output, NewestLines::default(), Vec::new())?,
         })
     }
 
@@ -171,10 +168,66 @@ impl FlowRepository for Store {
         self.views(rows).await
     }
 
-    async fn in_states(&self, states: &[FlowState], limit: u64) -> Result<Vec<Flow>> {
+    async fn claim_ready(
+        &self,
+        runner: &RunnerId,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<Flow>> {
+        // PostgreSQL locks the row it picks and skips rows others hold, so concurrent claimers
+        // take different flows without waiting; SQLite runs one writer at a time (and its query
+        // builder leaves the lock out).
+        let pick = Query::select()
+            .column(flow_output::Column::Id)
+            .from(flow_output::Entity)
+            .and_where(flow_output::Column::State.eq(FlowState::Ready.as_str()))
+            .order_by(flow_output::Column::Id, Order::Asc)
+            .limit(1)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .to_owned();
+        let claimed = flow_output::Entity::update_many()
+            .col_expr(
+                flow_output::Column::State,
+                Expr::value(FlowState::Running.as_str()),
+            )
+            .col_expr(
+                flow_output::Column::RunnerId,
+                Expr::value(runner.0.as_str()),
+            )
+            .col_expr(
+                flow_output::Column::LeaseExpiresUtc,
+                Expr::value(lease_until),
+            )
+            // `=`, not `IN`: a scalar subquery runs once, where PostgreSQL may run an `IN`
+            // subquery again for each row it scans, locking and claiming every READY flow.
+            .filter(Expr::col((flow_output::Entity, flow_output::Column::Id)).eq(Expr::from(pick)))
+            .filter(flow_output::Column::State.eq(FlowState::Ready.as_str()))
+            .exec_with_returning(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        let Some(output) = claimed.first() else {
+            return Ok(None);
+        };
+        let flow = flow::Entity::find()
+            .filter(flow::Column::FlowOutputId.eq(output.id))
+            .one(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .ok_or_else(|| corrupt("flow output", output.id, "it belongs to no flow"))?;
+        Ok(Some(flow_to_domain(&flow)))
+    }
+
+    async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Flow>> {
         let rows = flow::Entity::find()
             .inner_join(flow_output::Entity)
-            .filter(flow_output::Column::State.is_in(state_names(states)))
+            .filter(
+                flow_output::Column::State
+                    .is_in(state_names(&[FlowState::Running, FlowState::Cancelling])),
+            )
+            .filter(
+                Condition::any()
+                    .add(flow_output::Column::LeaseExpiresUtc.lt(now))
+                    .add(flow_output::Column::LeaseExpiresUtc.is_null()),
+            )
             .order_by_asc(flow::Column::Id)
             .limit(limit)
             .all(&self.db)
@@ -182,72 +235,10 @@ impl FlowRepository for Store {
             .map_err(map_db_err)?;
         Ok(rows.iter().map(flow_to_domain).collect())
     }
-}
 
-#[async_trait]
-impl FlowOutputRepository for Store {
-    async fn state(&self, id: FlowOutputId) -> Result<FlowState> {
-        let row = flow_output::Entity::find_by_id(id.0)
-            .one(&self.db)
+    async fn lines(&self, id: FlowId, after: Option<i64>, limit: u64) -> Result<Vec<LogLine>> {
+        let flow = self.flow_row(id).await?;
+        self.lines_after(FlowOutputId(flow.flow_output_id), after, limit)
             .await
-            .map_err(map_db_err)?
-            .ok_or(Error::NotFound {
-                entity: "flow output",
-                key: id.0.to_string(),
-            })?;
-        FlowState::parse(&row.state).ok_or_else(|| corrupt("flow output", row.id, "unknown state"))
-    }
-
-    async fn set_state(&self, id: FlowOutputId, from: FlowState, to: FlowState) -> Result<bool> {
-        let result = flow_output::Entity::update_many()
-            .col_expr(flow_output::Column::State, Expr::value(to.as_str()))
-            .filter(flow_output::Column::Id.eq(id.0))
-            .filter(flow_output::Column::State.eq(from.as_str()))
-            .exec(&self.db)
-            .await
-            .map_err(map_db_err)?;
-        Ok(result.rows_affected == 1)
-    }
-
-    async fn raise_progress(&self, id: FlowOutputId, percent: u8) -> Result<()> {
-        flow_output::Entity::update_many()
-            .col_expr(
-                flow_output::Column::ProgressPercent,
-                Expr::value(i16::from(percent)),
-            )
-            .col_expr(
-                flow_output::Column::ProgressUpdatedUtc,
-                Expr::value(Utc::now()),
-            )
-            .filter(flow_output::Column::Id.eq(id.0))
-            .filter(flow_output::Column::ProgressPercent.lt(i16::from(percent)))
-            .exec(&self.db)
-            .await
-            .map_err(map_db_err)?;
-        Ok(())
-    }
-
-    async fn append_log(&self, id: FlowOutputId, line: String) -> Result<()> {
-        self.append_line(id, flow_output_line::LOG, line).await
-    }
-
-    async fn append_error(&self, id: FlowOutputId, line: String) -> Result<()> {
-        self.append_line(id, flow_output_line::ERROR, line).await
-    }
-}
-
-impl Store {
-    async fn append_line(&self, id: FlowOutputId, stream: &str, line: String) -> Result<()> {
-        flow_output_line::ActiveModel {
-            flow_output_id: Set(id.0),
-            stream: Set(stream.to_owned()),
-            line: Set(line),
-            created_utc: Set(Utc::now()),
-            ..Default::default()
-        }
-        .insert(&self.db)
-        .await
-        .map_err(map_db_err)?;
-        Ok(())
     }
 }

@@ -6,6 +6,9 @@ mod data_stores;
 mod entity;
 mod error;
 mod flow_inputs;
+mod flow_lines;
+mod flow_outputs;
+mod flow_steps;
 mod flows;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};

@@ -2,13 +2,14 @@
 //! PostgreSQL tests use a fresh database per test on `SLUICE_TEST_POSTGRES_URL`
 //! (default `postgres://postgres@127.0.0.1:5432`).
 
+use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::ExposeSecret;
 use sluice_domain::Error;
 use sluice_domain::data_store::{
     Connection, DataPath, DataStoreId, FileFormat, NewDataStore, RelationalConnection,
     ServerConnection, ServerEngine,
 };
-use sluice_domain::flow::{FlowId, FlowState};
+use sluice_domain::flow::{FlowId, FlowState, LineStream, RunnerId};
 use sluice_domain::flow_input::{
     FlowInputId, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
 };
@@ -17,6 +18,7 @@ use sluice_domain::page::Page;
 use sluice_domain::ports::{
     DataStoreRepository, FlowInputRepository, FlowOutputRepository, FlowRepository,
 };
+use sluice_domain::step::{Step, StepChange, StepKind, StepResult, StepState};
 use sluice_store::Store;
 
 mod support {
@@ -294,11 +296,229 @@ async fn flows_list_by_state_oldest_first(store: &Store) {
         all.iter().map(|v| v.flow.id).collect::<Vec<_>>(),
         [ids[2].flow.id, ids[3].flow.id]
     );
-    let running = store.in_states(&[FlowState::Running], 10).await.unwrap();
-    assert_eq!(
-        running.iter().map(|f| f.id).collect::<Vec<_>>(),
-        [ids[1].flow.id]
+}
+
+async fn concurrent_claims_take_every_ready_flow_exactly_once(store: &Store) {
+    let input = flow_input(store).await;
+    let mut created = Vec::new();
+    for _ in 0..30 {
+        created.push(FlowRepository::create(store, input).await.unwrap().flow.id);
+    }
+    let until = Utc::now() + TimeDelta::minutes(1);
+    let claimers: Vec<_> = (0..6)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let runner = RunnerId(format!("runner-{i}"));
+                let mut taken = Vec::new();
+                while let Some(flow) = store.claim_ready(&runner, until).await.unwrap() {
+                    taken.push(flow.id);
+                }
+                taken
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for claimer in claimers {
+        claimed.extend(claimer.await.unwrap());
+    }
+    claimed.sort_by_key(|id| id.0);
+    assert_eq!(claimed, created, "each flow claimed once");
+    let running = FlowRepository::list(store, &[FlowState::Running], Page::default())
+        .await
+        .unwrap();
+    assert_eq!(running.len(), 30);
+}
+
+async fn a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out(store: &Store) {
+    let input = flow_input(store).await;
+    let flow = FlowRepository::create(store, input).await.unwrap();
+    let output = flow.output.id;
+    let (mine, theirs) = (RunnerId("mine".into()), RunnerId("theirs".into()));
+    let now = Utc::now();
+    let claimed = store
+        .claim_ready(&mine, now + TimeDelta::seconds(30))
+        .await
+        .unwrap();
+    assert_eq!(claimed.map(|f| f.id), Some(flow.flow.id));
+    assert!(store.claim_ready(&theirs, now).await.unwrap().is_none());
+
+    assert!(store.expired_leases(now, 10).await.unwrap().is_empty());
+    assert!(!store.renew_lease(output, &theirs, now).await.unwrap());
+    assert!(
+        store
+            .renew_lease(output, &mine, now + TimeDelta::seconds(60))
+            .await
+            .unwrap()
     );
+    let later = now + TimeDelta::seconds(45);
+    assert!(
+        !store
+            .settle_expired(output, FlowState::Running, FlowState::Failed, later)
+            .await
+            .unwrap(),
+        "the renewed lease still holds"
+    );
+
+    let much_later = now + TimeDelta::seconds(90);
+    let expired = store.expired_leases(much_later, 10).await.unwrap();
+    assert_eq!(
+        expired.iter().map(|f| f.id).collect::<Vec<_>>(),
+        [flow.flow.id]
+    );
+    assert!(
+        store
+            .settle_expired(output, FlowState::Running, FlowState::Failed, much_later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.renew_lease(output, &mine, much_later).await.unwrap(),
+        "a settled flow is no longer the runner's"
+    );
+    assert!(
+        store
+            .expired_leases(much_later, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_view_holds_the_newest_lines_and_pages_reach_every_line(store: &Store) {
+    let input = flow_input(store).await;
+    let flow = FlowRepository::create(store, input).await.unwrap();
+    let quiet = FlowRepository::create(store, input).await.unwrap();
+    let mut written = Vec::new();
+    for i in 0..250 {
+        let line = format!("log {i}");
+        store
+            .append_log(flow.output.id, line.clone())
+            .await
+            .unwrap();
+        written.push(line);
+        if i % 100 == 0 {
+            let line = format!("error {i}");
+            store
+                .append_error(flow.output.id, line.clone())
+                .await
+                .unwrap();
+            written.push(line);
+        }
+    }
+    store
+        .append_log(quiet.output.id, "alone".into())
+        .await
+        .unwrap();
+
+    let views = FlowRepository::list(store, &[], Page::default())
+        .await
+        .unwrap();
+    let output = &views[0].output;
+    let newest: Vec<String> = (150..250).map(|i| format!("log {i}")).collect();
+    assert_eq!(output.logs.lines, newest);
+    assert!(output.logs.earlier);
+    assert_eq!(output.errors.lines, ["error 0", "error 100", "error 200"]);
+    assert!(!output.errors.earlier);
+    assert_eq!(views[1].output.logs.lines, ["alone"]);
+    assert!(!views[1].output.logs.earlier);
+
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.lines(flow.flow.id, after, 64).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        paged.extend(page.into_iter().map(|l| (l.stream, l.line)));
+    }
+    assert_eq!(paged.len(), written.len());
+    assert_eq!(
+        paged.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>(),
+        written
+    );
+    assert_eq!(paged[1], (LineStream::Error, "error 0".to_owned()));
+    assert!(matches!(
+        store.lines(FlowId(987_654), None, 10).await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+async fn steps_are_planned_pending_then_changed_and_closed(store: &Store) {
+    let input = flow_input(store).await;
+    let flow = FlowRepository::create(store, input).await.unwrap();
+    let output = flow.output.id;
+    let step = |kind, name: &str| Step {
+        kind,
+        name: name.to_owned(),
+    };
+    let planned = [
+        step(StepKind::Ingest, "orders"),
+        step(StepKind::Transform, "big"),
+        step(StepKind::Output, "big -> big"),
+    ];
+    let commit = step(StepKind::Output, "commit");
+    let at = |s: i64| DateTime::<Utc>::from_timestamp(1_800_000_000 + s, 0).unwrap();
+    let changes = [
+        (&planned[0], StepChange::Started { at: at(1) }),
+        (&planned[0], StepChange::Completed { rows: 7, at: at(2) }),
+        (&planned[1], StepChange::Started { at: at(3) }),
+        (
+            &commit,
+            StepChange::Failed {
+                error: "disk full".into(),
+                at: at(4),
+            },
+        ),
+    ];
+
+    store.plan_steps(output, &planned).await.unwrap();
+    let mut expected: Vec<StepResult> = planned.iter().cloned().map(StepResult::pending).collect();
+    assert_eq!(
+        FlowRepository::get(store, flow.flow.id)
+            .await
+            .unwrap()
+            .output
+            .steps,
+        expected
+    );
+    for (step, change) in &changes {
+        store
+            .change_step(output, step, change.clone())
+            .await
+            .unwrap();
+        if !expected.iter().any(|r| r.step == **step) {
+            expected.push(StepResult::pending((*step).clone()));
+        }
+        expected
+            .iter_mut()
+            .filter(|r| r.step == **step)
+            .for_each(|r| r.apply(change));
+    }
+    store
+        .close_steps(output, StepState::Cancelled, Some("stopped"), at(5))
+        .await
+        .unwrap();
+    expected
+        .iter_mut()
+        .for_each(|r| r.close(StepState::Cancelled, Some("stopped"), at(5)));
+
+    let steps = FlowRepository::get(store, flow.flow.id)
+        .await
+        .unwrap()
+        .output
+        .steps;
+    assert_eq!(steps, expected);
+    let states: Vec<_> = steps.iter().map(|r| r.state).collect();
+    assert_eq!(
+        states,
+        [
+            StepState::Completed,
+            StepState::Cancelled,
+            StepState::Skipped,
+            StepState::Failed
+        ]
+    );
+    assert_eq!(steps[0].rows, Some(7));
 }
 
 macro_rules! contract {
@@ -332,4 +552,8 @@ contract!(
     progress_never_goes_down,
     log_and_error_lines_keep_their_order,
     flows_list_by_state_oldest_first,
+    concurrent_claims_take_every_ready_flow_exactly_once,
+    a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out,
+    a_view_holds_the_newest_lines_and_pages_reach_every_line,
+    steps_are_planned_pending_then_changed_and_closed,
 );

@@ -8,12 +8,13 @@ use sluice_domain::data_store::{
     Connection, DataPath, DataStore, DataStoreId, FileFormat, NewDataStore, RelationalConnection,
     ServerConnection, ServerEngine,
 };
-use sluice_domain::flow::{FlowState, FlowView, Lines};
+use sluice_domain::flow::{FlowState, FlowView, Lines, LogLine};
 use sluice_domain::flow_input::{
     FlowInput, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
 };
 use sluice_domain::names::{DataStoreName, TableName};
 use sluice_domain::page::Page;
+use sluice_domain::step::StepResult;
 
 use crate::ApiError;
 use crate::extract::from_json;
@@ -439,10 +440,12 @@ pub fn domain_states(v1: &str) -> Option<Vec<FlowState>> {
     }
 }
 
+/// A stream's newest lines; `has_earlier` says older ones exist (`GET /v1/flows/{id}/logs`).
 #[derive(Serialize)]
 struct LinesDto {
     lines: Vec<String>,
     updated_utc: Option<String>,
+    has_earlier: bool,
 }
 
 impl From<&Lines> for LinesDto {
@@ -450,8 +453,80 @@ impl From<&Lines> for LinesDto {
         Self {
             lines: lines.lines.clone(),
             updated_utc: lines.updated_utc.map(utc),
+            has_earlier: lines.earlier,
         }
     }
+}
+
+#[derive(Serialize)]
+struct StepDto {
+    name: String,
+    kind: &'static str,
+    state: &'static str,
+    rows: Option<u64>,
+    started_utc: Option<String>,
+    finished_utc: Option<String>,
+    error: Option<String>,
+}
+
+impl From<&StepResult> for StepDto {
+    fn from(result: &StepResult) -> Self {
+        Self {
+            name: result.step.name.clone(),
+            kind: result.step.kind.as_str(),
+            state: result.state.as_str(),
+            rows: result.rows,
+            started_utc: result.started_utc.map(utc),
+            finished_utc: result.finished_utc.map(utc),
+            error: result.error.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct LogLineDto {
+    id: i64,
+    stream: &'static str,
+    line: String,
+    created_utc: String,
+}
+
+/// A page of a flow's lines; `next_after` is what to pass as `after` for the next page, absent
+/// when this page reached the end.
+#[derive(Serialize)]
+pub struct LogPageDto {
+    lines: Vec<LogLineDto>,
+    next_after: Option<i64>,
+}
+
+impl LogPageDto {
+    pub fn new(lines: Vec<LogLine>, limit: u64) -> Self {
+        let full = lines.len() as u64 >= limit;
+        let next_after = if full {
+            lines.last().map(|l| l.id)
+        } else {
+            None
+        };
+        Self {
+            lines: lines
+                .into_iter()
+                .map(|l| LogLineDto {
+                    id: l.id,
+                    stream: l.stream.as_str(),
+                    line: l.line,
+                    created_utc: utc(l.created_utc),
+                })
+                .collect(),
+            next_after,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogPageQuery {
+    pub after: Option<i64>,
+    pub limit: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -466,6 +541,7 @@ struct OutputViewDto {
     progress: ProgressDto,
     logs: LinesDto,
     errors: LinesDto,
+    steps: Vec<StepDto>,
 }
 
 #[derive(Serialize)]
@@ -492,6 +568,7 @@ impl From<&FlowView> for FlowDto {
                 },
                 logs: (&view.output.logs).into(),
                 errors: (&view.output.errors).into(),
+                steps: view.output.steps.iter().map(StepDto::from).collect(),
             },
         }
     }

@@ -1,8 +1,9 @@
 use actix_web::{HttpResponse, web};
 use sluice_domain::flow::FlowId;
 use sluice_domain::flow_input::FlowInputId;
+use sluice_domain::services::DEFAULT_LINES;
 
-use super::dto::{FlowDto, FlowListQuery, StartFlow, domain_states};
+use super::dto::{FlowDto, FlowListQuery, LogPageDto, LogPageQuery, StartFlow, domain_states};
 use crate::extract::from_json;
 use crate::{ApiError, ApiState};
 
@@ -23,6 +24,20 @@ pub async fn start(
 pub async fn get(state: web::Data<ApiState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let view = state.flows.get(FlowId(id.into_inner())).await?;
     Ok(HttpResponse::Ok().json(FlowDto::from(&view)))
+}
+
+/// A page of the flow's log and error lines, oldest first, after line `after`.
+pub async fn logs(
+    state: web::Data<ApiState>,
+    id: web::Path<i64>,
+    query: web::Query<LogPageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LINES);
+    let lines = state
+        .flows
+        .lines(FlowId(id.into_inner()), query.after, limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(LogPageDto::new(lines, limit)))
 }
 
 pub async fn list(

@@ -27,5 +27,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/flows/cancel/{id}", web::post().to(flows::cancel))
     .route("/flows/{id}/cancel", web::post().to(flows::cancel))
     .route("/flows/{id}", web::get().to(flows::get))
+    .route("/flows/{id}/logs", web::get().to(flows::logs))
     .configure(metadata::routes);
 }

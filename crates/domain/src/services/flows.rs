@@ -1,11 +1,15 @@
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-use crate::flow::{FlowId, FlowState, FlowView};
+use crate::flow::{FlowId, FlowState, FlowView, LogLine};
 use crate::flow_input::FlowInputId;
 use crate::page::Page;
 use crate::ports::{FlowOutputRepository, FlowRepository};
 use crate::{Error, Result};
+
+/// The most lines one page of a flow's lines holds, and how many when the client does not say.
+pub const MAX_LINES: u64 = 1000;
+pub const DEFAULT_LINES: u64 = 100;
 
 /// Starts, reads and cancels flows. Running them is the [`super::FlowRunner`]'s job.
 #[derive(Clone)]
@@ -53,6 +57,21 @@ impl FlowService {
     /// `NotFound`; `Unavailable`.
     pub async fn get(&self, id: FlowId) -> Result<FlowView> {
         self.flows.get(id).await
+    }
+
+    /// The flow's log and error lines after line `after`, oldest first, at most `limit`
+    /// (1..=[`MAX_LINES`], [`DEFAULT_LINES`] when the client does not say): how a client reads a long log, a page at a time.
+    ///
+    /// # Errors
+    /// `Invalid` for a limit out of range; `NotFound`; `Unavailable`.
+    pub async fn lines(&self, id: FlowId, after: Option<i64>, limit: u64) -> Result<Vec<LogLine>> {
+        if limit == 0 || limit > MAX_LINES {
+            return Err(Error::invalid(
+                "/limit",
+                format!("must be between 1 and {MAX_LINES}"),
+            ));
+        }
+        self.flows.lines(id, after, limit).await
     }
 
     /// # Errors

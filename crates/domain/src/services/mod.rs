@@ -8,7 +8,7 @@ mod runner;
 
 pub use data_stores::DataStoreService;
 pub use flow_inputs::FlowInputService;
-pub use flows::FlowService;
+pub use flows::{DEFAULT_LINES, FlowService, MAX_LINES};
 pub use metadata::{ConfigurationOverview, MetadataPorts, MetadataService};
 pub use runner::{FlowRunner, RunnerSettings};
 

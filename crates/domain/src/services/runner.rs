@@ -2,38 +2,47 @@
 //! flow's output current (state, progress, log and error lines).
 
 use async_trait::async_trait;
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::data_store::DataStore;
-use crate::flow::{Flow, FlowOutputId, FlowState};
+use crate::flow::{Flow, FlowOutputId, FlowState, RunnerId};
 use crate::graph::TransformGraph;
 use crate::ports::{
     DataStoreRepository, FlowEngine, FlowInputRepository, FlowOutputRepository, FlowPlan,
     FlowRepository, PlannedOutput, PlannedSource, RunOutcome, SqlAnalyzer, Step, StepEvents,
 };
+use crate::step::{StepChange, StepState};
 use crate::{Error, Result};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunnerSettings {
+    /// This process's name on the flows it claims; unique among the processes sharing a store.
+    pub runner: RunnerId,
     /// How many flows run at once in this process.
     pub max_concurrent_flows: usize,
     /// How often the runner looks for READY flows when nothing wakes it.
     pub poll_interval: Duration,
-    /// How often a running flow's state is read to notice a cancel.
+    /// How often a running flow's state is read to notice a cancel (sent to any process).
     pub cancel_check_interval: Duration,
+    /// How long a claim on a running flow lasts unless renewed. The runner renews it every third
+    /// of this, and every half of this looks for flows whose lease ran out (their process died)
+    /// and settles them: a dead process's flow is settled within 1.5 leases.
+    pub lease: Duration,
 }
 
 impl Default for RunnerSettings {
     fn default() -> Self {
         Self {
+            runner: RunnerId("sluice".into()),
             max_concurrent_flows: 4,
             poll_interval: Duration::from_millis(500),
             cancel_check_interval: Duration::from_millis(200),
+            lease: Duration::from_secs(30),
         }
     }
 }
@@ -76,54 +85,60 @@ impl FlowRunner {
         }
     }
 
-    /// Settles flows that a process which died left RUNNING or CANCELLING: they become FAILED (or
-    /// CANCELLED, when a cancel was asked for) with an error line saying they were interrupted.
-    /// They are not re-run: a flow's writes are atomic, so the target still holds what it held
-    /// before, and re-running is the client's choice. Call it before [`Self::run_until`].
+    /// Settles the flows whose runner stopped renewing its lease (the process died): they
+    /// become FAILED (or CANCELLED, when a cancel was asked for) with an error line saying they
+    /// were interrupted. They are not re-run: a flow's writes are atomic, so the target still
+    /// holds what it held before, and re-running is the client's choice. [`Self::run_until`]
+    /// calls it every half lease; returns how many flows it settled.
     ///
     /// # Errors
     /// `Unavailable`.
-    pub async fn settle_interrupted(&self) -> Result<usize> {
+    pub async fn settle_expired(&self) -> Result<usize> {
+        let now = Utc::now();
         let mut settled = 0;
         loop {
-            let stale = self
-                .flows
-                .in_states(&[FlowState::Running, FlowState::Cancelling], 100)
-                .await?;
-            if stale.is_empty() {
-                return Ok(settled);
-            }
-            for flow in stale {
-                let state = self.outputs.state(flow.flow_output_id).await?;
-                let end = if state == FlowState::Cancelling {
-                    FlowState::Cancelled
+            let expired = self.flows.expired_leases(now, 100).await?;
+            let mut moved = 0;
+            for flow in &expired {
+                let output = flow.flow_output_id;
+                let state = self.outputs.state(output).await?;
+                let (end, step_end) = if state == FlowState::Cancelling {
+                    (FlowState::Cancelled, StepState::Cancelled)
                 } else {
-                    FlowState::Failed
+                    (FlowState::Failed, StepState::Failed)
                 };
-                self.outputs
-                    .append_error(flow.flow_output_id, stamped(INTERRUPTED))
-                    .await?;
                 if state.can_become(end)
-                    && self
-                        .outputs
-                        .set_state(flow.flow_output_id, state, end)
-                        .await?
+                    && self.outputs.settle_expired(output, state, end, now).await?
                 {
-                    tracing::warn!(flow_id = %flow.id, "settled a flow interrupted by a previous process as {end}");
-                    settled += 1;
+                    self.outputs
+                        .append_error(output, stamped(INTERRUPTED))
+                        .await?;
+                    self.outputs
+                        .close_steps(output, step_end, Some("interrupted"), now)
+                        .await?;
+                    tracing::warn!(flow_id = %flow.id, "settled a flow whose runner stopped as {end}");
+                    moved += 1;
                 }
+            }
+            settled += moved;
+            // A flow that did not move was renewed or settled by someone else meanwhile.
+            if expired.len() < 100 || moved == 0 {
+                return Ok(settled);
             }
         }
     }
 
-    /// Runs READY flows until `shutdown` fires, at most `max_concurrent_flows` at once. On
-    /// shutdown, flows still running are stopped and left for [`Self::settle_interrupted`].
+    /// Runs READY flows until `shutdown` fires, at most `max_concurrent_flows` at once, and
+    /// settles flows that other processes left behind. On shutdown, flows still running are
+    /// stopped and settled as interrupted.
     pub async fn run_until(self: Arc<Self>, shutdown: CancellationToken) {
-        let slots = Arc::new(Semaphore::new(self.settings.max_concurrent_flows.max(1)));
+        let sweeper = tokio::spawn(self.clone().sweep_until(shutdown.clone()));
+        let slots = self.settings.max_concurrent_flows.max(1);
+        let permits = Arc::new(Semaphore::new(slots));
         loop {
             let permit = tokio::select! {
-                permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-                () = shutdown.cancelled() => return,
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                () = shutdown.cancelled() => break,
             };
             let claimed = match self.claim_next().await {
                 Ok(claimed) => claimed,
@@ -146,26 +161,42 @@ impl FlowRunner {
                     tokio::select! {
                         () = self.wakeup.notified() => {}
                         () = tokio::time::sleep(self.settings.poll_interval) => {}
-                        () = shutdown.cancelled() => return,
+                        () = shutdown.cancelled() => break,
                     }
                 }
             }
         }
+        sweeper.abort();
+        // Every flow task holds a permit until it has settled its flow: wait for them all, but
+        // not longer than a lease, after which another process settles what is left.
+        let all = u32::try_from(slots).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(self.settings.lease, permits.acquire_many(all)).await;
     }
 
-    /// Takes the oldest READY flow by moving it to RUNNING; a flow another claimer (or a cancel)
-    /// moved first is skipped.
-    async fn claim_next(&self) -> Result<Option<Flow>> {
-        for flow in self.flows.in_states(&[FlowState::Ready], 16).await? {
-            if self
-                .outputs
-                .set_state(flow.flow_output_id, FlowState::Ready, FlowState::Running)
-                .await?
-            {
-                return Ok(Some(flow));
+    async fn sweep_until(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            match self.settle_expired().await {
+                Ok(0) => {}
+                Ok(settled) => tracing::info!(settled, "settled flows whose runner stopped"),
+                Err(err) => tracing::error!(error = %err, "could not look for expired leases"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.settings.lease / 2) => {}
+                () = shutdown.cancelled() => return,
             }
         }
-        Ok(None)
+    }
+
+    /// Takes the oldest READY flow with a fresh lease; claimers in other processes on the same
+    /// store never get the same flow.
+    async fn claim_next(&self) -> Result<Option<Flow>> {
+        self.flows
+            .claim_ready(&self.settings.runner, self.lease_from_now())
+            .await
+    }
+
+    fn lease_from_now(&self) -> DateTime<Utc> {
+        Utc::now() + TimeDelta::from_std(self.settings.lease).unwrap_or_else(|_| TimeDelta::days(1))
     }
 
     async fn run_claimed(&self, flow: Flow, shutdown: CancellationToken) {
@@ -200,26 +231,40 @@ impl FlowRunner {
                 return self.finish(output, FlowState::Failed).await;
             }
         };
-        let steps = plan.step_count();
+        let steps = plan.steps();
+        self.outputs.plan_steps(output, &steps).await?;
+        let runner = &self.settings.runner;
         self.outputs
             .append_log(
                 output,
-                stamped(&format!("flow {} started: {steps} steps", flow.id)),
+                stamped(&format!(
+                    "flow {} started on runner {runner}: {} steps",
+                    flow.id,
+                    steps.len()
+                )),
             )
             .await?;
-        tracing::info!(flow_id = %flow.id, steps, "flow started");
+        tracing::info!(flow_id = %flow.id, steps = steps.len(), "flow started");
 
         let cancel = CancellationToken::new();
-        let watcher = self.watch_for_cancel(output, cancel.clone(), shutdown.clone());
+        let lease_lost = Arc::new(AtomicBool::new(false));
+        let heartbeat =
+            self.heartbeat(output, cancel.clone(), shutdown.clone(), lease_lost.clone());
         let events = OutputEvents {
             outputs: self.outputs.clone(),
             output,
-            steps,
+            steps: steps.len(),
             finished: AtomicUsize::new(0),
         };
         let outcome = self.engine.run(plan, &events, cancel.clone()).await;
-        watcher.abort();
+        heartbeat.abort();
 
+        if lease_lost.load(Ordering::SeqCst) {
+            // Another process found the lease out and settled the flow; what it wrote stands.
+            tracing::warn!(flow_id = %flow.id, "stopped a flow whose lease this runner lost");
+            return Ok(());
+        }
+        let now = Utc::now();
         match outcome {
             RunOutcome::Completed => {
                 self.outputs.raise_progress(output, 100).await?;
@@ -229,11 +274,25 @@ impl FlowRunner {
                 self.finish(output, FlowState::Completed).await
             }
             RunOutcome::Cancelled if shutdown.is_cancelled() => {
-                // Leave the flow RUNNING for the next start's settle_interrupted, like a crash.
                 tracing::warn!(flow_id = %flow.id, "flow stopped by shutdown");
-                Ok(())
+                self.outputs
+                    .close_steps(output, StepState::Cancelled, Some("interrupted"), now)
+                    .await?;
+                self.outputs
+                    .append_error(output, stamped(INTERRUPTED))
+                    .await?;
+                let state = self.outputs.state(output).await?;
+                let end = if state == FlowState::Cancelling {
+                    FlowState::Cancelled
+                } else {
+                    FlowState::Failed
+                };
+                self.finish(output, end).await
             }
             RunOutcome::Cancelled => {
+                self.outputs
+                    .close_steps(output, StepState::Cancelled, None, now)
+                    .await?;
                 self.outputs
                     .append_log(
                         output,
@@ -244,6 +303,20 @@ impl FlowRunner {
             }
             RunOutcome::Failed { step, message } => {
                 tracing::warn!(flow_id = %flow.id, %step, error = %message, "flow failed");
+                self.outputs
+                    .change_step(
+                        output,
+                        &step,
+                        StepChange::Failed {
+                            error: message.clone(),
+                            at: now,
+                        },
+                    )
+                    .await?;
+                // Steps running beside the failed one were stopped with it.
+                self.outputs
+                    .close_steps(output, StepState::Cancelled, None, now)
+                    .await?;
                 self.outputs
                     .append_error(output, stamped(&format!("step {step} failed: {message}")))
                     .await?;
@@ -270,19 +343,39 @@ impl FlowRunner {
         }
     }
 
-    fn watch_for_cancel(
+    /// While a flow runs: renews its lease, and fires `cancel` when a cancel was asked for
+    /// (through any process: the state is read from the store) or the lease was lost.
+    fn heartbeat(
         &self,
         output: FlowOutputId,
         cancel: CancellationToken,
         shutdown: CancellationToken,
+        lease_lost: Arc<AtomicBool>,
     ) -> tokio::task::JoinHandle<()> {
         let outputs = self.outputs.clone();
+        let runner = self.settings.runner.clone();
         let every = self.settings.cancel_check_interval;
+        let renew_every = self.settings.lease / 3;
+        let lease = TimeDelta::from_std(self.settings.lease).unwrap_or_else(|_| TimeDelta::days(1));
         tokio::spawn(async move {
+            let mut renewed = tokio::time::Instant::now();
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(every) => {}
+                }
+                if renewed.elapsed() >= renew_every {
+                    match outputs
+                        .renew_lease(output, &runner, Utc::now() + lease)
+                        .await
+                    {
+                        Ok(true) => renewed = tokio::time::Instant::now(),
+                        Ok(false) => {
+                            lease_lost.store(true, Ordering::SeqCst);
+                            break;
+                        }
+                        Err(err) => tracing::warn!(error = %err, "could not renew a flow's lease"),
+                    }
                 }
                 match outputs.state(output).await {
                     Ok(FlowState::Cancelling) => break,
@@ -340,6 +433,10 @@ struct OutputEvents {
 #[async_trait]
 impl StepEvents for OutputEvents {
     async fn started(&self, step: &Step) {
+        let change = StepChange::Started { at: Utc::now() };
+        if let Err(err) = self.outputs.change_step(self.output, step, change).await {
+            tracing::warn!(error = %err, "could not record a step start");
+        }
         if let Err(err) = self
             .outputs
             .append_log(self.output, stamped(&format!("step {step} started")))
@@ -350,6 +447,13 @@ impl StepEvents for OutputEvents {
     }
 
     async fn finished(&self, step: &Step, rows: u64, elapsed: Duration) {
+        let change = StepChange::Completed {
+            rows,
+            at: Utc::now(),
+        };
+        if let Err(err) = self.outputs.change_step(self.output, step, change).await {
+            tracing::warn!(error = %err, "could not record a step end");
+        }
         let line = format!(
             "step {step} finished: {rows} rows in {:.3} s",
             elapsed.as_secs_f64()

@@ -1,6 +1,8 @@
 //! The services' rules, on in-memory ports.
 
+use chrono::{TimeDelta, Utc};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -8,10 +10,11 @@ use tokio_util::sync::CancellationToken;
 use super::{FlowInputService, FlowRunner, FlowService, RunnerSettings};
 use crate::Error;
 use crate::data_store::{Connection, DataPath, DataStoreId, FileFormat, NewDataStore};
-use crate::flow::{FlowId, FlowState};
+use crate::flow::{FlowId, FlowState, RunnerId};
 use crate::flow_input::{NewFlowInput, Output, Source, SourceRead, Transform, WriteMode};
 use crate::names::{DataStoreName, TableName};
 use crate::ports::{DataStoreRepository, FlowOutputRepository, FlowRepository};
+use crate::step::StepState;
 use crate::testing::{MemoryStore, SlowEngine, WordAnalyzer};
 
 fn table(name: &str) -> TableName {
@@ -75,9 +78,11 @@ fn services(max_concurrent_flows: usize, step_time: Duration) -> Services {
     let engine = Arc::new(SlowEngine::new(step_time));
     let wakeup = Arc::new(Notify::new());
     let settings = RunnerSettings {
+        runner: RunnerId("here".into()),
         max_concurrent_flows,
         poll_interval: Duration::from_millis(20),
         cancel_check_interval: Duration::from_millis(10),
+        lease: Duration::from_millis(60),
     };
     let runner = Arc::new(FlowRunner::new(
         store.clone(),
@@ -246,7 +251,7 @@ async fn a_failing_step_fails_the_flow_with_an_error_naming_it() {
 }
 
 #[tokio::test]
-async fn flows_left_running_by_a_dead_process_are_settled_as_interrupted() {
+async fn flows_whose_runner_stopped_renewing_its_lease_are_settled_as_interrupted() {
     let s = services(1, Duration::ZERO);
     let (csv, lake) = stores(&s.store).await;
     let id = s
@@ -255,31 +260,117 @@ async fn flows_left_running_by_a_dead_process_are_settled_as_interrupted() {
         .await
         .unwrap()
         .id;
-    let running = FlowRepository::create(s.store.as_ref(), id).await.unwrap();
-    let cancelling = FlowRepository::create(s.store.as_ref(), id).await.unwrap();
-    s.store
-        .set_state(running.output.id, FlowState::Ready, FlowState::Running)
-        .await
-        .unwrap();
-    s.store
-        .set_state(cancelling.output.id, FlowState::Ready, FlowState::Running)
-        .await
-        .unwrap();
+    let dead = RunnerId("dead".into());
+    let later = Utc::now() + TimeDelta::minutes(1);
+    FlowRepository::create(s.store.as_ref(), id).await.unwrap();
+    FlowRepository::create(s.store.as_ref(), id).await.unwrap();
+    let running = s.store.claim_ready(&dead, later).await.unwrap().unwrap();
+    let cancelling = s.store.claim_ready(&dead, later).await.unwrap().unwrap();
     s.store
         .set_state(
-            cancelling.output.id,
+            cancelling.flow_output_id,
             FlowState::Running,
             FlowState::Cancelling,
         )
         .await
         .unwrap();
 
-    assert_eq!(s.runner.settle_interrupted().await.unwrap(), 2);
-    let failed = s.store.output(running.output.id);
+    assert_eq!(
+        s.runner.settle_expired().await.unwrap(),
+        0,
+        "a lease that has not run out is left alone"
+    );
+    s.store.expire_lease(running.flow_output_id);
+    s.store.expire_lease(cancelling.flow_output_id);
+    assert_eq!(s.runner.settle_expired().await.unwrap(), 2);
+    let failed = s.store.output(running.flow_output_id);
     assert_eq!(failed.state, FlowState::Failed);
     assert!(failed.errors.lines[0].contains("interrupted"));
     assert_eq!(
-        s.store.output(cancelling.output.id).state,
+        s.store.output(cancelling.flow_output_id).state,
         FlowState::Cancelled
     );
+}
+
+#[tokio::test]
+async fn a_flow_reports_each_step_and_a_failure_skips_the_steps_after_it() {
+    let s = services(1, Duration::from_millis(1));
+    let (csv, lake) = stores(&s.store).await;
+    let id = s
+        .inputs
+        .create(input(
+            csv,
+            lake,
+            &[
+                ("a", "SELECT * FROM orders"),
+                ("b", "SELECT fail FROM a"),
+                ("c", "SELECT * FROM b"),
+            ],
+        ))
+        .await
+        .unwrap()
+        .id;
+    tokio::spawn(s.runner.clone().run_until(CancellationToken::new()));
+    let flow = s.flows.start(id).await.unwrap().flow.id;
+    assert_eq!(wait_until_finished(&s.flows, flow).await, FlowState::Failed);
+    let steps = s.flows.get(flow).await.unwrap().output.steps;
+    let seen: Vec<(String, StepState, Option<u64>, Option<String>)> = steps
+        .iter()
+        .map(|r| (r.step.to_string(), r.state, r.rows, r.error.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("ingest 'orders'".into(), StepState::Skipped, None, None),
+            ("transform 'a'".into(), StepState::Completed, Some(1), None),
+            (
+                "transform 'b'".into(),
+                StepState::Failed,
+                None,
+                Some("it was asked to".into())
+            ),
+            ("transform 'c'".into(), StepState::Skipped, None, None),
+            ("output 'a -> a'".into(), StepState::Skipped, None, None),
+        ],
+        "the fake engine runs transforms only: its ingest never started"
+    );
+    let a = &steps[1];
+    assert!(a.started_utc.is_some() && a.finished_utc >= a.started_utc);
+}
+
+#[tokio::test]
+async fn a_runner_that_lost_its_lease_stops_the_flow_and_keeps_the_settled_state() {
+    let s = services(1, Duration::from_millis(50));
+    let (csv, lake) = stores(&s.store).await;
+    let steps: Vec<(String, String)> = (0..100)
+        .map(|i| (format!("t{i}"), "SELECT * FROM orders".to_owned()))
+        .collect();
+    let steps: Vec<(&str, &str)> = steps
+        .iter()
+        .map(|(n, q)| (n.as_str(), q.as_str()))
+        .collect();
+    let id = s.inputs.create(input(csv, lake, &steps)).await.unwrap().id;
+    tokio::spawn(s.runner.clone().run_until(CancellationToken::new()));
+    let view = s.flows.start(id).await.unwrap();
+    while s.store.output(view.output.id).state != FlowState::Running {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // Another process finds the lease out (as if this one had stalled) and settles the flow.
+    s.store.expire_lease(view.output.id);
+    assert_eq!(s.runner.settle_expired().await.unwrap(), 1);
+    for _ in 0..100 {
+        if s.engine.running.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        s.engine.running.load(Ordering::SeqCst),
+        0,
+        "the work went on"
+    );
+    let output = s.store.output(view.output.id);
+    assert_eq!(output.state, FlowState::Failed);
+    assert_eq!(output.errors.lines.len(), 1, "{:?}", output.errors);
 }

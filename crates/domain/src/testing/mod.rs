@@ -1,7 +1,7 @@
 //! In-memory ports: swap them in for the real adapters in tests (feature `testing`).
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,13 +9,17 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::data_store::{DataStore, DataStoreId, NewDataStore};
-use crate::flow::{Flow, FlowId, FlowOutput, FlowOutputId, FlowState, FlowView, Lines, Progress};
+use crate::flow::{
+    Flow, FlowId, FlowOutput, FlowOutputId, FlowState, FlowView, LineStream, Lines, LogLine,
+    Progress, RunnerId,
+};
 use crate::flow_input::{FlowInput, FlowInputId, NewFlowInput};
 use crate::page::Page;
 use crate::ports::{
     DataStoreRepository, FlowEngine, FlowInputRepository, FlowOutputRepository, FlowPlan,
-    FlowRepository, RunOutcome, SqlAnalyzer, Step, StepEvents, StepKind,
+    FlowRepository, RunOutcome, SqlAnalyzer, Step, StepEvents,
 };
+use crate::step::{StepChange, StepResult, StepState};
 use crate::{Error, Result};
 
 mod metadata;
@@ -26,7 +30,10 @@ pub struct MemoryStore {
     stores: Mutex<Vec<DataStore>>,
     inputs: Mutex<Vec<FlowInput>>,
     flows: Mutex<Vec<Flow>>,
+    /// Outputs without their lines, which live in `lines`.
     outputs: Mutex<HashMap<i64, FlowOutput>>,
+    lines: Mutex<Vec<(FlowOutputId, LogLine)>>,
+    leases: Mutex<HashMap<i64, (RunnerId, DateTime<Utc>)>>,
 }
 
 impl MemoryStore {
@@ -34,8 +41,51 @@ impl MemoryStore {
         self.inputs.lock().unwrap().len()
     }
 
+    /// The output as a view shows it: the newest lines of each stream.
     pub fn output(&self, id: FlowOutputId) -> FlowOutput {
-        self.outputs.lock().unwrap()[&id.0].clone()
+        let mut output = self.outputs.lock().unwrap()[&id.0].clone();
+        let lines = self.lines.lock().unwrap();
+        let newest = |stream| {
+            let all: Vec<&LogLine> = lines
+                .iter()
+                .filter(|(o, l)| *o == id && l.stream == stream)
+                .map(|(_, l)| l)
+                .collect();
+            let kept = &all[all.len().saturating_sub(Lines::NEWEST)..];
+            Lines {
+                lines: kept.iter().map(|l| l.line.clone()).collect(),
+                updated_utc: kept.last().map(|l| l.created_utc),
+                earlier: kept.len() < all.len(),
+            }
+        };
+        output.logs = newest(LineStream::Log);
+        output.errors = newest(LineStream::Error);
+        output
+    }
+
+    /// Makes a lease run out at once, as if its process had died long ago.
+    pub fn expire_lease(&self, id: FlowOutputId) {
+        if let Some(lease) = self.leases.lock().unwrap().get_mut(&id.0) {
+            lease.1 = DateTime::<Utc>::MIN_UTC;
+        }
+    }
+
+    fn append(&self, id: FlowOutputId, stream: LineStream, line: String) {
+        let mut lines = self.lines.lock().unwrap();
+        let next = lines.len() as i64 + 1;
+        lines.push((
+            id,
+            LogLine {
+                id: next,
+                stream,
+                line,
+                created_utc: Utc::now(),
+            },
+        ));
+    }
+
+    fn with_steps(&self, id: FlowOutputId, change: impl FnOnce(&mut Vec<StepResult>)) {
+        change(&mut self.outputs.lock().unwrap().get_mut(&id.0).unwrap().steps);
     }
 }
 
@@ -124,6 +174,7 @@ impl FlowRepository for MemoryStore {
             },
             logs: Lines::default(),
             errors: Lines::default(),
+            steps: Vec::new(),
         };
         let flow = Flow {
             id: FlowId(id),
@@ -168,12 +219,55 @@ impl FlowRepository for MemoryStore {
             .collect())
     }
 
-    async fn in_states(&self, states: &[FlowState], limit: u64) -> Result<Vec<Flow>> {
-        let views = FlowRepository::list(self, states, Page::new(Some(100), None)?).await?;
-        Ok(views
+    async fn claim_ready(
+        &self,
+        runner: &RunnerId,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<Flow>> {
+        let flows = self.flows.lock().unwrap().clone();
+        let mut outputs = self.outputs.lock().unwrap();
+        for flow in flows {
+            let output = outputs.get_mut(&flow.flow_output_id.0).unwrap();
+            if output.state == FlowState::Ready {
+                output.state = FlowState::Running;
+                self.leases
+                    .lock()
+                    .unwrap()
+                    .insert(output.id.0, (runner.clone(), lease_until));
+                return Ok(Some(flow));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Flow>> {
+        let flows = self.flows.lock().unwrap().clone();
+        let outputs = self.outputs.lock().unwrap();
+        let leases = self.leases.lock().unwrap();
+        Ok(flows
             .into_iter()
+            .filter(|f| {
+                let output = &outputs[&f.flow_output_id.0];
+                matches!(output.state, FlowState::Running | FlowState::Cancelling)
+                    && leases
+                        .get(&output.id.0)
+                        .is_none_or(|(_, until)| *until < now)
+            })
             .take(limit as usize)
-            .map(|v| v.flow)
+            .collect())
+    }
+
+    async fn lines(&self, id: FlowId, after: Option<i64>, limit: u64) -> Result<Vec<LogLine>> {
+        let view = FlowRepository::get(self, id).await?;
+        let output = view.flow.flow_output_id;
+        Ok(self
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(o, l)| *o == output && after.is_none_or(|after| l.id > after))
+            .take(limit as usize)
+            .map(|(_, l)| l.clone())
             .collect())
     }
 }
@@ -202,26 +296,85 @@ impl FlowOutputRepository for MemoryStore {
     }
 
     async fn append_log(&self, id: FlowOutputId, line: String) -> Result<()> {
-        self.outputs
-            .lock()
-            .unwrap()
-            .get_mut(&id.0)
-            .unwrap()
-            .logs
-            .lines
-            .push(line);
+        self.append(id, LineStream::Log, line);
         Ok(())
     }
 
     async fn append_error(&self, id: FlowOutputId, line: String) -> Result<()> {
-        self.outputs
+        self.append(id, LineStream::Error, line);
+        Ok(())
+    }
+
+    async fn renew_lease(
+        &self,
+        id: FlowOutputId,
+        runner: &RunnerId,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let running = matches!(
+            self.output(id).state,
+            FlowState::Running | FlowState::Cancelling
+        );
+        let mut leases = self.leases.lock().unwrap();
+        match leases.get_mut(&id.0) {
+            Some(lease) if running && lease.0 == *runner => {
+                lease.1 = until;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn settle_expired(
+        &self,
+        id: FlowOutputId,
+        from: FlowState,
+        to: FlowState,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let expired = self
+            .leases
             .lock()
             .unwrap()
-            .get_mut(&id.0)
-            .unwrap()
-            .errors
-            .lines
-            .push(line);
+            .get(&id.0)
+            .is_none_or(|(_, until)| *until < now);
+        if !expired {
+            return Ok(false);
+        }
+        FlowOutputRepository::set_state(self, id, from, to).await
+    }
+
+    async fn plan_steps(&self, id: FlowOutputId, steps: &[Step]) -> Result<()> {
+        self.with_steps(id, |results| {
+            *results = steps.iter().cloned().map(StepResult::pending).collect();
+        });
+        Ok(())
+    }
+
+    async fn change_step(&self, id: FlowOutputId, step: &Step, change: StepChange) -> Result<()> {
+        self.with_steps(id, |results| {
+            if !results.iter().any(|r| r.step == *step) {
+                results.push(StepResult::pending(step.clone()));
+            }
+            for result in results.iter_mut().filter(|r| r.step == *step) {
+                result.apply(&change);
+            }
+        });
+        Ok(())
+    }
+
+    async fn close_steps(
+        &self,
+        id: FlowOutputId,
+        running_end: StepState,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.with_steps(id, |results| {
+            for result in results.iter_mut() {
+                result.close(running_end, error, at);
+            }
+        });
         Ok(())
     }
 }
@@ -269,10 +422,7 @@ impl FlowEngine for SlowEngine {
         self.most_running.fetch_max(now, Ordering::SeqCst);
         let mut outcome = RunOutcome::Completed;
         for transform in &plan.transforms {
-            let step = Step {
-                kind: StepKind::Transform,
-                name: transform.name.to_string(),
-            };
+            let step = Step::transform(transform);
             events.started(&step).await;
             tokio::select! {
                 () = cancel.cancelled() => { outcome = RunOutcome::Cancelled; break; }

@@ -8,6 +8,8 @@ pub struct Model {
     pub state: String,
     pub progress_percent: i16,
     pub progress_updated_utc: DateTimeUtc,
+    pub runner_id: Option<String>,
+    pub lease_expires_utc: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,3 +5,4 @@ pub mod flow;
 pub mod flow_input;
 pub mod flow_output;
 pub mod flow_output_line;
+pub mod flow_step;

@@ -1,0 +1,143 @@
+//! What a running flow writes: its state (compare and set), progress, lines, lease and steps.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, Set};
+use sluice_domain::flow::{FlowOutputId, FlowState, RunnerId};
+use sluice_domain::ports::FlowOutputRepository;
+use sluice_domain::step::{Step, StepChange, StepState};
+use sluice_domain::{Error, Result};
+
+use crate::Store;
+use crate::entity::{flow_output, flow_output_line};
+use crate::error::{corrupt, map_db_err};
+use crate::flows::state_names;
+
+#[async_trait]
+impl FlowOutputRepository for Store {
+    async fn state(&self, id: FlowOutputId) -> Result<FlowState> {
+        let row = flow_output::Entity::find_by_id(id.0)
+            .one(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .ok_or(Error::NotFound {
+                entity: "flow output",
+                key: id.0.to_string(),
+            })?;
+        FlowState::parse(&row.state).ok_or_else(|| corrupt("flow output", row.id, "unknown state"))
+    }
+
+    async fn set_state(&self, id: FlowOutputId, from: FlowState, to: FlowState) -> Result<bool> {
+        let result = flow_output::Entity::update_many()
+            .col_expr(flow_output::Column::State, Expr::value(to.as_str()))
+            .filter(flow_output::Column::Id.eq(id.0))
+            .filter(flow_output::Column::State.eq(from.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn raise_progress(&self, id: FlowOutputId, percent: u8) -> Result<()> {
+        flow_output::Entity::update_many()
+            .col_expr(
+                flow_output::Column::ProgressPercent,
+                Expr::value(i16::from(percent)),
+            )
+            .col_expr(
+                flow_output::Column::ProgressUpdatedUtc,
+                Expr::value(Utc::now()),
+            )
+            .filter(flow_output::Column::Id.eq(id.0))
+            .filter(flow_output::Column::ProgressPercent.lt(i16::from(percent)))
+            .exec(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(())
+    }
+
+    async fn append_log(&self, id: FlowOutputId, line: String) -> Result<()> {
+        self.append_line(id, flow_output_line::LOG, line).await
+    }
+
+    async fn append_error(&self, id: FlowOutputId, line: String) -> Result<()> {
+        self.append_line(id, flow_output_line::ERROR, line).await
+    }
+
+    async fn renew_lease(
+        &self,
+        id: FlowOutputId,
+        runner: &RunnerId,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let result = flow_output::Entity::update_many()
+            .col_expr(flow_output::Column::LeaseExpiresUtc, Expr::value(until))
+            .filter(flow_output::Column::Id.eq(id.0))
+            .filter(flow_output::Column::RunnerId.eq(runner.0.as_str()))
+            .filter(
+                flow_output::Column::State
+                    .is_in(state_names(&[FlowState::Running, FlowState::Cancelling])),
+            )
+            .exec(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn settle_expired(
+        &self,
+        id: FlowOutputId,
+        from: FlowState,
+        to: FlowState,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let result = flow_output::Entity::update_many()
+            .col_expr(flow_output::Column::State, Expr::value(to.as_str()))
+            .filter(flow_output::Column::Id.eq(id.0))
+            .filter(flow_output::Column::State.eq(from.as_str()))
+            .filter(
+                Condition::any()
+                    .add(flow_output::Column::LeaseExpiresUtc.lt(now))
+                    .add(flow_output::Column::LeaseExpiresUtc.is_null()),
+            )
+            .exec(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn plan_steps(&self, id: FlowOutputId, steps: &[Step]) -> Result<()> {
+        self.insert_planned_steps(id, steps).await
+    }
+
+    async fn change_step(&self, id: FlowOutputId, step: &Step, change: StepChange) -> Result<()> {
+        self.update_step(id, step, change).await
+    }
+
+    async fn close_steps(
+        &self,
+        id: FlowOutputId,
+        running_end: StepState,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.end_open_steps(id, running_end, error, at).await
+    }
+}
+
+impl Store {
+    async fn append_line(&self, id: FlowOutputId, stream: &str, line: String) -> Result<()> {
+        flow_output_line::ActiveModel {
+            flow_output_id: Set(id.0),
+            stream: Set(stream.to_owned()),
+            line: Set(line),
+            created_utc: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .map_err(map_db_err)?;
+        Ok(())
+    }
+}

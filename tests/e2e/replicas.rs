@@ -1,0 +1,158 @@
+//! Several `sluice` processes on one PostgreSQL metadata store and one data folder, as replicas
+//! behind a load balancer: they share the flows, settle a dead one's, and pass cancels on.
+
+use datafusion::arrow::array::{Array, Int64Array};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use crate::support::{Options, TestServer, cpu_time, endless, parquet_rows, write_orders_csv};
+
+/// Short leases, so that a dead process's flows are settled within seconds.
+const LEASE_SECS: u64 = 2;
+
+fn replica_options(max_concurrent_flows: usize) -> Options {
+    Options {
+        postgres: true,
+        max_concurrent_flows,
+        env: vec![("SLUICE__RUNNER__LEASE_SECS", LEASE_SECS.to_string())],
+        ..Options::default()
+    }
+}
+
+/// The runner named in a flow's "started on runner" log line.
+fn runner_of(flow: &Value) -> String {
+    let started: Vec<&str> = flow["output"]["logs"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str().unwrap().split(" started on runner ").nth(1))
+        .collect();
+    assert_eq!(started.len(), 1, "the flow started once: {flow}");
+    started[0].split(':').next().unwrap().to_owned()
+}
+
+async fn orders_and_lake(server: &TestServer, rows: usize) -> (i64, i64) {
+    write_orders_csv(&server.data.join("orders.csv"), rows);
+    let orders = server
+        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
+        .await;
+    let lake = server
+        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
+        .await;
+    (orders, lake)
+}
+
+#[tokio::test]
+async fn two_processes_on_one_postgresql_run_twenty_flows_each_exactly_once() {
+    let first = TestServer::start(replica_options(2)).await;
+    let second = first.replica(replica_options(2)).await;
+    let (orders, lake) = orders_and_lake(&first, 5_000).await;
+
+    // Each flow appends to a table of its own: a flow run twice would leave twice the rows.
+    let mut flows = Vec::new();
+    for i in 0..20 {
+        let input = json!({
+            "source_data_store_ids": [orders], "target_data_store_id": lake,
+            "sources": [{"data_store_id": orders, "as": "orders"}],
+            "transforms": [{"name": "big", "sql": "SELECT * FROM orders WHERE amount > 100"}],
+            "outputs": [{"transform": "big", "table": format!("run_{i}"), "mode": "append"}]
+        });
+        // Starts go to either process, as a load balancer would send them.
+        let server = if i % 2 == 0 { &first } else { &second };
+        let input = server.flow_input(input).await;
+        flows.push((i, server.start_flow(input).await));
+    }
+
+    let mut runners = HashSet::new();
+    for (i, flow) in flows {
+        let (_, end) = first.wait_for_end(flow, Duration::from_secs(120)).await;
+        assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+        runners.insert(runner_of(&end));
+        let table = first.data.join(format!("lake/run_{i}"));
+        let batches = parquet_rows(&table, "SELECT count(*) FROM t").await;
+        let count = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(0);
+        let expected = (1..=5_000).filter(|id| id * 7 % 500 > 100).count() as i64;
+        assert_eq!(count, expected, "run_{i} holds one run's rows");
+    }
+    assert_eq!(runners.len(), 2, "both processes ran flows: {runners:?}");
+    drop(second);
+}
+
+#[tokio::test]
+async fn a_flow_of_a_killed_process_is_settled_by_the_other_within_the_lease_bound() {
+    let mut first = TestServer::start(replica_options(2)).await;
+    let (orders, lake) = orders_and_lake(&first, 3000).await;
+    let input = first.flow_input(endless(orders, lake)).await;
+    let flow = first.start_flow(input).await;
+    first
+        .wait_for_state(flow, "RUNNING", Duration::from_secs(10))
+        .await;
+    // Started after the claim, the second process cannot have taken the flow.
+    let second = first.replica(replica_options(2)).await;
+
+    first.kill();
+    let killed = Instant::now();
+    // The documented bound: 1.5 leases after the last renewal, which came at most a third of a
+    // lease before the kill; a second more for the polls.
+    let bound = Duration::from_secs(LEASE_SECS * 3 / 2 + LEASE_SECS / 3 + 1);
+    let end = second
+        .wait_for_state(flow, "FAILED", bound + Duration::from_secs(5))
+        .await;
+    let took = killed.elapsed();
+    assert!(
+        took <= bound,
+        "settled {took:?} after the kill, over {bound:?}"
+    );
+    let errors = end["output"]["errors"]["lines"].to_string();
+    assert!(errors.contains("interrupted"), "{end}");
+    let steps = &end["output"]["steps"];
+    assert_eq!(steps[1]["name"], "crossed", "{end}");
+    assert_eq!(steps[1]["state"], "FAILED", "{end}");
+    assert_eq!(steps[2]["state"], "SKIPPED", "{end}");
+    assert!(
+        !second.data.join("lake/crossed").exists(),
+        "nothing half-written is visible"
+    );
+    drop(second);
+}
+
+#[tokio::test]
+async fn a_cancel_sent_to_the_process_not_running_the_flow_stops_it_within_two_seconds() {
+    let first = TestServer::start(replica_options(2)).await;
+    let (orders, lake) = orders_and_lake(&first, 3000).await;
+    let input = first.flow_input(endless(orders, lake)).await;
+    let flow = first.start_flow(input).await;
+    first
+        .wait_for_state(flow, "RUNNING", Duration::from_secs(10))
+        .await;
+    let second = first.replica(replica_options(2)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let asked = Instant::now();
+    let (status, body) = second
+        .post(&format!("/v1/flows/{flow}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let end = second
+        .wait_for_state(flow, "CANCELLED", Duration::from_secs(2))
+        .await;
+    assert!(asked.elapsed() < Duration::from_secs(2));
+    assert_eq!(end["output"]["steps"][1]["state"], "CANCELLED", "{end}");
+
+    // The process that ran it is idle again: the work stopped, not only the state.
+    let before = cpu_time(first.pid());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let spent = cpu_time(first.pid()) - before;
+    assert!(
+        spent < Duration::from_millis(300),
+        "the running process spent {spent:?} of CPU in the second after the cancel"
+    );
+    assert!(!first.data.join("lake/crossed").exists());
+    drop(second);
+}
