@@ -31,6 +31,9 @@ pub struct ArchiveSettings {
     pub specification_path: String,
     /// How long a file listing is trusted before the archive is listed again.
     pub listing_refresh: Duration,
+    /// How much memory the decoded Parquet footers kept between queries may take. Each file's
+    /// footer is otherwise read again (one more request to S3) whenever a query opens the file.
+    pub footer_cache_bytes: usize,
 }
 
 impl ArchiveSettings {
@@ -43,6 +46,7 @@ impl ArchiveSettings {
             performance_path: "data/performance".into(),
             specification_path: "data/specification".into(),
             listing_refresh: Duration::from_secs(60),
+            footer_cache_bytes: 50 << 20,
         }
     }
 }
@@ -94,7 +98,8 @@ impl ParquetArchive {
         let cache = CacheManagerConfig::default()
             .with_list_files_cache_ttl(Some(settings.listing_refresh))
             // Large archives hold tens of thousands of files; a listing must fit whole.
-            .with_list_files_cache_limit(64 << 20);
+            .with_list_files_cache_limit(64 << 20)
+            .with_metadata_cache_limit(settings.footer_cache_bytes);
         let runtime = RuntimeEnvBuilder::new()
             .with_cache_manager(cache)
             .build_arc()?;

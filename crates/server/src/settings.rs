@@ -61,6 +61,8 @@ pub struct ArchiveSettings {
     pub specification_path: String,
     /// How long a listing of the archive's files is reused before new files are looked for.
     pub listing_refresh_secs: u64,
+    /// How much memory the Parquet footers kept between queries may take.
+    pub footer_cache_mb: usize,
 }
 
 impl ArchiveSettings {
@@ -72,6 +74,7 @@ impl ArchiveSettings {
             performance_path: self.performance_path.clone(),
             specification_path: self.specification_path.clone(),
             listing_refresh: std::time::Duration::from_secs(self.listing_refresh_secs),
+            footer_cache_bytes: self.footer_cache_mb.saturating_mul(1 << 20),
         }
     }
 }
