@@ -46,7 +46,7 @@ impl ArchiveSettings {
             performance_path: "data/performance".into(),
             specification_path: "data/specification".into(),
             listing_refresh: Duration::from_secs(60),
-            footer_cache_bytes: 50 << 20,
+            footer_cache_bytes: 16 << 20,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! A flow's log and error lines: each stream's newest lines for views, and pages of all of them.
 
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Alias, Asterisk, Order, Query, UnionType};
 use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 use sluice_domain::Result;
 use sluice_domain::flow::{FlowOutputId, LineStream, Lines, LogLine};
@@ -26,45 +26,50 @@ fn stream_of(row: &flow_output_line::Model) -> Result<LineStream> {
 }
 
 impl Store {
-    /// The newest [`Lines::NEWEST`] lines of each stream of each output, in one query whatever
-    /// the number of outputs or lines: a window numbers each stream's lines from the newest,
-    /// and the index on (output, stream, id) serves it.
+    /// The newest [`Lines::NEWEST`] lines of each stream of each output, in one statement:
+    /// a `UNION ALL` of one index range scan per output and stream (newest first, one more than
+    /// is shown), so that it costs the same however many lines a flow has written.
     pub(crate) async fn newest_lines(&self, outputs: &[i64]) -> Result<HashMap<i64, NewestLines>> {
         let mut found: HashMap<i64, NewestLines> = HashMap::new();
-        if outputs.is_empty() {
-            return Ok(found);
-        }
         // One more than is shown, to learn whether earlier lines exist.
-        let wanted = Lines::NEWEST as i64 + 1;
-        let numbered = Query::select()
-            .columns([
-                flow_output_line::Column::Id,
-                flow_output_line::Column::FlowOutputId,
-                flow_output_line::Column::Stream,
-                flow_output_line::Column::Line,
-                flow_output_line::Column::CreatedUtc,
-            ])
-            .expr_as(
-                Expr::cust(
-                    "ROW_NUMBER() OVER (PARTITION BY flow_output_id, stream ORDER BY id DESC)",
-                ),
-                Alias::new("newness"),
-            )
-            .from(flow_output_line::Entity)
-            .and_where(flow_output_line::Column::FlowOutputId.is_in(outputs.iter().copied()))
-            .to_owned();
-        let newest = Query::select()
-            .column(sea_orm::sea_query::Asterisk)
-            .from_subquery(numbered, Alias::new("numbered"))
-            .and_where(Expr::col(Alias::new("newness")).lte(wanted))
-            .order_by(Alias::new("id"), Order::Asc)
-            .to_owned();
-        let statement = self.db.get_database_backend().build(&newest);
-        let rows = flow_output_line::Model::find_by_statement(statement)
+        let wanted = Lines::NEWEST as u64 + 1;
+        let newest_of = |output: i64, stream: &str| {
+            let newest_first = Query::select()
+                .columns([
+                    flow_output_line::Column::Id,
+                    flow_output_line::Column::FlowOutputId,
+                    flow_output_line::Column::Stream,
+                    flow_output_line::Column::Line,
+                    flow_output_line::Column::CreatedUtc,
+                ])
+                .from(flow_output_line::Entity)
+                .and_where(flow_output_line::Column::FlowOutputId.eq(output))
+                .and_where(flow_output_line::Column::Stream.eq(stream))
+                .order_by(flow_output_line::Column::Id, Order::Desc)
+                .limit(wanted)
+                .to_owned();
+            // Wrapped, because SQLite takes no ORDER BY or LIMIT on a member of a UNION.
+            Query::select()
+                .column(Asterisk)
+                .from_subquery(newest_first, Alias::new("newest"))
+                .to_owned()
+        };
+        let mut parts = outputs.iter().flat_map(|&output| {
+            [flow_output_line::LOG, flow_output_line::ERROR].map(|stream| newest_of(output, stream))
+        });
+        let Some(mut query) = parts.next() else {
+            return Ok(found);
+        };
+        for part in parts {
+            query.union(UnionType::All, part);
+        }
+        let statement = self.db.get_database_backend().build(&query);
+        let mut rows = flow_output_line::Model::find_by_statement(statement)
             .all(&self.db)
             .await
             .map_err(map_db_err)?;
-        // Rows come oldest first; a stream with one line too many has earlier lines.
+        rows.sort_by_key(|row| row.id);
+        // Oldest first now; a stream with one line too many has earlier lines.
         let mut counts: HashMap<(i64, LineStream), usize> = HashMap::new();
         for row in &rows {
             *counts
