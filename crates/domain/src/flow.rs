@@ -166,6 +166,16 @@ pub struct LogLine {
     pub created_utc: DateTime<Utc>,
 }
 
+/// How a flow whose runner died is settled, written together with its end state so that nobody
+/// sees the state without the line that explains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    pub error_line: String,
+    /// What its running steps become; pending ones become SKIPPED.
+    pub running_steps: crate::step::StepState,
+    pub step_error: String,
+}
+
 /// Who runs a flow: one per runner process, written on the flows it claims.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RunnerId(pub String);

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Result;
 use crate::data_store::{DataPath, DataStore, DataStoreId, NewDataStore};
-use crate::flow::{Flow, FlowId, FlowOutputId, FlowState, FlowView, LogLine, RunnerId};
+use crate::flow::{Flow, FlowId, FlowOutputId, FlowState, FlowView, LogLine, RunnerId, Settlement};
 use crate::flow_input::{FlowInput, FlowInputId, NewFlowInput, Output, SourceRead, Transform};
 use crate::graph::TransformGraph;
 use crate::names::TableName;
@@ -132,7 +132,8 @@ pub trait FlowOutputRepository: Send + Sync {
     ) -> Result<bool>;
 
     /// Moves a flow whose lease ran out before `now` from `from` to `to`, only if its lease is
-    /// still out (its runner did not renew it meanwhile). Returns whether it moved.
+    /// still out (its runner did not renew it meanwhile), and in the same transaction appends the
+    /// settlement's error line and closes its steps. Returns whether it moved.
     ///
     /// # Errors
     /// `Unavailable`.
@@ -142,6 +143,7 @@ pub trait FlowOutputRepository: Send + Sync {
         from: FlowState,
         to: FlowState,
         now: DateTime<Utc>,
+        settlement: &Settlement,
     ) -> Result<bool>;
 
     /// Records the steps a flow will run, all PENDING, in order.

@@ -3,8 +3,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, Set};
-use sluice_domain::flow::{FlowOutputId, FlowState, RunnerId};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
+use sluice_domain::flow::{FlowOutputId, FlowState, RunnerId, Settlement};
 use sluice_domain::ports::FlowOutputRepository;
 use sluice_domain::step::{Step, StepChange, StepState};
 use sluice_domain::{Error, Result};
@@ -12,6 +15,7 @@ use sluice_domain::{Error, Result};
 use crate::Store;
 use crate::entity::{flow_output, flow_output_line};
 use crate::error::{corrupt, map_db_err};
+use crate::flow_steps::end_open_steps;
 use crate::flows::state_names;
 
 #[async_trait]
@@ -58,11 +62,11 @@ impl FlowOutputRepository for Store {
     }
 
     async fn append_log(&self, id: FlowOutputId, line: String) -> Result<()> {
-        self.append_line(id, flow_output_line::LOG, line).await
+        append_line(&self.db, id, flow_output_line::LOG, line).await
     }
 
     async fn append_error(&self, id: FlowOutputId, line: String) -> Result<()> {
-        self.append_line(id, flow_output_line::ERROR, line).await
+        append_line(&self.db, id, flow_output_line::ERROR, line).await
     }
 
     async fn renew_lease(
@@ -91,7 +95,9 @@ impl FlowOutputRepository for Store {
         from: FlowState,
         to: FlowState,
         now: DateTime<Utc>,
+        settlement: &Settlement,
     ) -> Result<bool> {
+        let txn = self.db.begin().await.map_err(map_db_err)?;
         let result = flow_output::Entity::update_many()
             .col_expr(flow_output::Column::State, Expr::value(to.as_str()))
             .filter(flow_output::Column::Id.eq(id.0))
@@ -101,10 +107,18 @@ impl FlowOutputRepository for Store {
                     .add(flow_output::Column::LeaseExpiresUtc.lt(now))
                     .add(flow_output::Column::LeaseExpiresUtc.is_null()),
             )
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(map_db_err)?;
-        Ok(result.rows_affected == 1)
+        if result.rows_affected != 1 {
+            return Ok(false);
+        }
+        let line = settlement.error_line.clone();
+        append_line(&txn, id, flow_output_line::ERROR, line).await?;
+        let step_error = Some(settlement.step_error.as_str());
+        end_open_steps(&txn, id, settlement.running_steps, step_error, now).await?;
+        txn.commit().await.map_err(map_db_err)?;
+        Ok(true)
     }
 
     async fn plan_steps(&self, id: FlowOutputId, steps: &[Step]) -> Result<()> {
@@ -122,22 +136,25 @@ impl FlowOutputRepository for Store {
         error: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        self.end_open_steps(id, running_end, error, at).await
+        end_open_steps(&self.db, id, running_end, error, at).await
     }
 }
 
-impl Store {
-    async fn append_line(&self, id: FlowOutputId, stream: &str, line: String) -> Result<()> {
-        flow_output_line::ActiveModel {
-            flow_output_id: Set(id.0),
-            stream: Set(stream.to_owned()),
-            line: Set(line),
-            created_utc: Set(Utc::now()),
-            ..Default::default()
-        }
-        .insert(&self.db)
-        .await
-        .map_err(map_db_err)?;
-        Ok(())
+async fn append_line(
+    db: &impl ConnectionTrait,
+    id: FlowOutputId,
+    stream: &str,
+    line: String,
+) -> Result<()> {
+    flow_output_line::ActiveModel {
+        flow_output_id: Set(id.0),
+        stream: Set(stream.to_owned()),
+        line: Set(line),
+        created_utc: Set(Utc::now()),
+        ..Default::default()
     }
+    .insert(db)
+    .await
+    .map_err(map_db_err)?;
+    Ok(())
 }

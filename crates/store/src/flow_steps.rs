@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
 use sluice_domain::Result;
 use sluice_domain::flow::FlowOutputId;
 use sluice_domain::step::{Step, StepChange, StepKind, StepResult, StepState};
@@ -142,36 +144,37 @@ impl Store {
         }
         Ok(())
     }
+}
 
-    pub(crate) async fn end_open_steps(
-        &self,
-        output: FlowOutputId,
-        running_end: StepState,
-        error: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        flow_step::Entity::update_many()
-            .col_expr(flow_step::Column::State, Expr::value(running_end.as_str()))
-            .col_expr(flow_step::Column::FinishedUtc, Expr::value(at))
-            .col_expr(
-                flow_step::Column::Error,
-                Expr::value(error.map(str::to_owned)),
-            )
-            .filter(flow_step::Column::FlowOutputId.eq(output.0))
-            .filter(flow_step::Column::State.eq(StepState::Running.as_str()))
-            .exec(&self.db)
-            .await
-            .map_err(map_db_err)?;
-        flow_step::Entity::update_many()
-            .col_expr(
-                flow_step::Column::State,
-                Expr::value(StepState::Skipped.as_str()),
-            )
-            .filter(flow_step::Column::FlowOutputId.eq(output.0))
-            .filter(flow_step::Column::State.eq(StepState::Pending.as_str()))
-            .exec(&self.db)
-            .await
-            .map_err(map_db_err)?;
-        Ok(())
-    }
+/// Ends the steps a flow ended around, on `db` (the store, or a transaction it is part of).
+pub(crate) async fn end_open_steps(
+    db: &impl ConnectionTrait,
+    output: FlowOutputId,
+    running_end: StepState,
+    error: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    flow_step::Entity::update_many()
+        .col_expr(flow_step::Column::State, Expr::value(running_end.as_str()))
+        .col_expr(flow_step::Column::FinishedUtc, Expr::value(at))
+        .col_expr(
+            flow_step::Column::Error,
+            Expr::value(error.map(str::to_owned)),
+        )
+        .filter(flow_step::Column::FlowOutputId.eq(output.0))
+        .filter(flow_step::Column::State.eq(StepState::Running.as_str()))
+        .exec(db)
+        .await
+        .map_err(map_db_err)?;
+    flow_step::Entity::update_many()
+        .col_expr(
+            flow_step::Column::State,
+            Expr::value(StepState::Skipped.as_str()),
+        )
+        .filter(flow_step::Column::FlowOutputId.eq(output.0))
+        .filter(flow_step::Column::State.eq(StepState::Pending.as_str()))
+        .exec(db)
+        .await
+        .map_err(map_db_err)?;
+    Ok(())
 }

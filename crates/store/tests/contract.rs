@@ -9,7 +9,7 @@ use sluice_domain::data_store::{
     Connection, DataPath, DataStoreId, FileFormat, NewDataStore, RelationalConnection,
     ServerConnection, ServerEngine,
 };
-use sluice_domain::flow::{FlowId, FlowState, LineStream, RunnerId};
+use sluice_domain::flow::{FlowId, FlowState, LineStream, RunnerId, Settlement};
 use sluice_domain::flow_input::{
     FlowInputId, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
 };
@@ -352,15 +352,36 @@ async fn a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out(store
             .unwrap()
     );
     let later = now + TimeDelta::seconds(45);
+    let settlement = Settlement {
+        error_line: "interrupted".into(),
+        running_steps: StepState::Failed,
+        step_error: "gone".into(),
+    };
     assert!(
         !store
-            .settle_expired(output, FlowState::Running, FlowState::Failed, later)
+            .settle_expired(
+                output,
+                FlowState::Running,
+                FlowState::Failed,
+                later,
+                &settlement
+            )
             .await
             .unwrap(),
         "the renewed lease still holds"
     );
 
     let much_later = now + TimeDelta::seconds(90);
+    store
+        .plan_steps(
+            output,
+            &[Step {
+                kind: StepKind::Transform,
+                name: "t".into(),
+            }],
+        )
+        .await
+        .unwrap();
     let expired = store.expired_leases(much_later, 10).await.unwrap();
     assert_eq!(
         expired.iter().map(|f| f.id).collect::<Vec<_>>(),
@@ -368,7 +389,13 @@ async fn a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out(store
     );
     assert!(
         store
-            .settle_expired(output, FlowState::Running, FlowState::Failed, much_later)
+            .settle_expired(
+                output,
+                FlowState::Running,
+                FlowState::Failed,
+                much_later,
+                &settlement
+            )
             .await
             .unwrap()
     );

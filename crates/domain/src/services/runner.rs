@@ -10,7 +10,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::data_store::DataStore;
-use crate::flow::{Flow, FlowOutputId, FlowState, RunnerId};
+use crate::flow::{Flow, FlowOutputId, FlowState, RunnerId, Settlement};
 use crate::graph::TransformGraph;
 use crate::ports::{
     DataStoreRepository, FlowEngine, FlowInputRepository, FlowOutputRepository, FlowPlan,
@@ -107,15 +107,17 @@ impl FlowRunner {
                 } else {
                     (FlowState::Failed, StepState::Failed)
                 };
+                let settlement = Settlement {
+                    error_line: stamped(INTERRUPTED),
+                    running_steps: step_end,
+                    step_error: "interrupted".into(),
+                };
                 if state.can_become(end)
-                    && self.outputs.settle_expired(output, state, end, now).await?
+                    && self
+                        .outputs
+                        .settle_expired(output, state, end, now, &settlement)
+                        .await?
                 {
-                    self.outputs
-                        .append_error(output, stamped(INTERRUPTED))
-                        .await?;
-                    self.outputs
-                        .close_steps(output, step_end, Some("interrupted"), now)
-                        .await?;
                     tracing::warn!(flow_id = %flow.id, "settled a flow whose runner stopped as {end}");
                     moved += 1;
                 }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::data_store::{DataStore, DataStoreId, NewDataStore};
 use crate::flow::{
     Flow, FlowId, FlowOutput, FlowOutputId, FlowState, FlowView, LineStream, Lines, LogLine,
-    Progress, RunnerId,
+    Progress, RunnerId, Settlement,
 };
 use crate::flow_input::{FlowInput, FlowInputId, NewFlowInput};
 use crate::page::Page;
@@ -331,6 +331,7 @@ impl FlowOutputRepository for MemoryStore {
         from: FlowState,
         to: FlowState,
         now: DateTime<Utc>,
+        settlement: &Settlement,
     ) -> Result<bool> {
         let expired = self
             .leases
@@ -338,10 +339,17 @@ impl FlowOutputRepository for MemoryStore {
             .unwrap()
             .get(&id.0)
             .is_none_or(|(_, until)| *until < now);
-        if !expired {
+        if !expired || !FlowOutputRepository::set_state(self, id, from, to).await? {
             return Ok(false);
         }
-        FlowOutputRepository::set_state(self, id, from, to).await
+        self.append(id, LineStream::Error, settlement.error_line.clone());
+        let step_error = Some(settlement.step_error.as_str());
+        self.with_steps(id, |results| {
+            for result in results.iter_mut() {
+                result.close(settlement.running_steps, step_error, now);
+            }
+        });
+        Ok(true)
     }
 
     async fn plan_steps(&self, id: FlowOutputId, steps: &[Step]) -> Result<()> {
