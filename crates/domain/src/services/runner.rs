@@ -102,11 +102,7 @@ impl FlowRunner {
             for flow in &expired {
                 let output = flow.flow_output_id;
                 let state = self.outputs.state(output).await?;
-                let (end, step_end) = if state == FlowState::Cancelling {
-                    (FlowState::Cancelled, StepState::Cancelled)
-                } else {
-                    (FlowState::Failed, StepState::Failed)
-                };
+                let (end, step_end) = interrupted_ends(state);
                 let settlement = Settlement {
                     error_line: stamped(INTERRUPTED),
                     running_steps: step_end,
@@ -276,19 +272,15 @@ impl FlowRunner {
                 self.finish(output, FlowState::Completed).await
             }
             RunOutcome::Cancelled if shutdown.is_cancelled() => {
+                // Settled as a dead process's flow would be, at once rather than a lease later.
                 tracing::warn!(flow_id = %flow.id, "flow stopped by shutdown");
+                let (end, step_end) = interrupted_ends(self.outputs.state(output).await?);
                 self.outputs
-                    .close_steps(output, StepState::Cancelled, Some("interrupted"), now)
+                    .close_steps(output, step_end, Some("interrupted"), now)
                     .await?;
                 self.outputs
                     .append_error(output, stamped(INTERRUPTED))
                     .await?;
-                let state = self.outputs.state(output).await?;
-                let end = if state == FlowState::Cancelling {
-                    FlowState::Cancelled
-                } else {
-                    FlowState::Failed
-                };
                 self.finish(output, end).await
             }
             RunOutcome::Cancelled => {
@@ -469,6 +461,16 @@ impl StepEvents for OutputEvents {
         if let Err(err) = self.outputs.raise_progress(self.output, percent).await {
             tracing::warn!(error = %err, "could not record progress");
         }
+    }
+}
+
+/// How an interrupted flow ends, and its running steps with it: CANCELLED if a cancel was asked
+/// for, else FAILED.
+fn interrupted_ends(state: FlowState) -> (FlowState, StepState) {
+    if state == FlowState::Cancelling {
+        (FlowState::Cancelled, StepState::Cancelled)
+    } else {
+        (FlowState::Failed, StepState::Failed)
     }
 }
 
