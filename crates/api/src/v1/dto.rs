@@ -491,7 +491,7 @@ struct LogLineDto {
     created_utc: String,
 }
 
-/// A page of a flow's lines; `next_after` is what to pass as `after` for the next page, absent
+/// A page of a flow's lines; `next_after` is what to pass as `after` for the next page, null
 /// when this page reached the end.
 #[derive(Serialize)]
 pub struct LogPageDto {
