@@ -5,6 +5,7 @@ mod support;
 mod flows;
 mod metadata;
 mod operations;
+mod postgres_source;
 mod replicas;
 mod secrets;
 mod validation;

@@ -19,6 +19,10 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
 
+    /// A source database that refused, failed or could not be reached, said with where it is.
+    #[error("{0}")]
+    Source(String),
+
     #[error("{0}")]
     Location(String),
 }

@@ -6,6 +6,7 @@ mod analyzer;
 mod engine;
 mod error;
 mod folder;
+pub mod pg_copy;
 mod sources;
 mod sqlite_arrow;
 mod targets;

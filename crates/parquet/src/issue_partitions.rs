@@ -46,13 +46,16 @@ impl From<&ObjectMeta> for FileVersion {
     }
 }
 
+/// A dataset's partitions as listed, and when.
+type Listing = (Instant, Arc<Vec<Partition>>);
+
 pub(crate) struct PartitionCounts {
     store: Arc<dyn ObjectStore>,
     /// The issue log's folder.
     folder: Path,
     /// How long a dataset's listing is trusted, as the archive's other listings are.
     refresh: Duration,
-    listings: Mutex<HashMap<String, (Instant, Arc<Vec<Partition>>)>>,
+    listings: Mutex<HashMap<String, Listing>>,
     footers: Mutex<HashMap<FileVersion, u64>>,
     /// The context's footer cache: footers read here serve its scans, and the other way round.
     metadata_cache: Arc<FileMetadataCache>,

@@ -1,7 +1,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::data_store::{Connection, DataStore, DataStoreId, RelationalConnection};
+use crate::data_store::{Connection, DataStore, DataStoreId, RelationalConnection, ServerEngine};
 use crate::error::Violation;
 use crate::flow_input::{FlowInput, FlowInputId, NewFlowInput, SourceRead};
 use crate::graph::TransformGraph;
@@ -142,13 +142,17 @@ fn source_fits_store(i: usize, read: &SourceRead, store: &DataStore) -> Result<(
             "query",
             "a file store is read whole: leave out 'query'".into(),
         ),
-        (Connection::Relational(RelationalConnection::Server(server)), _) => at(
-            "data_store_id",
-            format!(
-                "{} sources are not supported yet: use a sqlite, columnar or file store",
-                server.engine.as_str()
-            ),
-        ),
+        (Connection::Relational(RelationalConnection::Server(server)), _)
+            if server.engine != ServerEngine::Postgres =>
+        {
+            at(
+                "data_store_id",
+                format!(
+                    "{} sources are not supported yet: use a postgres, sqlite, columnar or file store",
+                    server.engine.as_str()
+                ),
+            )
+        }
         (Connection::Relational(_), SourceRead::File) => at(
             "table",
             "a relational store needs a 'table' or a 'query'".into(),

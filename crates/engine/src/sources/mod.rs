@@ -2,12 +2,13 @@
 //! A new kind of store (PostgreSQL, MySQL, S3) is a new [`SourceConnector`].
 
 mod file;
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::SessionContext;
-use sluice_domain::data_store::{Connection, RelationalConnection};
+use sluice_domain::data_store::{Connection, RelationalConnection, ServerEngine};
 use sluice_domain::flow_input::SourceRead;
 use sluice_domain::ports::PlannedSource;
 
@@ -53,6 +54,22 @@ pub fn connector_for(
                 folder.resolve(path)?,
                 sql,
             )))
+        }
+        (Connection::Relational(RelationalConnection::Server(server)), read)
+            if server.engine == ServerEngine::Postgres =>
+        {
+            let sql = match read {
+                SourceRead::Table(table) => {
+                    format!("SELECT * FROM {}", crate::sqlite_arrow::quote(table))
+                }
+                SourceRead::Query(query) => query.clone(),
+                SourceRead::File => {
+                    return Err(Error::Unsupported(
+                        "a postgres source needs a table or a query".into(),
+                    ));
+                }
+            };
+            Ok(Box::new(postgres::PostgresSource::new(server.clone(), sql)))
         }
         (connection, _) => Err(Error::Unsupported(format!(
             "reading this source from a {} store is not supported yet",

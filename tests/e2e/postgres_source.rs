@@ -1,0 +1,163 @@
+//! PostgreSQL as a source: every mapped type through a flow into Parquet, and sources that cannot
+//! be read failing the flow with an error line that says where.
+
+use datafusion::arrow::array::{Array, AsArray, BinaryArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::util::display::array_value_to_string;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+use crate::support::{MetadataStore, Options, TestServer, parquet_rows};
+
+/// A fresh PostgreSQL database (dropped with the returned guard) holding `sql`'s tables.
+async fn source_database(sql: &str) -> (MetadataStore, String) {
+    let database = MetadataStore::postgres().await;
+    let db = Database::connect(&database.url).await.unwrap();
+    db.execute_unprepared(sql).await.unwrap();
+    db.close().await.unwrap();
+    let name = database.url.rsplit('/').next().unwrap().to_owned();
+    (database, name)
+}
+
+fn postgres_store(name: &str, database: &str, port: u16) -> Value {
+    json!({"name": name, "type": "relational_db", "connection": {
+        "engine": "postgres", "host": "127.0.0.1", "port": port, "user": "postgres", "database": database
+    }})
+}
+
+fn copy_to_parquet(source: i64, target: i64, table: &str) -> Value {
+    json!({
+        "source_data_store_ids": [source], "target_data_store_id": target,
+        "sources": [{"data_store_id": source, "table": table, "as": "src"}],
+        "transforms": [{"name": "copied", "sql": "SELECT * FROM src ORDER BY id"}],
+        "outputs": [{"transform": "copied", "mode": "replace"}]
+    })
+}
+
+#[tokio::test]
+async fn a_postgresql_table_of_every_mapped_type_reaches_parquet_intact() {
+    let (_source, database) = source_database(
+        r#"CREATE TABLE every_type (
+            id integer, flag boolean, small smallint, big bigint, ratio real, amount double precision,
+            price numeric(12,3), name text, code varchar(10), letter char(2), doc json, docb jsonb,
+            key uuid, raw bytea, day date, at timestamp, at_tz timestamptz);
+        INSERT INTO every_type VALUES
+            (1, true, -2, 9007199254740993, 1.5, 2.25, -1234.567, 'Ελλάδα – ünïcode', 'ab', 'x',
+             '{"a": [1, 2]}', '{"b": 2}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\x00ff',
+             '2026-11-24', '2026-11-24 12:34:56.789', '2026-11-24 12:34:56.789+02'),
+            (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+             NULL, NULL);"#,
+    )
+    .await;
+    let server = TestServer::start(Options::default()).await;
+    let source = server
+        .data_store(postgres_store("warehouse", &database, 5432))
+        .await;
+    let target = server
+        .data_store(json!({"name": "out", "type": "file", "connection": {"path": "every.parquet", "format": "parquet"}}))
+        .await;
+    let input = server
+        .flow_input(copy_to_parquet(source, target, "every_type"))
+        .await;
+    let flow = server.start_flow(input).await;
+    let (_, end) = server.wait_for_end(flow, Duration::from_secs(30)).await;
+    assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+    assert_eq!(end["output"]["steps"][0]["rows"], 2, "{end}");
+
+    let batches = parquet_rows(
+        &server.data.join("every.parquet"),
+        "SELECT * FROM t ORDER BY id",
+    )
+    .await;
+    let batch = &batches[0];
+    let text = |column: &str| {
+        let array = batch.column_by_name(column).unwrap();
+        assert!(array.is_null(1), "{column} of the NULL row");
+        array_value_to_string(array, 0).unwrap()
+    };
+    let expected = [
+        ("flag", "true"),
+        ("small", "-2"),
+        ("big", "9007199254740993"),
+        ("ratio", "1.5"),
+        ("amount", "2.25"),
+        ("price", "-1234.567"),
+        ("name", "Ελλάδα – ünïcode"),
+        ("code", "ab"),
+        ("letter", "x "),
+        ("doc", r#"{"a": [1, 2]}"#),
+        ("docb", r#"{"b": 2}"#),
+        ("key", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+        ("day", "2026-11-24"),
+    ];
+    for (column, value) in expected {
+        assert_eq!(text(column), value, "column {column}");
+    }
+    // Read back from Parquet as binary or binary view: compare the bytes.
+    let raw = cast(batch.column_by_name("raw").unwrap(), &DataType::Binary).unwrap();
+    let raw = raw.as_any().downcast_ref::<BinaryArray>().unwrap();
+    assert_eq!(raw.value(0), [0x00, 0xff]);
+    assert!(raw.is_null(1));
+    // 2026-11-24 12:34:56.789, and the same wall time at +02:00 as an instant in UTC.
+    let local = 1_795_523_696_789_000_i64;
+    for (column, zone, micros) in [
+        ("at", None, local),
+        ("at_tz", Some("UTC"), local - 7_200_000_000),
+    ] {
+        let array = batch.column_by_name(column).unwrap();
+        assert_eq!(
+            array.data_type(),
+            &DataType::Timestamp(TimeUnit::Microsecond, zone.map(Into::into)),
+            "{column}"
+        );
+        assert_eq!(
+            array.as_primitive::<TimestampMicrosecondType>().value(0),
+            micros,
+            "{column}"
+        );
+        assert!(array.is_null(1));
+    }
+}
+
+#[tokio::test]
+async fn a_postgresql_source_that_cannot_be_read_fails_the_flow_saying_where() {
+    let (_source, database) = source_database("CREATE TABLE present (id integer)").await;
+    let server = TestServer::start(Options::default()).await;
+    let target = server
+        .data_store(json!({"name": "out", "type": "file", "connection": {"path": "out.parquet", "format": "parquet"}}))
+        .await;
+    let reachable = server
+        .data_store(postgres_store("warehouse", &database, 5432))
+        .await;
+    // Nothing listens on port 1.
+    let unreachable = server
+        .data_store(postgres_store("nowhere", &database, 1))
+        .await;
+    let cases = [
+        (
+            unreachable,
+            "present",
+            format!("connecting to PostgreSQL postgres@127.0.0.1:1/{database}"),
+        ),
+        (
+            reachable,
+            "missing",
+            "relation \"missing\" does not exist".to_owned(),
+        ),
+    ];
+    for (store, table, expected) in cases {
+        let input = server
+            .flow_input(copy_to_parquet(store, target, table))
+            .await;
+        let flow = server.start_flow(input).await;
+        let (_, end) = server.wait_for_end(flow, Duration::from_secs(30)).await;
+        assert_eq!(end["output"]["state"], "FAILED", "{end}");
+        let error = end["output"]["errors"]["lines"][0].as_str().unwrap();
+        assert!(error.contains("step ingest 'src' failed"), "{error}");
+        assert!(error.contains(&expected), "{error} should say {expected}");
+        assert_eq!(end["output"]["steps"][0]["state"], "FAILED", "{end}");
+    }
+    assert!(!server.data.join("out.parquet").exists());
+}
