@@ -309,7 +309,7 @@ fn fixed<const N: usize>(value: &[u8], column: &str) -> Result<[u8; N]> {
         .map_err(|_| malformed(&format!("column '{column}' has a value of the wrong size")))
 }
 
-fn builder<'a, T: 'static>(builder: &'a mut dyn ArrayBuilder) -> &'a mut T {
+fn builder<T: 'static>(builder: &mut dyn ArrayBuilder) -> &mut T {
     builder
         .as_any_mut()
         .downcast_mut::<T>()
