@@ -1,10 +1,13 @@
-"""What every benchmark needs: start the release binary on a free port, call it, read its peak
-memory."""
+"""What every benchmark needs: start the release binary on a free port, call it, time its answers,
+read its peak memory."""
 
+import http.client
 import json
 import os
 import re
 import subprocess
+import time
+import urllib.parse
 import urllib.request
 
 
@@ -38,3 +41,21 @@ def peak_rss_mb(pid):
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def time_sluice(base, path, runs, warmup):
+    """Seconds each of `runs` GETs of `path` took on one kept-alive connection, after `warmup`."""
+    url = urllib.parse.urlparse(base)
+    connection = http.client.HTTPConnection(url.hostname, url.port)
+    samples = []
+    for i in range(warmup + runs):
+        started = time.perf_counter()
+        connection.request("GET", url.path + path)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"{path}: {response.status}")
+        if i >= warmup:
+            samples.append(time.perf_counter() - started)
+    connection.close()
+    return samples

@@ -3,7 +3,6 @@ on the embedded SQLite store and on PostgreSQL: a view holds each stream's newes
 the two should answer alike (ratio near 1). Also times one page of the long log."""
 
 import argparse
-import http.client
 import os
 import shutil
 import sqlite3
@@ -11,29 +10,15 @@ import statistics
 import subprocess
 import tempfile
 import time
-import urllib.parse
 import uuid
 
-from common import call, start_sluice
+from common import call, start_sluice, time_sluice
 
 LONG = 100_000
 
 
 def timed_gets(base, path, runs=200, warmup=20):
-    url = urllib.parse.urlparse(base)
-    connection = http.client.HTTPConnection(url.hostname, url.port)
-    samples = []
-    for i in range(warmup + runs):
-        started = time.perf_counter()
-        connection.request("GET", url.path + path)
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
-            raise SystemExit(f"{path}: {response.status}")
-        if i >= warmup:
-            samples.append(time.perf_counter() - started)
-    connection.close()
-    return statistics.median(samples)
+    return statistics.median(time_sluice(base, path, runs, warmup))
 
 
 def two_finished_flows(api, data):

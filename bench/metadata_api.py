@@ -5,18 +5,16 @@ memory. Targets: issue page p50 under 20 ms on the fixtures; group-by within 1.5
 memory under 500 MB at 10M rows."""
 
 import argparse
-import http.client
 import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-import urllib.parse
 
 import duckdb
 
-from common import peak_rss_mb, start_sluice
+from common import peak_rss_mb, start_sluice, time_sluice
 
 ISSUE_COLUMNS = '''dataset, resource, "line-number", "entry-number", field, "issue-type", value, message'''
 
@@ -46,23 +44,6 @@ def queries(dataset):
 def percentile(samples, p):
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def time_sluice(base, path, runs, warmup):
-    url = urllib.parse.urlparse(base)
-    connection = http.client.HTTPConnection(url.hostname, url.port)
-    samples = []
-    for i in range(warmup + runs):
-        started = time.perf_counter()
-        connection.request("GET", url.path + path)
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
-            raise SystemExit(f"{path}: {response.status}")
-        if i >= warmup:
-            samples.append(time.perf_counter() - started)
-    connection.close()
-    return samples
 
 
 def time_duckdb(archive, statements, runs, warmup):

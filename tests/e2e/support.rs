@@ -472,6 +472,18 @@ pub async fn parquet_rows(
 }
 
 /// Total CPU time (user + system) the process has used, from /proc.
+/// Asserts that the process spends almost no CPU over the next second: its work really stopped,
+/// not only its bookkeeping.
+pub async fn assert_idle(pid: u32, after: &str) {
+    let before = cpu_time(pid);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let spent = cpu_time(pid) - before;
+    assert!(
+        spent < Duration::from_millis(300),
+        "the process spent {spent:?} of CPU in the second after {after}"
+    );
+}
+
 pub fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let after_name = &stat[stat.rfind(')').unwrap() + 2..];

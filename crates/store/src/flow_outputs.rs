@@ -4,8 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
 };
 use sluice_domain::flow::{FlowOutputId, FlowState, RunnerId, Settlement};
 use sluice_domain::ports::FlowOutputRepository;
@@ -16,7 +15,7 @@ use crate::Store;
 use crate::entity::{flow_output, flow_output_line};
 use crate::error::{corrupt, map_db_err};
 use crate::flow_steps::end_open_steps;
-use crate::flows::state_names;
+use crate::flows::{LEASED, lease_ran_out, state_names};
 
 #[async_trait]
 impl FlowOutputRepository for Store {
@@ -79,10 +78,7 @@ impl FlowOutputRepository for Store {
             .col_expr(flow_output::Column::LeaseExpiresUtc, Expr::value(until))
             .filter(flow_output::Column::Id.eq(id.0))
             .filter(flow_output::Column::RunnerId.eq(runner.0.as_str()))
-            .filter(
-                flow_output::Column::State
-                    .is_in(state_names(&[FlowState::Running, FlowState::Cancelling])),
-            )
+            .filter(flow_output::Column::State.is_in(state_names(&LEASED)))
             .exec(&self.db)
             .await
             .map_err(map_db_err)?;
@@ -102,11 +98,7 @@ impl FlowOutputRepository for Store {
             .col_expr(flow_output::Column::State, Expr::value(to.as_str()))
             .filter(flow_output::Column::Id.eq(id.0))
             .filter(flow_output::Column::State.eq(from.as_str()))
-            .filter(
-                Condition::any()
-                    .add(flow_output::Column::LeaseExpiresUtc.lt(now))
-                    .add(flow_output::Column::LeaseExpiresUtc.is_null()),
-            )
+            .filter(lease_ran_out(now))
             .exec(&txn)
             .await
             .map_err(map_db_err)?;

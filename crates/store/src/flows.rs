@@ -21,6 +21,16 @@ use crate::entity::{flow, flow_input, flow_output};
 use crate::error::{corrupt, map_db_err};
 use crate::flow_lines::NewestLines;
 
+/// The states in which a flow is held by a runner's lease.
+pub(crate) const LEASED: [FlowState; 2] = [FlowState::Running, FlowState::Cancelling];
+
+/// Outputs whose lease ran out before `now` (or that never had one: claimed before leases).
+pub(crate) fn lease_ran_out(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(flow_output::Column::LeaseExpiresUtc.lt(now))
+        .add(flow_output::Column::LeaseExpiresUtc.is_null())
+}
+
 pub(crate) fn state_names(states: &[FlowState]) -> Vec<&'static str> {
     states.iter().map(|s| s.as_str()).collect()
 }
@@ -219,15 +229,8 @@ impl FlowRepository for Store {
     async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Flow>> {
         let rows = flow::Entity::find()
             .inner_join(flow_output::Entity)
-            .filter(
-                flow_output::Column::State
-                    .is_in(state_names(&[FlowState::Running, FlowState::Cancelling])),
-            )
-            .filter(
-                Condition::any()
-                    .add(flow_output::Column::LeaseExpiresUtc.lt(now))
-                    .add(flow_output::Column::LeaseExpiresUtc.is_null()),
-            )
+            .filter(flow_output::Column::State.is_in(state_names(&LEASED)))
+            .filter(lease_ran_out(now))
             .order_by_asc(flow::Column::Id)
             .limit(limit)
             .all(&self.db)

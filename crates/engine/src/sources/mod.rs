@@ -38,42 +38,34 @@ pub fn connector_for(
         (Connection::Columnar { path }, SourceRead::Table(table)) => Ok(Box::new(
             file::FileSource::table_folder(folder.resolve(path)?.join(table)),
         )),
-        (Connection::Relational(RelationalConnection::Sqlite { path }), read) => {
-            let sql = match read {
-                SourceRead::Table(table) => {
-                    format!("SELECT * FROM {}", crate::sqlite_arrow::quote(table))
-                }
-                SourceRead::Query(query) => query.clone(),
-                SourceRead::File => {
-                    return Err(Error::Unsupported(
-                        "a sqlite source needs a table or a query".into(),
-                    ));
-                }
-            };
-            Ok(Box::new(sqlite::SqliteSource::new(
-                folder.resolve(path)?,
-                sql,
-            )))
-        }
+        (Connection::Relational(RelationalConnection::Sqlite { path }), read) => Ok(Box::new(
+            sqlite::SqliteSource::new(folder.resolve(path)?, relational_sql(read, "sqlite")?),
+        )),
         (Connection::Relational(RelationalConnection::Server(server)), read)
             if server.engine == ServerEngine::Postgres =>
         {
-            let sql = match read {
-                SourceRead::Table(table) => {
-                    format!("SELECT * FROM {}", crate::sqlite_arrow::quote(table))
-                }
-                SourceRead::Query(query) => query.clone(),
-                SourceRead::File => {
-                    return Err(Error::Unsupported(
-                        "a postgres source needs a table or a query".into(),
-                    ));
-                }
-            };
-            Ok(Box::new(postgres::PostgresSource::new(server.clone(), sql)))
+            Ok(Box::new(postgres::PostgresSource::new(
+                server.clone(),
+                relational_sql(read, "postgres")?,
+            )))
         }
         (connection, _) => Err(Error::Unsupported(format!(
             "reading this source from a {} store is not supported yet",
             connection.kind().as_str()
+        ))),
+    }
+}
+
+/// The query that reads a relational source: its table whole, or the query it was given.
+fn relational_sql(read: &SourceRead, engine: &str) -> Result<String> {
+    match read {
+        SourceRead::Table(table) => Ok(format!(
+            "SELECT * FROM {}",
+            crate::sqlite_arrow::quote(table)
+        )),
+        SourceRead::Query(query) => Ok(query.clone()),
+        SourceRead::File => Err(Error::Unsupported(format!(
+            "a {engine} source needs a table or a query"
         ))),
     }
 }
