@@ -6,7 +6,8 @@ run:
 	cargo run -p sluice-server --bin sluice
 
 # Every test: unit, store contract (SQLite and PostgreSQL), handler and end-to-end.
-# PostgreSQL must answer on 127.0.0.1:5432 (SLUICE_TEST_POSTGRES_URL points elsewhere).
+# PostgreSQL must answer on 127.0.0.1:5432 and MariaDB or MySQL on 127.0.0.1:3306
+# (SLUICE_TEST_POSTGRES_URL and SLUICE_TEST_MYSQL_URL point elsewhere).
 test:
 	cargo test --workspace --no-fail-fast
 

@@ -1,11 +1,15 @@
 //! End-to-end tests: the built `sluice` binary over HTTP, on a temporary data folder.
 
+mod databases;
 mod support;
 
 mod flows;
+mod matrix;
 mod metadata;
+mod mysql;
 mod operations;
 mod postgres_source;
+mod postgres_target;
 mod replicas;
 mod secrets;
 mod validation;

@@ -5,27 +5,11 @@ use datafusion::arrow::array::{Array, AsArray, BinaryArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use datafusion::arrow::util::display::array_value_to_string;
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use crate::support::{MetadataStore, Options, TestServer, parquet_rows};
-
-/// A fresh PostgreSQL database (dropped with the returned guard) holding `sql`'s tables.
-async fn source_database(sql: &str) -> (MetadataStore, String) {
-    let database = MetadataStore::postgres().await;
-    let db = Database::connect(&database.url).await.unwrap();
-    db.execute_unprepared(sql).await.unwrap();
-    db.close().await.unwrap();
-    let name = database.url.rsplit('/').next().unwrap().to_owned();
-    (database, name)
-}
-
-fn postgres_store(name: &str, database: &str, port: u16) -> Value {
-    json!({"name": name, "type": "relational_db", "connection": {
-        "engine": "postgres", "host": "127.0.0.1", "port": port, "user": "postgres", "database": database
-    }})
-}
+use crate::databases::{EVERY_TYPE, postgres_database, postgres_store};
+use crate::support::{Options, TestServer, parquet_rows};
 
 fn copy_to_parquet(source: i64, target: i64, table: &str) -> Value {
     json!({
@@ -38,19 +22,7 @@ fn copy_to_parquet(source: i64, target: i64, table: &str) -> Value {
 
 #[tokio::test]
 async fn a_postgresql_table_of_every_mapped_type_reaches_parquet_intact() {
-    let (_source, database) = source_database(
-        r#"CREATE TABLE every_type (
-            id integer, flag boolean, small smallint, big bigint, ratio real, amount double precision,
-            price numeric(12,3), name text, code varchar(10), letter char(2), doc json, docb jsonb,
-            key uuid, raw bytea, day date, at timestamp, at_tz timestamptz);
-        INSERT INTO every_type VALUES
-            (1, true, -2, 9007199254740993, 1.5, 2.25, -1234.567, 'Ελλάδα – ünïcode', 'ab', 'x',
-             '{"a": [1, 2]}', '{"b": 2}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\x00ff',
-             '2026-11-24', '2026-11-24 12:34:56.789', '2026-11-24 12:34:56.789+02'),
-            (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-             NULL, NULL);"#,
-    )
-    .await;
+    let (_source, database) = postgres_database(EVERY_TYPE).await;
     let server = TestServer::start(Options::default()).await;
     let source = server
         .data_store(postgres_store("warehouse", &database, 5432))
@@ -123,7 +95,7 @@ async fn a_postgresql_table_of_every_mapped_type_reaches_parquet_intact() {
 
 #[tokio::test]
 async fn a_postgresql_source_that_cannot_be_read_fails_the_flow_saying_where() {
-    let (_source, database) = source_database("CREATE TABLE present (id integer)").await;
+    let (_source, database) = postgres_database("CREATE TABLE present (id integer)").await;
     let server = TestServer::start(Options::default()).await;
     let target = server
         .data_store(json!({"name": "out", "type": "file", "connection": {"path": "out.parquet", "format": "parquet"}}))

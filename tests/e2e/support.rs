@@ -328,6 +328,14 @@ impl TestServer {
         created["id"].as_i64().unwrap()
     }
 
+    /// Defines `input`, starts a flow of it and returns the flow once it has ended (within a
+    /// minute).
+    pub async fn run_flow(&self, input: Value) -> Value {
+        let input = self.flow_input(input).await;
+        let flow = self.start_flow(input).await;
+        self.wait_for_end(flow, Duration::from_secs(60)).await.1
+    }
+
     /// Polls a flow until it has finished, returning every state seen on the way and the end.
     pub async fn wait_for_end(&self, flow_id: i64, within: Duration) -> (Vec<Value>, Value) {
         let started = Instant::now();
@@ -611,4 +619,23 @@ impl Drop for S3Server {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
+}
+
+/// A flow input of one source, read as `src` (`read` holds its `table` or `query`, if any).
+pub fn one_source_flow(
+    source: i64,
+    read: Value,
+    target: i64,
+    transforms: Value,
+    outputs: Value,
+) -> Value {
+    let mut source_entry = json!({"data_store_id": source, "as": "src"});
+    source_entry
+        .as_object_mut()
+        .unwrap()
+        .extend(read.as_object().unwrap().clone());
+    json!({
+        "source_data_store_ids": [source], "target_data_store_id": target,
+        "sources": [source_entry], "transforms": transforms, "outputs": outputs
+    })
 }

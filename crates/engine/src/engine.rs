@@ -1,33 +1,43 @@
 //! The engine: runs a flow plan in one DataFusion session.
 
 use async_trait::async_trait;
-use datafusion::dataframe::DataFrame;
-use datafusion::datasource::MemTable;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryReservation};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::future::try_join_all;
 use sluice_domain::flow_input::Transform;
 use sluice_domain::ports::{
     FlowEngine, FlowPlan, PlannedSource, RunOutcome, Step, StepEvents, StepKind,
 };
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 use crate::folder::DataFolder;
+use crate::spool::{Spool, spool_frame};
 use crate::targets::{self, StagedWrite};
 use crate::{Error, sources};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EngineSettings {
     /// How many partitions DataFusion splits each scan and operator into (its parallelism).
     pub target_partitions: usize,
+    /// How much memory one flow's rows and operators may hold; beyond it they go to scratch files.
+    pub memory_per_flow: usize,
+    /// Where each flow's scratch folder is made (and removed when the flow ends).
+    pub scratch: PathBuf,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
         Self {
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            memory_per_flow: 128 << 20,
+            scratch: std::env::temp_dir(),
         }
     }
 }
@@ -35,6 +45,33 @@ impl Default for EngineSettings {
 pub struct DataFusionEngine {
     folder: DataFolder,
     settings: EngineSettings,
+}
+
+/// One flow's run: its session, its scratch folder (removed when the run is dropped) and the
+/// memory its in-memory tables hold in the session's pool until then.
+struct FlowRun {
+    ctx: SessionContext,
+    scratch: TempDir,
+    held: Mutex<Vec<MemoryReservation>>,
+}
+
+impl FlowRun {
+    /// An empty spool for the rows of table `name`.
+    fn spool(&self, name: &str) -> Spool {
+        Spool::new(&self.ctx, name, self.scratch.path())
+    }
+
+    /// Registers the spooled rows as their table and returns how many there are.
+    async fn keep(&self, rows: Spool) -> Result<u64, Error> {
+        let (count, held) = rows.register(&self.ctx).await?;
+        if let Some(held) = held {
+            self.held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(held);
+        }
+        Ok(count)
+    }
 }
 
 /// A step's failure, kept apart from the step so the error line can name it.
@@ -55,30 +92,56 @@ impl DataFusionEngine {
         Self { folder, settings }
     }
 
-    fn session(&self) -> SessionContext {
-        SessionContext::new_with_config(
+    /// A session of its own for one flow: its memory pool is the flow's budget, and its spills
+    /// go to the flow's scratch folder.
+    fn session(&self, scratch: &TempDir) -> Result<SessionContext, Error> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(self.settings.memory_per_flow)))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default()
+                    .with_mode(DiskManagerMode::Directories(vec![scratch.path().into()])),
+            )
+            .build_arc()?;
+        Ok(SessionContext::new_with_config_rt(
             SessionConfig::new().with_target_partitions(self.settings.target_partitions),
-        )
+            runtime,
+        ))
+    }
+
+    fn scratch(&self) -> Result<TempDir, Error> {
+        let scratch = &self.settings.scratch;
+        std::fs::create_dir_all(scratch)
+            .and_then(|()| {
+                tempfile::Builder::new()
+                    .prefix("sluice-flow-")
+                    .tempdir_in(scratch)
+            })
+            .map_err(|e| {
+                Error::io(
+                    format!("creating a scratch folder in {}", scratch.display()),
+                    e,
+                )
+            })
     }
 
     /// Everything but the commit: ingest, transform, and stage the outputs.
     async fn stage(
         &self,
-        ctx: &SessionContext,
+        run: &FlowRun,
         plan: &FlowPlan,
         events: &dyn StepEvents,
     ) -> Result<Box<dyn StagedWrite>, StepFailure> {
         try_join_all(
             plan.sources
                 .iter()
-                .map(|source| self.ingest(ctx, source, events)),
+                .map(|source| self.ingest(run, source, events)),
         )
         .await?;
         for layer in plan.graph.layers() {
             try_join_all(
                 layer
                     .iter()
-                    .map(|&i| self.transform(ctx, &plan.transforms[i], events)),
+                    .map(|&i| self.transform(run, &plan.transforms[i], events)),
             )
             .await?;
         }
@@ -97,12 +160,13 @@ impl DataFusionEngine {
                         .map_err(failed_at(&step))?,
                 ),
             };
-            let data = ctx
+            let data = run
+                .ctx
                 .table(output.transform.as_str())
                 .await
                 .map_err(|e| failed_at(&step)(e.into()))?;
             let rows = write
-                .write(ctx, output.table.as_ref(), output.mode, data)
+                .write(&run.ctx, output.table.as_ref(), output.mode, data)
                 .await
                 .map_err(failed_at(&step))?;
             events.finished(&step, rows, started.elapsed()).await;
@@ -118,7 +182,7 @@ impl DataFusionEngine {
 
     async fn ingest(
         &self,
-        ctx: &SessionContext,
+        run: &FlowRun,
         source: &PlannedSource,
         events: &dyn StepEvents,
     ) -> Result<(), StepFailure> {
@@ -126,17 +190,19 @@ impl DataFusionEngine {
         events.started(&step).await;
         let started = Instant::now();
         let connector = sources::connector_for(source, &self.folder).map_err(failed_at(&step))?;
-        let data = connector.read(ctx).await.map_err(failed_at(&step))?;
-        let rows = materialize(ctx, source.alias.as_str(), data)
+        let mut rows = run.spool(source.alias.as_str());
+        connector
+            .read(&run.ctx, &mut rows)
             .await
             .map_err(failed_at(&step))?;
+        let rows = run.keep(rows).await.map_err(failed_at(&step))?;
         events.finished(&step, rows, started.elapsed()).await;
         Ok(())
     }
 
     async fn transform(
         &self,
-        ctx: &SessionContext,
+        run: &FlowRun,
         transform: &Transform,
         events: &dyn StepEvents,
     ) -> Result<(), StepFailure> {
@@ -149,36 +215,20 @@ impl DataFusionEngine {
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let data = ctx
+        let data = run
+            .ctx
             .sql_with_options(&transform.sql, options)
             .await
             .map_err(|e| failed_at(&step)(e.into()))?;
-        let rows = materialize(ctx, transform.name.as_str(), data)
+        // Run once and kept, so every reader sees the same rows and the step can count them.
+        let mut rows = run.spool(transform.name.as_str());
+        spool_frame(data, &mut rows)
             .await
             .map_err(failed_at(&step))?;
+        let rows = run.keep(rows).await.map_err(failed_at(&step))?;
         events.finished(&step, rows, started.elapsed()).await;
         Ok(())
     }
-}
-
-/// Runs `data` once and registers its rows as table `name`, so every reader sees the same rows
-/// and the step can report how many there are.
-async fn materialize(ctx: &SessionContext, name: &str, data: DataFrame) -> Result<u64, Error> {
-    let declared = Arc::new(data.schema().as_arrow().clone());
-    let partitions = data.collect_partitioned().await?;
-    let schema = partitions
-        .iter()
-        .flatten()
-        .next()
-        .map_or(declared, |batch| batch.schema());
-    let rows = partitions
-        .iter()
-        .flatten()
-        .map(|batch| batch.num_rows() as u64)
-        .sum();
-    let table = MemTable::try_new(schema, partitions)?;
-    ctx.register_table(name, Arc::new(table))?;
-    Ok(rows)
 }
 
 #[async_trait]
@@ -189,13 +239,30 @@ impl FlowEngine for DataFusionEngine {
         events: &dyn StepEvents,
         cancel: CancellationToken,
     ) -> RunOutcome {
-        let ctx = self.session();
+        let run = match self.scratch().and_then(|scratch| {
+            Ok(FlowRun {
+                ctx: self.session(&scratch)?,
+                scratch,
+                held: Mutex::default(),
+            })
+        }) {
+            Ok(run) => run,
+            Err(error) => {
+                return RunOutcome::Failed {
+                    step: Step {
+                        kind: StepKind::Ingest,
+                        name: "scratch".into(),
+                    },
+                    message: error.to_string(),
+                };
+            }
+        };
         // Dropping the staging future stops every DataFusion stream it runs and rolls back or
         // removes whatever it staged.
         let staged = tokio::select! {
             biased;
             () = cancel.cancelled() => return RunOutcome::Cancelled,
-            staged = self.stage(&ctx, &plan, events) => staged,
+            staged = self.stage(&run, &plan, events) => staged,
         };
         // The commit is not cancellable: once it starts, the outputs become visible together.
         let committed = match staged {

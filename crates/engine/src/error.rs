@@ -8,6 +8,9 @@ pub enum Error {
     DataFusion(#[from] DataFusionError),
 
     #[error("{0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+
+    #[error("{0}")]
     Sqlite(String),
 
     #[error("{what}: {source}")]
@@ -19,9 +22,9 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
 
-    /// A source database that refused, failed or could not be reached, said with where it is.
+    /// A database that refused, failed or could not be reached, said with where it is.
     #[error("{0}")]
-    Source(String),
+    Database(String),
 
     #[error("{0}")]
     Location(String),

@@ -1,4 +1,5 @@
-//! Sluice's flow engine on DataFusion: reads each source into a table, runs the SQL transforms in
+//! Sluice's flow engine on DataFusion: reads each source into a table (in memory while
+//! the flow's memory budget allows, else in scratch files), runs the SQL transforms in
 //! dependency order (independent ones concurrently), and writes the outputs to the target, staged
 //! and made visible only when every output has been written.
 
@@ -6,8 +7,11 @@ mod analyzer;
 mod engine;
 mod error;
 mod folder;
+mod mysql_arrow;
 pub mod pg_copy;
+mod servers;
 mod sources;
+mod spool;
 mod sqlite_arrow;
 mod targets;
 

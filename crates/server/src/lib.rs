@@ -12,7 +12,7 @@ use sluice_domain::flow::RunnerId;
 use sluice_domain::services::{
     DataStoreService, FlowInputService, FlowRunner, FlowService, RunnerSettings,
 };
-use sluice_engine::{DataFolder, DataFusionEngine, DataFusionSqlAnalyzer, EngineSettings};
+use sluice_engine::{DataFolder, DataFusionEngine, DataFusionSqlAnalyzer};
 use sluice_store::Store;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -76,7 +76,7 @@ impl Application {
             analyzer.clone(),
             Arc::new(DataFusionEngine::new(
                 folder.clone(),
-                EngineSettings::default(),
+                settings.engine.to_engine(),
             )),
             RunnerSettings {
                 runner: runner_id(),

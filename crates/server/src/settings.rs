@@ -15,6 +15,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub data: DataSettings,
     pub runner: RunnerSettings,
+    pub engine: EngineSettings,
     pub archive: ArchiveSettings,
     pub configuration: ConfigurationSettings,
     pub specification: SpecificationSettings,
@@ -47,6 +48,30 @@ pub struct RunnerSettings {
     pub cancel_check_interval_ms: u64,
     /// How long a claim on a running flow lasts unless its process renews it.
     pub lease_secs: u64,
+}
+
+/// How each flow runs.
+#[derive(Debug, Deserialize)]
+pub struct EngineSettings {
+    /// How much memory one flow's rows and operators may hold before they go to scratch files.
+    pub memory_per_flow_mb: usize,
+    /// Where flows' scratch folders are made; empty for the system's temporary folder.
+    pub scratch_dir: String,
+}
+
+impl EngineSettings {
+    pub fn to_engine(&self) -> sluice_engine::EngineSettings {
+        let defaults = sluice_engine::EngineSettings::default();
+        sluice_engine::EngineSettings {
+            memory_per_flow: self.memory_per_flow_mb.max(1).saturating_mul(1 << 20),
+            scratch: if self.scratch_dir.trim().is_empty() {
+                defaults.scratch.clone()
+            } else {
+                PathBuf::from(self.scratch_dir.trim())
+            },
+            ..defaults
+        }
+    }
 }
 
 /// The Parquet collection archive the metadata endpoints read.

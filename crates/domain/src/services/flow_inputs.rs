@@ -1,7 +1,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::data_store::{Connection, DataStore, DataStoreId, RelationalConnection, ServerEngine};
+use crate::data_store::{Connection, DataStore, DataStoreId};
 use crate::error::Violation;
 use crate::flow_input::{FlowInput, FlowInputId, NewFlowInput, SourceRead};
 use crate::graph::TransformGraph;
@@ -52,21 +52,11 @@ impl FlowInputService {
             }
         }
         let target = self.find(new.target_data_store_id).await?;
-        match &target {
-            None => violations.push(Violation::new(
+        if target.is_none() {
+            violations.push(Violation::new(
                 "/target_data_store_id",
                 format!("data store {} does not exist", new.target_data_store_id),
-            )),
-            Some(store) => {
-                if let Connection::Relational(RelationalConnection::Server(server)) =
-                    &store.connection
-                {
-                    violations.push(Violation::new(
-                        "/target_data_store_id",
-                        format!("{} targets are not supported yet: use a sqlite, columnar or file store", server.engine.as_str()),
-                    ));
-                }
-            }
+            ));
         }
 
         let declared: HashSet<DataStoreId> = new.source_data_store_ids.iter().copied().collect();
@@ -142,17 +132,6 @@ fn source_fits_store(i: usize, read: &SourceRead, store: &DataStore) -> Result<(
             "query",
             "a file store is read whole: leave out 'query'".into(),
         ),
-        (Connection::Relational(RelationalConnection::Server(server)), _)
-            if server.engine != ServerEngine::Postgres =>
-        {
-            at(
-                "data_store_id",
-                format!(
-                    "{} sources are not supported yet: use a postgres, sqlite, columnar or file store",
-                    server.engine.as_str()
-                ),
-            )
-        }
         (Connection::Relational(_), SourceRead::File) => at(
             "table",
             "a relational store needs a 'table' or a 'query'".into(),

@@ -1,10 +1,10 @@
 use async_trait::async_trait;
-use datafusion::dataframe::DataFrame;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
 use sluice_domain::data_store::FileFormat;
 use std::path::PathBuf;
 
 use super::SourceConnector;
+use crate::spool::{Spool, spool_frame};
 use crate::{Error, Result};
 
 /// A CSV or Parquet file, or a table folder of Parquet files, read by DataFusion's own scanners.
@@ -34,7 +34,7 @@ impl FileSource {
 
 #[async_trait]
 impl SourceConnector for FileSource {
-    async fn read(&self, ctx: &SessionContext) -> Result<DataFrame> {
+    async fn read(&self, ctx: &SessionContext, rows: &mut Spool) -> Result<()> {
         let exists = if self.is_folder {
             self.path.is_dir()
         } else {
@@ -55,7 +55,7 @@ impl SourceConnector for FileSource {
         if self.is_folder {
             location.push('/');
         }
-        Ok(match self.format {
+        let data = match self.format {
             FileFormat::Csv => {
                 ctx.read_csv(location, CsvReadOptions::new().file_extension(""))
                     .await?
@@ -67,6 +67,7 @@ impl SourceConnector for FileSource {
                 )
                 .await?
             }
-        })
+        };
+        spool_frame(data, rows).await
     }
 }

@@ -2,24 +2,26 @@
 //! A new kind of store (PostgreSQL, MySQL, S3) is a new [`SourceConnector`].
 
 mod file;
+mod mysql;
 mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
-use datafusion::dataframe::DataFrame;
 use datafusion::prelude::SessionContext;
 use sluice_domain::data_store::{Connection, RelationalConnection, ServerEngine};
 use sluice_domain::flow_input::SourceRead;
 use sluice_domain::ports::PlannedSource;
 
 use crate::folder::DataFolder;
+use crate::spool::Spool;
 use crate::{Error, Result};
 
 #[async_trait]
 pub trait SourceConnector: Send + Sync {
-    /// The source's rows. The engine materializes them once, so every transform reading the
-    /// source sees the same snapshot.
-    async fn read(&self, ctx: &SessionContext) -> Result<DataFrame>;
+    /// Reads the source's rows into `rows` batch by batch as they arrive, so that memory stays
+    /// bounded by a batch. The engine reads each source once: every transform reading it sees
+    /// the same snapshot.
+    async fn read(&self, ctx: &SessionContext, rows: &mut Spool) -> Result<()>;
 }
 
 /// The connector that reads `source` from its store.
@@ -38,16 +40,25 @@ pub fn connector_for(
         (Connection::Columnar { path }, SourceRead::Table(table)) => Ok(Box::new(
             file::FileSource::table_folder(folder.resolve(path)?.join(table)),
         )),
-        (Connection::Relational(RelationalConnection::Sqlite { path }), read) => Ok(Box::new(
-            sqlite::SqliteSource::new(folder.resolve(path)?, relational_sql(read, "sqlite")?),
-        )),
-        (Connection::Relational(RelationalConnection::Server(server)), read)
-            if server.engine == ServerEngine::Postgres =>
-        {
-            Ok(Box::new(postgres::PostgresSource::new(
-                server.clone(),
-                relational_sql(read, "postgres")?,
+        (Connection::Relational(RelationalConnection::Sqlite { path }), read) => {
+            Ok(Box::new(sqlite::SqliteSource::new(
+                folder.resolve(path)?,
+                relational_sql(read, "sqlite", crate::sqlite_arrow::quote)?,
             )))
+        }
+        (Connection::Relational(RelationalConnection::Server(server)), read) => {
+            let quote = match server.engine {
+                ServerEngine::Postgres => crate::sqlite_arrow::quote,
+                ServerEngine::Mysql => crate::mysql_arrow::quote,
+            };
+            let sql = relational_sql(read, server.engine.as_str(), quote)?;
+            let source: Box<dyn SourceConnector> = match server.engine {
+                ServerEngine::Postgres => {
+                    Box::new(postgres::PostgresSource::new(server.clone(), sql))
+                }
+                ServerEngine::Mysql => Box::new(mysql::MysqlSource::new(server.clone(), sql)),
+            };
+            Ok(source)
         }
         (connection, _) => Err(Error::Unsupported(format!(
             "reading this source from a {} store is not supported yet",
@@ -57,12 +68,9 @@ pub fn connector_for(
 }
 
 /// The query that reads a relational source: its table whole, or the query it was given.
-fn relational_sql(read: &SourceRead, engine: &str) -> Result<String> {
+fn relational_sql(read: &SourceRead, engine: &str, quote: fn(&str) -> String) -> Result<String> {
     match read {
-        SourceRead::Table(table) => Ok(format!(
-            "SELECT * FROM {}",
-            crate::sqlite_arrow::quote(table)
-        )),
+        SourceRead::Table(table) => Ok(format!("SELECT * FROM {}", quote(table))),
         SourceRead::Query(query) => Ok(query.clone()),
         SourceRead::File => Err(Error::Unsupported(format!(
             "a {engine} source needs a table or a query"

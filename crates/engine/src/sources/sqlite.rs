@@ -1,6 +1,4 @@
 use async_trait::async_trait;
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::dataframe::DataFrame;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -9,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::SourceConnector;
+use crate::spool::Spool;
 use crate::sqlite_arrow::{RowsToArrow, schema_of_declared};
 use crate::{Error, Result};
 
@@ -28,7 +27,7 @@ impl SqliteSource {
 
 #[async_trait]
 impl SourceConnector for SqliteSource {
-    async fn read(&self, ctx: &SessionContext) -> Result<DataFrame> {
+    async fn read(&self, _ctx: &SessionContext, spool: &mut Spool) -> Result<()> {
         if !self.path.is_file() {
             return Err(Error::Location(format!(
                 "the sqlite database '{}' does not exist",
@@ -44,7 +43,6 @@ impl SourceConnector for SqliteSource {
         let mut rows = connection.fetch(AssertSqlSafe(self.sql.clone()));
         let mut pending = Vec::with_capacity(BATCH_ROWS);
         let mut converter: Option<RowsToArrow> = None;
-        let mut batches = Vec::new();
         let mut read = 0;
         loop {
             let next = rows.try_next().await?;
@@ -54,7 +52,7 @@ impl SourceConnector for SqliteSource {
             }
             if pending.len() == BATCH_ROWS || (end && !pending.is_empty()) {
                 let converter = converter.get_or_insert_with(|| RowsToArrow::new(&pending));
-                batches.push(converter.batch(&pending, read)?);
+                spool.push(converter.batch(&pending, read)?)?;
                 read += pending.len();
                 pending.clear();
             }
@@ -63,15 +61,13 @@ impl SourceConnector for SqliteSource {
             }
         }
         drop(rows);
-        if batches.is_empty() {
+        if read == 0 {
             // No rows: the columns still matter to the transforms, so ask SQLite for them.
             let statement = connection
                 .prepare(AssertSqlSafe(self.sql.clone()).into_sql_str())
                 .await?;
-            batches.push(RecordBatch::new_empty(schema_of_declared(
-                statement.columns(),
-            )));
+            spool.declare(schema_of_declared(statement.columns()));
         }
-        Ok(ctx.read_batches(batches)?)
+        Ok(())
     }
 }

@@ -1,9 +1,11 @@
 //! Target connectors: each stages a flow's outputs where nobody sees them, then makes them all
 //! visible at once on commit. Dropping a staged write without committing leaves the target as it
-//! was. A new kind of store (PostgreSQL, MySQL, S3) is a new [`StagedWrite`].
+//! was. A new kind of store is a new [`StagedWrite`].
 
 mod columnar;
 mod file;
+mod mysql;
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -11,7 +13,7 @@ use datafusion::arrow::array::{Array, UInt64Array};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::SessionContext;
-use sluice_domain::data_store::{Connection, DataStore, RelationalConnection};
+use sluice_domain::data_store::{Connection, DataStore, RelationalConnection, ServerEngine};
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 
@@ -37,8 +39,8 @@ pub trait StagedWrite: Send {
 /// Starts a write to `target`.
 ///
 /// # Errors
-/// `Location` for a path outside the data folder; `Sqlite` when the database cannot be opened;
-/// `Unsupported` for a store no connector writes to yet.
+/// `Location` for a path outside the data folder; `Sqlite` or `Database` when the database
+/// cannot be opened.
 pub async fn begin(target: &DataStore, folder: &DataFolder) -> Result<Box<dyn StagedWrite>> {
     match &target.connection {
         Connection::Relational(RelationalConnection::Sqlite { path }) => Ok(Box::new(
@@ -51,12 +53,12 @@ pub async fn begin(target: &DataStore, folder: &DataFolder) -> Result<Box<dyn St
             folder.resolve(path)?,
             *format,
         ))),
-        Connection::Relational(RelationalConnection::Server(server)) => {
-            Err(Error::Unsupported(format!(
-                "writing to a {} store is not supported yet",
-                server.engine.as_str()
-            )))
-        }
+        Connection::Relational(RelationalConnection::Server(server)) => match server.engine {
+            ServerEngine::Postgres => Ok(Box::new(
+                postgres::PostgresWrite::begin(server.clone()).await?,
+            )),
+            ServerEngine::Mysql => Ok(Box::new(mysql::MysqlWrite::begin(server.clone()).await?)),
+        },
     }
 }
 

@@ -1,6 +1,6 @@
-//! PostgreSQL's binary COPY format (`COPY … TO STDOUT (FORMAT binary)`) decoded into Arrow
-//! record batches: the fastest way PostgreSQL hands out rows, read in chunks as they arrive so
-//! memory stays bounded by one batch.
+//! PostgreSQL's binary COPY format. Here: `COPY … TO STDOUT (FORMAT binary)` decoded into Arrow
+//! record batches, the fastest way PostgreSQL hands out rows, read in chunks as they arrive so
+//! memory stays bounded by one batch. [`encode`]: the way back in, for targets.
 //!
 //! Type mapping (by the column's type OID):
 //!
@@ -19,6 +19,8 @@
 //! | timestamp with time zone | Timestamp(µs, "UTC") |
 //!
 //! NULL is NULL in every type. Any other type is an error naming the column and its type.
+
+pub mod encode;
 
 use datafusion::arrow::array::{
     ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder,

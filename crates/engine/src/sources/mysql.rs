@@ -1,0 +1,58 @@
+//! A MySQL or MariaDB table or query, read row by row into Arrow batches (see
+//! [`crate::mysql_arrow`] for the type mapping).
+
+use async_trait::async_trait;
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use sea_orm::sqlx::{AssertSqlSafe, Executor, SqlSafeStr, Statement};
+use sluice_domain::data_store::ServerConnection;
+
+use super::SourceConnector;
+use crate::Result;
+use crate::mysql_arrow::RowsToArrow;
+use crate::servers::Server;
+use crate::spool::Spool;
+
+const BATCH_ROWS: usize = 8192;
+
+pub struct MysqlSource {
+    server: Server,
+    sql: String,
+}
+
+impl MysqlSource {
+    pub fn new(server: ServerConnection, sql: String) -> Self {
+        Self {
+            server: Server::new(server),
+            sql,
+        }
+    }
+}
+
+#[async_trait]
+impl SourceConnector for MysqlSource {
+    async fn read(&self, _ctx: &SessionContext, spool: &mut Spool) -> Result<()> {
+        let failed = |err| self.server.failed("reading from", err);
+        let mut connection = self.server.mysql().await?;
+        let statement = connection
+            .prepare(AssertSqlSafe(self.sql.clone()).into_sql_str())
+            .await
+            .map_err(failed)?;
+        let converter = RowsToArrow::new(statement.columns())?;
+        spool.declare(converter.schema());
+        // Unprepared, so the server streams the rows as it finds them (text protocol).
+        let mut rows = connection.fetch(AssertSqlSafe(self.sql.clone()));
+        let mut pending = Vec::with_capacity(BATCH_ROWS);
+        while let Some(row) = rows.try_next().await.map_err(failed)? {
+            pending.push(row);
+            if pending.len() == BATCH_ROWS {
+                spool.push(converter.batch(&pending)?)?;
+                pending.clear();
+            }
+        }
+        if !pending.is_empty() {
+            spool.push(converter.batch(&pending)?)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! A PostgreSQL target: every output of a flow in one transaction, written by binary COPY (see
+//! [`crate::pg_copy::encode`] for the type mapping).
+//!
+//! `append` copies into the table (created if missing). `replace` copies into a staging table
+//! and, at commit, drops the old table and renames the staging one in its place. Readers see the
+//! old tables until the commit, the old table is locked only for the swap, and a failure, a
+//! cancel or a crash rolls everything back, staging tables included.
+
+use async_trait::async_trait;
+use datafusion::dataframe::DataFrame;
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use sea_orm::sqlx::postgres::PgConnection;
+use sea_orm::sqlx::{AssertSqlSafe, Executor};
+use sluice_domain::data_store::ServerConnection;
+use sluice_domain::flow_input::WriteMode;
+use sluice_domain::names::TableName;
+
+use super::StagedWrite;
+use crate::pg_copy::encode::{
+    TRAILER, TargetColumn, column_list, create_table_sql, encode_rows, header,
+};
+use crate::servers::Server;
+use crate::sqlite_arrow::quote;
+use crate::{Error, Result};
+
+/// How many encoded bytes are gathered before they are sent.
+const SEND_BYTES: usize = 1 << 20;
+
+pub struct PostgresWrite {
+    server: Server,
+    connection: PgConnection,
+    /// (staging table, target table) for each replaced output, swapped at commit.
+    swaps: Vec<(String, String)>,
+}
+
+impl PostgresWrite {
+    pub async fn begin(server: ServerConnection) -> Result<Self> {
+        let server = Server::new(server);
+        let mut connection = server.postgres().await?;
+        connection
+            .execute("BEGIN")
+            .await
+            .map_err(|err| server.failed("writing to", err))?;
+        Ok(Self {
+            server,
+            connection,
+            swaps: Vec::new(),
+        })
+    }
+
+    async fn run(&mut self, sql: String) -> Result<()> {
+        self.connection
+            .execute(AssertSqlSafe(sql))
+            .await
+            .map_err(|err| self.server.failed("writing to", err))?;
+        Ok(())
+    }
+
+    /// Copies every row of `data` into `table`; returns how many PostgreSQL stored.
+    async fn copy(
+        &mut self,
+        table: &str,
+        columns: &[TargetColumn],
+        data: DataFrame,
+    ) -> Result<u64> {
+        let statement = format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary)",
+            quote(table),
+            column_list(columns)
+        );
+        let server = &self.server;
+        let failed = |err| server.failed("writing to", err);
+        let mut batches = data.execute_stream().await?;
+        let mut copy = self
+            .connection
+            .copy_in_raw(&statement)
+            .await
+            .map_err(failed)?;
+        // Dropping `copy` on an error sends PostgreSQL a CopyFail, which aborts the transaction.
+        let mut buffer = header();
+        while let Some(batch) = batches.try_next().await? {
+            encode_rows(&batch, columns, &mut buffer)?;
+            if buffer.len() >= SEND_BYTES {
+                copy.send(std::mem::take(&mut buffer))
+                    .await
+                    .map_err(failed)?;
+            }
+        }
+        buffer.extend_from_slice(&TRAILER);
+        copy.send(buffer).await.map_err(failed)?;
+        copy.finish().await.map_err(failed)
+    }
+}
+
+#[async_trait]
+impl StagedWrite for PostgresWrite {
+    async fn write(
+        &mut self,
+        _ctx: &SessionContext,
+        table: Option<&TableName>,
+        mode: WriteMode,
+        data: DataFrame,
+    ) -> Result<u64> {
+        let table = table
+            .ok_or_else(|| Error::Unsupported("a postgres target needs a table".into()))?
+            .as_str();
+        let columns = TargetColumn::all(data.schema().as_arrow())?;
+        let into = match mode {
+            WriteMode::Replace => {
+                let staging = format!("sluice_staging_{}", uuid::Uuid::new_v4().simple());
+                self.run(create_table_sql(&staging, &columns)).await?;
+                self.swaps.push((staging.clone(), table.to_owned()));
+                staging
+            }
+            WriteMode::Append => {
+                let create = create_table_sql(table, &columns).replacen(
+                    "CREATE TABLE",
+                    "CREATE TABLE IF NOT EXISTS",
+                    1,
+                );
+                self.run(create).await?;
+                table.to_owned()
+            }
+        };
+        self.copy(&into, &columns, data).await
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        for (staging, table) in std::mem::take(&mut self.swaps) {
+            self.run(format!("DROP TABLE IF EXISTS {}", quote(&table)))
+                .await?;
+            self.run(format!(
+                "ALTER TABLE {} RENAME TO {}",
+                quote(&staging),
+                quote(&table)
+            ))
+            .await?;
+        }
+        self.run("COMMIT".into()).await
+    }
+}

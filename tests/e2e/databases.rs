@@ -1,0 +1,170 @@
+//! Real databases the connector tests read from and write to: a fresh PostgreSQL or MariaDB
+//! database per test on the machine's servers, dropped afterwards.
+
+use sea_orm::sqlx::mysql::MySqlConnection;
+use sea_orm::sqlx::postgres::PgConnection;
+use sea_orm::sqlx::{AssertSqlSafe, Connection, Row};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+use crate::support::MetadataStore;
+
+/// A fresh PostgreSQL database (dropped with the returned guard) holding `sql`'s tables, and its
+/// name.
+pub async fn postgres_database(sql: &str) -> (MetadataStore, String) {
+    let database = MetadataStore::postgres().await;
+    if !sql.is_empty() {
+        let db = Database::connect(&database.url).await.unwrap();
+        db.execute_unprepared(sql).await.unwrap();
+        db.close().await.unwrap();
+    }
+    let name = database.url.rsplit('/').next().unwrap().to_owned();
+    (database, name)
+}
+
+/// A `relational_db` store for `database` on the machine's PostgreSQL, as user postgres.
+pub fn postgres_store(name: &str, database: &str, port: u16) -> Value {
+    json!({"name": name, "type": "relational_db", "connection": {
+        "engine": "postgres", "host": "127.0.0.1", "port": port, "user": "postgres", "database": database
+    }})
+}
+
+/// The rows of `sql` on `database`, each value as text (`None` for NULL): the query casts
+/// whatever it selects to text.
+pub async fn postgres_rows(database: &MetadataStore, sql: &str) -> Vec<Vec<Option<String>>> {
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let rows = sea_orm::sqlx::query(AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&mut connection)
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
+    rows.iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| row.try_get::<Option<String>, _>(i).unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+/// The table of every PostgreSQL type Sluice maps, with one row of values (non-ASCII text among
+/// them) and one row of NULLs.
+pub const EVERY_TYPE: &str = r#"CREATE TABLE every_type (
+    id integer, flag boolean, small smallint, big bigint, ratio real, amount double precision,
+    price numeric(12,3), name text, code varchar(10), letter char(2), doc json, docb jsonb,
+    key uuid, raw bytea, day date, at timestamp, at_tz timestamptz);
+INSERT INTO every_type VALUES
+    (1, true, -2, 9007199254740993, 1.5, 2.25, -1234.567, 'Ελλάδα – ünïcode', 'ab', 'x',
+     '{"a": [1, 2]}', '{"b": 2}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\x00ff',
+     '2026-11-24', '2026-11-24 12:34:56.789', '2026-11-24 12:34:56.789+02'),
+    (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL, NULL);"#;
+
+/// A fresh database on the machine's MySQL/MariaDB (`SLUICE_TEST_MYSQL_URL`, by default
+/// root without a password on 127.0.0.1:3306), dropped when this is.
+pub struct MysqlDatabase {
+    pub name: String,
+    server: String,
+}
+
+impl MysqlDatabase {
+    pub async fn create(sql: &str) -> Self {
+        let server = std::env::var("SLUICE_TEST_MYSQL_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+        let name = format!("sluice_e2e_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = MySqlConnection::connect(&server).await.unwrap_or_else(|err| {
+            panic!("this test needs MySQL or MariaDB at {server} (set SLUICE_TEST_MYSQL_URL to point elsewhere): {err}")
+        });
+        sea_orm::sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        let database = Self { name, server };
+        if !sql.is_empty() {
+            let mut connection = database.connect().await;
+            sea_orm::sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+                .execute(&mut connection)
+                .await
+                .unwrap_or_else(|err| panic!("{sql}: {err}"));
+        }
+        database
+    }
+
+    async fn connect(&self) -> MySqlConnection {
+        let mut connection = MySqlConnection::connect(&format!("{}/{}", self.server, self.name))
+            .await
+            .unwrap();
+        sea_orm::sqlx::raw_sql("SET time_zone = '+00:00'")
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        connection
+    }
+
+    /// A `relational_db` store for this database, as the test server's root user.
+    pub fn store(&self, name: &str) -> Value {
+        let url = self.server.trim_start_matches("mysql://");
+        let (user, address) = url.split_once('@').unwrap();
+        let (host, port) = address.split_once(':').unwrap();
+        json!({"name": name, "type": "relational_db", "connection": {
+            "engine": "mysql", "host": host, "port": port.parse::<u16>().unwrap(), "user": user,
+            "database": self.name
+        }})
+    }
+
+    /// The rows of `sql`, each value as text (`None` for NULL): the query casts what it selects
+    /// to CHAR.
+    pub async fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let mut connection = self.connect().await;
+        let rows = sea_orm::sqlx::query(AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&mut connection)
+            .await
+            .unwrap_or_else(|err| panic!("{sql}: {err}"));
+        rows.iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| row.try_get_unchecked::<Option<String>, _>(i).unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+impl Drop for MysqlDatabase {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // Best effort, on a thread of its own: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut admin) = MySqlConnection::connect(&server).await {
+                    let _ = sea_orm::sqlx::raw_sql(AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS `{name}`"
+                    )))
+                    .execute(&mut admin)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The table of every MySQL/MariaDB type Sluice maps, with one row of values (non-ASCII text
+/// among them) and one row of NULLs.
+pub const EVERY_MYSQL_TYPE: &str = r#"CREATE TABLE every_type (
+    id INT, flag BOOLEAN, tiny TINYINT, small SMALLINT, medium MEDIUMINT, big BIGINT,
+    ubig BIGINT UNSIGNED, utiny TINYINT UNSIGNED, ratio FLOAT, amount DOUBLE,
+    price DECIMAL(12,3), name VARCHAR(100), letter CHAR(2), body TEXT, doc JSON,
+    kind ENUM('a', 'b'), raw VARBINARY(10), blob_value BLOB, day DATE, at DATETIME(6),
+    at_ts TIMESTAMP(6) NULL) CHARACTER SET utf8mb4;
+INSERT INTO every_type VALUES
+    (1, true, -2, -300, 70000, 9007199254740993, 18446744073709551615, 255, 1.5, 2.25,
+     -1234.567, 'Ελλάδα – ünïcode', 'x', 'long text', '{"a": [1, 2]}', 'b', X'00FF', X'0102',
+     '2026-11-24', '2026-11-24 12:34:56.789', '2026-11-24 10:34:56.789'),
+    (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL, NULL, NULL, NULL, NULL, NULL);"#;
