@@ -4,6 +4,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet -r tests/requirements.txt
+# A venv of its own for DuckDB's postgres extension (see the requirements file); the bench runs
+# without that reference when it cannot be installed.
+duckdb_pg="${SLUICE_BENCH_DUCKDB_PG_VENV:-/var/tmp/sluice-bench-duckdb-pg}"
+if [ ! -x "$duckdb_pg/bin/python" ]; then
+    python3 -m venv "$duckdb_pg" &&
+        "$duckdb_pg/bin/pip" install --quiet -r bench/duckdb-postgres-requirements.txt ||
+        echo "DuckDB's postgres extension could not be installed; that reference is left out"
+fi
 cargo build --release -p sluice-server --bin sluice
 binary="${CARGO_TARGET_DIR:-target}/release/sluice"
 
@@ -15,3 +23,6 @@ python3 bench/metadata_api.py --sluice "$binary"
 echo
 echo "== a flow's view: 100,000 log lines against ten"
 python3 bench/flow_view.py --sluice "$binary"
+echo
+echo "== PostgreSQL in and out: against psql's \\copy and DuckDB's postgres extension"
+python3 bench/flow_postgres.py --sluice "$binary" --duckdb-python "$duckdb_pg/bin/python"
