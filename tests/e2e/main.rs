@@ -11,5 +11,6 @@ mod operations;
 mod postgres_source;
 mod postgres_target;
 mod replicas;
+mod s3_stores;
 mod secrets;
 mod validation;

@@ -554,6 +554,8 @@ impl S3Server {
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("SLUICE__ARCHIVE__ENDPOINT", self.endpoint.clone()),
+            ("SLUICE__S3__ENDPOINT", self.endpoint.clone()),
+            ("SLUICE__S3__PATH_STYLE", "true".into()),
             ("AWS_ACCESS_KEY_ID", "sluice-test".into()),
             ("AWS_SECRET_ACCESS_KEY", "sluice-test".into()),
             ("AWS_REGION", "us-east-1".into()),
@@ -563,7 +565,7 @@ impl S3Server {
     /// Creates `bucket` if need be and copies every file under `folder` to `bucket/prefix/…`.
     pub async fn upload(&self, folder: &Path, bucket: &str, prefix: &str) {
         use futures::StreamExt;
-        use object_store::{ObjectStoreExt, PutPayload, aws::AmazonS3Builder, path::Path as Key};
+        use object_store::{ObjectStoreExt, PutPayload, path::Path as Key};
         let created = reqwest::Client::new()
             .put(format!("{}/{bucket}", self.endpoint))
             .send()
@@ -574,16 +576,7 @@ impl S3Server {
             "create bucket: {}",
             created.status()
         );
-        let store = AmazonS3Builder::new()
-            .with_bucket_name(bucket)
-            .with_endpoint(&self.endpoint)
-            .with_allow_http(true)
-            .with_virtual_hosted_style_request(false)
-            .with_region("us-east-1")
-            .with_access_key_id("sluice-test")
-            .with_secret_access_key("sluice-test")
-            .build()
-            .unwrap();
+        let store = self.bucket(bucket);
         let mut files = Vec::new();
         let mut pending = vec![folder.to_owned()];
         while let Some(dir) = pending.pop() {
@@ -611,6 +604,37 @@ impl S3Server {
             .buffer_unordered(16)
             .collect::<Vec<_>>()
             .await;
+    }
+}
+
+impl S3Server {
+    /// A client for `bucket` on this server.
+    pub fn bucket(&self, bucket: &str) -> object_store::aws::AmazonS3 {
+        object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_virtual_hosted_style_request(false)
+            .with_region("us-east-1")
+            .with_access_key_id("sluice-test")
+            .with_secret_access_key("sluice-test")
+            .build()
+            .unwrap()
+    }
+
+    /// Every key in `bucket`, sorted.
+    pub async fn keys(&self, bucket: &str) -> Vec<String> {
+        use futures::TryStreamExt;
+        use object_store::ObjectStore;
+        let mut keys: Vec<String> = self
+            .bucket(bucket)
+            .list(None)
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        keys.sort();
+        keys
     }
 }
 

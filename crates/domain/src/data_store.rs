@@ -52,13 +52,30 @@ impl DataPath {
         if raw.split(['/', '\\']).any(|part| part == "..") {
             return Err("must not contain '..': paths stay inside the data folder".into());
         }
+        if let Some(rest) = raw.strip_prefix(S3_SCHEME) {
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() || key.trim_matches('/').is_empty() {
+                return Err("an S3 location is s3://bucket/key".into());
+            }
+        } else if raw.contains("://") {
+            return Err("must be a path in the data folder or an s3://bucket/key location".into());
+        }
         Ok(Self(raw.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The bucket and key of an `s3://bucket/key` location; `None` for a data-folder path.
+    pub fn s3(&self) -> Option<(&str, &str)> {
+        let rest = self.0.strip_prefix(S3_SCHEME)?;
+        let (bucket, key) = rest.split_once('/')?;
+        Some((bucket, key.trim_matches('/')))
+    }
 }
+
+const S3_SCHEME: &str = "s3://";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
@@ -175,6 +192,22 @@ pub struct DataStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s3_locations_name_a_bucket_and_a_key() {
+        let location = DataPath::parse("s3://lake/raw/orders.csv").unwrap();
+        assert_eq!(location.s3(), Some(("lake", "raw/orders.csv")));
+        assert_eq!(DataPath::parse("data/orders.csv").unwrap().s3(), None);
+        for refused in [
+            "s3://",
+            "s3://lake",
+            "s3://lake/",
+            "s3:///key",
+            "https://host/x",
+        ] {
+            assert!(DataPath::parse(refused).is_err(), "{refused}");
+        }
+    }
 
     #[test]
     fn data_paths_refuse_parent_components() {

@@ -18,6 +18,7 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 use crate::folder::DataFolder;
+use crate::location::{Locator, S3Settings};
 use crate::spool::{Spool, spool_frame};
 use crate::targets::{self, StagedWrite};
 use crate::{Error, sources};
@@ -30,6 +31,8 @@ pub struct EngineSettings {
     pub memory_per_flow: usize,
     /// Where each flow's scratch folder is made (and removed when the flow ends).
     pub scratch: PathBuf,
+    /// How file and columnar stores on S3 are reached.
+    pub s3: S3Settings,
 }
 
 impl Default for EngineSettings {
@@ -38,12 +41,13 @@ impl Default for EngineSettings {
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
             memory_per_flow: 128 << 20,
             scratch: std::env::temp_dir(),
+            s3: S3Settings::default(),
         }
     }
 }
 
 pub struct DataFusionEngine {
-    folder: DataFolder,
+    locator: Locator,
     settings: EngineSettings,
 }
 
@@ -89,7 +93,10 @@ fn failed_at(step: &Step) -> impl Fn(Error) -> StepFailure + '_ {
 
 impl DataFusionEngine {
     pub fn new(folder: DataFolder, settings: EngineSettings) -> Self {
-        Self { folder, settings }
+        Self {
+            locator: Locator::new(folder, settings.s3.clone()),
+            settings,
+        }
     }
 
     /// A session of its own for one flow: its memory pool is the flow's budget, and its spills
@@ -155,7 +162,7 @@ impl DataFusionEngine {
             let write = match staged.as_mut() {
                 Some(write) => write,
                 None => staged.insert(
-                    targets::begin(&planned.target, &self.folder)
+                    targets::begin(&planned.target, &self.locator)
                         .await
                         .map_err(failed_at(&step))?,
                 ),
@@ -189,7 +196,7 @@ impl DataFusionEngine {
         let step = Step::ingest(&source.alias);
         events.started(&step).await;
         let started = Instant::now();
-        let connector = sources::connector_for(source, &self.folder).map_err(failed_at(&step))?;
+        let connector = sources::connector_for(source, &self.locator).map_err(failed_at(&step))?;
         let mut rows = run.spool(source.alias.as_str());
         connector
             .read(&run.ctx, &mut rows)

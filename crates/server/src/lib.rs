@@ -76,7 +76,7 @@ impl Application {
             analyzer.clone(),
             Arc::new(DataFusionEngine::new(
                 folder.clone(),
-                settings.engine.to_engine(),
+                settings.engine.to_engine(&settings.s3),
             )),
             RunnerSettings {
                 runner: runner_id(),

@@ -16,6 +16,8 @@ pub struct Settings {
     pub data: DataSettings,
     pub runner: RunnerSettings,
     pub engine: EngineSettings,
+    #[serde(default)]
+    pub s3: S3Settings,
     pub archive: ArchiveSettings,
     pub configuration: ConfigurationSettings,
     pub specification: SpecificationSettings,
@@ -59,8 +61,18 @@ pub struct EngineSettings {
     pub scratch_dir: String,
 }
 
+/// How file and columnar stores on S3 (`s3://bucket/key` paths) are reached.
+#[derive(Debug, Default, Deserialize)]
+pub struct S3Settings {
+    /// An S3-compatible server to use instead of AWS.
+    pub endpoint: Option<String>,
+    /// Address buckets as `endpoint/bucket/key`, as most S3-compatible servers need.
+    #[serde(default)]
+    pub path_style: bool,
+}
+
 impl EngineSettings {
-    pub fn to_engine(&self) -> sluice_engine::EngineSettings {
+    pub fn to_engine(&self, s3: &S3Settings) -> sluice_engine::EngineSettings {
         let defaults = sluice_engine::EngineSettings::default();
         sluice_engine::EngineSettings {
             memory_per_flow: self.memory_per_flow_mb.max(1).saturating_mul(1 << 20),
@@ -68,6 +80,10 @@ impl EngineSettings {
                 defaults.scratch.clone()
             } else {
                 PathBuf::from(self.scratch_dir.trim())
+            },
+            s3: sluice_engine::S3Settings {
+                endpoint: s3.endpoint.clone().filter(|e| !e.trim().is_empty()),
+                path_style: s3.path_style,
             },
             ..defaults
         }

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use crate::data_store::{DataStore, DataStoreId, NewDataStore};
+use crate::data_store::{Connection, DataStore, DataStoreId, NewDataStore};
 use crate::page::Page;
 use crate::ports::{DataStoreRepository, LocationPolicy};
 use crate::{Error, Result};
@@ -28,9 +28,20 @@ impl DataStoreService {
     /// use; `Unavailable`.
     pub async fn create(&self, new: NewDataStore) -> Result<DataStore> {
         if let Some(path) = new.connection.data_path() {
-            self.locations
-                .check(path)
-                .map_err(|message| Error::invalid("/connection/path", message))?;
+            let on_s3 = path.s3().is_some();
+            if on_s3 && matches!(new.connection, Connection::Relational(_)) {
+                return Err(Error::invalid(
+                    "/connection/path",
+                    "a SQLite database must be in the data folder, not on S3",
+                ));
+            }
+            // S3 locations are reached with the process's AWS credentials; only paths on this
+            // machine need keeping inside the data folder.
+            if !on_s3 {
+                self.locations
+                    .check(path)
+                    .map_err(|message| Error::invalid("/connection/path", message))?;
+            }
         }
         self.repository.create(new).await
     }

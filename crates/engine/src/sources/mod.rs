@@ -12,7 +12,7 @@ use sluice_domain::data_store::{Connection, RelationalConnection, ServerEngine};
 use sluice_domain::flow_input::SourceRead;
 use sluice_domain::ports::PlannedSource;
 
-use crate::folder::DataFolder;
+use crate::location::Locator;
 use crate::spool::Spool;
 use crate::{Error, Result};
 
@@ -31,18 +31,18 @@ pub trait SourceConnector: Send + Sync {
 /// connector handles (validation refuses those before a flow starts).
 pub fn connector_for(
     source: &PlannedSource,
-    folder: &DataFolder,
+    locator: &Locator,
 ) -> Result<Box<dyn SourceConnector>> {
     match (&source.store.connection, &source.read) {
         (Connection::File { path, format }, SourceRead::File) => Ok(Box::new(
-            file::FileSource::file(folder.resolve(path)?, *format),
+            file::FileSource::file(locator.locate(path)?, *format),
         )),
         (Connection::Columnar { path }, SourceRead::Table(table)) => Ok(Box::new(
-            file::FileSource::table_folder(folder.resolve(path)?.join(table)),
+            file::FileSource::table_folder(locator.locate(path)?, table),
         )),
         (Connection::Relational(RelationalConnection::Sqlite { path }), read) => {
             Ok(Box::new(sqlite::SqliteSource::new(
-                folder.resolve(path)?,
+                locator.local(path)?,
                 relational_sql(read, "sqlite", crate::sqlite_arrow::quote)?,
             )))
         }

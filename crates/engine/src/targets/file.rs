@@ -2,28 +2,94 @@ use async_trait::async_trait;
 use datafusion::common::config::CsvOptions;
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
+use object_store::ObjectStoreExt;
 use sluice_domain::data_store::FileFormat;
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
-use std::path::PathBuf;
 
-use super::{StagedWrite, create_dir, rename, staging_name, written_rows};
+use super::{StagedWrite, create_dir, discard_on_s3, rename, staging_name, written_rows};
+use crate::location::{Location, S3Location};
 use crate::{Error, Result};
 
-/// One CSV or Parquet file, written to a hidden file beside it and renamed over it on commit.
-/// An append writes the old rows followed by the new ones.
+/// One CSV or Parquet file, written to a hidden file beside it and moved over it on commit: a
+/// rename in the data folder; on S3 a copy (one PUT, so readers see the old object or the new
+/// one) and a delete of the hidden object. An append writes the old rows followed by the new ones.
 pub struct FileWrite {
-    path: PathBuf,
+    location: Location,
     format: FileFormat,
-    staged: Option<PathBuf>,
+    staged: Option<Location>,
 }
 
 impl FileWrite {
-    pub fn new(path: PathBuf, format: FileFormat) -> Self {
+    pub fn new(location: Location, format: FileFormat) -> Self {
         Self {
-            path,
+            location,
             format,
             staged: None,
+        }
+    }
+
+    /// A hidden location beside the file, and where DataFusion writes it.
+    fn stage(&self, ctx: &SessionContext) -> Result<(Location, String)> {
+        let extension = format!(".{}", self.format.as_str());
+        match &self.location {
+            Location::Local(path) => {
+                let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+                    return Err(Error::Location(format!(
+                        "'{}' is not a file path",
+                        path.display()
+                    )));
+                };
+                create_dir(parent)?;
+                let staged = parent.join(staging_name(&name.to_string_lossy(), &extension));
+                let url = staged.to_string_lossy().into_owned();
+                Ok((Location::Local(staged), url))
+            }
+            Location::S3(s3) => {
+                s3.register(ctx)?;
+                let (parent, name) = s3.key.rsplit_once('/').unwrap_or(("", &s3.key));
+                let hidden = staging_name(name, &extension);
+                let staged = S3Location {
+                    key: if parent.is_empty() {
+                        hidden
+                    } else {
+                        format!("{parent}/{hidden}")
+                    },
+                    ..s3.clone()
+                };
+                let url = staged.url();
+                Ok((Location::S3(staged), url))
+            }
+        }
+    }
+
+    /// The file as it is now, for an append; `None` when there is none yet.
+    async fn existing(&self, ctx: &SessionContext) -> Result<Option<DataFrame>> {
+        let url = match &self.location {
+            Location::Local(path) if path.is_file() => path.to_string_lossy().into_owned(),
+            Location::Local(_) => return Ok(None),
+            Location::S3(s3) => match s3.store.head(&s3.path()).await {
+                Ok(_) => s3.url(),
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(s3.failed("reading", e)),
+            },
+        };
+        Ok(Some(match self.format {
+            FileFormat::Csv => {
+                ctx.read_csv(url, CsvReadOptions::new().file_extension(""))
+                    .await?
+            }
+            FileFormat::Parquet => {
+                ctx.read_parquet(url, ParquetReadOptions::default().file_extension(""))
+                    .await?
+            }
+        }))
+    }
+
+    fn place(&self) -> String {
+        match &self.location {
+            Location::Local(path) => path.display().to_string(),
+            Location::S3(s3) => s3.url(),
         }
     }
 }
@@ -37,67 +103,64 @@ impl StagedWrite for FileWrite {
         mode: WriteMode,
         data: DataFrame,
     ) -> Result<u64> {
-        let (Some(parent), Some(name)) = (self.path.parent(), self.path.file_name()) else {
-            return Err(Error::Location(format!(
-                "'{}' is not a file path",
-                self.path.display()
-            )));
+        let (staged, url) = self.stage(ctx)?;
+        self.staged = Some(staged);
+        let existing = match mode {
+            WriteMode::Append => self.existing(ctx).await?,
+            WriteMode::Replace => None,
         };
-        create_dir(parent)?;
-        let extension = format!(".{}", self.format.as_str());
-        let staged = parent.join(staging_name(&name.to_string_lossy(), &extension));
-        self.staged = Some(staged.clone());
-
-        let data = if mode == WriteMode::Append && self.path.is_file() {
-            let location = self.path.to_string_lossy().into_owned();
-            let existing = match self.format {
-                FileFormat::Csv => {
-                    ctx.read_csv(location, CsvReadOptions::new().file_extension(""))
-                        .await?
-                }
-                FileFormat::Parquet => {
-                    ctx.read_parquet(location, ParquetReadOptions::default().file_extension(""))
-                        .await?
-                }
-            };
-            existing.union(data).map_err(|e| {
+        let data = match existing {
+            Some(existing) => existing.union(data).map_err(|e| {
                 Error::Unsupported(format!(
                     "the rows cannot be appended to '{}': {e}",
-                    self.path.display()
+                    self.place()
                 ))
-            })?
-        } else {
-            data
+            })?,
+            None => data,
         };
-
-        let location = staged.to_string_lossy().into_owned();
         let options = DataFrameWriteOptions::new().with_single_file_output(true);
         let report = match self.format {
             FileFormat::Csv => {
                 data.write_csv(
-                    &location,
+                    &url,
                     options,
                     Some(CsvOptions::default().with_has_header(true)),
                 )
                 .await?
             }
-            FileFormat::Parquet => data.write_parquet(&location, options, None).await?,
+            FileFormat::Parquet => data.write_parquet(&url, options, None).await?,
         };
         Ok(written_rows(&report))
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
-        if let Some(staged) = self.staged.take() {
-            rename(&staged, &self.path)?;
+        match (self.staged.take(), &self.location) {
+            (Some(Location::Local(staged)), Location::Local(path)) => rename(&staged, path),
+            (Some(Location::S3(staged)), Location::S3(s3)) => {
+                s3.store
+                    .copy(&staged.path(), &s3.path())
+                    .await
+                    .map_err(|e| s3.failed("writing", e))?;
+                staged
+                    .store
+                    .delete(&staged.path())
+                    .await
+                    .map_err(|e| staged.failed("removing", e))
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
 impl Drop for FileWrite {
+    /// A staged file never committed is removed.
     fn drop(&mut self) {
-        if let Some(staged) = &self.staged {
-            let _ = std::fs::remove_file(staged);
+        match self.staged.take() {
+            Some(Location::Local(staged)) => {
+                let _ = std::fs::remove_file(staged);
+            }
+            Some(Location::S3(staged)) => discard_on_s3(vec![staged]),
+            None => {}
         }
     }
 }

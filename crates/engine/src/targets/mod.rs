@@ -3,6 +3,7 @@
 //! was. A new kind of store is a new [`StagedWrite`].
 
 mod columnar;
+mod columnar_s3;
 mod file;
 mod mysql;
 mod postgres;
@@ -17,7 +18,7 @@ use sluice_domain::data_store::{Connection, DataStore, RelationalConnection, Ser
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 
-use crate::folder::DataFolder;
+use crate::location::{Location, Locator, S3Location};
 use crate::{Error, Result};
 
 #[async_trait]
@@ -41,16 +42,17 @@ pub trait StagedWrite: Send {
 /// # Errors
 /// `Location` for a path outside the data folder; `Sqlite` or `Database` when the database
 /// cannot be opened.
-pub async fn begin(target: &DataStore, folder: &DataFolder) -> Result<Box<dyn StagedWrite>> {
+pub async fn begin(target: &DataStore, locator: &Locator) -> Result<Box<dyn StagedWrite>> {
     match &target.connection {
         Connection::Relational(RelationalConnection::Sqlite { path }) => Ok(Box::new(
-            sqlite::SqliteWrite::begin(folder.resolve(path)?).await?,
+            sqlite::SqliteWrite::begin(locator.local(path)?).await?,
         )),
-        Connection::Columnar { path } => Ok(Box::new(columnar::ColumnarWrite::new(
-            folder.resolve(path)?,
-        ))),
+        Connection::Columnar { path } => match locator.locate(path)? {
+            Location::Local(folder) => Ok(Box::new(columnar::ColumnarWrite::new(folder))),
+            Location::S3(root) => Ok(Box::new(columnar_s3::S3ColumnarWrite::new(root))),
+        },
         Connection::File { path, format } => Ok(Box::new(file::FileWrite::new(
-            folder.resolve(path)?,
+            locator.locate(path)?,
             *format,
         ))),
         Connection::Relational(RelationalConnection::Server(server)) => match server.engine {
@@ -75,6 +77,25 @@ fn written_rows(report: &[RecordBatch]) -> u64 {
                 .map(|c| c.value(0))
         })
         .unwrap_or(0)
+}
+
+/// Deletes objects a write staged on S3 and will not commit, on a task of its own: a drop cannot
+/// wait. An object left by a killed process stays under its hidden name.
+fn discard_on_s3(staged: Vec<S3Location>) {
+    use object_store::ObjectStoreExt;
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if staged.is_empty() {
+        return;
+    }
+    runtime.spawn(async move {
+        for object in staged {
+            if let Err(error) = object.store.delete(&object.path()).await {
+                tracing::warn!(location = %object.url(), %error, "could not remove a staged object");
+            }
+        }
+    });
 }
 
 /// A unique name beside the final one, hidden (dot-prefixed) so that readers of the folder skip it.
