@@ -229,11 +229,10 @@ async fn replace_swaps_in_whole_tables_append_adds_and_a_failed_flow_changes_not
 /// machine's trust rules.
 const PASSWORD_ROLE: &str = "sluice_password_check";
 
-#[tokio::test]
-async fn a_wrong_password_fails_the_flow_saying_where_and_never_showing_it() {
-    let (target_db, target_name) = postgres_database("").await;
+/// Creates the role (once per PostgreSQL server), with password `the-right-one`.
+async fn ensure_password_role(database: &crate::support::MetadataStore) {
     postgres_rows(
-        &target_db,
+        database,
         &format!(
             "DO $$ BEGIN
                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PASSWORD_ROLE}') THEN
@@ -243,16 +242,24 @@ async fn a_wrong_password_fails_the_flow_saying_where_and_never_showing_it() {
         ),
     )
     .await;
+}
+
+fn role_store(name: &str, database: &str, password: &str) -> serde_json::Value {
+    json!({"name": name, "type": "relational_db", "connection": {
+        "engine": "postgres", "host": "127.0.0.1", "port": 5432, "user": PASSWORD_ROLE,
+        "password": password, "database": database
+    }})
+}
+
+#[tokio::test]
+async fn a_wrong_password_fails_the_flow_saying_where_and_never_showing_it() {
+    let (target_db, target_name) = postgres_database("").await;
+    ensure_password_role(&target_db).await;
     let server = TestServer::start(Options::default()).await;
     write_orders_csv(&server.data.join("orders.csv"), 10);
     let orders = server.data_store(csv_store("orders", "orders.csv")).await;
     let target = server
-        .data_store(
-            json!({"name": "mart", "type": "relational_db", "connection": {
-                "engine": "postgres", "host": "127.0.0.1", "port": 5432, "user": PASSWORD_ROLE,
-                "password": "not-the-right-one", "database": target_name
-            }}),
-        )
+        .data_store(role_store("mart", &target_name, "not-the-right-one"))
         .await;
     let end = server
         .run_flow(one_source_flow(
@@ -274,4 +281,49 @@ async fn a_wrong_password_fails_the_flow_saying_where_and_never_showing_it() {
     assert!(error.contains("password authentication failed"), "{error}");
     let everything = format!("{end}{}", server.output());
     assert!(!everything.contains("not-the-right-one"), "{everything}");
+}
+
+#[tokio::test]
+async fn missing_permissions_fail_the_flow_with_postgresql_s_refusal() {
+    // Tables of postgres's, in a database whose public schema the role may not create in.
+    let (database, name) = postgres_database("CREATE TABLE secret (id integer)").await;
+    ensure_password_role(&database).await;
+    let server = TestServer::start(Options::default()).await;
+    write_orders_csv(&server.data.join("orders.csv"), 10);
+    let orders = server.data_store(csv_store("orders", "orders.csv")).await;
+    let as_role = server
+        .data_store(role_store("guarded", &name, "the-right-one"))
+        .await;
+    let out = server.data_store(csv_store("out", "out.csv")).await;
+    let ids = json!([{"name": "ids", "sql": "SELECT id FROM src"}]);
+    let into_table = json!([{"transform": "ids", "table": "ids", "mode": "replace"}]);
+    let into_file = json!([{"transform": "ids", "mode": "replace"}]);
+    let cases = [
+        (
+            orders,
+            json!({}),
+            as_role,
+            into_table,
+            "writing to",
+            "permission denied for schema public",
+        ),
+        (
+            as_role,
+            json!({"table": "secret"}),
+            out,
+            into_file,
+            "reading from",
+            "permission denied for table secret",
+        ),
+    ];
+    for (source, read, target, outputs, what, refusal) in cases {
+        let end = server
+            .run_flow(one_source_flow(source, read, target, ids.clone(), outputs))
+            .await;
+        assert_eq!(end["output"]["state"], "FAILED", "{end}");
+        let error = end["output"]["errors"]["lines"][0].as_str().unwrap();
+        let place = format!("{what} PostgreSQL {PASSWORD_ROLE}@127.0.0.1:5432/{name}");
+        assert!(error.contains(&place), "{error} should say {place}");
+        assert!(error.contains(refusal), "{error} should say {refusal}");
+    }
 }
