@@ -7,7 +7,7 @@ use sea_orm::sqlx::{AssertSqlSafe, Connection, Row};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 
-use crate::support::MetadataStore;
+use crate::support::{MetadataStore, finish_on_a_thread};
 
 /// A fresh PostgreSQL database (dropped with the returned guard) holding `sql`'s tables, and its
 /// name.
@@ -134,23 +134,14 @@ impl MysqlDatabase {
 impl Drop for MysqlDatabase {
     fn drop(&mut self) {
         let (server, name) = (self.server.clone(), self.name.clone());
-        // Best effort, on a thread of its own: Drop cannot await.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(mut admin) = MySqlConnection::connect(&server).await {
-                    let _ = sea_orm::sqlx::raw_sql(AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS `{name}`"
-                    )))
+        finish_on_a_thread(async move {
+            if let Ok(mut admin) = MySqlConnection::connect(&server).await {
+                let drop = format!("DROP DATABASE IF EXISTS `{name}`");
+                let _ = sea_orm::sqlx::raw_sql(AssertSqlSafe(drop))
                     .execute(&mut admin)
                     .await;
-                }
-            });
-        })
-        .join();
+            }
+        });
     }
 }
 

@@ -105,26 +105,31 @@ impl MetadataStore {
 impl Drop for MetadataStore {
     fn drop(&mut self) {
         if let Some((admin_url, name)) = self.postgres_cleanup.take() {
-            // Best effort, on a thread of its own: Drop cannot await.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async {
-                    use sea_orm::{ConnectionTrait, Database};
-                    if let Ok(admin) = Database::connect(&admin_url).await {
-                        let _ = admin
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            ))
-                            .await;
-                    }
-                });
-            })
-            .join();
+            finish_on_a_thread(async move {
+                use sea_orm::{ConnectionTrait, Database};
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let _ = admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                }
+            });
         }
     }
+}
+
+/// Runs `work` to its end on a thread and runtime of its own: for best-effort clean-up in a
+/// `Drop`, which cannot await and may run inside the test's runtime.
+pub fn finish_on_a_thread(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work);
+    })
+    .join();
 }
 
 pub struct TestServer {

@@ -6,8 +6,8 @@ use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 use std::path::PathBuf;
 
-use super::{StagedWrite, create_dir, rename, staging_name, written_rows};
-use crate::{Error, Result};
+use super::{StagedWrite, create_dir, rename, required_table, staging_name, written_rows};
+use crate::Result;
 
 struct StagedTable {
     table: TableName,
@@ -42,8 +42,7 @@ impl StagedWrite for ColumnarWrite {
         mode: WriteMode,
         data: DataFrame,
     ) -> Result<u64> {
-        let table =
-            table.ok_or_else(|| Error::Unsupported("a columnar target needs a table".into()))?;
+        let table = required_table(table, "columnar")?;
         let folder = self.root.join(staging_name(table.as_str(), ""));
         create_dir(&folder)?;
         let file_name = format!("part-{}.parquet", uuid::Uuid::new_v4().simple());

@@ -6,9 +6,9 @@ use object_store::ObjectStoreExt;
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 
-use super::{StagedWrite, discard_on_s3, staging_name, written_rows};
+use super::{StagedWrite, discard_on_s3, required_table, staging_name, written_rows};
+use crate::Result;
 use crate::location::S3Location;
-use crate::{Error, Result};
 
 struct StagedObject {
     table: TableName,
@@ -45,8 +45,7 @@ impl StagedWrite for S3ColumnarWrite {
         mode: WriteMode,
         data: DataFrame,
     ) -> Result<u64> {
-        let table =
-            table.ok_or_else(|| Error::Unsupported("a columnar target needs a table".into()))?;
+        let table = required_table(table, "columnar")?;
         self.root.register(ctx)?;
         let file_name = format!("part-{}.parquet", uuid::Uuid::new_v4().simple());
         let staged = self

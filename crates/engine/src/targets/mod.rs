@@ -64,6 +64,11 @@ pub async fn begin(target: &DataStore, locator: &Locator) -> Result<Box<dyn Stag
     }
 }
 
+/// The table an output of a `kind` target writes; validation makes sure there is one.
+fn required_table<'t>(table: Option<&'t TableName>, kind: &str) -> Result<&'t TableName> {
+    table.ok_or_else(|| Error::Unsupported(format!("a {kind} target needs a table")))
+}
+
 /// The row count DataFusion's file writers report.
 fn written_rows(report: &[RecordBatch]) -> u64 {
     report

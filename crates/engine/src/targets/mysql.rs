@@ -42,7 +42,7 @@ use sluice_domain::data_store::ServerConnection;
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 
-use super::StagedWrite;
+use super::{StagedWrite, required_table};
 use crate::mysql_arrow::quote;
 use crate::servers::Server;
 use crate::{Error, Result};
@@ -138,9 +138,7 @@ impl StagedWrite for MysqlWrite {
         mode: WriteMode,
         data: DataFrame,
     ) -> Result<u64> {
-        let table = table
-            .ok_or_else(|| Error::Unsupported("a mysql target needs a table".into()))?
-            .as_str();
+        let table = required_table(table, "mysql")?.as_str();
         let columns = TargetColumn::all(data.schema().as_arrow())?;
         let staging = format!("sluice_staging_{}", uuid::Uuid::new_v4().simple());
         self.run(create_table_sql(&staging, &columns)).await?;

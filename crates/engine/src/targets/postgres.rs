@@ -16,13 +16,13 @@ use sluice_domain::data_store::ServerConnection;
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 
-use super::StagedWrite;
+use super::{StagedWrite, required_table};
+use crate::Result;
 use crate::pg_copy::encode::{
     TRAILER, TargetColumn, column_list, create_table_sql, encode_rows, header,
 };
 use crate::servers::Server;
 use crate::sqlite_arrow::quote;
-use crate::{Error, Result};
 
 /// How many encoded bytes are gathered before they are sent.
 const SEND_BYTES: usize = 1 << 20;
@@ -102,9 +102,7 @@ impl StagedWrite for PostgresWrite {
         mode: WriteMode,
         data: DataFrame,
     ) -> Result<u64> {
-        let table = table
-            .ok_or_else(|| Error::Unsupported("a postgres target needs a table".into()))?
-            .as_str();
+        let table = required_table(table, "postgres")?.as_str();
         let columns = TargetColumn::all(data.schema().as_arrow())?;
         let into = match mode {
             WriteMode::Replace => {

@@ -9,9 +9,9 @@ use sluice_domain::names::TableName;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{StagedWrite, create_dir};
+use super::{StagedWrite, create_dir, required_table};
+use crate::Result;
 use crate::sqlite_arrow::{create_table_sql, insert_statements, quote};
-use crate::{Error, Result};
 
 /// All outputs in one SQLite transaction: a replace drops and recreates its table inside it, so
 /// until the commit readers see the old tables, and a rollback (a failure, a cancel, a crash)
@@ -51,9 +51,7 @@ impl StagedWrite for SqliteWrite {
         mode: WriteMode,
         data: DataFrame,
     ) -> Result<u64> {
-        let table = table
-            .ok_or_else(|| Error::Unsupported("a sqlite target needs a table".into()))?
-            .as_str();
+        let table = required_table(table, "sqlite")?.as_str();
         let schema = data.schema().as_arrow().clone();
         let create = create_table_sql(table, &schema);
         match mode {
