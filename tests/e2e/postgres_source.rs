@@ -133,3 +133,44 @@ async fn a_postgresql_source_that_cannot_be_read_fails_the_flow_saying_where() {
     }
     assert!(!server.data.join("out.parquet").exists());
 }
+
+#[tokio::test]
+async fn a_large_postgresql_table_read_in_page_ranges_arrives_whole_and_once() {
+    // Large enough (over 1,024 pages) to be read by several connections, one page range each.
+    let (database, name) = postgres_database(
+        "CREATE TABLE big AS SELECT i AS id, repeat('x', 40) AS pad \
+         FROM generate_series(1, 250000) AS t(i)",
+    )
+    .await;
+    let pages =
+        crate::databases::postgres_rows(&database, "SELECT (pg_relation_size('big') / 8192)::text")
+            .await;
+    let pages: i64 = pages[0][0].as_deref().unwrap().parse().unwrap();
+    assert!(pages >= 1024, "{pages} pages");
+
+    let server = TestServer::start(Options::default()).await;
+    let source = server
+        .data_store(postgres_store("warehouse", &name, 5432))
+        .await;
+    let target = server
+        .data_store(json!({"name": "out", "type": "file", "connection": {"path": "big.parquet", "format": "parquet"}}))
+        .await;
+    let input = server
+        .flow_input(copy_to_parquet(source, target, "big"))
+        .await;
+    let flow = server.start_flow(input).await;
+    let (_, end) = server.wait_for_end(flow, Duration::from_secs(60)).await;
+    assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+    let batches = parquet_rows(
+        &server.data.join("big.parquet"),
+        "SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(id) AS total FROM t",
+    )
+    .await;
+    let value = |column: &str| {
+        array_value_to_string(batches[0].column_by_name(column).unwrap(), 0).unwrap()
+    };
+    assert_eq!(
+        (value("n"), value("ids"), value("total")),
+        ("250000".into(), "250000".into(), "31250125000".into())
+    );
+}

@@ -109,10 +109,11 @@ impl DataFusionEngine {
                     .with_mode(DiskManagerMode::Directories(vec![scratch.path().into()])),
             )
             .build_arc()?;
-        Ok(SessionContext::new_with_config_rt(
-            SessionConfig::new().with_target_partitions(self.settings.target_partitions),
-            runtime,
-        ))
+        // DataFusion's own settings can be tuned with DATAFUSION_* variables
+        // (DATAFUSION_EXECUTION_PARQUET_MAX_ROW_GROUP_SIZE=…).
+        let config =
+            SessionConfig::from_env()?.with_target_partitions(self.settings.target_partitions);
+        Ok(SessionContext::new_with_config_rt(config, runtime))
     }
 
     fn scratch(&self) -> Result<TempDir, Error> {

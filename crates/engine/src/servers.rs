@@ -13,6 +13,7 @@ use crate::{Error, Result};
 /// How long a connection attempt may take before the flow fails saying the server did not answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+#[derive(Clone)]
 pub struct Server {
     server: ServerConnection,
 }

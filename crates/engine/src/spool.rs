@@ -1,9 +1,13 @@
 //! Where a step's rows wait for the steps that read them: in memory while the flow's memory pool
 //! grants them room, otherwise in Arrow IPC files in the flow's scratch folder. Either way every
 //! reader sees the same rows, and a source of any size is read with bounded memory.
+//!
+//! The files are in the IPC *stream* format, one per partition: DataFusion reads a stream file
+//! batch by batch, where it would split a large IPC *file* into byte ranges and read each range
+//! whole into memory.
 
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::ipc::writer::FileWriter;
+use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
@@ -36,7 +40,7 @@ enum Place {
         reservation: MemoryReservation,
     },
     Files {
-        writers: Vec<FileWriter<BufWriter<File>>>,
+        writers: Vec<StreamWriter<BufWriter<File>>>,
         next: usize,
     },
 }
@@ -149,7 +153,7 @@ impl Spool {
         }
     }
 
-    fn open_files(&self, schema: &SchemaRef) -> Result<Vec<FileWriter<BufWriter<File>>>> {
+    fn open_files(&self, schema: &SchemaRef) -> Result<Vec<StreamWriter<BufWriter<File>>>> {
         std::fs::create_dir_all(&self.folder)
             .map_err(|e| Error::io(format!("creating {}", self.folder.display()), e))?;
         (0..self.partitions)
@@ -157,7 +161,7 @@ impl Spool {
                 let path = self.folder.join(format!("part-{i}.arrow"));
                 let file = File::create(&path)
                     .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-                Ok(FileWriter::try_new(BufWriter::new(file), schema)?)
+                Ok(StreamWriter::try_new(BufWriter::new(file), schema)?)
             })
             .collect()
     }

@@ -146,6 +146,10 @@ pub struct CopyDecoder {
     header_read: bool,
     ended: bool,
     done: Vec<RecordBatch>,
+    /// Reused for the text of each numeric value.
+    scratch: String,
+    /// Reused for where each field of the current row lies.
+    fields: Vec<Option<std::ops::Range<usize>>>,
 }
 
 impl CopyDecoder {
@@ -168,6 +172,8 @@ impl CopyDecoder {
             header_read: false,
             ended: false,
             done: Vec::new(),
+            scratch: String::new(),
+            fields: Vec::new(),
         }
     }
 
@@ -232,7 +238,8 @@ impl CopyDecoder {
             )));
         }
         // Find every field before decoding any, so a row split across chunks is decoded once.
-        let mut fields = Vec::with_capacity(self.columns.len());
+        let fields = &mut self.fields;
+        fields.clear();
         let mut offset = 2;
         for _ in 0..self.columns.len() {
             let Some(len) = read_i32(buffer, offset) else {
@@ -250,13 +257,14 @@ impl CopyDecoder {
             fields.push(Some(offset..end));
             offset = end;
         }
-        for (i, field) in fields.into_iter().enumerate() {
-            let value = field.map(|range| &buffer[range]);
+        for (i, field) in self.fields.iter().enumerate() {
+            let value = field.clone().map(|range| &buffer[range]);
             append(
                 self.builders[i].as_mut(),
                 self.columns[i].pg_type,
                 value,
                 &self.columns[i].name,
+                &mut self.scratch,
             )?;
         }
         self.rows += 1;
@@ -318,15 +326,16 @@ fn builder<T: 'static>(builder: &mut dyn ArrayBuilder) -> &mut T {
         .expect("each column's builder is made for its type")
 }
 
+/// Appends one field's value; `scratch` is reused for the text of numerics.
 fn append(
     to: &mut dyn ArrayBuilder,
     pg_type: PgType,
     value: Option<&[u8]>,
     column: &str,
+    scratch: &mut String,
 ) -> Result<()> {
-    let text = |bytes: &[u8]| {
+    let text = |bytes| {
         std::str::from_utf8(bytes)
-            .map(str::to_owned)
             .map_err(|_| malformed(&format!("column '{column}' holds text that is not UTF-8")))
     };
     match pg_type {
@@ -360,8 +369,17 @@ fn append(
                 .map(|v| fixed(v, column).map(f64::from_be_bytes))
                 .transpose()?,
         ),
-        PgType::Numeric => builder::<StringBuilder>(to)
-            .append_option(value.map(|v| numeric_text(v, column)).transpose()?),
+        PgType::Numeric => {
+            let to = builder::<StringBuilder>(to);
+            match value {
+                Some(v) => {
+                    scratch.clear();
+                    write_numeric_text(v, column, scratch)?;
+                    to.append_value(scratch.as_str());
+                }
+                None => to.append_null(),
+            }
+        }
         PgType::Text | PgType::Json => {
             builder::<StringBuilder>(to).append_option(value.map(text).transpose()?)
         }
@@ -373,11 +391,19 @@ fn append(
                 })
                 .transpose()?,
         ),
-        PgType::Uuid => builder::<StringBuilder>(to).append_option(
-            value
-                .map(|v| fixed::<16>(v, column).map(|b| uuid_text(&b)))
-                .transpose()?,
-        ),
+        PgType::Uuid => {
+            let to = builder::<StringBuilder>(to);
+            match value {
+                Some(v) => {
+                    let uuid = uuid::Uuid::from_bytes(fixed::<16>(v, column)?);
+                    to.append_value(
+                        uuid.hyphenated()
+                            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+                    );
+                }
+                None => to.append_null(),
+            }
+        }
         PgType::Bytea => builder::<BinaryBuilder>(to).append_option(value),
         PgType::Date => builder::<Date32Builder>(to).append_option(
             value
@@ -396,70 +422,70 @@ fn append(
     Ok(())
 }
 
-fn uuid_text(b: &[u8; 16]) -> String {
-    let hex: String = b.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
-
 /// A binary numeric as exact decimal text: base-10000 digits with a weight (the power of 10000
 /// of the first digit), a sign and a display scale (digits after the point).
+#[cfg(test)]
 fn numeric_text(value: &[u8], column: &str) -> Result<String> {
+    let mut text = String::new();
+    write_numeric_text(value, column, &mut text)?;
+    Ok(text)
+}
+
+/// [`numeric_text`], written into `out` (one numeric per row: no allocation of its own).
+fn write_numeric_text(value: &[u8], column: &str, out: &mut String) -> Result<()> {
+    use std::fmt::Write;
     let field = |i: usize| {
         read_i16(value, i * 2)
             .ok_or_else(|| malformed(&format!("column '{column}' holds a short numeric")))
     };
     let (count, weight, sign, scale) = (field(0)?, field(1)?, field(2)? as u16, field(3)?);
-    match sign {
-        0xC000 => return Ok("NaN".into()),
-        0xD000 => return Ok("Infinity".into()),
-        0xF000 => return Ok("-Infinity".into()),
-        _ => {}
+    let special = match sign {
+        0xC000 => Some("NaN"),
+        0xD000 => Some("Infinity"),
+        0xF000 => Some("-Infinity"),
+        _ => None,
+    };
+    if let Some(special) = special {
+        out.push_str(special);
+        return Ok(());
     }
-    let digits: Vec<i16> = (0..count as usize)
-        .map(|i| field(4 + i))
-        .collect::<Result<_>>()?;
+    if value.len() < 8 + 2 * count.max(0) as usize {
+        return Err(malformed(&format!(
+            "column '{column}' holds a short numeric"
+        )));
+    }
+    // The digit for 10000^power, zero outside the stored ones.
     let digit = |power: i32| -> i16 {
-        // The digit for 10000^power, zero outside the stored ones.
         let index = i32::from(weight) - power;
         usize::try_from(index)
             .ok()
-            .and_then(|i| digits.get(i).copied())
+            .filter(|&i| i < count as usize)
+            .and_then(|i| read_i16(value, 8 + i * 2))
             .unwrap_or(0)
     };
-    let mut whole = String::new();
+    if sign == 0x4000 {
+        out.push('-');
+    }
+    let mut started = false;
     for power in (0..=i32::from(weight).max(0)).rev() {
         let d = digit(power);
-        if whole.is_empty() {
-            if d != 0 || power == 0 {
-                whole.push_str(&d.to_string());
-            }
-        } else {
-            whole.push_str(&format!("{d:04}"));
+        if started {
+            let _ = write!(out, "{d:04}");
+        } else if d != 0 || power == 0 {
+            let _ = write!(out, "{d}");
+            started = true;
         }
     }
-    let mut text = if sign == 0x4000 {
-        format!("-{whole}")
-    } else {
-        whole
-    };
     if scale > 0 {
-        let mut fraction = String::new();
+        out.push('.');
+        let fraction_start = out.len();
         let groups = (i32::from(scale) + 3) / 4;
         for power in 1..=groups {
-            fraction.push_str(&format!("{:04}", digit(-power)));
+            let _ = write!(out, "{:04}", digit(-power));
         }
-        fraction.truncate(scale as usize);
-        text.push('.');
-        text.push_str(&fraction);
+        out.truncate(fraction_start + scale as usize);
     }
-    Ok(text)
+    Ok(())
 }
 
 #[cfg(test)]

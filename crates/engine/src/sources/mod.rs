@@ -54,7 +54,11 @@ pub fn connector_for(
             let sql = relational_sql(read, server.engine.as_str(), quote)?;
             let source: Box<dyn SourceConnector> = match server.engine {
                 ServerEngine::Postgres => {
-                    Box::new(postgres::PostgresSource::new(server.clone(), sql))
+                    let table = match read {
+                        SourceRead::Table(table) => Some(quote(table)),
+                        _ => None,
+                    };
+                    Box::new(postgres::PostgresSource::new(server.clone(), sql, table))
                 }
                 ServerEngine::Mysql => Box::new(mysql::MysqlSource::new(server.clone(), sql)),
             };

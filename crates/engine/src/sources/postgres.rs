@@ -1,11 +1,20 @@
 //! A PostgreSQL table or query, read by binary COPY into Arrow (see [`crate::pg_copy`] for the
 //! type mapping).
+//!
+//! A large table is read by several connections at once, each copying one range of the table's
+//! pages (`WHERE ctid >= '(a,0)' AND ctid < '(b,0)'`, a TID range scan), all in one snapshot
+//! exported by the first: the rows are those of one moment, as with a single COPY, but the server
+//! produces them on several cores. A query, a view or a small table is one COPY.
 
 use async_trait::async_trait;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
+use sea_orm::sqlx::postgres::PgConnection;
 use sea_orm::sqlx::{AssertSqlSafe, Column, Executor, SqlSafeStr, Statement, TypeInfo};
 use sluice_domain::data_store::ServerConnection;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use super::SourceConnector;
 use crate::pg_copy::{CopyDecoder, PgColumn, PgType};
@@ -14,34 +23,39 @@ use crate::spool::Spool;
 use crate::{Error, Result};
 
 const BATCH_ROWS: usize = 8192;
+/// Tables smaller than this many pages (8 MB) are one COPY: more connections would cost more
+/// than they save.
+const PARALLEL_MIN_PAGES: i64 = 1024;
+/// TID range scans, which make a page range cheap to read, came with PostgreSQL 14.
+const TID_RANGE_SCAN_VERSION: i64 = 140_000;
 
 pub struct PostgresSource {
     server: Server,
     sql: String,
+    /// The quoted table when the source is a whole table, which may then be read in ranges.
+    table: Option<String>,
 }
 
 impl PostgresSource {
-    pub fn new(server: ServerConnection, sql: String) -> Self {
+    /// `sql` reads the source; `table` is the quoted table it reads whole, if it does.
+    pub fn new(server: ServerConnection, sql: String, table: Option<String>) -> Self {
         Self {
             server: Server::new(server),
             sql,
+            table,
         }
     }
 
-    fn failed(&self, what: &str, err: impl std::fmt::Display) -> Error {
-        self.server.failed(what, err)
+    fn failed(&self, err: impl std::fmt::Display) -> Error {
+        self.server.failed("reading from", err)
     }
-}
 
-#[async_trait]
-impl SourceConnector for PostgresSource {
-    async fn read(&self, _ctx: &SessionContext, rows: &mut Spool) -> Result<()> {
-        let mut connection = self.server.postgres().await?;
+    async fn columns(&self, connection: &mut PgConnection) -> Result<Vec<PgColumn>> {
         let statement = connection
             .prepare(AssertSqlSafe(self.sql.clone()).into_sql_str())
             .await
-            .map_err(|err| self.failed("reading from", err))?;
-        let columns = statement
+            .map_err(|err| self.failed(err))?;
+        statement
             .columns()
             .iter()
             .map(|column| {
@@ -52,27 +66,147 @@ impl SourceConnector for PostgresSource {
                     pg_type: PgType::of(column.name(), oid, type_info.name())?,
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect()
+    }
+
+    /// The queries that read the table in `readers` page ranges, or none when it is not worth it.
+    async fn page_ranges(
+        &self,
+        connection: &mut PgConnection,
+        readers: usize,
+    ) -> Result<Vec<String>> {
+        let Some(table) = &self.table else {
+            return Ok(Vec::new());
+        };
+        if readers < 2 {
+            return Ok(Vec::new());
+        }
+        let (version, pages): (i64, i64) = sea_orm::sqlx::query_as(
+            "SELECT current_setting('server_version_num')::bigint, \
+             (pg_relation_size($1::regclass) / current_setting('block_size')::bigint)::bigint",
+        )
+        .bind(table)
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(|err| self.failed(err))?;
+        if version < TID_RANGE_SCAN_VERSION || pages < PARALLEL_MIN_PAGES {
+            return Ok(Vec::new());
+        }
+        let per_reader = pages / readers as i64 + 1;
+        Ok((0..readers as i64)
+            .map(|i| {
+                let start = i * per_reader;
+                // The last range is open: it also takes pages added since the size was read.
+                if i + 1 == readers as i64 {
+                    format!("{} WHERE ctid >= '({start},0)'::tid", self.sql)
+                } else {
+                    let end = start + per_reader;
+                    format!(
+                        "{} WHERE ctid >= '({start},0)'::tid AND ctid < '({end},0)'::tid",
+                        self.sql
+                    )
+                }
+            })
+            .collect())
+    }
+
+    /// Opens one connection per range, all in the snapshot of `first`'s transaction.
+    async fn readers_on_one_snapshot(
+        &self,
+        mut first: PgConnection,
+        count: usize,
+    ) -> Result<Vec<PgConnection>> {
+        let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+        first.execute(begin).await.map_err(|err| self.failed(err))?;
+        let (snapshot,): (String,) = sea_orm::sqlx::query_as("SELECT pg_export_snapshot()")
+            .fetch_one(&mut first)
+            .await
+            .map_err(|err| self.failed(err))?;
+        let mut connections = vec![first];
+        for _ in 1..count {
+            let mut connection = self.server.postgres().await?;
+            connection
+                .execute(begin)
+                .await
+                .map_err(|err| self.failed(err))?;
+            connection
+                .execute(AssertSqlSafe(format!(
+                    "SET TRANSACTION SNAPSHOT '{snapshot}'"
+                )))
+                .await
+                .map_err(|err| self.failed(err))?;
+            connections.push(connection);
+        }
+        Ok(connections)
+    }
+}
+
+/// Copies the rows of `sql` and sends them on as batches; stops when nobody listens any more.
+async fn copy(
+    mut connection: PgConnection,
+    sql: String,
+    columns: Vec<PgColumn>,
+    server: Server,
+    batches: mpsc::Sender<Result<RecordBatch>>,
+) {
+    let result: Result<()> = async {
         let mut decoder = CopyDecoder::new(columns, BATCH_ROWS);
-        rows.declare(decoder.schema());
-        {
-            let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", self.sql);
-            let mut chunks = connection
-                .copy_out_raw(&copy)
-                .await
-                .map_err(|err| self.failed("reading from", err))?;
-            while let Some(chunk) = chunks
-                .try_next()
-                .await
-                .map_err(|err| self.failed("reading from", err))?
-            {
-                for batch in decoder.push(&chunk)? {
-                    rows.push(batch)?;
+        let copy = format!("COPY ({sql}) TO STDOUT (FORMAT binary)");
+        let failed = |err| server.failed("reading from", err);
+        let mut chunks = connection.copy_out_raw(&copy).await.map_err(failed)?;
+        while let Some(chunk) = chunks.try_next().await.map_err(failed)? {
+            for batch in decoder.push(&chunk)? {
+                if batches.send(Ok(batch)).await.is_err() {
+                    return Ok(());
                 }
             }
         }
         if let Some(batch) = decoder.finish()? {
-            rows.push(batch)?;
+            let _ = batches.send(Ok(batch)).await;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(err) = result {
+        let _ = batches.send(Err(err)).await;
+    }
+}
+
+#[async_trait]
+impl SourceConnector for PostgresSource {
+    async fn read(&self, ctx: &SessionContext, rows: &mut Spool) -> Result<()> {
+        let mut first = self.server.postgres().await?;
+        let columns = self.columns(&mut first).await?;
+        rows.declare(CopyDecoder::new(columns.clone(), 1).schema());
+        let readers = ctx.copied_config().target_partitions();
+        let mut queries = self.page_ranges(&mut first, readers).await?;
+        let connections = if queries.is_empty() {
+            queries.push(self.sql.clone());
+            vec![first]
+        } else {
+            self.readers_on_one_snapshot(first, queries.len()).await?
+        };
+
+        // Each range is copied and decoded on a task of its own; dropping the set (a cancel, a
+        // failure) stops them all.
+        let (sender, mut receiver) = mpsc::channel(2 * queries.len());
+        let mut copies = JoinSet::new();
+        for (connection, sql) in connections.into_iter().zip(queries) {
+            let server = self.server.clone();
+            copies.spawn(copy(
+                connection,
+                sql,
+                columns.clone(),
+                server,
+                sender.clone(),
+            ));
+        }
+        drop(sender);
+        while let Some(batch) = receiver.recv().await {
+            rows.push(batch?)?;
+        }
+        while let Some(done) = copies.join_next().await {
+            done.map_err(|err| Error::Database(format!("a PostgreSQL reader stopped: {err}")))?;
         }
         Ok(())
     }
