@@ -464,3 +464,41 @@ async fn the_server_runs_flows_with_a_postgresql_metadata_store() {
     let (status, ready) = server.get("/readyz").await;
     assert_eq!(status, 200, "{ready}");
 }
+
+#[tokio::test]
+async fn tables_larger_than_the_memory_budget_go_to_scratch_files_and_give_the_same_answer() {
+    // A 1 MB budget: the 100,000 orders and the transforms over them are kept in scratch files,
+    // and the join still gets the memory it needs.
+    let scratch = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Options {
+        env: vec![
+            ("SLUICE__ENGINE__MEMORY_PER_FLOW_MB", "1".into()),
+            (
+                "SLUICE__ENGINE__SCRATCH_DIR",
+                scratch.path().display().to_string(),
+            ),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let target = json!({"name": "mart", "type": "relational_db", "connection": {"engine": "sqlite", "path": "mart.sqlite"}});
+    let (orders, shop, target) = shop(&server, 100_000, target).await;
+    let input = server
+        .flow_input(three_transforms(orders, shop, target))
+        .await;
+    let flow = server.start_flow(input).await;
+    let (_, end) = server.wait_for_end(flow, Duration::from_secs(60)).await;
+    assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+    assert_eq!(end["output"]["steps"][0]["rows"], 100_000, "{end}");
+
+    let mart = server.data.join("mart.sqlite");
+    let count = sqlite_rows(&mart, "SELECT count(*) FROM enriched").await;
+    assert_eq!(count[0][0], big_order_count(100_000).to_string());
+    let orders_total = sqlite_rows(&mart, "SELECT sum(orders) FROM by_country").await;
+    assert_eq!(orders_total[0][0], big_order_count(100_000).to_string());
+    let leftovers: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().collect();
+    assert!(
+        leftovers.is_empty(),
+        "the flow's scratch folder is removed: {leftovers:?}"
+    );
+}

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{FairSpillPool, MemoryReservation};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, MemoryReservation};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::future::try_join_all;
@@ -27,7 +27,8 @@ use crate::{Error, sources};
 pub struct EngineSettings {
     /// How many partitions DataFusion splits each scan and operator into (its parallelism).
     pub target_partitions: usize,
-    /// How much memory one flow's rows and operators may hold; beyond it they go to scratch files.
+    /// How much memory the tables one flow keeps (its sources and transforms) may hold; beyond
+    /// it they go to scratch files.
     pub memory_per_flow: usize,
     /// Where each flow's scratch folder is made (and removed when the flow ends).
     pub scratch: PathBuf,
@@ -51,18 +52,23 @@ pub struct DataFusionEngine {
     settings: EngineSettings,
 }
 
-/// One flow's run: its session, its scratch folder (removed when the run is dropped) and the
-/// memory its in-memory tables hold in the session's pool until then.
+/// One flow's run: its session, its scratch folder (removed when the run is dropped), and the
+/// budget for the tables it keeps with what they hold of it until then.
+///
+/// The budget is a pool of its own, not the session's: DataFusion's operators take what they
+/// need from the session's unbounded pool, because a hash join's build side cannot spill and
+/// would fail the flow where kept tables had used up a shared pool.
 struct FlowRun {
     ctx: SessionContext,
     scratch: TempDir,
+    kept_rows: Arc<dyn MemoryPool>,
     held: Mutex<Vec<MemoryReservation>>,
 }
 
 impl FlowRun {
     /// An empty spool for the rows of table `name`.
     fn spool(&self, name: &str) -> Spool {
-        Spool::new(&self.ctx, name, self.scratch.path())
+        Spool::new(&self.ctx, &self.kept_rows, name, self.scratch.path())
     }
 
     /// Registers the spooled rows as their table and returns how many there are.
@@ -99,11 +105,10 @@ impl DataFusionEngine {
         }
     }
 
-    /// A session of its own for one flow: its memory pool is the flow's budget, and its spills
-    /// go to the flow's scratch folder.
+    /// A session of its own for one flow, whose operators spill (sorts do) to the flow's
+    /// scratch folder.
     fn session(&self, scratch: &TempDir) -> Result<SessionContext, Error> {
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(self.settings.memory_per_flow)))
             .with_disk_manager_builder(
                 DiskManagerBuilder::default()
                     .with_mode(DiskManagerMode::Directories(vec![scratch.path().into()])),
@@ -251,6 +256,7 @@ impl FlowEngine for DataFusionEngine {
             Ok(FlowRun {
                 ctx: self.session(&scratch)?,
                 scratch,
+                kept_rows: Arc::new(GreedyMemoryPool::new(self.settings.memory_per_flow)),
                 held: Mutex::default(),
             })
         }) {

@@ -1,5 +1,5 @@
-//! Where a step's rows wait for the steps that read them: in memory while the flow's memory pool
-//! grants them room, otherwise in Arrow IPC files in the flow's scratch folder. Either way every
+//! Where a step's rows wait for the steps that read them: in memory while the flow's budget for
+//! kept rows grants them room, otherwise in Arrow IPC files in the flow's scratch folder. Either way every
 //! reader sees the same rows, and a source of any size is read with bounded memory.
 //!
 //! The files are in the IPC *stream* format, one per partition: DataFusion reads a stream file
@@ -12,7 +12,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::options::ArrowReadOptions;
-use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use std::fs::File;
@@ -46,12 +46,15 @@ enum Place {
 }
 
 impl Spool {
-    /// A spool for the rows of table `name`, taking its memory from `ctx`'s pool and spilling
+    /// A spool for the rows of table `name` of `ctx`, taking its memory from `pool` and spilling
     /// under `scratch`.
-    pub fn new(ctx: &SessionContext, name: &str, scratch: &Path) -> Self {
-        let reservation = MemoryConsumer::new(format!("rows of {name}"))
-            .with_can_spill(true)
-            .register(&ctx.runtime_env().memory_pool);
+    pub fn new(
+        ctx: &SessionContext,
+        pool: &Arc<dyn MemoryPool>,
+        name: &str,
+        scratch: &Path,
+    ) -> Self {
+        let reservation = MemoryConsumer::new(format!("rows of {name}")).register(pool);
         Self {
             name: name.to_owned(),
             folder: scratch.join(uuid::Uuid::new_v4().simple().to_string()),

@@ -55,7 +55,7 @@ pub struct RunnerSettings {
 /// How each flow runs.
 #[derive(Debug, Deserialize)]
 pub struct EngineSettings {
-    /// How much memory one flow's rows and operators may hold before they go to scratch files.
+    /// How much memory the tables one flow keeps may hold before they go to scratch files.
     pub memory_per_flow_mb: usize,
     /// Where flows' scratch folders are made; empty for the system's temporary folder.
     pub scratch_dir: String,
