@@ -105,8 +105,8 @@ impl DataFusionEngine {
         }
     }
 
-    /// A session of its own for one flow, whose operators spill (sorts do) to the flow's
-    /// scratch folder.
+    /// A session of its own for one flow. Its memory pool is DataFusion's unbounded default (see
+    /// [`FlowRun`]); any temporary file an operator makes goes to the flow's scratch folder.
     fn session(&self, scratch: &TempDir) -> Result<SessionContext, Error> {
         let runtime = RuntimeEnvBuilder::new()
             .with_disk_manager_builder(
