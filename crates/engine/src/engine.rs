@@ -98,7 +98,13 @@ fn failed_at(step: &Step) -> impl Fn(Error) -> StepFailure + '_ {
 }
 
 impl DataFusionEngine {
+    /// Also removes the scratch folders of Sluice processes on this machine that were killed
+    /// before their flows ended.
     pub fn new(folder: DataFolder, settings: EngineSettings) -> Self {
+        let swept = crate::scratch::sweep_abandoned(&settings.scratch);
+        if swept > 0 {
+            tracing::info!(swept, scratch = %settings.scratch.display(), "removed scratch folders of stopped processes");
+        }
         Self {
             locator: Locator::new(folder, settings.s3.clone()),
             settings,
@@ -119,22 +125,6 @@ impl DataFusionEngine {
         let config =
             SessionConfig::from_env()?.with_target_partitions(self.settings.target_partitions);
         Ok(SessionContext::new_with_config_rt(config, runtime))
-    }
-
-    fn scratch(&self) -> Result<TempDir, Error> {
-        let scratch = &self.settings.scratch;
-        std::fs::create_dir_all(scratch)
-            .and_then(|()| {
-                tempfile::Builder::new()
-                    .prefix("sluice-flow-")
-                    .tempdir_in(scratch)
-            })
-            .map_err(|e| {
-                Error::io(
-                    format!("creating a scratch folder in {}", scratch.display()),
-                    e,
-                )
-            })
     }
 
     /// Everything but the commit: ingest, transform, and stage the outputs.
@@ -252,7 +242,7 @@ impl FlowEngine for DataFusionEngine {
         events: &dyn StepEvents,
         cancel: CancellationToken,
     ) -> RunOutcome {
-        let run = match self.scratch().and_then(|scratch| {
+        let run = match crate::scratch::create(&self.settings.scratch).and_then(|scratch| {
             Ok(FlowRun {
                 ctx: self.session(&scratch)?,
                 scratch,

@@ -10,6 +10,7 @@ mod folder;
 mod location;
 mod mysql_arrow;
 pub mod pg_copy;
+mod scratch;
 mod servers;
 mod sources;
 mod spool;
