@@ -7,6 +7,7 @@ mod analyzer;
 mod engine;
 mod error;
 mod folder;
+mod identifiers;
 mod location;
 mod mysql_arrow;
 pub mod pg_copy;

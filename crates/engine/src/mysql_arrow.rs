@@ -192,8 +192,3 @@ fn column(rows: &[MySqlRow], i: usize, t: MyType) -> sea_orm::sqlx::Result<Array
         ),
     })
 }
-
-/// `identifier` quoted for MySQL: in backticks, a backtick doubled.
-pub fn quote(identifier: &str) -> String {
-    format!("`{}`", identifier.replace('`', "``"))
-}

@@ -25,6 +25,7 @@ use sea_orm::sqlx::sqlite::{Sqlite, SqliteColumn, SqliteRow};
 use sea_orm::sqlx::{Column, QueryBuilder, Row, TypeInfo, ValueRef};
 use std::sync::Arc;
 
+use crate::identifiers::quote;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,11 +202,6 @@ pub fn schema_of_declared(columns: &[SqliteColumn]) -> SchemaRef {
         })
         .collect();
     Arc::new(Schema::new(fields))
-}
-
-/// Quotes an identifier for SQLite.
-pub fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
 /// The declared SQLite type for an Arrow type, and the Arrow type its values are bound as.

@@ -30,7 +30,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{EPOCH_DAYS, EPOCH_MICROS, SIGNATURE};
-use crate::sqlite_arrow::quote;
+use crate::identifiers::quote;
 use crate::{Error, Result};
 
 /// How a column is written: the PostgreSQL type it is created with, and the Arrow type its

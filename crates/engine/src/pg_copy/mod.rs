@@ -134,6 +134,15 @@ pub struct PgColumn {
     pub pg_type: PgType,
 }
 
+/// The Arrow schema rows of `columns` are decoded into.
+pub fn schema_of(columns: &[PgColumn]) -> SchemaRef {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|c| Field::new(&c.name, c.pg_type.data_type(), true))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
 /// Decodes a binary COPY stream fed in chunks of any size into record batches of `batch_rows`.
 pub struct CopyDecoder {
     columns: Vec<PgColumn>,
@@ -154,16 +163,12 @@ pub struct CopyDecoder {
 
 impl CopyDecoder {
     pub fn new(columns: Vec<PgColumn>, batch_rows: usize) -> Self {
-        let fields: Vec<Field> = columns
-            .iter()
-            .map(|c| Field::new(&c.name, c.pg_type.data_type(), true))
-            .collect();
         let builders = columns
             .iter()
             .map(|c| c.pg_type.builder(batch_rows))
             .collect();
         Self {
-            schema: Arc::new(Schema::new(fields)),
+            schema: schema_of(&columns),
             columns,
             batch_rows,
             builders,

@@ -12,6 +12,7 @@ use sluice_domain::data_store::{Connection, RelationalConnection, ServerEngine};
 use sluice_domain::flow_input::SourceRead;
 use sluice_domain::ports::PlannedSource;
 
+use crate::identifiers::{quote, quote_mysql};
 use crate::location::Locator;
 use crate::spool::Spool;
 use crate::{Error, Result};
@@ -40,27 +41,24 @@ pub fn connector_for(
         (Connection::Columnar { path }, SourceRead::Table(table)) => Ok(Box::new(
             file::FileSource::table_folder(locator.locate(path)?, table),
         )),
-        (Connection::Relational(RelationalConnection::Sqlite { path }), read) => {
-            Ok(Box::new(sqlite::SqliteSource::new(
-                locator.local(path)?,
-                relational_sql(read, "sqlite", crate::sqlite_arrow::quote)?,
-            )))
-        }
+        (Connection::Relational(RelationalConnection::Sqlite { path }), read) => Ok(Box::new(
+            sqlite::SqliteSource::new(locator.local(path)?, relational_sql(read, "sqlite", quote)?),
+        )),
         (Connection::Relational(RelationalConnection::Server(server)), read) => {
-            let quote = match server.engine {
-                ServerEngine::Postgres => crate::sqlite_arrow::quote,
-                ServerEngine::Mysql => crate::mysql_arrow::quote,
-            };
-            let sql = relational_sql(read, server.engine.as_str(), quote)?;
+            let engine = server.engine.as_str();
             let source: Box<dyn SourceConnector> = match server.engine {
                 ServerEngine::Postgres => {
                     let table = match read {
                         SourceRead::Table(table) => Some(quote(table)),
                         _ => None,
                     };
+                    let sql = relational_sql(read, engine, quote)?;
                     Box::new(postgres::PostgresSource::new(server.clone(), sql, table))
                 }
-                ServerEngine::Mysql => Box::new(mysql::MysqlSource::new(server.clone(), sql)),
+                ServerEngine::Mysql => {
+                    let sql = relational_sql(read, engine, quote_mysql)?;
+                    Box::new(mysql::MysqlSource::new(server.clone(), sql))
+                }
             };
             Ok(source)
         }

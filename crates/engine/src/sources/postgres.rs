@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::SourceConnector;
-use crate::pg_copy::{CopyDecoder, PgColumn, PgType};
+use crate::pg_copy::{CopyDecoder, PgColumn, PgType, schema_of};
 use crate::servers::Server;
 use crate::spool::Spool;
 use crate::{Error, Result};
@@ -177,7 +177,7 @@ impl SourceConnector for PostgresSource {
     async fn read(&self, ctx: &SessionContext, rows: &mut Spool) -> Result<()> {
         let mut first = self.server.postgres().await?;
         let columns = self.columns(&mut first).await?;
-        rows.declare(CopyDecoder::new(columns.clone(), 1).schema());
+        rows.declare(schema_of(&columns));
         let readers = ctx.copied_config().target_partitions();
         let mut queries = self.page_ranges(&mut first, readers).await?;
         let connections = if queries.is_empty() {

@@ -43,7 +43,7 @@ use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 
 use super::{StagedWrite, required_table};
-use crate::mysql_arrow::quote;
+use crate::identifiers::quote_mysql as quote;
 use crate::servers::Server;
 use crate::{Error, Result};
 

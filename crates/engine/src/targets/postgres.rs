@@ -18,11 +18,11 @@ use sluice_domain::names::TableName;
 
 use super::{StagedWrite, required_table};
 use crate::Result;
+use crate::identifiers::quote;
 use crate::pg_copy::encode::{
     TRAILER, TargetColumn, column_list, create_table_sql, encode_rows, header,
 };
 use crate::servers::Server;
-use crate::sqlite_arrow::quote;
 
 /// How many encoded bytes are gathered before they are sent.
 const SEND_BYTES: usize = 1 << 20;

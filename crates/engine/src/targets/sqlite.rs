@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use super::{StagedWrite, create_dir, required_table};
 use crate::Result;
-use crate::sqlite_arrow::{create_table_sql, insert_statements, quote};
+use crate::identifiers::quote;
+use crate::sqlite_arrow::{create_table_sql, insert_statements};
 
 /// All outputs in one SQLite transaction: a replace drops and recreates its table inside it, so
 /// until the commit readers see the old tables, and a rollback (a failure, a cancel, a crash)
