@@ -297,11 +297,17 @@ async fn a_transform_that_fails_at_run_time_fails_the_flow_naming_it_and_leaves_
         .iter()
         .map(|s| (s["name"].as_str().unwrap(), s["state"].as_str().unwrap()))
         .collect();
+    // Each source streams into the one transform reading it, so it may still have been running
+    // (and so be CANCELLED) when big_orders failed.
+    for (name, state) in &states[..2] {
+        assert!(
+            ["COMPLETED", "CANCELLED"].contains(state),
+            "{name}: {state}"
+        );
+    }
     assert_eq!(
-        states,
+        states[2..],
         [
-            ("orders", "COMPLETED"),
-            ("customers", "COMPLETED"),
             ("by_country", "SKIPPED"),
             ("big_orders", "FAILED"),
             ("enriched", "SKIPPED"),
@@ -467,8 +473,8 @@ async fn the_server_runs_flows_with_a_postgresql_metadata_store() {
 
 #[tokio::test]
 async fn tables_larger_than_the_memory_budget_go_to_scratch_files_and_give_the_same_answer() {
-    // A 1 MB budget: the 100,000 orders and the transforms over them are kept in scratch files,
-    // and the join still gets the memory it needs.
+    // A 1 MB budget: the enriched orders, which a transform and an output both read, are kept
+    // in scratch files, and the join still gets the memory it needs.
     let scratch = tempfile::tempdir().unwrap();
     let server = TestServer::start(Options {
         env: vec![

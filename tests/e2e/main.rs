@@ -4,6 +4,7 @@ mod databases;
 mod support;
 
 mod flows;
+mod handoff;
 mod matrix;
 mod metadata;
 mod mysql;

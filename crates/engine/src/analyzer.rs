@@ -1,9 +1,12 @@
 //! Reads transform SQL with DataFusion's own parser, so what validation accepts is what runs.
 
 use datafusion::sql::parser::{DFParser, Statement};
+use datafusion::sql::planner::object_name_to_table_reference;
 use datafusion::sql::resolve::resolve_table_references;
-use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion::sql::sqlparser::ast::{Statement as SqlStatement, visit_relations};
 use sluice_domain::ports::SqlAnalyzer;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DataFusionSqlAnalyzer;
@@ -39,6 +42,32 @@ impl SqlAnalyzer for DataFusionSqlAnalyzer {
     }
 }
 
+/// How many times a query scans each table it names, as far as its text tells: each mention
+/// counts once, and a query with common table expressions (`WITH`), which may be scanned several
+/// times, counts every table twice. Empty for text that is not one query.
+pub fn scans_per_table(sql: &str) -> HashMap<String, usize> {
+    let mut scans = HashMap::new();
+    let Ok(mut statements) = DFParser::parse_sql(sql) else {
+        return scans;
+    };
+    let (Some(statement), None) = (statements.pop_front(), statements.pop_front()) else {
+        return scans;
+    };
+    let Ok((_, ctes)) = resolve_table_references(&statement, true) else {
+        return scans;
+    };
+    let per_mention = if ctes.is_empty() { 1 } else { 2 };
+    if let Statement::Statement(query) = &statement {
+        let _ = visit_relations(query.as_ref(), |relation| {
+            if let Ok(table) = object_name_to_table_reference(relation.clone(), true) {
+                *scans.entry(table.table().to_owned()).or_default() += per_mention;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    scans
+}
+
 fn strip_prefix(message: &str) -> &str {
     message.strip_prefix("SQL error: ").unwrap_or(message)
 }
@@ -53,6 +82,20 @@ mod tests {
             .tables_read("WITH c AS (SELECT * FROM Orders) SELECT * FROM c JOIN customers ON true WHERE x IN (SELECT y FROM \"Extra\")")
             .unwrap();
         assert_eq!(tables, ["Extra", "customers", "orders"]);
+    }
+
+    #[test]
+    fn counts_each_mention_of_a_table_and_doubles_under_with() {
+        let scans = scans_per_table(
+            "SELECT * FROM a JOIN B ON true WHERE x IN (SELECT y FROM a) AND z IN (SELECT z FROM \"C\")",
+        );
+        assert_eq!(
+            scans,
+            HashMap::from([("a".into(), 2), ("b".into(), 1), ("C".into(), 1)])
+        );
+        let scans = scans_per_table("WITH c AS (SELECT * FROM a) SELECT * FROM c JOIN c ON true");
+        assert_eq!(scans["a"], 2);
+        assert!(scans_per_table("SELECT 1; SELECT 2").is_empty());
     }
 
     #[test]

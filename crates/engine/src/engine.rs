@@ -6,8 +6,9 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, MemoryReservation};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use futures::future::try_join_all;
+use futures::future::{BoxFuture, try_join_all};
 use sluice_domain::flow_input::Transform;
+use sluice_domain::names::TableName;
 use sluice_domain::ports::{
     FlowEngine, FlowPlan, PlannedSource, RunOutcome, Step, StepEvents, StepKind,
 };
@@ -18,9 +19,12 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 use crate::folder::DataFolder;
+use crate::handoff::Handoff;
 use crate::location::{Locator, S3Settings};
-use crate::spool::{Spool, spool_frame};
+use crate::rows::{StepRows, pass_frame};
+use crate::spool::Spool;
 use crate::targets::{self, StagedWrite};
+use crate::wiring::Wiring;
 use crate::{Error, sources};
 
 #[derive(Debug, Clone)]
@@ -66,9 +70,42 @@ struct FlowRun {
 }
 
 impl FlowRun {
-    /// An empty spool for the rows of table `name`.
-    fn spool(&self, name: &str) -> Spool {
-        Spool::new(&self.ctx, &self.kept_rows, name, self.scratch.path())
+    /// Where the step making `table` puts its rows: handed off to the one step reading them, or
+    /// kept for several.
+    fn rows_for(&self, table: &TableName, wiring: &mut Wiring) -> StepRows {
+        let ready = wiring.signal(table);
+        if wiring.is_handed_off(table) {
+            StepRows::HandedOff(Handoff::new(&self.ctx, table.as_str(), ready))
+        } else {
+            let spool = Spool::new(
+                &self.ctx,
+                &self.kept_rows,
+                table.as_str(),
+                self.scratch.path(),
+            );
+            StepRows::Kept { spool, ready }
+        }
+    }
+
+    /// Ends a step's rows: a kept table is registered and its readers may start; a handed-off
+    /// one tells its reader it is complete. Returns how many rows there are.
+    async fn finish(&self, rows: StepRows) -> Result<u64, Error> {
+        match rows {
+            StepRows::Kept { spool, ready } => {
+                let count = self.keep(spool).await?;
+                ready.give();
+                Ok(count)
+            }
+            StepRows::HandedOff(handoff) => handoff.finish(),
+        }
+    }
+
+    /// Forgets the handed-off tables a step read once it is done with them, so that the steps
+    /// making them stop if the step needed only some of their rows (a `LIMIT`) or none.
+    fn release(&self, tables: Vec<&TableName>) {
+        for table in tables {
+            let _ = self.ctx.deregister_table(table.as_str());
+        }
     }
 
     /// Registers the spooled rows as their table and returns how many there are.
@@ -127,32 +164,51 @@ impl DataFusionEngine {
         Ok(SessionContext::new_with_config_rt(config, runtime))
     }
 
-    /// Everything but the commit: ingest, transform, and stage the outputs.
+    /// Everything but the commit: ingest, transform, and stage the outputs, every step running
+    /// as soon as the tables it reads are ready.
     async fn stage(
         &self,
         run: &FlowRun,
         plan: &FlowPlan,
         events: &dyn StepEvents,
     ) -> Result<Box<dyn StagedWrite>, StepFailure> {
-        try_join_all(
-            plan.sources
-                .iter()
-                .map(|source| self.ingest(run, source, events)),
-        )
-        .await?;
-        for layer in plan.graph.layers() {
-            try_join_all(
-                layer
-                    .iter()
-                    .map(|&i| self.transform(run, &plan.transforms[i], events)),
-            )
-            .await?;
+        let mut wiring = Wiring::of(plan);
+        let source_rows: Vec<StepRows> = (plan.sources.iter())
+            .map(|source| run.rows_for(&source.alias, &mut wiring))
+            .collect();
+        let transform_rows: Vec<StepRows> = (plan.transforms.iter())
+            .map(|transform| run.rows_for(&transform.name, &mut wiring))
+            .collect();
+        let wiring = &wiring;
+        let mut makers: Vec<BoxFuture<'_, Result<(), StepFailure>>> = Vec::new();
+        for (source, rows) in plan.sources.iter().zip(source_rows) {
+            makers.push(Box::pin(self.ingest(run, source, rows, events)));
         }
+        for (i, (transform, rows)) in plan.transforms.iter().zip(transform_rows).enumerate() {
+            let reads = plan.graph.dependencies(i);
+            makers.push(Box::pin(
+                self.transform(run, wiring, transform, reads, rows, events),
+            ));
+        }
+        let outputs = self.write_outputs(run, wiring, plan, events);
+        let (_, staged) = futures::try_join!(try_join_all(makers), outputs)?;
+        Ok(staged)
+    }
 
+    /// Writes the outputs one after another, each into the write of its target.
+    async fn write_outputs(
+        &self,
+        run: &FlowRun,
+        wiring: &Wiring,
+        plan: &FlowPlan,
+        events: &dyn StepEvents,
+    ) -> Result<Box<dyn StagedWrite>, StepFailure> {
         let mut staged: Option<Box<dyn StagedWrite>> = None;
         for planned in &plan.outputs {
             let output = &planned.output;
             let step = Step::output(output);
+            let reads = std::slice::from_ref(&output.transform);
+            wiring.wait_for(reads).await.map_err(failed_at(&step))?;
             events.started(&step).await;
             let started = Instant::now();
             let write = match staged.as_mut() {
@@ -172,6 +228,7 @@ impl DataFusionEngine {
                 .write(&run.ctx, output.table.as_ref(), output.mode, data)
                 .await
                 .map_err(failed_at(&step))?;
+            run.release(wiring.handed_off(reads));
             events.finished(&step, rows, started.elapsed()).await;
         }
         staged.ok_or_else(|| StepFailure {
@@ -187,18 +244,18 @@ impl DataFusionEngine {
         &self,
         run: &FlowRun,
         source: &PlannedSource,
+        mut rows: StepRows,
         events: &dyn StepEvents,
     ) -> Result<(), StepFailure> {
         let step = Step::ingest(&source.alias);
         events.started(&step).await;
         let started = Instant::now();
         let connector = sources::connector_for(source, &self.locator).map_err(failed_at(&step))?;
-        let mut rows = run.spool(source.alias.as_str());
         connector
             .read(&run.ctx, &mut rows)
             .await
             .map_err(failed_at(&step))?;
-        let rows = run.keep(rows).await.map_err(failed_at(&step))?;
+        let rows = run.finish(rows).await.map_err(failed_at(&step))?;
         events.finished(&step, rows, started.elapsed()).await;
         Ok(())
     }
@@ -206,10 +263,14 @@ impl DataFusionEngine {
     async fn transform(
         &self,
         run: &FlowRun,
+        wiring: &Wiring,
         transform: &Transform,
+        reads: &[TableName],
+        mut rows: StepRows,
         events: &dyn StepEvents,
     ) -> Result<(), StepFailure> {
         let step = Step::transform(transform);
+        wiring.wait_for(reads).await.map_err(failed_at(&step))?;
         events.started(&step).await;
         let started = Instant::now();
         // Validation admits only queries; refuse anything else here too, so that no transform
@@ -223,12 +284,12 @@ impl DataFusionEngine {
             .sql_with_options(&transform.sql, options)
             .await
             .map_err(|e| failed_at(&step)(e.into()))?;
-        // Run once and kept, so every reader sees the same rows and the step can count them.
-        let mut rows = run.spool(transform.name.as_str());
-        spool_frame(data, &mut rows)
+        // Run once, so every reader sees the same rows and the step can count them.
+        pass_frame(data, &mut rows)
             .await
             .map_err(failed_at(&step))?;
-        let rows = run.keep(rows).await.map_err(failed_at(&step))?;
+        run.release(wiring.handed_off(reads));
+        let rows = run.finish(rows).await.map_err(failed_at(&step))?;
         events.finished(&step, rows, started.elapsed()).await;
         Ok(())
     }

@@ -1,22 +1,26 @@
-//! Sluice's flow engine on DataFusion: reads each source into a table (in memory while
-//! the flow's memory budget allows, else in scratch files), runs the SQL transforms in
-//! dependency order (independent ones concurrently), and writes the outputs to the target, staged
-//! and made visible only when every output has been written.
+//! Sluice's flow engine on DataFusion: reads each source into a table, runs the SQL transforms
+//! as soon as the tables they read are ready (independent ones concurrently), and writes the
+//! outputs to the target, staged and made visible only when every output has been written. A
+//! table that one step reads once streams straight into that step; one that several read is kept
+//! (in memory while the flow's memory budget allows, else in scratch files).
 
 mod analyzer;
 mod engine;
 mod error;
 mod folder;
+mod handoff;
 mod identifiers;
 mod location;
 mod mysql_arrow;
 pub mod pg_copy;
+mod rows;
 mod scratch;
 mod servers;
 mod sources;
 mod spool;
 mod sqlite_arrow;
 mod targets;
+mod wiring;
 
 pub use analyzer::DataFusionSqlAnalyzer;
 pub use engine::{DataFusionEngine, EngineSettings};

@@ -9,12 +9,10 @@
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::options::ArrowReadOptions;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use datafusion::prelude::SessionContext;
-use futures::TryStreamExt;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -176,14 +174,4 @@ impl Spool {
         }
         Ok(())
     }
-}
-
-/// Runs `data` and pushes every batch it yields into `rows`.
-pub async fn spool_frame(data: DataFrame, rows: &mut Spool) -> Result<()> {
-    let mut batches = data.execute_stream().await?;
-    rows.declare(batches.schema());
-    while let Some(batch) = batches.try_next().await? {
-        rows.push(batch)?;
-    }
-    Ok(())
 }

@@ -6,7 +6,7 @@ use sluice_domain::data_store::FileFormat;
 
 use super::SourceConnector;
 use crate::location::Location;
-use crate::spool::{Spool, spool_frame};
+use crate::rows::{StepRows, pass_frame};
 use crate::{Error, Result};
 
 /// A CSV or Parquet file, or a table folder of Parquet files, in the data folder or on S3, read
@@ -94,7 +94,7 @@ impl FileSource {
 
 #[async_trait]
 impl SourceConnector for FileSource {
-    async fn read(&self, ctx: &SessionContext, rows: &mut Spool) -> Result<()> {
+    async fn read(&self, ctx: &SessionContext, rows: &mut StepRows) -> Result<()> {
         let location = self.readable_location(ctx).await?;
         let data = match self.format {
             FileFormat::Csv => {
@@ -109,6 +109,6 @@ impl SourceConnector for FileSource {
                 .await?
             }
         };
-        spool_frame(data, rows).await
+        pass_frame(data, rows).await
     }
 }

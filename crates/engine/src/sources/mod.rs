@@ -14,15 +14,15 @@ use sluice_domain::ports::PlannedSource;
 
 use crate::identifiers::{quote, quote_mysql};
 use crate::location::Locator;
-use crate::spool::Spool;
+use crate::rows::StepRows;
 use crate::{Error, Result};
 
 #[async_trait]
 pub trait SourceConnector: Send + Sync {
     /// Reads the source's rows into `rows` batch by batch as they arrive, so that memory stays
-    /// bounded by a batch. The engine reads each source once: every transform reading it sees
-    /// the same snapshot.
-    async fn read(&self, ctx: &SessionContext, rows: &mut Spool) -> Result<()>;
+    /// bounded by a batch, and stops early when they are no longer wanted. The engine reads each
+    /// source once: every transform reading it sees the same snapshot.
+    async fn read(&self, ctx: &SessionContext, rows: &mut StepRows) -> Result<()>;
 }
 
 /// The connector that reads `source` from its store.

@@ -9,9 +9,10 @@ use sluice_domain::data_store::ServerConnection;
 
 use super::SourceConnector;
 use crate::Result;
+use crate::handoff::Wanted;
 use crate::mysql_arrow::RowsToArrow;
+use crate::rows::StepRows;
 use crate::servers::Server;
-use crate::spool::Spool;
 
 const BATCH_ROWS: usize = 8192;
 
@@ -31,7 +32,7 @@ impl MysqlSource {
 
 #[async_trait]
 impl SourceConnector for MysqlSource {
-    async fn read(&self, _ctx: &SessionContext, spool: &mut Spool) -> Result<()> {
+    async fn read(&self, _ctx: &SessionContext, spool: &mut StepRows) -> Result<()> {
         let failed = |err| self.server.failed("reading from", err);
         let mut connection = self.server.mysql().await?;
         let statement = connection
@@ -39,19 +40,21 @@ impl SourceConnector for MysqlSource {
             .await
             .map_err(failed)?;
         let converter = RowsToArrow::new(statement.columns())?;
-        spool.declare(converter.schema());
+        spool.declare(converter.schema())?;
         // Unprepared, so the server streams the rows as it finds them (text protocol).
         let mut rows = connection.fetch(AssertSqlSafe(self.sql.clone()));
         let mut pending = Vec::with_capacity(BATCH_ROWS);
         while let Some(row) = rows.try_next().await.map_err(failed)? {
             pending.push(row);
             if pending.len() == BATCH_ROWS {
-                spool.push(converter.batch(&pending)?)?;
+                if spool.push(converter.batch(&pending)?).await? == Wanted::NoMore {
+                    return Ok(());
+                }
                 pending.clear();
             }
         }
         if !pending.is_empty() {
-            spool.push(converter.batch(&pending)?)?;
+            let _ = spool.push(converter.batch(&pending)?).await?;
         }
         Ok(())
     }

@@ -17,9 +17,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::SourceConnector;
+use crate::handoff::Wanted;
 use crate::pg_copy::{CopyDecoder, PgColumn, PgType, schema_of};
+use crate::rows::StepRows;
 use crate::servers::Server;
-use crate::spool::Spool;
 use crate::{Error, Result};
 
 const BATCH_ROWS: usize = 8192;
@@ -174,10 +175,10 @@ async fn copy(
 
 #[async_trait]
 impl SourceConnector for PostgresSource {
-    async fn read(&self, ctx: &SessionContext, rows: &mut Spool) -> Result<()> {
+    async fn read(&self, ctx: &SessionContext, rows: &mut StepRows) -> Result<()> {
         let mut first = self.server.postgres().await?;
         let columns = self.columns(&mut first).await?;
-        rows.declare(schema_of(&columns));
+        rows.declare(schema_of(&columns))?;
         let readers = ctx.copied_config().target_partitions();
         let mut queries = self.page_ranges(&mut first, readers).await?;
         let connections = if queries.is_empty() {
@@ -203,7 +204,10 @@ impl SourceConnector for PostgresSource {
         }
         drop(sender);
         while let Some(batch) = receiver.recv().await {
-            rows.push(batch?)?;
+            if rows.push(batch?).await? == Wanted::NoMore {
+                // Dropping the set stops the copies still running.
+                return Ok(());
+            }
         }
         while let Some(done) = copies.join_next().await {
             done.map_err(|err| Error::Database(format!("a PostgreSQL reader stopped: {err}")))?;

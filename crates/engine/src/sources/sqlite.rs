@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::SourceConnector;
-use crate::spool::Spool;
+use crate::handoff::Wanted;
+use crate::rows::StepRows;
 use crate::sqlite_arrow::{RowsToArrow, schema_of_declared};
 use crate::{Error, Result};
 
@@ -27,7 +28,7 @@ impl SqliteSource {
 
 #[async_trait]
 impl SourceConnector for SqliteSource {
-    async fn read(&self, _ctx: &SessionContext, spool: &mut Spool) -> Result<()> {
+    async fn read(&self, _ctx: &SessionContext, spool: &mut StepRows) -> Result<()> {
         if !self.path.is_file() {
             return Err(Error::Location(format!(
                 "the sqlite database '{}' does not exist",
@@ -52,8 +53,11 @@ impl SourceConnector for SqliteSource {
             }
             if pending.len() == BATCH_ROWS || (end && !pending.is_empty()) {
                 let converter = converter.get_or_insert_with(|| RowsToArrow::new(&pending));
-                spool.push(converter.batch(&pending, read)?)?;
+                let wanted = spool.push(converter.batch(&pending, read)?).await?;
                 read += pending.len();
+                if wanted == Wanted::NoMore {
+                    return Ok(());
+                }
                 pending.clear();
             }
             if end {
@@ -66,7 +70,7 @@ impl SourceConnector for SqliteSource {
             let statement = connection
                 .prepare(AssertSqlSafe(self.sql.clone()).into_sql_str())
                 .await?;
-            spool.declare(schema_of_declared(statement.columns()));
+            spool.declare(schema_of_declared(statement.columns()))?;
         }
         Ok(())
     }
