@@ -114,7 +114,11 @@ async fn a_flow_of_a_killed_process_is_settled_by_the_other_within_the_lease_bou
     let steps = &end["output"]["steps"];
     assert_eq!(steps[1]["name"], "crossed", "{end}");
     assert_eq!(steps[1]["state"], "FAILED", "{end}");
-    assert_eq!(steps[2]["state"], "SKIPPED", "{end}");
+    // The output reads crossed as it is made, so it has usually started too.
+    assert!(
+        ["FAILED", "SKIPPED"].contains(&steps[2]["state"].as_str().unwrap()),
+        "{end}"
+    );
     assert!(
         !second.data.join("lake/crossed").exists(),
         "nothing half-written is visible"
