@@ -19,6 +19,10 @@
 //! | Timestamp (any unit) | timestamp (µs) |
 //! | Timestamp with a time zone | timestamp with time zone (µs) |
 //!
+//! Text that came from a PostgreSQL numeric, json, jsonb or uuid column (its field's metadata
+//! says so: [`super::POSTGRESQL_TYPE`]) becomes that type again; a value it cannot hold is an
+//! error naming the column.
+//!
 //! Any other type is an error naming the column; a transform can cast it.
 
 use datafusion::arrow::array::{
@@ -29,7 +33,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::{EPOCH_DAYS, EPOCH_MICROS, SIGNATURE};
+use super::{EPOCH_DAYS, EPOCH_MICROS, POSTGRESQL_TYPE, SIGNATURE};
 use crate::identifiers::quote;
 use crate::{Error, Result};
 
@@ -40,7 +44,16 @@ pub struct TargetColumn {
     pub name: String,
     pub pg_type: String,
     arrow: DataType,
-    numeric: bool,
+    text_as: TextAs,
+}
+
+/// How text values are encoded: as text, or in the binary form of the type the column takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextAs {
+    Text,
+    Numeric,
+    Jsonb,
+    Uuid,
 }
 
 impl TargetColumn {
@@ -48,33 +61,45 @@ impl TargetColumn {
     /// `Unsupported` naming the column and its Arrow type.
     pub fn of(field: &Field) -> Result<Self> {
         use DataType as D;
-        let (pg_type, arrow, numeric): (String, DataType, bool) = match field.data_type() {
-            D::Boolean => ("boolean".into(), D::Boolean, false),
-            D::Int8 | D::Int16 | D::UInt8 => ("smallint".into(), D::Int16, false),
-            D::Int32 | D::UInt16 => ("integer".into(), D::Int32, false),
-            D::Int64 | D::UInt32 => ("bigint".into(), D::Int64, false),
-            D::UInt64 => ("numeric(20)".into(), D::Utf8, true),
-            D::Float16 | D::Float32 => ("real".into(), D::Float32, false),
-            D::Float64 => ("double precision".into(), D::Float64, false),
+        let plain = TextAs::Text;
+        let (pg_type, arrow, text_as): (String, DataType, TextAs) = match field.data_type() {
+            D::Boolean => ("boolean".into(), D::Boolean, plain),
+            D::Int8 | D::Int16 | D::UInt8 => ("smallint".into(), D::Int16, plain),
+            D::Int32 | D::UInt16 => ("integer".into(), D::Int32, plain),
+            D::Int64 | D::UInt32 => ("bigint".into(), D::Int64, plain),
+            D::UInt64 => ("numeric(20)".into(), D::Utf8, TextAs::Numeric),
+            D::Float16 | D::Float32 => ("real".into(), D::Float32, plain),
+            D::Float64 => ("double precision".into(), D::Float64, plain),
             D::Decimal32(p, s) | D::Decimal64(p, s) | D::Decimal128(p, s) | D::Decimal256(p, s)
                 if *s >= 0 =>
             {
-                (format!("numeric({p}, {s})"), D::Utf8, true)
+                (format!("numeric({p}, {s})"), D::Utf8, TextAs::Numeric)
             }
-            D::Utf8 | D::LargeUtf8 | D::Utf8View => ("text".into(), D::Utf8, false),
+            D::Utf8 | D::LargeUtf8 | D::Utf8View => {
+                let (pg_type, text_as) =
+                    match field.metadata().get(POSTGRESQL_TYPE).map(String::as_str) {
+                        Some("numeric") => ("numeric", TextAs::Numeric),
+                        // json's binary form is its text.
+                        Some("json") => ("json", TextAs::Text),
+                        Some("jsonb") => ("jsonb", TextAs::Jsonb),
+                        Some("uuid") => ("uuid", TextAs::Uuid),
+                        _ => ("text", TextAs::Text),
+                    };
+                (pg_type.into(), D::Utf8, text_as)
+            }
             D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_) => {
-                ("bytea".into(), D::Binary, false)
+                ("bytea".into(), D::Binary, plain)
             }
-            D::Date32 | D::Date64 => ("date".into(), D::Date32, false),
+            D::Date32 | D::Date64 => ("date".into(), D::Date32, plain),
             D::Timestamp(_, None) => (
                 "timestamp".into(),
                 D::Timestamp(TimeUnit::Microsecond, None),
-                false,
+                plain,
             ),
             D::Timestamp(_, Some(_)) => (
                 "timestamp with time zone".into(),
                 D::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                false,
+                plain,
             ),
             other => {
                 return Err(Error::Unsupported(format!(
@@ -88,7 +113,7 @@ impl TargetColumn {
             name: field.name().clone(),
             pg_type,
             arrow,
-            numeric,
+            text_as,
         })
     }
 
@@ -158,6 +183,8 @@ enum Values {
     Float8(Float64Array),
     Text(StringArray),
     Numeric(StringArray),
+    Jsonb(StringArray),
+    Uuid(StringArray),
     Bytea(BinaryArray),
     Date(Date32Array),
     Timestamp(TimestampMicrosecondArray),
@@ -177,8 +204,15 @@ impl Values {
             DataType::Int64 => Self::Int8(array.as_primitive().clone()),
             DataType::Float32 => Self::Float4(array.as_primitive().clone()),
             DataType::Float64 => Self::Float8(array.as_primitive().clone()),
-            DataType::Utf8 if column.numeric => Self::Numeric(array.as_string().clone()),
-            DataType::Utf8 => Self::Text(array.as_string().clone()),
+            DataType::Utf8 => {
+                let text = array.as_string().clone();
+                match column.text_as {
+                    TextAs::Text => Self::Text(text),
+                    TextAs::Numeric => Self::Numeric(text),
+                    TextAs::Jsonb => Self::Jsonb(text),
+                    TextAs::Uuid => Self::Uuid(text),
+                }
+            }
             DataType::Binary => Self::Bytea(array.as_binary().clone()),
             DataType::Date32 => Self::Date(array.as_primitive().clone()),
             _ => Self::Timestamp(array.as_primitive().clone()),
@@ -193,7 +227,7 @@ impl Values {
             Self::Int8(a) => a.is_null(row),
             Self::Float4(a) => a.is_null(row),
             Self::Float8(a) => a.is_null(row),
-            Self::Text(a) | Self::Numeric(a) => a.is_null(row),
+            Self::Text(a) | Self::Numeric(a) | Self::Jsonb(a) | Self::Uuid(a) => a.is_null(row),
             Self::Bytea(a) => a.is_null(row),
             Self::Date(a) => a.is_null(row),
             Self::Timestamp(a) => a.is_null(row),
@@ -225,6 +259,23 @@ impl Values {
                     ))
                 })?;
                 field(out, &numeric);
+            }
+            Self::Jsonb(a) => {
+                // jsonb's binary form: a version byte (1), then the JSON text.
+                let json = a.value(row).as_bytes();
+                let len = i32::try_from(json.len() + 1).unwrap_or(i32::MAX);
+                out.extend_from_slice(&len.to_be_bytes());
+                out.push(1);
+                out.extend_from_slice(json);
+            }
+            Self::Uuid(a) => {
+                let uuid = uuid::Uuid::parse_str(a.value(row)).map_err(|_| {
+                    Error::Unsupported(format!(
+                        "column '{column}' holds '{}', which is not a uuid",
+                        a.value(row)
+                    ))
+                })?;
+                field(out, uuid.as_bytes());
             }
         }
         Ok(())
@@ -354,6 +405,47 @@ mod tests {
             "timestamp with time zone"
         );
         let refused = column(DataType::Duration(TimeUnit::Second)).unwrap_err();
+        assert!(refused.to_string().contains("column 'c'"), "{refused}");
+    }
+
+    /// A text field that remembers PostgreSQL type `kept`.
+    fn kept_as(kept: &str) -> Field {
+        Field::new("c", DataType::Utf8, true).with_metadata(
+            [(POSTGRESQL_TYPE.to_owned(), kept.to_owned())]
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    /// The one field of a one-row batch of `field` holding `value`, as encoded.
+    fn encoded(field: Field, value: &str) -> Result<Vec<u8>> {
+        let columns = TargetColumn::all(&Schema::new(vec![field.clone()]))?;
+        let values: ArrayRef = std::sync::Arc::new(StringArray::from(vec![value]));
+        let batch =
+            RecordBatch::try_new(std::sync::Arc::new(Schema::new(vec![field])), vec![values])?;
+        let mut out = Vec::new();
+        encode_rows(&batch, &columns, &mut out)?;
+        // Skip the row's field count (2 bytes) and the field's length (4).
+        Ok(out[6..].to_vec())
+    }
+
+    #[test]
+    fn text_that_came_from_numeric_json_jsonb_or_uuid_goes_back_to_that_type() {
+        let pg_type = |kept: &str| TargetColumn::of(&kept_as(kept)).unwrap().pg_type;
+        assert_eq!(pg_type("numeric"), "numeric");
+        assert_eq!(pg_type("json"), "json");
+        assert_eq!(pg_type("jsonb"), "jsonb");
+        assert_eq!(pg_type("uuid"), "uuid");
+        assert_eq!(pg_type("something else"), "text");
+
+        assert_eq!(encoded(kept_as("json"), "{}").unwrap(), b"{}");
+        assert_eq!(encoded(kept_as("jsonb"), "{}").unwrap(), b"\x01{}");
+        let uuid = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+        assert_eq!(
+            encoded(kept_as("uuid"), uuid).unwrap(),
+            uuid::Uuid::parse_str(uuid).unwrap().as_bytes()
+        );
+        let refused = encoded(kept_as("uuid"), "not-a-uuid").unwrap_err();
         assert!(refused.to_string().contains("column 'c'"), "{refused}");
     }
 }

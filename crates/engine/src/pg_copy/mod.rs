@@ -19,6 +19,10 @@
 //! | timestamp with time zone | Timestamp(µs, "UTC") |
 //!
 //! NULL is NULL in every type. Any other type is an error naming the column and its type.
+//!
+//! A numeric, json, jsonb or uuid column's Arrow field remembers its PostgreSQL type in its
+//! metadata ([`POSTGRESQL_TYPE`]), which DataFusion keeps through plain column references and
+//! Parquet keeps in its files: a PostgreSQL target creates such a column with that type again.
 
 pub mod encode;
 
@@ -35,6 +39,9 @@ use crate::{Error, Result};
 
 /// The signature every binary COPY stream starts with.
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+/// The Arrow field metadata key that holds a column's PostgreSQL type where Arrow has none of its
+/// own (`numeric`, `json`, `jsonb`, `uuid`).
+pub const POSTGRESQL_TYPE: &str = "sluice.postgresql_type";
 /// Days and microseconds between 1970-01-01 (Arrow's epoch) and 2000-01-01 (PostgreSQL's).
 const EPOCH_DAYS: i32 = 10_957;
 const EPOCH_MICROS: i64 = 946_684_800_000_000;
@@ -106,6 +113,17 @@ impl PgType {
         }
     }
 
+    /// The PostgreSQL type to keep in the field's metadata, for the types Arrow lacks.
+    fn kept_name(self) -> Option<&'static str> {
+        match self {
+            Self::Numeric => Some("numeric"),
+            Self::Json => Some("json"),
+            Self::Jsonb => Some("jsonb"),
+            Self::Uuid => Some("uuid"),
+            _ => None,
+        }
+    }
+
     fn builder(self, capacity: usize) -> Box<dyn ArrayBuilder> {
         match self {
             Self::Bool => Box::new(BooleanBuilder::with_capacity(capacity)),
@@ -138,7 +156,17 @@ pub struct PgColumn {
 pub fn schema_of(columns: &[PgColumn]) -> SchemaRef {
     let fields: Vec<Field> = columns
         .iter()
-        .map(|c| Field::new(&c.name, c.pg_type.data_type(), true))
+        .map(|c| {
+            let field = Field::new(&c.name, c.pg_type.data_type(), true);
+            match c.pg_type.kept_name() {
+                Some(kept) => field.with_metadata(
+                    [(POSTGRESQL_TYPE.to_owned(), kept.to_owned())]
+                        .into_iter()
+                        .collect(),
+                ),
+                None => field,
+            }
+        })
         .collect();
     Arc::new(Schema::new(fields))
 }
