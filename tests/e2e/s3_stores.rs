@@ -209,3 +209,56 @@ async fn a_sqlite_database_on_s3_or_a_location_of_another_scheme_is_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn credentials_from_an_aws_profile_reach_s3() {
+    let s3 = S3Server::start().await;
+    let upload = tempfile::tempdir().unwrap();
+    write_orders_csv(&upload.path().join("orders.csv"), 100);
+    s3.upload(upload.path(), "profiled", "raw").await;
+    // No keys in the environment: only the profile named by AWS_PROFILE has them. Without it,
+    // the chain would go on to the instance metadata, which this machine does not have.
+    let aws = tempfile::tempdir().unwrap();
+    let secret = "profile-secret-not-to-be-shown";
+    std::fs::write(
+        aws.path().join("credentials"),
+        format!("[default]\naws_access_key_id = wrong\n\n[sluice-e2e]\naws_access_key_id = sluice-test\naws_secret_access_key = {secret}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        aws.path().join("config"),
+        "[profile sluice-e2e]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let mut env: Vec<(&'static str, String)> = s3
+        .env()
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("AWS_"))
+        .collect();
+    env.extend([
+        ("AWS_PROFILE", "sluice-e2e".to_owned()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            aws.path().join("credentials").display().to_string(),
+        ),
+        (
+            "AWS_CONFIG_FILE",
+            aws.path().join("config").display().to_string(),
+        ),
+    ]);
+    let server = TestServer::start(Options {
+        env,
+        ..Options::default()
+    })
+    .await;
+    let orders = server
+        .data_store(store(
+            "orders",
+            "file",
+            json!({"path": "s3://profiled/raw/orders.csv", "format": "csv"}),
+        ))
+        .await;
+    let (rows, ids) = read_back(&server, orders, json!({}), "copy").await;
+    assert_eq!((rows, ids), (100, 5050));
+    assert!(!server.output().contains(secret));
+}

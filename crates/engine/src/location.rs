@@ -4,7 +4,6 @@
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::SessionContext;
 use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as Key;
 use sluice_domain::data_store::DataPath;
 use std::path::PathBuf;
@@ -13,8 +12,7 @@ use std::sync::Arc;
 use crate::folder::DataFolder;
 use crate::{Error, Result};
 
-/// How S3 is reached. Credentials come from the environment (`AWS_ACCESS_KEY_ID`, …), a web
-/// identity token, the ECS task role or the instance metadata, whichever is there.
+/// How S3 is reached. Credentials come from the AWS default chain (see [`sluice_s3`]).
 #[derive(Debug, Clone, Default)]
 pub struct S3Settings {
     /// An S3-compatible server to use instead of AWS (`http://127.0.0.1:9000`).
@@ -86,9 +84,8 @@ impl Locator {
         let Some((bucket, key)) = path.s3() else {
             return Ok(Location::Local(self.folder.resolve(path)?));
         };
-        let mut builder = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_virtual_hosted_style_request(!self.s3.path_style);
+        let mut builder =
+            sluice_s3::builder(bucket).with_virtual_hosted_style_request(!self.s3.path_style);
         if let Some(endpoint) = &self.s3.endpoint {
             builder = builder
                 .with_endpoint(endpoint)

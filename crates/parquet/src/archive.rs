@@ -12,7 +12,6 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::object_store::ObjectStoreExt;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
-use object_store::aws::AmazonS3Builder;
 
 use crate::issue_partitions::PartitionCounts;
 use crate::{Error, Result};
@@ -264,13 +263,12 @@ impl ParquetArchive {
     }
 }
 
-/// A bucket, with credentials from the environment (`AWS_ACCESS_KEY_ID`, …), a web identity
-/// token, the ECS task role or the instance's metadata, whichever is there.
+/// A bucket, with credentials from the AWS default chain (see [`sluice_s3`]).
 pub(crate) fn s3_store(
     bucket: &str,
     endpoint: Option<&str>,
 ) -> object_store::Result<object_store::aws::AmazonS3> {
-    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let mut builder = sluice_s3::builder(bucket);
     if let Some(endpoint) = endpoint {
         builder = builder
             .with_endpoint(endpoint)
