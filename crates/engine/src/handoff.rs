@@ -93,9 +93,9 @@ impl Handoff {
         if self.open.is_none() {
             self.declare(batch.schema())?;
         }
-        let Some(open) = &self.open else {
-            unreachable!("declared above");
-        };
+        let open = self.open.as_ref().ok_or_else(|| {
+            Error::Unsupported(format!("'{}' has no columns to pass on", self.name))
+        })?;
         if batch.num_rows() == 0 {
             return Ok(Wanted::More);
         }
