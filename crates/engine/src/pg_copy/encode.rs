@@ -101,13 +101,7 @@ impl TargetColumn {
                 D::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
                 plain,
             ),
-            other => {
-                return Err(Error::Unsupported(format!(
-                    "column '{}' has type {other}, which a PostgreSQL table cannot take yet; \
-                     cast it in a transform (to text, say)",
-                    field.name()
-                )));
-            }
+            _ => return Err(crate::targets::untakeable_column(field, "PostgreSQL")),
         };
         Ok(Self {
             name: field.name().clone(),

@@ -103,6 +103,25 @@ fn discard_on_s3(staged: Vec<S3Location>) {
     });
 }
 
+/// A unique name for a staging table in a database target, which the commit renames or copies
+/// into the final one.
+fn staging_table() -> String {
+    format!("sluice_staging_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The error for a column that a `target` table (PostgreSQL, MySQL) has no type for.
+pub(crate) fn untakeable_column(
+    field: &datafusion::arrow::datatypes::Field,
+    target: &str,
+) -> Error {
+    Error::Unsupported(format!(
+        "column '{}' has type {}, which a {target} table cannot take yet; \
+         cast it in a transform (to text, say)",
+        field.name(),
+        field.data_type()
+    ))
+}
+
 /// A unique name beside the final one, hidden (dot-prefixed) so that readers of the folder skip it.
 fn staging_name(final_name: &str, suffix: &str) -> String {
     format!(

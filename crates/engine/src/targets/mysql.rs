@@ -43,9 +43,9 @@ use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 
 use super::{StagedWrite, required_table};
+use crate::Result;
 use crate::identifiers::quote_mysql as quote;
 use crate::servers::Server;
-use crate::{Error, Result};
 
 /// MySQL's limit on the placeholders of one statement.
 const MAX_PARAMETERS: usize = 65_535;
@@ -140,7 +140,7 @@ impl StagedWrite for MysqlWrite {
     ) -> Result<u64> {
         let table = required_table(table, "mysql")?.as_str();
         let columns = TargetColumn::all(data.schema().as_arrow())?;
-        let staging = format!("sluice_staging_{}", uuid::Uuid::new_v4().simple());
+        let staging = super::staging_table();
         self.run(create_table_sql(&staging, &columns)).await?;
         let names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
         self.staged.push(Staged {
@@ -256,13 +256,7 @@ impl TargetColumn {
             D::Date32 | D::Date64 => ("DATE".into(), D::Date32),
             // Zoned timestamps are instants: cast to a zoneless one, they read in UTC.
             D::Timestamp(..) => ("DATETIME(6)".into(), micros),
-            other => {
-                return Err(Error::Unsupported(format!(
-                    "column '{}' has type {other}, which a MySQL table cannot take yet; \
-                     cast it in a transform (to text, say)",
-                    field.name()
-                )));
-            }
+            _ => return Err(super::untakeable_column(field, "MySQL")),
         };
         Ok(Self {
             name: field.name().clone(),

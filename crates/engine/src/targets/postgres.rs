@@ -106,7 +106,7 @@ impl StagedWrite for PostgresWrite {
         let columns = TargetColumn::all(data.schema().as_arrow())?;
         let into = match mode {
             WriteMode::Replace => {
-                let staging = format!("sluice_staging_{}", uuid::Uuid::new_v4().simple());
+                let staging = super::staging_table();
                 self.run(create_table_sql(&staging, &columns)).await?;
                 self.swaps.push((staging.clone(), table.to_owned()));
                 staging
