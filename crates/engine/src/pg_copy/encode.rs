@@ -348,7 +348,7 @@ fn numeric_binary(text: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::numeric_text;
+    use super::super::decode::numeric_text;
     use super::*;
 
     #[test]
