@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use crate::databases::MysqlDatabase;
 use crate::support::{Options, TestServer, assert_idle, endless, parquet_rows, write_orders_csv};
 
 /// Short leases, so that a dead process's flows are settled within seconds.
@@ -151,5 +152,51 @@ async fn a_cancel_sent_to_the_process_not_running_the_flow_stops_it_within_two_s
 
     assert_idle(first.pid(), "the cancel sent to the other process").await;
     assert!(!first.data.join("lake/crossed").exists());
+    drop(second);
+}
+
+#[tokio::test]
+async fn a_killed_process_s_mysql_staging_tables_are_dropped_when_its_flow_is_settled() {
+    let target =
+        MysqlDatabase::create("CREATE TABLE kept (id BIGINT); INSERT INTO kept VALUES (7);").await;
+    let tables = async || {
+        target
+            .rows("SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1")
+            .await
+            .into_iter()
+            .map(|r| r[0].clone().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let mut first = TestServer::start(replica_options(2)).await;
+    let (orders, _) = orders_and_lake(&first, 3000).await;
+    let mart = first.data_store(target.store("mart")).await;
+    let input = first.flow_input(endless(orders, mart)).await;
+    let flow = first.start_flow(input).await;
+    // MySQL commits DDL at once: the output's staging table exists while the flow runs.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tables().await.len() < 2 {
+        assert!(Instant::now() < deadline, "no staging table appeared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = first.replica(replica_options(2)).await;
+
+    first.kill();
+    let end = second
+        .wait_for_state(flow, "FAILED", Duration::from_secs(15))
+        .await;
+    assert!(
+        end["output"]["errors"]["lines"]
+            .to_string()
+            .contains("interrupted"),
+        "{end}"
+    );
+    // The settling replica drops them right after it settles the flow.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tables().await != ["kept"] && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(tables().await, ["kept"], "no staging table is left");
+    let kept = target.rows("SELECT CAST(id AS CHAR) FROM kept").await;
+    assert_eq!(kept, [[Some("7".to_owned())]], "the target is as it was");
     drop(second);
 }

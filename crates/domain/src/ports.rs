@@ -256,6 +256,14 @@ pub trait FlowEngine: Send + Sync {
         events: &dyn StepEvents,
         cancel: CancellationToken,
     ) -> RunOutcome;
+
+    /// Removes what a run of the plan may have staged in its targets and left there because its
+    /// process died before it could commit or roll back (a database that commits DDL at once
+    /// keeps its staging tables). The runner calls it once it has settled such a flow.
+    ///
+    /// # Errors
+    /// `Unavailable` when a target cannot be reached; what it holds then stays.
+    async fn discard_leftovers(&self, plan: &FlowPlan) -> Result<()>;
 }
 
 /// Whether the service can do its work: the metadata store answers.

@@ -214,7 +214,7 @@ impl DataFusionEngine {
             let write = match staged.as_mut() {
                 Some(write) => write,
                 None => staged.insert(
-                    targets::begin(&planned.target, &self.locator)
+                    targets::begin(&planned.target, &self.locator, plan.flow_id)
                         .await
                         .map_err(failed_at(&step))?,
                 ),
@@ -347,5 +347,15 @@ impl FlowEngine for DataFusionEngine {
                 message: error.to_string(),
             },
         }
+    }
+
+    async fn discard_leftovers(&self, plan: &FlowPlan) -> sluice_domain::Result<()> {
+        // Every output of a flow goes to its one target.
+        let Some(planned) = plan.outputs.first() else {
+            return Ok(());
+        };
+        targets::discard_leftovers(&planned.target, plan.flow_id)
+            .await
+            .map_err(|error| sluice_domain::Error::Unavailable(error.to_string()))
     }
 }

@@ -116,6 +116,7 @@ impl FlowRunner {
                 {
                     tracing::warn!(flow_id = %flow.id, "settled a flow whose runner stopped as {end}");
                     moved += 1;
+                    self.discard_leftovers(flow).await;
                 }
             }
             settled += moved;
@@ -381,6 +382,19 @@ impl FlowRunner {
             }
             cancel.cancel();
         })
+    }
+
+    /// Removes what the dead runner of `flow` left staged in its targets. Settling does not wait
+    /// on it or fail with it: a target that does not answer keeps its leftovers, and says so in
+    /// the log.
+    async fn discard_leftovers(&self, flow: &Flow) {
+        let discarded = match self.plan(flow).await {
+            Ok(plan) => self.engine.discard_leftovers(&plan).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = discarded {
+            tracing::warn!(flow_id = %flow.id, %error, "what the flow staged in its target could not be removed");
+        }
     }
 
     async fn plan(&self, flow: &Flow) -> Result<FlowPlan> {

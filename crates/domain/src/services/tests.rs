@@ -251,7 +251,7 @@ async fn a_failing_step_fails_the_flow_with_an_error_naming_it() {
 }
 
 #[tokio::test]
-async fn flows_whose_runner_stopped_renewing_its_lease_are_settled_as_interrupted() {
+async fn flows_whose_runner_stopped_renewing_its_lease_are_settled_as_interrupted_and_cleaned_up() {
     let s = services(1, Duration::ZERO);
     let (csv, lake) = stores(&s.store).await;
     let id = s
@@ -280,9 +280,19 @@ async fn flows_whose_runner_stopped_renewing_its_lease_are_settled_as_interrupte
         0,
         "a lease that has not run out is left alone"
     );
+    let discarded = || s.engine.discarded.lock().unwrap().clone();
+    assert!(
+        discarded().is_empty(),
+        "nothing is discarded of a live flow"
+    );
     s.store.expire_lease(running.flow_output_id);
     s.store.expire_lease(cancelling.flow_output_id);
     assert_eq!(s.runner.settle_expired().await.unwrap(), 2);
+    assert_eq!(
+        discarded(),
+        [running.id, cancelling.id],
+        "what each settled flow staged is discarded"
+    );
     let failed = s.store.output(running.flow_output_id);
     assert_eq!(failed.state, FlowState::Failed);
     assert!(failed.errors.lines[0].contains("interrupted"));

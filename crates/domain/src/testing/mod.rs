@@ -401,11 +401,13 @@ impl SqlAnalyzer for WordAnalyzer {
     }
 }
 
-/// Reports every step, each taking `step_time`, unless cancelled; counts how many runs overlap.
+/// Reports every step, each taking `step_time`, unless cancelled; counts how many runs overlap
+/// and notes the flows whose leftovers it was asked to discard.
 pub struct SlowEngine {
     pub step_time: Duration,
     pub running: AtomicUsize,
     pub most_running: AtomicUsize,
+    pub discarded: Mutex<Vec<FlowId>>,
 }
 
 impl SlowEngine {
@@ -414,6 +416,7 @@ impl SlowEngine {
             step_time,
             running: AtomicUsize::new(0),
             most_running: AtomicUsize::new(0),
+            discarded: Mutex::default(),
         }
     }
 }
@@ -447,6 +450,14 @@ impl FlowEngine for SlowEngine {
         }
         self.running.fetch_sub(1, Ordering::SeqCst);
         outcome
+    }
+
+    async fn discard_leftovers(&self, plan: &FlowPlan) -> Result<()> {
+        self.discarded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(plan.flow_id);
+        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::SessionContext;
 use sluice_domain::data_store::{Connection, DataStore, RelationalConnection, ServerEngine};
+use sluice_domain::flow::FlowId;
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 
@@ -42,7 +43,11 @@ pub trait StagedWrite: Send {
 /// # Errors
 /// `Location` for a path outside the data folder; `Sqlite` or `Database` when the database
 /// cannot be opened.
-pub async fn begin(target: &DataStore, locator: &Locator) -> Result<Box<dyn StagedWrite>> {
+pub async fn begin(
+    target: &DataStore,
+    locator: &Locator,
+    flow: FlowId,
+) -> Result<Box<dyn StagedWrite>> {
     match &target.connection {
         Connection::Relational(RelationalConnection::Sqlite { path }) => Ok(Box::new(
             sqlite::SqliteWrite::begin(locator.local(path)?).await?,
@@ -57,9 +62,11 @@ pub async fn begin(target: &DataStore, locator: &Locator) -> Result<Box<dyn Stag
         ))),
         Connection::Relational(RelationalConnection::Server(server)) => match server.engine {
             ServerEngine::Postgres => Ok(Box::new(
-                postgres::PostgresWrite::begin(server.clone()).await?,
+                postgres::PostgresWrite::begin(server.clone(), flow).await?,
             )),
-            ServerEngine::Mysql => Ok(Box::new(mysql::MysqlWrite::begin(server.clone()).await?)),
+            ServerEngine::Mysql => Ok(Box::new(
+                mysql::MysqlWrite::begin(server.clone(), flow).await?,
+            )),
         },
     }
 }
@@ -105,8 +112,34 @@ fn discard_on_s3(staged: Vec<S3Location>) {
 
 /// A unique name for a staging table in a database target, which the commit renames or copies
 /// into the final one.
-fn staging_table() -> String {
-    format!("sluice_staging_{}", uuid::Uuid::new_v4().simple())
+/// A fresh name for a table that flow `flow` stages; it starts with [`staging_prefix`], so what a
+/// dead process left staged can be found by its flow. 46 characters at most: MySQL takes 64, and
+/// the commit parks old tables under the name with `_old` added.
+fn staging_table(flow: FlowId) -> String {
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}{}", staging_prefix(flow), &unique[..12])
+}
+
+fn staging_prefix(flow: FlowId) -> String {
+    format!("sluice_staging_{flow}_")
+}
+
+/// Removes what a run of flow `flow` left staged in `target` because its process died before
+/// it could commit or roll back. Only a MySQL target can hold such leftovers among the ones
+/// that matter: PostgreSQL and SQLite stage inside a transaction, which ends with the
+/// connection. Hidden staging files stay (see docs/flows.md).
+///
+/// # Errors
+/// `Database` when the target cannot be reached or refuses.
+pub async fn discard_leftovers(target: &DataStore, flow: FlowId) -> Result<()> {
+    match &target.connection {
+        Connection::Relational(RelationalConnection::Server(server))
+            if server.engine == ServerEngine::Mysql =>
+        {
+            mysql::discard_leftovers(server.clone(), flow).await
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The error for a column that a `target` table (PostgreSQL, MySQL) has no type for.

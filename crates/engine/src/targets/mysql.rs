@@ -2,10 +2,11 @@
 //!
 //! MySQL commits any open transaction when it runs DDL, so one transaction cannot span a flow's
 //! outputs as it does on PostgreSQL. Every output is therefore written, out of sight, into a
-//! staging table `sluice_staging_<id>`; the commit then inserts the appended rows into their tables
+//! staging table `sluice_staging_<flow id>_<random>`; the commit then inserts the appended rows into their tables
 //! in one transaction, and swaps every replaced table for its staging table in one `RENAME TABLE`
 //! statement, which MySQL runs atomically. A failed or cancelled flow drops its staging tables;
-//! a process killed mid-flow leaves them behind under that name, and the targets as they were.
+//! a process killed mid-flow leaves them behind, and the targets as they were, until the replica
+//! that settles the flow drops them ([`discard_leftovers`]).
 //!
 //! Type mapping (the column type a target table is created with):
 //!
@@ -39,6 +40,7 @@ use sea_orm::sqlx::mysql::{MySql, MySqlConnection};
 use sea_orm::sqlx::query_builder::Separated;
 use sea_orm::sqlx::{AssertSqlSafe, Executor, QueryBuilder};
 use sluice_domain::data_store::ServerConnection;
+use sluice_domain::flow::FlowId;
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 
@@ -64,16 +66,18 @@ pub struct MysqlWrite {
     server: Server,
     /// Taken by the commit; still here on drop means the flow failed or was cancelled.
     connection: Option<MySqlConnection>,
+    flow: FlowId,
     staged: Vec<Staged>,
 }
 
 impl MysqlWrite {
-    pub async fn begin(server: ServerConnection) -> Result<Self> {
+    pub async fn begin(server: ServerConnection, flow: FlowId) -> Result<Self> {
         let server = Server::new(server);
         let connection = server.mysql().await?;
         Ok(Self {
             server,
             connection: Some(connection),
+            flow,
             staged: Vec::new(),
         })
     }
@@ -129,6 +133,35 @@ impl MysqlWrite {
     }
 }
 
+/// Drops the staging tables a run of `flow` left in the database of `server`, including the old
+/// tables a commit cut short had parked under a staging name.
+pub async fn discard_leftovers(server: ServerConnection, flow: FlowId) -> Result<()> {
+    let server = Server::new(server);
+    let mut connection = server.mysql().await?;
+    // `_` matches any character in LIKE: escaped, flow 12's pattern cannot take flow 123's tables.
+    let pattern = format!("{}%", super::staging_prefix(flow).replace('_', "!_"));
+    let tables: Vec<(String,)> = sea_orm::sqlx::query_as(
+        "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name LIKE ? ESCAPE '!'",
+    )
+    .bind(pattern)
+    .fetch_all(&mut connection)
+    .await
+    .map_err(|err| server.failed("reading from", err))?;
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = tables.iter().map(|(table,)| quote(table)).collect();
+    connection
+        .execute(AssertSqlSafe(format!(
+            "DROP TABLE IF EXISTS {}",
+            names.join(", ")
+        )))
+        .await
+        .map_err(|err| server.failed("writing to", err))?;
+    Ok(())
+}
+
 #[async_trait]
 impl StagedWrite for MysqlWrite {
     async fn write(
@@ -140,7 +173,7 @@ impl StagedWrite for MysqlWrite {
     ) -> Result<u64> {
         let table = required_table(table, "mysql")?.as_str();
         let columns = TargetColumn::all(data.schema().as_arrow())?;
-        let staging = super::staging_table();
+        let staging = super::staging_table(self.flow);
         self.run(create_table_sql(&staging, &columns)).await?;
         let names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
         self.staged.push(Staged {

@@ -13,6 +13,7 @@ use futures::TryStreamExt;
 use sea_orm::sqlx::postgres::PgConnection;
 use sea_orm::sqlx::{AssertSqlSafe, Executor};
 use sluice_domain::data_store::ServerConnection;
+use sluice_domain::flow::FlowId;
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 
@@ -30,12 +31,13 @@ const SEND_BYTES: usize = 1 << 20;
 pub struct PostgresWrite {
     server: Server,
     connection: PgConnection,
+    flow: FlowId,
     /// (staging table, target table) for each replaced output, swapped at commit.
     swaps: Vec<(String, String)>,
 }
 
 impl PostgresWrite {
-    pub async fn begin(server: ServerConnection) -> Result<Self> {
+    pub async fn begin(server: ServerConnection, flow: FlowId) -> Result<Self> {
         let server = Server::new(server);
         let mut connection = server.postgres().await?;
         connection
@@ -45,6 +47,7 @@ impl PostgresWrite {
         Ok(Self {
             server,
             connection,
+            flow,
             swaps: Vec::new(),
         })
     }
@@ -106,7 +109,7 @@ impl StagedWrite for PostgresWrite {
         let columns = TargetColumn::all(data.schema().as_arrow())?;
         let into = match mode {
             WriteMode::Replace => {
-                let staging = super::staging_table();
+                let staging = super::staging_table(self.flow);
                 self.run(create_table_sql(&staging, &columns)).await?;
                 self.swaps.push((staging.clone(), table.to_owned()));
                 staging
