@@ -129,6 +129,15 @@ impl MysqlDatabase {
             })
             .collect()
     }
+
+    /// The names of the database's tables, in order.
+    pub async fn tables(&self) -> Vec<String> {
+        self.rows("SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1")
+            .await
+            .into_iter()
+            .map(|r| r[0].clone().unwrap())
+            .collect()
+    }
 }
 
 impl Drop for MysqlDatabase {

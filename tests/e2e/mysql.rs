@@ -197,14 +197,6 @@ async fn a_mysql_target_swaps_whole_tables_appends_and_drops_its_staging_tables_
             .clone()
             .unwrap()
     };
-    let tables = async || {
-        target
-            .rows("SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1")
-            .await
-            .into_iter()
-            .map(|r| r[0].clone().unwrap())
-            .collect::<Vec<_>>()
-    };
 
     // The second output fails after the first was staged: neither shows, no staging table stays.
     let input = json!({
@@ -225,10 +217,14 @@ async fn a_mysql_target_swaps_whole_tables_appends_and_drops_its_staging_tables_
     assert!(error.contains("column 'span'"), "{error}");
     assert_eq!(count().await, "3");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while tables().await != ["kept"] && std::time::Instant::now() < deadline {
+    while target.tables().await != ["kept"] && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(tables().await, ["kept"], "the staging table is dropped");
+    assert_eq!(
+        target.tables().await,
+        ["kept"],
+        "the staging table is dropped"
+    );
 
     for (mode, expected) in [("replace", "2500"), ("append", "5000"), ("replace", "2500")] {
         let end = server
@@ -242,7 +238,7 @@ async fn a_mysql_target_swaps_whole_tables_appends_and_drops_its_staging_tables_
             .await;
         assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
         assert_eq!(count().await, expected, "after {mode}");
-        assert_eq!(tables().await, ["kept"], "after {mode}");
+        assert_eq!(target.tables().await, ["kept"], "after {mode}");
     }
     // A table appended to for the first time is created.
     let end = server

@@ -159,14 +159,6 @@ async fn a_cancel_sent_to_the_process_not_running_the_flow_stops_it_within_two_s
 async fn a_killed_process_s_mysql_staging_tables_are_dropped_when_its_flow_is_settled() {
     let target =
         MysqlDatabase::create("CREATE TABLE kept (id BIGINT); INSERT INTO kept VALUES (7);").await;
-    let tables = async || {
-        target
-            .rows("SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1")
-            .await
-            .into_iter()
-            .map(|r| r[0].clone().unwrap())
-            .collect::<Vec<_>>()
-    };
     let mut first = TestServer::start(replica_options(2)).await;
     let (orders, _) = orders_and_lake(&first, 3000).await;
     let mart = first.data_store(target.store("mart")).await;
@@ -174,7 +166,7 @@ async fn a_killed_process_s_mysql_staging_tables_are_dropped_when_its_flow_is_se
     let flow = first.start_flow(input).await;
     // MySQL commits DDL at once: the output's staging table exists while the flow runs.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while tables().await.len() < 2 {
+    while target.tables().await.len() < 2 {
         assert!(Instant::now() < deadline, "no staging table appeared");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -192,10 +184,10 @@ async fn a_killed_process_s_mysql_staging_tables_are_dropped_when_its_flow_is_se
     );
     // The settling replica drops them right after it settles the flow.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while tables().await != ["kept"] && Instant::now() < deadline {
+    while target.tables().await != ["kept"] && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(tables().await, ["kept"], "no staging table is left");
+    assert_eq!(target.tables().await, ["kept"], "no staging table is left");
     let kept = target.rows("SELECT CAST(id AS CHAR) FROM kept").await;
     assert_eq!(kept, [[Some("7".to_owned())]], "the target is as it was");
     drop(second);

@@ -110,11 +110,10 @@ fn discard_on_s3(staged: Vec<S3Location>) {
     });
 }
 
-/// A unique name for a staging table in a database target, which the commit renames or copies
-/// into the final one.
-/// A fresh name for a table that flow `flow` stages; it starts with [`staging_prefix`], so what a
-/// dead process left staged can be found by its flow. 46 characters at most: MySQL takes 64, and
-/// the commit parks old tables under the name with `_old` added.
+/// A unique name for a staging table of flow `flow` in a database target, which the commit renames
+/// or copies into the final one. It starts with [`staging_prefix`], so that what a dead process
+/// left staged can be found by its flow. 47 characters at most: MySQL takes 64, and its commit
+/// parks old tables under the name with `_old` added.
 fn staging_table(flow: FlowId) -> String {
     let unique = uuid::Uuid::new_v4().simple().to_string();
     format!("{}{}", staging_prefix(flow), &unique[..12])
@@ -125,9 +124,9 @@ fn staging_prefix(flow: FlowId) -> String {
 }
 
 /// Removes what a run of flow `flow` left staged in `target` because its process died before
-/// it could commit or roll back. Only a MySQL target can hold such leftovers among the ones
-/// that matter: PostgreSQL and SQLite stage inside a transaction, which ends with the
-/// connection. Hidden staging files stay (see docs/flows.md).
+/// it could commit or roll back. Only MySQL targets need it: PostgreSQL and SQLite stage inside a
+/// transaction, which ends with the connection. The hidden staging files of file and columnar
+/// targets stay (see docs/flows.md).
 ///
 /// # Errors
 /// `Database` when the target cannot be reached or refuses.

@@ -2,9 +2,9 @@
 //!
 //! MySQL commits any open transaction when it runs DDL, so one transaction cannot span a flow's
 //! outputs as it does on PostgreSQL. Every output is therefore written, out of sight, into a
-//! staging table `sluice_staging_<flow id>_<random>`; the commit then inserts the appended rows into their tables
-//! in one transaction, and swaps every replaced table for its staging table in one `RENAME TABLE`
-//! statement, which MySQL runs atomically. A failed or cancelled flow drops its staging tables;
+//! staging table `sluice_staging_<flow id>_<random>`; the commit then inserts the appended rows
+//! into their tables in one transaction, and swaps every replaced table for its staging table in
+//! one `RENAME TABLE` statement, which MySQL runs atomically. A failed or cancelled flow drops its staging tables;
 //! a process killed mid-flow leaves them behind, and the targets as they were, until the replica
 //! that settles the flow drops them ([`discard_leftovers`]).
 //!
