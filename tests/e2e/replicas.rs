@@ -91,8 +91,15 @@ async fn a_flow_of_a_killed_process_is_settled_by_the_other_within_the_lease_bou
     let (orders, lake) = orders_and_lake(&first, 3000).await;
     let input = first.flow_input(endless(orders, lake)).await;
     let flow = first.start_flow(input).await;
+    // Killed once the transform runs (its source is read first), so that the settle has a
+    // running step to fail.
     first
-        .wait_for_state(flow, "RUNNING", Duration::from_secs(10))
+        .wait_for_step(
+            flow,
+            ("transform", "crossed"),
+            "RUNNING",
+            Duration::from_secs(10),
+        )
         .await;
     // Started after the claim, the second process cannot have taken the flow.
     let second = first.replica(replica_options(2)).await;

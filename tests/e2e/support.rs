@@ -376,6 +376,35 @@ impl TestServer {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+
+    /// Waits until the flow's `kind` step `name` is in `state`; returns the flow.
+    pub async fn wait_for_step(
+        &self,
+        flow_id: i64,
+        (kind, name): (&str, &str),
+        state: &str,
+        within: Duration,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let (_, flow) = self.get(&format!("/v1/flows/{flow_id}")).await;
+            let steps = flow["output"]["steps"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if steps
+                .iter()
+                .any(|s| s["kind"] == kind && s["name"] == name && s["state"] == state)
+            {
+                return flow;
+            }
+            assert!(
+                started.elapsed() < within,
+                "flow {flow_id}'s {kind} '{name}' not {state} after {within:?}: {flow}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for TestServer {
