@@ -95,7 +95,7 @@ impl FlowRunner {
     /// `Unavailable`.
     pub async fn settle_expired(&self) -> Result<usize> {
         let now = Utc::now();
-        let mut settled = 0;
+        let mut settled = Vec::new();
         loop {
             let expired = self.flows.expired_leases(now, 100).await?;
             let mut moved = 0;
@@ -116,15 +116,20 @@ impl FlowRunner {
                 {
                     tracing::warn!(flow_id = %flow.id, "settled a flow whose runner stopped as {end}");
                     moved += 1;
-                    self.discard_leftovers(flow).await;
+                    settled.push(flow.clone());
                 }
             }
-            settled += moved;
             // A flow that did not move was renewed or settled by someone else meanwhile.
             if expired.len() < 100 || moved == 0 {
-                return Ok(settled);
+                break;
             }
         }
+        // Only once every expired flow is settled: a target slow to answer (a connect waits up
+        // to its timeout) must not hold back the settling of other flows.
+        for flow in &settled {
+            self.discard_leftovers(flow).await;
+        }
+        Ok(settled.len())
     }
 
     /// Runs READY flows until `shutdown` fires, at most `max_concurrent_flows` at once, and
