@@ -19,10 +19,17 @@ def call(base, method, path, body=None):
         return json.loads(response.read())
 
 
+def state_database(data):
+    """Where a benchmark's SQLite state database is: in its temporary folder, removed with it
+    (Sluice keeps any file of its own out of the stores' reach)."""
+    return os.path.join(data, "state", "sluice.sqlite")
+
+
 def start_sluice(binary, data, **settings):
     """Starts Sluice on 127.0.0.1:0 with its data folder at `data` and any more settings given as
     SLUICE__… variables; returns the process and the base URL of /v1."""
     env = dict(os.environ, SLUICE__SERVER__ADDRESS="127.0.0.1:0", SLUICE__DATA__ROOT=data,
+               SLUICE__DATABASE__PATH=state_database(data),
                RUST_LOG="warn,sluice_server=info", NO_COLOR="1", **settings)
     process = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []

@@ -12,7 +12,7 @@ import tempfile
 import time
 import uuid
 
-from common import call, start_sluice, time_sluice
+from common import call, start_sluice, state_database, time_sluice
 
 LONG = 100_000
 
@@ -87,7 +87,7 @@ def main():
 
     print(f"{'store':12}{'10 lines p50':>14}{'100k lines p50':>16}{'ratio':>9}{'1000-line page':>18}")
     bench(args.sluice, "sqlite", lambda data: {},
-          lambda data, output: lengthen_sqlite(os.path.join(data, "sluice.sqlite"), output))
+          lambda data, output: lengthen_sqlite(state_database(data), output))
 
     name = f"sluice_bench_{uuid.uuid4().hex}"
     admin = f"{args.postgres}/postgres"

@@ -12,6 +12,8 @@ if [ ! -x "$duckdb_pg/bin/python" ]; then
         "$duckdb_pg/bin/pip" install --quiet -r bench/duckdb-postgres-requirements.txt ||
         echo "DuckDB's postgres extension could not be installed; that reference is left out"
 fi
+# wrk drives the load test; Debian's package, pinned.
+command -v wrk >/dev/null || apt-get install -y -qq wrk=4.1.0-3+b2 >/dev/null
 cargo build --release -p sluice-server --bin sluice
 binary="${CARGO_TARGET_DIR:-target}/release/sluice"
 
@@ -26,3 +28,6 @@ python3 bench/flow_view.py --sluice "$binary"
 echo
 echo "== PostgreSQL in and out: against psql's \\copy and DuckDB's postgres extension"
 python3 bench/flow_postgres.py --sluice "$binary" --duckdb-python "$duckdb_pg/bin/python"
+echo
+echo "== under load: 64 connections for 30 s on a flow's view, an issue page and store registration"
+python3 bench/load.py --sluice "$binary"

@@ -14,4 +14,5 @@ mod postgres_target;
 mod replicas;
 mod s3_stores;
 mod secrets;
+mod security;
 mod validation;

@@ -16,6 +16,8 @@ pub struct Options {
     pub archive: PathBuf,
     /// More settings, as `SLUICE__…` variables.
     pub env: Vec<(&'static str, String)>,
+    /// Keep the state database where the embedded default puts it (no `SLUICE__DATABASE__URL`).
+    pub embedded_state: bool,
 }
 
 impl Default for Options {
@@ -26,6 +28,7 @@ impl Default for Options {
             log_level: "info",
             archive: repository().join("data/samples/archive"),
             env: Vec::new(),
+            embedded_state: false,
         }
     }
 }
@@ -148,6 +151,11 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let metadata = if options.postgres {
             MetadataStore::postgres().await
+        } else if options.embedded_state {
+            MetadataStore {
+                url: String::new(),
+                postgres_cleanup: None,
+            }
         } else {
             MetadataStore::sqlite(dir.path())
         };
@@ -190,11 +198,14 @@ impl TestServer {
     }
 
     async fn spawn(data: &Path, metadata_url: &str, options: &Options) -> Self {
-        let mut process = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        if !metadata_url.is_empty() {
+            command.env("SLUICE__DATABASE__URL", metadata_url);
+        }
+        let mut process = command
             .current_dir(data.parent().unwrap())
             .env("SLUICE__SERVER__ADDRESS", "127.0.0.1:0")
             .env("SLUICE__DATA__ROOT", data)
-            .env("SLUICE__DATABASE__URL", metadata_url)
             .env(
                 "SLUICE__RUNNER__MAX_CONCURRENT_FLOWS",
                 options.max_concurrent_flows.to_string(),
@@ -267,6 +278,16 @@ impl TestServer {
             },
             _dir: None,
         }
+    }
+
+    /// The name of the PostgreSQL state database this server runs on.
+    pub fn state_database_name(&self) -> String {
+        let url = &self._metadata.url;
+        assert!(
+            url.starts_with("postgres"),
+            "this server's state database is not PostgreSQL"
+        );
+        url.rsplit('/').next().unwrap().to_owned()
     }
 
     pub fn pid(&self) -> u32 {

@@ -22,7 +22,13 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     errors: Vec<FieldProblem>,
+    /// Seconds after which a retry may succeed, sent as `Retry-After`.
+    retry_after: Option<u32>,
 }
+
+/// How long a client should wait before retrying when a backing service is unavailable: long
+/// enough for a pooler restart or a failover to finish.
+pub const RETRY_AFTER_SECS: u32 = 5;
 
 #[derive(Serialize)]
 struct ProblemBody<'a> {
@@ -48,7 +54,15 @@ impl ApiError {
             title,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// Says that a retry after `secs` seconds may succeed.
+    #[must_use]
+    pub fn retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -134,9 +148,11 @@ impl ResponseError for ApiError {
             detail: &self.detail,
             errors: &self.errors,
         };
-        HttpResponse::build(self.status)
-            .content_type(PROBLEM_JSON)
-            .json(body)
+        let mut response = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            response.insert_header(("Retry-After", secs.to_string()));
+        }
+        response.content_type(PROBLEM_JSON).json(body)
     }
 }
 
@@ -167,6 +183,7 @@ impl From<Error> for ApiError {
                     "Service unavailable",
                     "a backing service does not answer; try again later",
                 )
+                .retry_after(RETRY_AFTER_SECS)
             }
             Error::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");

@@ -6,6 +6,10 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use serde::de::DeserializeOwned;
 
+use sluice_domain::page::{MAX_LIMIT, MAX_OFFSET};
+
+use crate::wire::limits::is_body_timeout;
+use crate::wire::strict_json::ObjectsForStructs;
 use crate::{ApiError, MAX_BODY_BYTES};
 
 pub fn json_config() -> web::JsonConfig {
@@ -29,17 +33,53 @@ pub fn json_config() -> web::JsonConfig {
                 JsonPayloadError::Deserialize(e) => {
                     ApiError::bad_request(format!("the body is not valid JSON: {e}"))
                 }
+                JsonPayloadError::Payload(e) if is_body_timeout(&e) => ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "/problems/request-timeout",
+                    "Request timeout",
+                    "the body did not arrive in time; send it again",
+                ),
                 other => ApiError::bad_request(format!("the body could not be read: {other}")),
             }
             .into()
         })
 }
 
+/// The numeric query parameters and the rule each follows, said when a value is not a number
+/// (the parser would only say "invalid digit found in string").
+fn numeric_rules() -> [(&'static str, String); 3] {
+    [
+        (
+            "limit",
+            format!("must be a whole number from 1 to {MAX_LIMIT}"),
+        ),
+        (
+            "offset",
+            format!("must be a whole number from 0 to {MAX_OFFSET}"),
+        ),
+        (
+            "after",
+            "must be a whole number (a log line's id)".to_owned(),
+        ),
+    ]
+}
+
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _req| {
+    web::QueryConfig::default().error_handler(|err, req| {
+        let given: Vec<(String, String)> =
+            serde_urlencoded_pairs(req.query_string()).unwrap_or_default();
+        for (name, rule) in numeric_rules() {
+            let bad = given
+                .iter()
+                .any(|(key, value)| key == name && value.parse::<i64>().map_or(true, |n| n < 0));
+            if bad {
+                return ApiError::invalid_field(format!("/{name}"), rule).into();
+            }
+        }
         let detail = match err {
+            // serde's words for an unknown or missing parameter name it plainly enough.
             QueryPayloadError::Deserialize(e) => e.to_string(),
-            other => other.to_string(),
+            _ => "the query string could not be read".to_owned(),
         };
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -51,9 +91,21 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
+/// The query string's name and value pairs, decoded.
+fn serde_urlencoded_pairs(query: &str) -> Option<Vec<(String, String)>> {
+    web::Query::<Vec<(String, String)>>::from_query(query)
+        .ok()
+        .map(web::Query::into_inner)
+}
+
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|err: PathError, req| {
-        ApiError::not_found(format!("there is nothing at {}: {err}", req.path())).into()
+    web::PathConfig::default().error_handler(|_err: PathError, req| {
+        // The parser's words ("can not parse \"abc\" to a i64") say nothing a client needs.
+        ApiError::not_found(format!(
+            "there is nothing at {}: ids are whole numbers",
+            req.path()
+        ))
+        .into()
     })
 }
 
@@ -62,7 +114,7 @@ pub fn path_config() -> web::PathConfig {
 /// # Errors
 /// `ApiError` 422 with the JSON pointer of the offending field.
 pub fn from_json<T: DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(body).map_err(|err| {
+    serde_path_to_error::deserialize(ObjectsForStructs(body)).map_err(|err| {
         let pointer = pointer_of(err.path());
         ApiError::invalid_field(pointer, err.inner().to_string())
     })

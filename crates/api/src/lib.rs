@@ -6,6 +6,7 @@ mod extract;
 mod health;
 mod problem_instance;
 pub mod v1;
+pub mod wire;
 
 use actix_web::web;
 use sluice_domain::ports::Readiness;
@@ -13,6 +14,9 @@ use sluice_domain::services::{DataStoreService, FlowInputService, FlowService, M
 use std::sync::Arc;
 
 pub use error::ApiError;
+pub use wire::limits::{Limiter, RequestLimits};
+
+use wire::endpoint::Endpoint;
 
 /// The services the handlers call.
 #[derive(Clone)]
@@ -35,8 +39,10 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(extract::json_config())
             .app_data(extract::query_config())
             .app_data(extract::path_config())
-            .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
+            .configure(|cfg| {
+                Endpoint::at("/healthz").get(health::healthz).register(cfg);
+                Endpoint::at("/readyz").get(health::readyz).register(cfg);
+            })
             .service(web::scope("/v1").configure(v1::routes))
             .default_service(web::to(error::not_found));
     }

@@ -46,6 +46,23 @@ impl DataPath {
         if raw.trim().is_empty() {
             return Err("must not be empty".into());
         }
+        // Bounded so that checking a path is cheap: every check walks its components.
+        if raw.len() > MAX_PATH_BYTES {
+            return Err(format!("must be at most {MAX_PATH_BYTES} bytes long"));
+        }
+        if raw.split(['/', '\\']).count() > MAX_PATH_COMPONENTS {
+            return Err(format!(
+                "must have at most {MAX_PATH_COMPONENTS} components ('/'-separated parts)"
+            ));
+        }
+        if raw
+            .split(['/', '\\'])
+            .any(|part| part.len() > MAX_NAME_BYTES)
+        {
+            return Err(format!(
+                "each '/'-separated part must be at most {MAX_NAME_BYTES} bytes long"
+            ));
+        }
         if raw.contains('\0') {
             return Err("must not contain NUL characters".into());
         }
@@ -76,6 +93,13 @@ impl DataPath {
 }
 
 const S3_SCHEME: &str = "s3://";
+
+/// The longest path a store may have, in bytes: far beyond any real one, and cheap to check.
+pub const MAX_PATH_BYTES: usize = 1024;
+/// The most `/`-separated parts a path may have.
+pub const MAX_PATH_COMPONENTS: usize = 64;
+/// The longest part of a path, as file systems allow (NAME_MAX).
+pub const MAX_NAME_BYTES: usize = 255;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
@@ -125,6 +149,54 @@ pub struct ServerConnection {
     pub user: String,
     pub password: Option<SecretString>,
     pub database: String,
+}
+
+impl ServerConnection {
+    /// A host name or an IP address (IPv6 in brackets or bare): no spaces, no paths (a local
+    /// socket is not a place a store may point), no user or port parts.
+    ///
+    /// # Errors
+    /// A message saying what is wrong with it.
+    pub fn parse_host(raw: &str) -> Result<String, String> {
+        const MAX_HOST_BYTES: usize = 253;
+        if raw.is_empty() {
+            return Err("is required".into());
+        }
+        if raw.len() > MAX_HOST_BYTES {
+            return Err(format!("must be at most {MAX_HOST_BYTES} bytes long"));
+        }
+        if raw.parse::<std::net::IpAddr>().is_ok() {
+            return Ok(raw.to_owned());
+        }
+        if let Some(inner) = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']'))
+            && inner.parse::<std::net::Ipv6Addr>().is_ok()
+        {
+            return Ok(inner.to_owned());
+        }
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if raw.trim_end_matches('.').split('.').all(label_ok) {
+            Ok(raw.to_owned())
+        } else {
+            Err("must be a host name (letters, digits, '-', '.') or an IP address".into())
+        }
+    }
+
+    /// # Errors
+    /// A message when the port is 0, which no server listens on.
+    pub fn check_port(port: u16) -> Result<u16, String> {
+        if port == 0 {
+            Err("must be between 1 and 65535".into())
+        } else {
+            Ok(port)
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -210,11 +282,48 @@ mod tests {
     }
 
     #[test]
+    fn hosts_are_names_or_addresses_and_ports_are_not_zero() {
+        for host in [
+            "db",
+            "db.internal",
+            "10.0.0.1",
+            "::1",
+            "[::1]",
+            "my_db-1.example.com.",
+        ] {
+            assert!(ServerConnection::parse_host(host).is_ok(), "{host}");
+        }
+        for host in [
+            "",
+            "db host",
+            "/var/run/postgresql",
+            "u@db",
+            "db:5432",
+            "-db",
+            "a..b",
+        ] {
+            assert!(ServerConnection::parse_host(host).is_err(), "{host}");
+        }
+        assert!(ServerConnection::check_port(0).is_err());
+        assert!(ServerConnection::check_port(5432).is_ok());
+    }
+
+    #[test]
     fn data_paths_refuse_parent_components() {
         assert!(DataPath::parse("a/b.csv").is_ok());
         assert!(DataPath::parse("../etc/passwd").is_err());
         assert!(DataPath::parse("a/../../b").is_err());
         assert!(DataPath::parse("a\\..\\b").is_err());
         assert!(DataPath::parse(" ").is_err());
+    }
+
+    #[test]
+    fn data_paths_are_bounded_in_length_and_parts() {
+        assert!(DataPath::parse(&"a/".repeat(32)).is_ok());
+        assert!(DataPath::parse(&"a/".repeat(350_000)).is_err());
+        assert!(DataPath::parse(&"a/".repeat(65)).is_err());
+        assert!(DataPath::parse(&"x".repeat(1025)).is_err());
+        assert!(DataPath::parse(&"x".repeat(256)).is_err());
+        assert!(DataPath::parse(&format!("s3://b/{}", "k/".repeat(100))).is_err());
     }
 }

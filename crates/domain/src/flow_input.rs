@@ -15,6 +15,12 @@ impl fmt::Display for FlowInputId {
     }
 }
 
+/// The most entries each list of a flow input may hold: far beyond any real flow, and small enough
+/// that validating one (a lookup per store, a graph of its transforms) stays cheap.
+pub const MAX_LIST_ENTRIES: usize = 100;
+/// The longest SQL text a source query or a transform may have, in bytes.
+pub const MAX_SQL_BYTES: usize = 100_000;
+
 /// What to read from a source data store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceRead {

@@ -3,6 +3,9 @@
 /// The largest page a list returns; a larger request is refused, not clamped.
 pub const MAX_LIMIT: u64 = 100;
 pub const DEFAULT_LIMIT: u64 = 50;
+/// The largest offset a list takes: an offset and a limit together fit the databases' and the
+/// engine's signed 64-bit counts.
+pub const MAX_OFFSET: u64 = i64::MAX as u64 - MAX_LIMIT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
@@ -12,7 +15,8 @@ pub struct Page {
 
 impl Page {
     /// # Errors
-    /// `Invalid` pointing at `limit` when it is 0 or above [`MAX_LIMIT`].
+    /// `Invalid` pointing at `limit` when it is 0 or above [`MAX_LIMIT`], at `offset` when it is
+    /// above [`MAX_OFFSET`].
     pub fn new(limit: Option<u64>, offset: Option<u64>) -> crate::Result<Self> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if limit == 0 || limit > MAX_LIMIT {
@@ -21,10 +25,14 @@ impl Page {
                 format!("must be between 1 and {MAX_LIMIT}"),
             ));
         }
-        Ok(Self {
-            limit,
-            offset: offset.unwrap_or(0),
-        })
+        let offset = offset.unwrap_or(0);
+        if offset > MAX_OFFSET {
+            return Err(crate::Error::invalid(
+                "/offset",
+                format!("must be between 0 and {MAX_OFFSET}"),
+            ));
+        }
+        Ok(Self { limit, offset })
     }
 
     pub fn limit(&self) -> u64 {
@@ -51,5 +59,18 @@ impl Default for Page {
             limit: DEFAULT_LIMIT,
             offset: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_offset_past_signed_64_bits_is_refused() {
+        assert!(Page::new(None, Some(MAX_OFFSET)).is_ok());
+        assert!(Page::new(None, Some(u64::MAX)).is_err());
+        assert!(Page::new(None, Some(i64::MAX as u64)).is_err());
+        assert!(Page::new(Some(0), None).is_err());
     }
 }

@@ -148,6 +148,17 @@ impl DataFusionEngine {
         }
     }
 
+    /// An error as a flow's error line shows it: no source values, no server paths.
+    fn shown(&self, error: &Error) -> String {
+        let message = self.locator.relative(&error.for_flow());
+        let scratch = self.settings.scratch.display().to_string();
+        if scratch.is_empty() {
+            message
+        } else {
+            message.replace(&scratch, "the scratch folder")
+        }
+    }
+
     /// A session of its own for one flow. Its memory pool is DataFusion's unbounded default (see
     /// [`FlowRun`]); any temporary file an operator makes goes to the flow's scratch folder.
     fn session(&self, scratch: &TempDir) -> Result<SessionContext, Error> {
@@ -283,7 +294,7 @@ impl DataFusionEngine {
             .ctx
             .sql_with_options(&transform.sql, options)
             .await
-            .map_err(|e| failed_at(&step)(e.into()))?;
+            .map_err(|e| failed_at(&step)(Error::Plan(e)))?;
         // Run once, so every reader sees the same rows and the step can count them.
         pass_frame(data, &mut rows)
             .await
@@ -318,7 +329,7 @@ impl FlowEngine for DataFusionEngine {
                         kind: StepKind::Ingest,
                         name: "scratch".into(),
                     },
-                    message: error.to_string(),
+                    message: self.shown(&error),
                 };
             }
         };
@@ -344,7 +355,7 @@ impl FlowEngine for DataFusionEngine {
             Ok(()) => RunOutcome::Completed,
             Err(StepFailure { step, error }) => RunOutcome::Failed {
                 step,
-                message: error.to_string(),
+                message: self.shown(&error),
             },
         }
     }

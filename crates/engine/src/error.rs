@@ -7,6 +7,10 @@ pub enum Error {
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),
 
+    /// A transform's SQL that does not plan: it speaks of the user's own SQL, not of the data.
+    #[error("{0}")]
+    Plan(DataFusionError),
+
     #[error("{0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
 
@@ -31,6 +35,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error as a flow's error line says it: what a driver or the engine said, with any
+    /// quoted value hidden (it may have been read from a source, see [`crate::redact`]);
+    /// Sluice's own words as they are.
+    pub fn for_flow(&self) -> String {
+        match self {
+            Self::DataFusion(_) | Self::Arrow(_) | Self::Sqlite(_) | Self::Database(_) => {
+                crate::redact::hide_values(&self.to_string())
+            }
+            Self::Plan(_) | Self::Io { .. } | Self::Unsupported(_) | Self::Location(_) => {
+                self.to_string()
+            }
+        }
+    }
+
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {
             what: what.into(),

@@ -78,6 +78,13 @@ impl Locator {
         Self { folder, s3 }
     }
 
+    /// `message` with the data folder's absolute path taken out, so that a path reads as the
+    /// store gave it: where the folder lies on the server is not a caller's business.
+    pub fn relative(&self, message: &str) -> String {
+        let root = format!("{}/", self.folder.root().display());
+        message.replace(&root, "")
+    }
+
     /// # Errors
     /// `Location` for a path outside the data folder or an S3 client that cannot be built.
     pub fn locate(&self, path: &DataPath) -> Result<Location> {

@@ -6,12 +6,41 @@ use sea_orm::sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
 use secrecy::ExposeSecret;
 use sluice_domain::data_store::{ServerConnection, ServerEngine};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::{Error, Result};
 
 /// How long a connection attempt may take before the flow fails saying the server did not answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What tells one PostgreSQL database apart from every other, whatever host name or address
+/// reaches it: when its server started, and the database's oid on it. Any role may read both.
+const IDENTITY_SQL: &str = "SELECT pg_postmaster_start_time()::text, oid::text \
+     FROM pg_database WHERE datname = current_database()";
+
+/// The state database's identity, when it is on PostgreSQL: one per process.
+static STATE_DATABASE: OnceLock<(String, String)> = OnceLock::new();
+
+/// Refuses, from now on, every store connection that reaches the PostgreSQL state database at
+/// `url` (by any spelling of its host), so that no flow can read the stored passwords or write
+/// Sluice's own tables.
+///
+/// # Errors
+/// `Database` when the state database cannot be reached.
+pub async fn protect_state_database(url: &str) -> Result<()> {
+    let failed = |err: sea_orm::sqlx::Error| {
+        Error::Database(format!("reading the state database's identity: {err}"))
+    };
+    let options: PgConnectOptions = url.parse().map_err(failed)?;
+    let mut connection = options.connect().await.map_err(failed)?;
+    let identity: (String, String) = sea_orm::sqlx::query_as(IDENTITY_SQL)
+        .fetch_one(&mut connection)
+        .await
+        .map_err(failed)?;
+    let _ = STATE_DATABASE.set(identity);
+    Ok(())
+}
 
 #[derive(Clone)]
 pub struct Server {
@@ -49,7 +78,20 @@ impl Server {
         if let Some(password) = &s.password {
             options = options.password(password.expose_secret());
         }
-        self.connect(options).await
+        let mut connection = self.connect(options).await?;
+        if let Some(state) = STATE_DATABASE.get() {
+            let identity: (String, String) = sea_orm::sqlx::query_as(IDENTITY_SQL)
+                .fetch_one(&mut connection)
+                .await
+                .map_err(|err| self.failed("reading from", err))?;
+            if &identity == state {
+                return Err(Error::Location(format!(
+                    "{} is Sluice's own state database, which no data store may use",
+                    self.place()
+                )));
+            }
+        }
+        Ok(connection)
     }
 
     /// A MySQL or MariaDB session in UTC, so TIMESTAMP values read and written are UTC instants.

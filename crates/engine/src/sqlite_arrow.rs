@@ -20,9 +20,9 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use sea_orm::sqlx::QueryBuilder;
 use sea_orm::sqlx::query_builder::Separated;
-use sea_orm::sqlx::sqlite::{Sqlite, SqliteColumn, SqliteRow};
-use sea_orm::sqlx::{Column, QueryBuilder, Row, TypeInfo, ValueRef};
+use sea_orm::sqlx::sqlite::Sqlite;
 use std::sync::Arc;
 
 use crate::identifiers::quote;
@@ -38,14 +38,39 @@ enum Kind {
 }
 
 impl Kind {
-    fn from_declared(name: &str) -> Option<Self> {
-        match name {
-            "INTEGER" => Some(Self::Integer),
-            "REAL" | "NUMERIC" => Some(Self::Real),
-            "BOOLEAN" => Some(Self::Boolean),
-            "TEXT" | "DATE" | "TIME" | "DATETIME" => Some(Self::Text),
-            "BLOB" => Some(Self::Blob),
-            _ => None,
+    /// The kind a declared column type gives: `None` for one that does not say (an expression,
+    /// `NUMERIC`, `DECIMAL(10,2)`), whose values decide.
+    fn from_declared(declared: &str) -> Option<Self> {
+        let declared = declared.to_ascii_lowercase();
+        Some(match declared.as_str() {
+            "boolean" | "bool" => Self::Boolean,
+            "date" | "time" | "datetime" | "timestamp" => Self::Text,
+            _ if declared.contains("int") => Self::Integer,
+            _ if ["char", "clob", "text"]
+                .iter()
+                .any(|t| declared.contains(t)) =>
+            {
+                Self::Text
+            }
+            _ if declared.contains("blob") => Self::Blob,
+            _ if ["real", "floa", "doub"]
+                .iter()
+                .any(|t| declared.contains(t)) =>
+            {
+                Self::Real
+            }
+            _ => return None,
+        })
+    }
+
+    /// The kind a value's storage class gives.
+    fn of(cell: &Cell) -> Option<Self> {
+        match cell {
+            Cell::Null => None,
+            Cell::Integer(_) => Some(Self::Integer),
+            Cell::Real(_) => Some(Self::Real),
+            Cell::Text(_) => Some(Self::Text),
+            Cell::Blob(_) => Some(Self::Blob),
         }
     }
 
@@ -60,6 +85,46 @@ impl Kind {
     }
 }
 
+/// One value as SQLite stored it (SQLite types values, not columns).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Cell {
+    pub fn read(value: rusqlite::types::ValueRef<'_>) -> Self {
+        use rusqlite::types::ValueRef;
+        match value {
+            ValueRef::Null => Self::Null,
+            ValueRef::Integer(v) => Self::Integer(v),
+            ValueRef::Real(v) => Self::Real(v),
+            // SQLite does not check that text is UTF-8; what is not reads as replacement marks.
+            ValueRef::Text(bytes) => Self::Text(String::from_utf8_lossy(bytes).into_owned()),
+            ValueRef::Blob(bytes) => Self::Blob(bytes.to_vec()),
+        }
+    }
+
+    fn storage(&self) -> &'static str {
+        match self {
+            Self::Null => "NULL",
+            Self::Integer(_) => "INTEGER",
+            Self::Real(_) => "REAL",
+            Self::Text(_) => "TEXT",
+            Self::Blob(_) => "BLOB",
+        }
+    }
+}
+
+/// A result column: its name and declared type, if it has one.
+pub struct ResultColumn {
+    pub name: String,
+    pub declared: Option<String>,
+}
+
 /// Builds Arrow batches from SQLite rows; the schema is fixed by the first rows it sees.
 pub struct RowsToArrow {
     schema: SchemaRef,
@@ -69,25 +134,21 @@ pub struct RowsToArrow {
 impl RowsToArrow {
     /// Decides each column's type from its declaration, or from the first non-NULL value in
     /// `first_rows` when it has none (Utf8 when every value is NULL).
-    pub fn new(first_rows: &[SqliteRow]) -> Self {
-        let Some(first) = first_rows.first() else {
-            return Self {
-                schema: Arc::new(Schema::empty()),
-                kinds: Vec::new(),
-            };
-        };
+    pub fn new(columns: &[ResultColumn], first_rows: &[Vec<Cell>]) -> Self {
         let mut fields = Vec::new();
         let mut kinds = Vec::new();
-        for (i, column) in first.columns().iter().enumerate() {
-            let kind = Kind::from_declared(column.type_info().name()).unwrap_or_else(|| {
-                first_rows
-                    .iter()
-                    .filter_map(|row| row.try_get_raw(i).ok())
-                    .find(|value| !value.is_null())
-                    .and_then(|value| Kind::from_declared(value.type_info().name()))
-                    .unwrap_or(Kind::Text)
-            });
-            fields.push(Field::new(column.name(), kind.arrow(), true));
+        for (i, column) in columns.iter().enumerate() {
+            let kind = column
+                .declared
+                .as_deref()
+                .and_then(Kind::from_declared)
+                .or_else(|| {
+                    first_rows
+                        .iter()
+                        .find_map(|row| row.get(i).and_then(Kind::of))
+                })
+                .unwrap_or(Kind::Text);
+            fields.push(Field::new(&column.name, kind.arrow(), true));
             kinds.push(kind);
         }
         Self {
@@ -97,8 +158,9 @@ impl RowsToArrow {
     }
 
     /// # Errors
-    /// `Sqlite` naming the column and row when a value does not fit its column's type.
-    pub fn batch(&self, rows: &[SqliteRow], first_row_number: usize) -> Result<RecordBatch> {
+    /// `Sqlite` naming the column and row when a value does not fit its column's type (the
+    /// value itself is not said: it may be anything the source holds).
+    pub fn batch(&self, rows: &[Vec<Cell>], first_row_number: usize) -> Result<RecordBatch> {
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.kinds.len());
         for (i, kind) in self.kinds.iter().enumerate() {
             arrays.push(self.column(rows, i, *kind, first_row_number)?);
@@ -108,100 +170,76 @@ impl RowsToArrow {
 
     fn column(
         &self,
-        rows: &[SqliteRow],
+        rows: &[Vec<Cell>],
         i: usize,
         kind: Kind,
         first_row_number: usize,
     ) -> Result<ArrayRef> {
-        let mismatch = |row: usize, found: &str| {
+        let mismatch = |row: usize, found: &Cell| {
             Error::Sqlite(format!(
-                "column '{}' is read as {:?} but row {} holds a {found} value",
+                "column '{}' is read as {:?} but row {} holds a {} value",
                 self.schema.field(i).name(),
                 kind.arrow(),
-                first_row_number + row + 1
+                first_row_number + row + 1,
+                found.storage()
             ))
         };
         macro_rules! build {
-            ($builder:expr, |$row:ident, $storage:ident| $value:expr) => {{
+            ($builder:expr, |$cell:ident| $value:expr) => {{
                 let mut builder = $builder;
-                for (n, $row) in rows.iter().enumerate() {
-                    let raw = $row.try_get_raw(i)?;
-                    if raw.is_null() {
+                for (n, row) in rows.iter().enumerate() {
+                    let $cell = &row[i];
+                    if matches!($cell, Cell::Null) {
                         builder.append_null();
                         continue;
                     }
-                    let $storage = raw.type_info().name().to_owned();
                     match $value {
                         Some(value) => builder.append_value(value),
-                        None => return Err(mismatch(n, &$storage)),
+                        None => return Err(mismatch(n, $cell)),
                     }
                 }
                 Arc::new(builder.finish()) as ArrayRef
             }};
         }
         Ok(match kind {
-            Kind::Integer => {
-                build!(
-                    Int64Builder::with_capacity(rows.len()),
-                    |row, storage| match storage.as_str() {
-                        "INTEGER" => Some(row.try_get_unchecked::<i64, _>(i)?),
-                        _ => None,
-                    }
-                )
-            }
-            Kind::Real => {
-                build!(
-                    Float64Builder::with_capacity(rows.len()),
-                    |row, storage| match storage.as_str() {
-                        "INTEGER" | "REAL" => Some(row.try_get_unchecked::<f64, _>(i)?),
-                        _ => None,
-                    }
-                )
-            }
-            Kind::Boolean => {
-                build!(
-                    BooleanBuilder::with_capacity(rows.len()),
-                    |row, storage| match storage.as_str() {
-                        "INTEGER" => Some(row.try_get_unchecked::<i64, _>(i)? != 0),
-                        _ => None,
-                    }
-                )
-            }
-            Kind::Text => build!(
-                StringBuilder::new(),
-                |row, storage| match storage.as_str() {
-                    "TEXT" => Some(row.try_get_unchecked::<String, _>(i)?),
-                    "INTEGER" => Some(row.try_get_unchecked::<i64, _>(i)?.to_string()),
-                    "REAL" => Some(row.try_get_unchecked::<f64, _>(i)?.to_string()),
+            Kind::Integer => build!(Int64Builder::with_capacity(rows.len()), |cell| match cell {
+                Cell::Integer(v) => Some(*v),
+                _ => None,
+            }),
+            #[allow(clippy::cast_precision_loss)]
+            Kind::Real => build!(
+                Float64Builder::with_capacity(rows.len()),
+                |cell| match cell {
+                    Cell::Integer(v) => Some(*v as f64),
+                    Cell::Real(v) => Some(*v),
                     _ => None,
                 }
             ),
-            Kind::Blob => build!(
-                BinaryBuilder::new(),
-                |row, storage| match storage.as_str() {
-                    "BLOB" | "TEXT" => Some(row.try_get_unchecked::<Vec<u8>, _>(i)?),
+            Kind::Boolean => build!(
+                BooleanBuilder::with_capacity(rows.len()),
+                |cell| match cell {
+                    Cell::Integer(v) => Some(*v != 0),
                     _ => None,
                 }
             ),
+            Kind::Text => build!(StringBuilder::new(), |cell| match cell {
+                Cell::Text(v) => Some(v.clone()),
+                Cell::Integer(v) => Some(v.to_string()),
+                Cell::Real(v) => Some(v.to_string()),
+                _ => None,
+            }),
+            Kind::Blob => build!(BinaryBuilder::new(), |cell| match cell {
+                Cell::Blob(v) => Some(v.clone()),
+                Cell::Text(v) => Some(v.as_bytes().to_vec()),
+                _ => None,
+            }),
         })
     }
 }
 
 /// The schema of a query that returned no rows, from its columns' declared types.
-pub fn schema_of_declared(columns: &[SqliteColumn]) -> SchemaRef {
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|c| {
-            Field::new(
-                c.name(),
-                Kind::from_declared(c.type_info().name())
-                    .unwrap_or(Kind::Text)
-                    .arrow(),
-                true,
-            )
-        })
-        .collect();
-    Arc::new(Schema::new(fields))
+pub fn schema_of_declared(columns: &[ResultColumn]) -> SchemaRef {
+    RowsToArrow::new(columns, &[]).schema
 }
 
 /// The declared SQLite type for an Arrow type, and the Arrow type its values are bound as.

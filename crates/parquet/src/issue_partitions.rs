@@ -65,12 +65,21 @@ pub(crate) struct PartitionCounts {
 /// `dataset=<value>` is the partition DataFusion reads as that value. Other values take the
 /// general path.
 pub(crate) fn plain(value: &str) -> bool {
+    // "dataset=" and the value make one folder name, which file systems bound at 255 bytes.
     !value.is_empty()
+        && value.len() <= MAX_PLAIN_BYTES
         && !value.starts_with('.')
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
+
+/// The longest value a partition folder can be named after.
+const MAX_PLAIN_BYTES: usize = 200;
+
+/// The most datasets whose listings are kept: every value a client asks for gets one, so without
+/// a bound a stream of made-up datasets would grow it for ever.
+const MAX_LISTINGS: usize = 4096;
 
 impl PartitionCounts {
     pub fn new(
@@ -104,10 +113,14 @@ impl PartitionCounts {
             return Ok(None);
         };
         let partitions = Arc::new(partitions);
-        self.listings
-            .lock()
-            .unwrap()
-            .insert(dataset.to_owned(), (Instant::now(), partitions.clone()));
+        let mut listings = self.listings.lock().unwrap();
+        if listings.len() >= MAX_LISTINGS {
+            listings.retain(|_, (listed, _)| listed.elapsed() < self.refresh);
+            if listings.len() >= MAX_LISTINGS {
+                listings.clear();
+            }
+        }
+        listings.insert(dataset.to_owned(), (Instant::now(), partitions.clone()));
         Ok(Some(partitions))
     }
 

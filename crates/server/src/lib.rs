@@ -2,12 +2,13 @@
 //! sets up telemetry and runs an [`Application`].
 
 mod metadata;
+mod own_files;
 pub mod settings;
 pub mod telemetry;
 
-use actix_web::middleware::{Logger, from_fn};
+use actix_web::middleware::{Condition, Logger, from_fn};
 use actix_web::{App, HttpServer};
-use sluice_api::{ApiState, add_problem_instance};
+use sluice_api::{ApiState, Limiter, add_problem_instance};
 use sluice_domain::flow::RunnerId;
 use sluice_domain::services::{
     DataStoreService, FlowInputService, FlowRunner, FlowService, RunnerSettings,
@@ -36,6 +37,8 @@ pub enum StartError {
     Specification(sluice_parquet::Error),
     #[error("the collection log cannot be used: {0}")]
     CollectionLog(sluice_parquet::Error),
+    #[error("the state database's identity cannot be read: {0}")]
+    StateIdentity(sluice_engine::Error),
     #[error("the settings are inconsistent: {0}")]
     Settings(String),
     #[error("the Datasette databases cannot be used: {0}")]
@@ -63,8 +66,34 @@ impl Application {
     /// A `StartError` saying which part could not start.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let folder = DataFolder::new(&settings.data.root)?;
-        let store = Arc::new(Store::connect(&settings.database_url(folder.root())).await?);
-        tracing::info!(metadata_store = settings.database_backend(), data_folder = %folder.root().display(), "metadata store ready");
+        let state_file = settings.state_file();
+        if let Some(file) = &state_file {
+            if settings.database.url.is_none() {
+                own_files::move_old_state_database(folder.root(), file)?;
+            }
+            if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StartError::Settings(format!(
+                        "creating the state database's folder {}: {e}",
+                        parent.display()
+                    ))
+                })?;
+            }
+        }
+        let engine_settings = settings.engine.to_engine(&settings.s3);
+        let folder = own_files::protect(
+            folder,
+            &settings,
+            state_file.as_deref(),
+            &engine_settings.scratch,
+        )?;
+        let store = Arc::new(Store::connect(&settings.database_url()).await?);
+        if settings.database_backend() == "postgres" {
+            sluice_engine::protect_state_database(&settings.database_url())
+                .await
+                .map_err(StartError::StateIdentity)?;
+        }
+        tracing::info!(state_database = settings.database_backend(), data_folder = %folder.root().display(), "state database ready");
 
         let analyzer = Arc::new(DataFusionSqlAnalyzer);
         let wakeup = Arc::new(Notify::new());
@@ -74,10 +103,7 @@ impl Application {
             store.clone(),
             store.clone(),
             analyzer.clone(),
-            Arc::new(DataFusionEngine::new(
-                folder.clone(),
-                settings.engine.to_engine(&settings.s3),
-            )),
+            Arc::new(DataFusionEngine::new(folder.clone(), engine_settings)),
             RunnerSettings {
                 runner: runner_id(),
                 max_concurrent_flows: settings.runner.max_concurrent_flows,
@@ -97,8 +123,9 @@ impl Application {
             flow_inputs: FlowInputService::new(store.clone(), store.clone(), analyzer),
             flows: FlowService::new(store.clone(), store.clone(), wakeup),
             metadata,
-            readiness: store,
+            readiness: store.clone(),
         };
+        let checkpoints = store;
 
         let address = settings.server.address.clone();
         let listener = TcpListener::bind(&address).map_err(|source| StartError::Listen {
@@ -109,13 +136,22 @@ impl Application {
             address: address.clone(),
             source,
         })?;
+        let limiter = Limiter::new(settings.server.request_limits());
+        let origins = settings.server.cors_origins();
         let server = HttpServer::new(move || {
+            let limiter = limiter.clone();
             App::new()
                 .wrap(from_fn(add_problem_instance))
+                .wrap(from_fn(move |req, next| limiter.clone().apply(req, next)))
+                .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
                 // One access line per request: method, path and query, status, size, duration.
                 .wrap(Logger::new("%r %s %b %Dms"))
                 .configure(sluice_api::configure(state.clone()))
         })
+        .client_request_timeout(Duration::from_secs(
+            settings.server.head_read_timeout_secs.max(1),
+        ))
+        .max_connections(settings.server.max_connections_per_worker.max(1))
         .listen(listener)
         .map_err(|source| StartError::Listen { address, source })?
         .run();
@@ -123,6 +159,7 @@ impl Application {
 
         let shutdown = CancellationToken::new();
         let runner = tokio::spawn(runner.run_until(shutdown.clone()));
+        tokio::spawn(checkpoint_until(checkpoints, shutdown.clone()));
         Ok(Self {
             port: local.port(),
             server,
@@ -145,6 +182,35 @@ impl Application {
         self.shutdown.cancel();
         let _ = self.runner.await;
         served
+    }
+}
+
+/// Cross-origin requests from `origins` only. Not used at all when there are none: a browser then
+/// refuses cross-origin calls for want of CORS headers, and other clients see no difference.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    origins.iter().fold(
+        actix_cors::Cors::default()
+            .allowed_methods(["GET", "HEAD", "POST"])
+            .allowed_headers([
+                actix_web::http::header::CONTENT_TYPE,
+                actix_web::http::header::AUTHORIZATION,
+            ])
+            .expose_headers(["Location", "Retry-After", "X-Pagination-Total-Results"])
+            .max_age(3600),
+        |cors, origin| cors.allowed_origin(origin),
+    )
+}
+
+/// Empties a SQLite state database's write-ahead log every minute (see [`Store::checkpoint`]).
+async fn checkpoint_until(store: Arc<Store>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+            () = shutdown.cancelled() => return,
+        }
+        if let Err(err) = store.checkpoint().await {
+            tracing::warn!(error = %err, "could not checkpoint the state database");
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
 
@@ -30,12 +30,55 @@ pub struct Settings {
 #[derive(Debug, Deserialize)]
 pub struct ServerSettings {
     pub address: String,
+    /// How long a client may take to send a request body, in seconds.
+    pub body_read_timeout_secs: u64,
+    /// How long a client may take to send a request's head, in seconds.
+    pub head_read_timeout_secs: u64,
+    /// Requests one client address may have in flight at once; 0 for no limit.
+    pub max_requests_per_client: usize,
+    /// Connections each worker thread holds at once.
+    pub max_connections_per_worker: usize,
+    /// Origins allowed to call the API from a browser, comma-separated; empty for none.
+    #[serde(default)]
+    pub cors_allowed_origins: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+impl ServerSettings {
+    pub fn request_limits(&self) -> sluice_api::RequestLimits {
+        sluice_api::RequestLimits {
+            body_read_timeout: std::time::Duration::from_secs(self.body_read_timeout_secs.max(1)),
+            max_requests_per_client: self.max_requests_per_client,
+        }
+    }
+
+    pub fn cors_origins(&self) -> Vec<String> {
+        split(Some(&self.cors_allowed_origins))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[derive(Debug, Deserialize)]
 pub struct DatabaseSettings {
     /// May hold a password: kept secret, never logged.
     pub url: Option<SecretString>,
+    /// The SQLite state database used when `url` is unset. Outside the data folder, so that no
+    /// data store can name it.
+    #[serde(default = "default_state_file")]
+    pub path: PathBuf,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            path: default_state_file(),
+        }
+    }
+}
+
+fn default_state_file() -> PathBuf {
+    PathBuf::from("state/sluice.sqlite")
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,15 +234,17 @@ impl Settings {
             .try_deserialize()
     }
 
-    /// The metadata store's URL; by default a SQLite file in the data folder.
-    pub fn database_url(&self, data_root: &Path) -> String {
+    /// The state database's URL; by default the SQLite file `database.path`.
+    pub fn database_url(&self) -> String {
         match &self.database.url {
             Some(url) => url.expose_secret().to_owned(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                data_root.join("sluice.sqlite").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.database.path.display()),
         }
+    }
+
+    /// The state database's file when it is SQLite.
+    pub fn state_file(&self) -> Option<PathBuf> {
+        crate::own_files::sqlite_file(&self.database_url())
     }
 
     /// The kind of metadata store, for logs (the URL may hold a password).

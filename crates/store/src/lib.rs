@@ -17,6 +17,9 @@ use std::time::Duration;
 
 pub use error::map_db_err;
 
+/// The size in bytes a SQLite state database's write-ahead log is cut back to (64 MB).
+const WAL_SIZE_LIMIT: &str = "67108864";
+
 /// The metadata store. Cheap to clone: it shares one connection pool.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -34,7 +37,10 @@ impl Store {
             .max_connections(16)
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(10))
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // Per connection, so set on every one the pool opens: after a checkpoint the
+            // write-ahead log is cut back to this size rather than kept at its largest.
+            .map_sqlx_sqlite_opts(|sqlite| sqlite.pragma("journal_size_limit", WAL_SIZE_LIMIT));
         let db = Database::connect(options).await.map_err(map_db_err)?;
         if db.get_database_backend() == DbBackend::Sqlite {
             // Readers then never wait for the runner's writes.
@@ -49,6 +55,24 @@ impl Store {
             sluice_domain::Error::Internal(format!("migrating the metadata store failed: {err}"))
         })?;
         Ok(Self { db })
+    }
+
+    /// Copies a SQLite state database's write-ahead log into the database and empties it. SQLite
+    /// does so on its own only when no reader holds the log, which under steady load is never,
+    /// so the log would grow for as long as the process runs. Nothing to do on PostgreSQL.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database does not answer.
+    pub async fn checkpoint(&self) -> sluice_domain::Result<()> {
+        if self.db.get_database_backend() == DbBackend::Sqlite {
+            // TRUNCATE waits (up to the busy timeout) for readers to move past the log's end,
+            // then empties the file.
+            self.db
+                .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+                .await
+                .map_err(map_db_err)?;
+        }
+        Ok(())
     }
 }
 

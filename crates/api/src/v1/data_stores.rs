@@ -3,13 +3,14 @@ use sluice_domain::data_store::DataStoreId;
 
 use super::dto::{CreateDataStore, DataStoreDto, PageQuery};
 use crate::extract::from_json;
+use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 
 pub async fn create(
     state: web::Data<ApiState>,
-    body: web::Json<serde_json::Value>,
+    body: web::Json<UniqueKeys>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = from_json::<CreateDataStore>(body.into_inner())?.into_domain()?;
+    let new = from_json::<CreateDataStore>(body.into_inner().0)?.into_domain()?;
     let store = state.data_stores.create(new).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/data-stores/{}", store.id)))

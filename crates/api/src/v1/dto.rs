@@ -180,14 +180,19 @@ fn relational(
     let host = required("host", c.host);
     let user = required("user", c.user);
     let database = required("database", c.database);
-    let port = c.port.unwrap_or(match engine {
-        ServerEngine::Postgres => 5432,
-        ServerEngine::Mysql => 3306,
-    });
+    let host = host
+        .and_then(|host| violations.check("/connection/host", ServerConnection::parse_host(&host)));
+    let port = violations.check(
+        "/connection/port",
+        ServerConnection::check_port(c.port.unwrap_or(match engine {
+            ServerEngine::Postgres => 5432,
+            ServerEngine::Mysql => 3306,
+        })),
+    );
     Some(RelationalConnection::Server(ServerConnection {
         engine,
         host: host?,
-        port,
+        port: port?,
         user: user?,
         password: c.password.map(SecretString::from),
         database: database?,

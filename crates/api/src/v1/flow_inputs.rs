@@ -3,13 +3,14 @@ use sluice_domain::flow_input::FlowInputId;
 
 use super::dto::{CreateFlowInput, FlowInputDto};
 use crate::extract::from_json;
+use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 
 pub async fn create(
     state: web::Data<ApiState>,
-    body: web::Json<serde_json::Value>,
+    body: web::Json<UniqueKeys>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = from_json::<CreateFlowInput>(body.into_inner())?.into_domain()?;
+    let new = from_json::<CreateFlowInput>(body.into_inner().0)?.into_domain()?;
     let input = state.flow_inputs.create(new).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/flow-inputs/{}", input.id)))

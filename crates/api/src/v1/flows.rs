@@ -5,13 +5,14 @@ use sluice_domain::services::DEFAULT_LINES;
 
 use super::dto::{FlowDto, FlowListQuery, LogPageDto, LogPageQuery, StartFlow, domain_states};
 use crate::extract::from_json;
+use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 
 pub async fn start(
     state: web::Data<ApiState>,
-    body: web::Json<serde_json::Value>,
+    body: web::Json<UniqueKeys>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = from_json::<StartFlow>(body.into_inner())?;
+    let request = from_json::<StartFlow>(body.into_inner().0)?;
     let view = state
         .flows
         .start(FlowInputId(request.flow_input_id))

@@ -9,24 +9,36 @@ mod metadata;
 
 use actix_web::web;
 
+use crate::wire::endpoint::Endpoint;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/data-stores")
-            .route(web::post().to(data_stores::create))
-            .route(web::get().to(data_stores::list)),
-    )
-    .route("/data-stores/{id}", web::get().to(data_stores::get))
-    .route("/flow-inputs", web::post().to(flow_inputs::create))
-    .route("/flow-inputs/{id}", web::get().to(flow_inputs::get))
-    .service(
-        web::resource("/flows")
-            .route(web::post().to(flows::start))
-            .route(web::get().to(flows::list)),
-    )
+    Endpoint::at("/data-stores")
+        .post(data_stores::create)
+        .get(data_stores::list)
+        .register(cfg);
+    Endpoint::at("/data-stores/{id}")
+        .get(data_stores::get)
+        .register(cfg);
+    Endpoint::at("/flow-inputs")
+        .post(flow_inputs::create)
+        .register(cfg);
+    Endpoint::at("/flow-inputs/{id}")
+        .get(flow_inputs::get)
+        .register(cfg);
+    Endpoint::at("/flows")
+        .post(flows::start)
+        .get(flows::list)
+        .register(cfg);
     // The original design's path, and the resource-style one.
-    .route("/flows/cancel/{id}", web::post().to(flows::cancel))
-    .route("/flows/{id}/cancel", web::post().to(flows::cancel))
-    .route("/flows/{id}", web::get().to(flows::get))
-    .route("/flows/{id}/logs", web::get().to(flows::logs))
-    .configure(metadata::routes);
+    Endpoint::at("/flows/cancel/{id}")
+        .post(flows::cancel)
+        .register(cfg);
+    Endpoint::at("/flows/{id}/cancel")
+        .post(flows::cancel)
+        .register(cfg);
+    Endpoint::at("/flows/{id}").get(flows::get).register(cfg);
+    Endpoint::at("/flows/{id}/logs")
+        .get(flows::logs)
+        .register(cfg);
+    metadata::routes(cfg);
 }

@@ -4,16 +4,34 @@ use crate::Error;
 use crate::page::Page;
 
 /// A value to filter on: any text but the empty string, which would only ever match nothing and
-/// is almost always a client's mistake.
+/// is almost always a client's mistake, up to [`MAX_FILTER_BYTES`] and without control
+/// characters. Adapters match it against the data; none may make a path of it unchecked.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FilterValue(String);
 
+/// The longest filter value, in bytes: longer than any identifier, URL or name in the metadata.
+pub const MAX_FILTER_BYTES: usize = 2048;
+
 impl FilterValue {
     /// # Errors
-    /// `Invalid` pointing at `/{parameter}` when `raw` is empty.
+    /// `Invalid` pointing at `/{parameter}` when `raw` is empty, too long or holds control
+    /// characters.
     pub fn parse(parameter: &str, raw: String) -> crate::Result<Self> {
+        let pointer = format!("/{parameter}");
         if raw.is_empty() {
-            return Err(Error::invalid(format!("/{parameter}"), "must not be empty"));
+            return Err(Error::invalid(pointer, "must not be empty"));
+        }
+        if raw.len() > MAX_FILTER_BYTES {
+            return Err(Error::invalid(
+                pointer,
+                format!("must be at most {MAX_FILTER_BYTES} bytes long"),
+            ));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                pointer,
+                "must not contain control characters",
+            ));
         }
         Ok(Self(raw))
     }

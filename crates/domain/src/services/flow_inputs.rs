@@ -3,11 +3,49 @@ use std::sync::Arc;
 
 use crate::data_store::{Connection, DataStore, DataStoreId};
 use crate::error::Violation;
-use crate::flow_input::{FlowInput, FlowInputId, NewFlowInput, SourceRead};
+use crate::flow_input::{
+    FlowInput, FlowInputId, MAX_LIST_ENTRIES, MAX_SQL_BYTES, NewFlowInput, SourceRead,
+};
 use crate::graph::TransformGraph;
 use crate::names::TableName;
 use crate::ports::{DataStoreRepository, FlowInputRepository, SqlAnalyzer};
 use crate::{Error, Result};
+
+/// The lists and SQL texts of `new` that are larger than a flow input may be.
+fn oversized_parts(new: &NewFlowInput) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for (pointer, len) in [
+        ("/source_data_store_ids", new.source_data_store_ids.len()),
+        ("/sources", new.sources.len()),
+        ("/transforms", new.transforms.len()),
+        ("/outputs", new.outputs.len()),
+    ] {
+        if len > MAX_LIST_ENTRIES {
+            violations.push(Violation::new(
+                pointer,
+                format!("must have at most {MAX_LIST_ENTRIES} entries"),
+            ));
+        }
+    }
+    let too_long = format!("must be at most {MAX_SQL_BYTES} bytes long");
+    for (i, source) in new.sources.iter().enumerate() {
+        if let SourceRead::Query(sql) | SourceRead::Table(sql) = &source.read
+            && sql.len() > MAX_SQL_BYTES
+        {
+            let field = match source.read {
+                SourceRead::Query(_) => "query",
+                _ => "table",
+            };
+            violations.push(Violation::new(format!("/sources/{i}/{field}"), &too_long));
+        }
+    }
+    for (i, transform) in new.transforms.iter().enumerate() {
+        if transform.sql.len() > MAX_SQL_BYTES {
+            violations.push(Violation::new(format!("/transforms/{i}/sql"), &too_long));
+        }
+    }
+    violations
+}
 
 /// Defines flow inputs, refusing any that could not run.
 #[derive(Clone)]
@@ -37,6 +75,11 @@ impl FlowInputService {
     /// its store, a duplicate name, SQL that does not parse, an unknown table, a cycle, an output
     /// naming no transform or not fitting the target; `Unavailable`.
     pub async fn create(&self, new: NewFlowInput) -> Result<FlowInput> {
+        // Checked first, so that an oversized input costs nothing more than counting it.
+        let violations = oversized_parts(&new);
+        if !violations.is_empty() {
+            return Err(Error::Invalid(violations));
+        }
         let mut violations = Vec::new();
         let mut stores: HashMap<DataStoreId, DataStore> = HashMap::new();
 

@@ -3,14 +3,15 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::data_store::DataStore;
-use crate::flow::{Flow, FlowOutputId, FlowState, RunnerId, Settlement};
+use crate::flow::{Flow, FlowId, FlowOutputId, FlowState, RunnerId, Settlement};
 use crate::graph::TransformGraph;
 use crate::ports::{
     DataStoreRepository, FlowEngine, FlowInputRepository, FlowOutputRepository, FlowPlan,
@@ -56,6 +57,9 @@ pub struct FlowRunner {
     engine: Arc<dyn FlowEngine>,
     settings: RunnerSettings,
     wakeup: Arc<Notify>,
+    /// The flows this process is running now. Their leases are renewed by this process, so
+    /// its own sweep never settles them, even when a renewal came late (a busy process).
+    running: Mutex<HashSet<FlowId>>,
 }
 
 /// The line that settles a flow a previous process left unfinished.
@@ -82,6 +86,7 @@ impl FlowRunner {
             engine,
             settings,
             wakeup,
+            running: Mutex::default(),
         }
     }
 
@@ -100,6 +105,9 @@ impl FlowRunner {
             let expired = self.flows.expired_leases(now, 100).await?;
             let mut moved = 0;
             for flow in &expired {
+                if self.is_running_here(flow.id) {
+                    continue;
+                }
                 let output = flow.flow_output_id;
                 let state = self.outputs.state(output).await?;
                 let (end, step_end) = interrupted_ends(state);
@@ -130,6 +138,13 @@ impl FlowRunner {
             self.discard_leftovers(flow).await;
         }
         Ok(settled.len())
+    }
+
+    fn is_running_here(&self, flow: FlowId) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&flow)
     }
 
     /// Runs READY flows until `shutdown` fires, at most `max_concurrent_flows` at once, and
@@ -205,13 +220,28 @@ impl FlowRunner {
 
     async fn run_claimed(&self, flow: Flow, shutdown: CancellationToken) {
         let output = flow.flow_output_id;
-        if let Err(err) = self.run_and_settle(&flow, shutdown).await {
-            // The store failed under us: say so on the flow if it answers again.
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(flow.id);
+        let settled = self.run_and_settle(&flow, shutdown).await;
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&flow.id);
+        if let Err(err) = settled {
+            // The store failed under us: say so on the flow if it answers again, in words a
+            // reader can act on (the driver's text goes to the log only).
             tracing::error!(flow_id = %flow.id, error = %err, "a flow could not be settled");
-            let _ = self
-                .outputs
-                .append_error(output, stamped(&format!("internal error: {err}")))
-                .await;
+            let line = match err {
+                Error::Unavailable(_) => {
+                    "the state database stopped answering while this flow ran, so it was stopped; start it again to re-run it"
+                }
+                _ => {
+                    "Sluice could not record this flow's progress, so it was stopped; the cause is in Sluice's log"
+                }
+            };
+            let _ = self.outputs.append_error(output, stamped(line)).await;
             for from in [FlowState::Running, FlowState::Cancelling] {
                 let _ = self
                     .outputs
@@ -223,20 +253,24 @@ impl FlowRunner {
 
     async fn run_and_settle(&self, flow: &Flow, shutdown: CancellationToken) -> Result<()> {
         let output = flow.flow_output_id;
-        let plan = match self.plan(flow).await {
+        let plan = match patiently("planning the flow", || self.plan(flow)).await {
             Ok(plan) => plan,
             Err(err) => {
-                self.outputs
-                    .append_error(
+                patiently("recording the flow", || {
+                    self.outputs.append_error(
                         output,
                         stamped(&format!("the flow could not be planned: {err}")),
                     )
-                    .await?;
+                })
+                .await?;
                 return self.finish(output, FlowState::Failed).await;
             }
         };
         let steps = plan.steps();
-        self.outputs.plan_steps(output, &steps).await?;
+        patiently("recording the flow", || {
+            self.outputs.plan_steps(output, &steps)
+        })
+        .await?;
         let runner = &self.settings.runner;
         self.outputs
             .append_log(
@@ -271,40 +305,52 @@ impl FlowRunner {
         let now = Utc::now();
         match outcome {
             RunOutcome::Completed => {
-                self.outputs.raise_progress(output, 100).await?;
-                self.outputs
-                    .append_log(output, stamped("flow completed"))
-                    .await?;
+                patiently("recording the flow", || {
+                    self.outputs.raise_progress(output, 100)
+                })
+                .await?;
+                patiently("recording the flow", || {
+                    self.outputs.append_log(output, stamped("flow completed"))
+                })
+                .await?;
                 self.finish(output, FlowState::Completed).await
             }
             RunOutcome::Cancelled if shutdown.is_cancelled() => {
                 // Settled as a dead process's flow would be, at once rather than a lease later.
                 tracing::warn!(flow_id = %flow.id, "flow stopped by shutdown");
-                let (end, step_end) = interrupted_ends(self.outputs.state(output).await?);
-                self.outputs
-                    .close_steps(output, step_end, Some("interrupted"), now)
-                    .await?;
-                self.outputs
-                    .append_error(output, stamped(INTERRUPTED))
-                    .await?;
+                let (end, step_end) = interrupted_ends(
+                    patiently("recording the flow", || self.outputs.state(output)).await?,
+                );
+                patiently("recording the flow", || {
+                    self.outputs
+                        .close_steps(output, step_end, Some("interrupted"), now)
+                })
+                .await?;
+                patiently("recording the flow", || {
+                    self.outputs.append_error(output, stamped(INTERRUPTED))
+                })
+                .await?;
                 self.finish(output, end).await
             }
             RunOutcome::Cancelled => {
-                self.outputs
-                    .close_steps(output, StepState::Cancelled, None, now)
-                    .await?;
-                self.outputs
-                    .append_log(
+                patiently("recording the flow", || {
+                    self.outputs
+                        .close_steps(output, StepState::Cancelled, None, now)
+                })
+                .await?;
+                patiently("recording the flow", || {
+                    self.outputs.append_log(
                         output,
                         stamped("flow cancelled: the target was left unchanged"),
                     )
-                    .await?;
+                })
+                .await?;
                 self.finish(output, FlowState::Cancelled).await
             }
             RunOutcome::Failed { step, message } => {
                 tracing::warn!(flow_id = %flow.id, %step, error = %message, "flow failed");
-                self.outputs
-                    .change_step(
+                patiently("recording the flow", || {
+                    self.outputs.change_step(
                         output,
                         &step,
                         StepChange::Failed {
@@ -312,20 +358,26 @@ impl FlowRunner {
                             at: now,
                         },
                     )
-                    .await?;
+                })
+                .await?;
                 // Steps running beside the failed one were stopped with it.
-                self.outputs
-                    .close_steps(output, StepState::Cancelled, None, now)
-                    .await?;
-                self.outputs
-                    .append_error(output, stamped(&format!("step {step} failed: {message}")))
-                    .await?;
-                self.outputs
-                    .append_log(
+                patiently("recording the flow", || {
+                    self.outputs
+                        .close_steps(output, StepState::Cancelled, None, now)
+                })
+                .await?;
+                patiently("recording the flow", || {
+                    self.outputs
+                        .append_error(output, stamped(&format!("step {step} failed: {message}")))
+                })
+                .await?;
+                patiently("recording the flow", || {
+                    self.outputs.append_log(
                         output,
                         stamped("flow failed: the target was left unchanged"),
                     )
-                    .await?;
+                })
+                .await?;
                 self.finish(output, FlowState::Failed).await
             }
         }
@@ -334,10 +386,14 @@ impl FlowRunner {
     /// Moves a running (or cancelling) flow to its end state through the state machine.
     async fn finish(&self, output: FlowOutputId, end: FlowState) -> Result<()> {
         loop {
-            let current = self.outputs.state(output).await?;
+            let current = patiently("recording the flow", || self.outputs.state(output)).await?;
             // A cancel that arrives after the work ended cannot undo it: the flow ends as it ended.
             let next = current.transition(end)?;
-            if self.outputs.set_state(output, current, next).await? {
+            if patiently("recording the flow", || {
+                self.outputs.set_state(output, current, next)
+            })
+            .await?
+            {
                 return Ok(());
             }
         }
@@ -490,6 +546,30 @@ fn interrupted_ends(state: FlowState) -> (FlowState, StepState) {
         (FlowState::Cancelled, StepState::Cancelled)
     } else {
         (FlowState::Failed, StepState::Failed)
+    }
+}
+
+/// How long the runner keeps retrying a write to a state database that does not answer (a
+/// PostgreSQL restart, a failover, a pooler that dropped its sessions) before it gives up.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs `work` again while it fails with `Unavailable`, backing off, for up to [`PATIENCE`].
+async fn patiently<T, F, Fut>(what: &str, mut work: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match work().await {
+            Err(Error::Unavailable(detail)) if started.elapsed() < PATIENCE => {
+                tracing::warn!(error = %detail, "the state database did not answer {what}; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
     }
 }
 

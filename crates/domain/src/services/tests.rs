@@ -77,23 +77,13 @@ fn services(max_concurrent_flows: usize, step_time: Duration) -> Services {
     let store = Arc::new(MemoryStore::default());
     let engine = Arc::new(SlowEngine::new(step_time));
     let wakeup = Arc::new(Notify::new());
-    let settings = RunnerSettings {
-        runner: RunnerId("here".into()),
+    let runner = runner_on(
+        &store,
+        &engine,
+        "here",
         max_concurrent_flows,
-        poll_interval: Duration::from_millis(20),
-        cancel_check_interval: Duration::from_millis(10),
-        lease: Duration::from_millis(60),
-    };
-    let runner = Arc::new(FlowRunner::new(
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        Arc::new(WordAnalyzer),
-        engine.clone(),
-        settings,
         wakeup.clone(),
-    ));
+    );
     Services {
         inputs: FlowInputService::new(store.clone(), store.clone(), Arc::new(WordAnalyzer)),
         flows: FlowService::new(store.clone(), store.clone(), wakeup),
@@ -101,6 +91,33 @@ fn services(max_concurrent_flows: usize, step_time: Duration) -> Services {
         engine,
         runner,
     }
+}
+
+/// A runner named `name` on `store`: a second one stands for another process.
+fn runner_on(
+    store: &Arc<MemoryStore>,
+    engine: &Arc<SlowEngine>,
+    name: &str,
+    max_concurrent_flows: usize,
+    wakeup: Arc<Notify>,
+) -> Arc<FlowRunner> {
+    let settings = RunnerSettings {
+        runner: RunnerId(name.into()),
+        max_concurrent_flows,
+        poll_interval: Duration::from_millis(20),
+        cancel_check_interval: Duration::from_millis(10),
+        lease: Duration::from_millis(60),
+    };
+    Arc::new(FlowRunner::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        Arc::new(WordAnalyzer),
+        engine.clone(),
+        settings,
+        wakeup,
+    ))
 }
 
 async fn wait_until_finished(flows: &FlowService, id: FlowId) -> FlowState {
@@ -135,6 +152,21 @@ async fn a_flow_input_with_any_violation_stores_nothing() {
         .await
         .unwrap();
     assert_eq!(s.store.flow_input_count(), 1);
+}
+
+#[tokio::test]
+async fn an_input_with_too_many_entries_or_too_long_sql_is_refused_before_any_lookup() {
+    let s = services(1, Duration::ZERO);
+    let (csv, lake) = stores(&s.store).await;
+    let mut big = input(csv, lake, &[("a", "SELECT * FROM orders")]);
+    big.source_data_store_ids = vec![csv; 100_000];
+    big.transforms[0].sql = format!("SELECT * FROM orders WHERE 1 {}", "AND 1 ".repeat(20_000));
+    let Err(Error::Invalid(violations)) = s.inputs.create(big).await else {
+        panic!("accepted")
+    };
+    let pointers: Vec<_> = violations.iter().map(|v| v.pointer.as_str()).collect();
+    assert_eq!(pointers, ["/source_data_store_ids", "/transforms/0/sql"]);
+    assert_eq!(s.store.flow_input_count(), 0);
 }
 
 #[tokio::test]
@@ -366,9 +398,14 @@ async fn a_runner_that_lost_its_lease_stops_the_flow_and_keeps_the_settled_state
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
-    // Another process finds the lease out (as if this one had stalled) and settles the flow.
+    // This process never settles its own running flow, however late its renewal...
     s.store.expire_lease(view.output.id);
-    assert_eq!(s.runner.settle_expired().await.unwrap(), 1);
+    assert_eq!(s.runner.settle_expired().await.unwrap(), 0);
+    assert_eq!(s.store.output(view.output.id).state, FlowState::Running);
+    // ...but another process finds the lease out (as if this one had stalled) and settles it.
+    let other = runner_on(&s.store, &s.engine, "there", 1, Arc::new(Notify::new()));
+    s.store.expire_lease(view.output.id);
+    assert_eq!(other.settle_expired().await.unwrap(), 1);
     for _ in 0..100 {
         if s.engine.running.load(Ordering::SeqCst) == 0 {
             break;

@@ -41,9 +41,13 @@ pub fn connector_for(
         (Connection::Columnar { path }, SourceRead::Table(table)) => Ok(Box::new(
             file::FileSource::table_folder(locator.locate(path)?, table),
         )),
-        (Connection::Relational(RelationalConnection::Sqlite { path }), read) => Ok(Box::new(
-            sqlite::SqliteSource::new(locator.local(path)?, relational_sql(read, "sqlite", quote)?),
-        )),
+        (Connection::Relational(RelationalConnection::Sqlite { path }), read) => {
+            Ok(Box::new(sqlite::SqliteSource::new(
+                locator.local(path)?,
+                path.as_str(),
+                relational_sql(read, "sqlite", quote)?,
+            )))
+        }
         (Connection::Relational(RelationalConnection::Server(server)), read) => {
             let engine = server.engine.as_str();
             let source: Box<dyn SourceConnector> = match server.engine {

@@ -30,7 +30,10 @@ impl SqliteWrite {
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30))
+            // The file may come with triggers and views of its own: they may not call functions
+            // with side effects.
+            .pragma("trusted_schema", "OFF");
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)

@@ -11,35 +11,41 @@ mod specification;
 
 use actix_web::web;
 
+use crate::wire::endpoint::Endpoint;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/log/issue", web::get().to(issues::issue_page))
-        .route("/log/collection", web::get().to(collection::log_entries))
-        .route("/resource", web::get().to(collection::resources))
-        // Before `/performance/{table}`, which would otherwise take it.
-        .route("/performance/issues", web::get().to(issues::counts))
-        .route("/performance/{table}", web::get().to(performance::rows))
-        .route(
-            "/specification/specification",
-            web::get().to(specification::datasets),
-        )
-        .route(
-            "/specification/datasets/{dataset}",
-            web::get().to(specification::dataset),
-        )
-        .route(
-            "/specification/fields/{field}",
-            web::get().to(specification::field),
-        )
-        .route(
-            "/configuration/{collection}",
-            web::get().to(configuration::overview),
-        )
-        .route(
-            "/configuration/{collection}/{table}",
-            web::get().to(configuration::origin),
-        )
-        .route(
-            "/configuration/{collection}/rules/{kind}",
-            web::get().to(configuration::rules),
-        );
+    Endpoint::at("/log/issue")
+        .get(issues::issue_page)
+        .register(cfg);
+    Endpoint::at("/log/collection")
+        .get(collection::log_entries)
+        .register(cfg);
+    Endpoint::at("/resource")
+        .get(collection::resources)
+        .register(cfg);
+    // Before `/performance/{table}`, which would otherwise take it.
+    Endpoint::at("/performance/issues")
+        .get(issues::counts)
+        .register(cfg);
+    Endpoint::at("/performance/{table}")
+        .get(performance::rows)
+        .register(cfg);
+    Endpoint::at("/specification/specification")
+        .get(specification::datasets)
+        .register(cfg);
+    Endpoint::at("/specification/datasets/{dataset}")
+        .get(specification::dataset)
+        .register(cfg);
+    Endpoint::at("/specification/fields/{field}")
+        .get(specification::field)
+        .register(cfg);
+    Endpoint::at("/configuration/{collection}")
+        .get(configuration::overview)
+        .register(cfg);
+    Endpoint::at("/configuration/{collection}/{table}")
+        .get(configuration::origin)
+        .register(cfg);
+    Endpoint::at("/configuration/{collection}/rules/{kind}")
+        .get(configuration::rules)
+        .register(cfg);
 }

@@ -1,0 +1,79 @@
+//! One path and the methods it takes. Any other method gets 405 with an `Allow` header (as
+//! RFC 9110 asks) rather than the 404 of a path that does not exist, and every `GET` answers
+//! `HEAD` too, with the same headers and no body.
+
+use actix_web::http::Method;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, web};
+
+use crate::ApiError;
+
+pub struct Endpoint {
+    resource: Resource,
+    allow: Vec<Method>,
+}
+
+impl Endpoint {
+    pub fn at(path: &str) -> Self {
+        Self {
+            resource: web::resource(path),
+            allow: Vec::new(),
+        }
+    }
+
+    pub fn get<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self
+            .resource
+            .route(web::get().to(handler.clone()))
+            .route(web::head().to(handler));
+        self.allow.extend([Method::GET, Method::HEAD]);
+        self
+    }
+
+    pub fn post<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::post().to(handler));
+        self.allow.push(Method::POST);
+        self
+    }
+
+    pub fn register(self, cfg: &mut web::ServiceConfig) {
+        let allow = self
+            .allow
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        cfg.service(
+            self.resource
+                .default_service(web::to(move |req: HttpRequest| {
+                    let allow = allow.clone();
+                    async move { method_not_allowed(&req, &allow) }
+                })),
+        );
+    }
+}
+
+fn method_not_allowed(req: &HttpRequest, allow: &str) -> HttpResponse {
+    let mut response = actix_web::ResponseError::error_response(&ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "/problems/method-not-allowed",
+        "Method not allowed",
+        format!("{} takes {allow}, not {}", req.path(), req.method()),
+    ));
+    if let Ok(value) = allow.parse() {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
+    response
+}

@@ -1,0 +1,6 @@
+//! What every API version shares on the wire: how routes answer methods they do not take, how
+//! JSON bodies are read, and the limits every request is held to.
+
+pub mod endpoint;
+pub mod limits;
+pub mod strict_json;

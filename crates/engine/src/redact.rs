@@ -1,0 +1,121 @@
+//! Keeps values read from a source out of a flow's error lines. Drivers and the engine quote the
+//! value that failed ("Cannot cast string 'hunter2' to value of Int32 type", PostgreSQL's
+//! `invalid input syntax for type integer: "hunter2"`, MySQL's `Duplicate entry 'x'`), and an
+//! error line is shown to every reader of the flow and written to the log. Quoted text is kept
+//! only where the word before it says it names something (`relation "orders"`, `column 'id'`),
+//! which is how those messages name tables and columns; any other quoted text is hidden.
+
+/// Words after which a quoted text is a name, not a value.
+const NAMING_WORDS: &[&str] = &[
+    "relation",
+    "table",
+    "column",
+    "columns",
+    "field",
+    "schema",
+    "database",
+    "role",
+    "user",
+    "function",
+    "constraint",
+    "index",
+    "key",
+    "view",
+    "sequence",
+    "type",
+    "store",
+    "transform",
+    "source",
+    "output",
+    "step",
+    "file",
+    "folder",
+    "object",
+    "bucket",
+    "alias",
+    "identifier",
+];
+
+/// What is shown instead of a hidden value.
+pub const HIDDEN: &str = "…";
+
+/// `message` with every quoted text that is not a name replaced by [`HIDDEN`].
+pub fn hide_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(open) = rest.find(['\'', '"']) {
+        let quote = rest[open..].chars().next().unwrap_or('\'');
+        let before = &rest[..open];
+        out.push_str(before);
+        let after_open = &rest[open + 1..];
+        let Some(close) = after_open.find(quote) else {
+            // An unclosed quote: what follows may be a cut-off value.
+            out.push(quote);
+            out.push_str(HIDDEN);
+            return out;
+        };
+        let quoted = &after_open[..close];
+        out.push(quote);
+        if names_something(&out[..out.len() - 1]) {
+            out.push_str(quoted);
+        } else {
+            out.push_str(HIDDEN);
+        }
+        out.push(quote);
+        rest = &after_open[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether the text before a quote ends with a word that says the quoted text is a name.
+fn names_something(before: &str) -> bool {
+    let word = before
+        .trim_end()
+        .rsplit(|c: char| !c.is_alphanumeric() && c != '_')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    // `column "x"` and also `column: "x"`, but not `integer: "x"`.
+    NAMING_WORDS.contains(&word.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_in_cast_and_parse_errors_are_hidden() {
+        assert_eq!(
+            hide_values(
+                "Arrow error: Cast error: Cannot cast string 'pw-secret' to value of Int32 type"
+            ),
+            "Arrow error: Cast error: Cannot cast string '…' to value of Int32 type"
+        );
+        assert_eq!(
+            hide_values(r#"invalid input syntax for type integer: "pw-secret""#),
+            r#"invalid input syntax for type integer: "…""#
+        );
+        assert_eq!(
+            hide_values("Duplicate entry 'pw-secret' for key 'PRIMARY'"),
+            "Duplicate entry '…' for key 'PRIMARY'"
+        );
+        assert_eq!(
+            hide_values("Error while parsing value 'x,y' as type Int64. Row data: '[a, b]'"),
+            "Error while parsing value '…' as type Int64. Row data: '…'"
+        );
+        assert_eq!(hide_values("cut off 'pw-sec"), "cut off '…");
+    }
+
+    #[test]
+    fn names_stay() {
+        for message in [
+            r#"relation "missing" does not exist"#,
+            "column 'amount' is read as Int64 but row 3 holds a TEXT value",
+            r#"permission denied for table "orders""#,
+            "no quotes at all",
+        ] {
+            assert_eq!(hide_values(message), message);
+        }
+    }
+}
