@@ -39,16 +39,17 @@ const NAMING_WORDS: &[&str] = &[
 /// What is shown instead of a hidden value.
 pub const HIDDEN: &str = "…";
 
-/// `message` with every quoted text that is not a name replaced by [`HIDDEN`].
+/// `message` with every quoted text that is not a name replaced by [`HIDDEN`]. A quote opens
+/// only where a word does not go on before it, and closes only where none goes on after it, so
+/// an apostrophe ("the database's tables") is not taken for one.
 pub fn hide_values(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
-    while let Some(open) = rest.find(['\'', '"']) {
+    while let Some(open) = opening_quote(rest) {
         let quote = rest[open..].chars().next().unwrap_or('\'');
-        let before = &rest[..open];
-        out.push_str(before);
+        out.push_str(&rest[..open]);
         let after_open = &rest[open + 1..];
-        let Some(close) = after_open.find(quote) else {
+        let Some(close) = closing_quote(after_open, quote) else {
             // An unclosed quote: what follows may be a cut-off value.
             out.push(quote);
             out.push_str(HIDDEN);
@@ -66,6 +67,33 @@ pub fn hide_values(message: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Where the first quote that opens a quoted text is in `text`.
+fn opening_quote(text: &str) -> Option<usize> {
+    let mut before: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        if (c == '\'' || c == '"') && !before.is_some_and(char::is_alphanumeric) {
+            return Some(i);
+        }
+        before = Some(c);
+    }
+    None
+}
+
+/// Where the quote that closes a text opened by `quote` is in `text` (which follows the opening).
+fn closing_quote(text: &str, quote: char) -> Option<usize> {
+    let mut candidates = text.char_indices().filter(|&(_, c)| c == quote).peekable();
+    let first = candidates.peek().map(|&(i, _)| i);
+    candidates
+        .find(|&(i, _)| {
+            !text[i + quote.len_utf8()..]
+                .chars()
+                .next()
+                .is_some_and(char::is_alphanumeric)
+        })
+        .map(|(i, _)| i)
+        .or(first)
 }
 
 /// Whether the text before a quote ends with a word that says the quoted text is a name.
@@ -105,6 +133,10 @@ mod tests {
             "Error while parsing value '…' as type Int64. Row data: '…'"
         );
         assert_eq!(hide_values("cut off 'pw-sec"), "cut off '…");
+        assert_eq!(
+            hide_values("Cannot cast string 'it's mine' to value"),
+            "Cannot cast string '…' to value"
+        );
     }
 
     #[test]
@@ -113,6 +145,8 @@ mod tests {
             r#"relation "missing" does not exist"#,
             "column 'amount' is read as Int64 but row 3 holds a TEXT value",
             r#"permission denied for table "orders""#,
+            "a source query only reads the database's tables: ATTACH is not allowed",
+            "it can't be read",
             "no quotes at all",
         ] {
             assert_eq!(hide_values(message), message);
