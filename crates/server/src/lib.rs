@@ -68,18 +68,15 @@ impl Application {
         let folder = DataFolder::new(&settings.data.root)?;
         let state_file = settings.state_file();
         if let Some(file) = &state_file {
-            if settings.database.url.is_none() {
-                own_files::move_old_state_database(folder.root(), file)?;
-            }
-            if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StartError::Settings(format!(
-                        "creating the state database's folder {}: {e}",
-                        parent.display()
-                    ))
-                })?;
-            }
+            own_files::prepare_state_file(file, folder.root(), settings.database.url.is_none())?;
         }
+        let store = Arc::new(Store::connect(&settings.database_url()).await?);
+        if settings.database_backend() == "postgres" {
+            sluice_engine::protect_state_database(&settings.database_url())
+                .await
+                .map_err(StartError::StateIdentity)?;
+        }
+        // Once the state database's files exist, so that a hard link to them is known too.
         let engine_settings = settings.engine.to_engine(&settings.s3);
         let folder = own_files::protect(
             folder,
@@ -87,12 +84,6 @@ impl Application {
             state_file.as_deref(),
             &engine_settings.scratch,
         )?;
-        let store = Arc::new(Store::connect(&settings.database_url()).await?);
-        if settings.database_backend() == "postgres" {
-            sluice_engine::protect_state_database(&settings.database_url())
-                .await
-                .map_err(StartError::StateIdentity)?;
-        }
         tracing::info!(state_database = settings.database_backend(), data_folder = %folder.root().display(), "state database ready");
 
         let analyzer = Arc::new(DataFusionSqlAnalyzer);

@@ -22,12 +22,36 @@ pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     (!file.is_empty() && file != ":memory:").then(|| PathBuf::from(file))
 }
 
+/// Makes the SQLite state database's folder, and when it is the embedded default's file
+/// (`is_default`), first moves there a state database an earlier Sluice left in the data folder.
+///
+/// # Errors
+/// `StartError::Settings` when the folder cannot be made or the old files cannot be moved.
+pub fn prepare_state_file(
+    state_file: &Path,
+    data_root: &Path,
+    is_default: bool,
+) -> Result<(), StartError> {
+    if is_default {
+        move_old_state_database(data_root, state_file)?;
+    }
+    if let Some(parent) = state_file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            StartError::Settings(format!(
+                "creating the state database's folder {}: {e}",
+                parent.display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 /// Moves a state database left in the data folder by an earlier Sluice to its own place, once,
 /// so that upgrading keeps every data store, flow input and flow.
 ///
 /// # Errors
 /// `StartError::Settings` when the files cannot be moved.
-pub fn move_old_state_database(data_root: &Path, state_file: &Path) -> Result<(), StartError> {
+fn move_old_state_database(data_root: &Path, state_file: &Path) -> Result<(), StartError> {
     let old = data_root.join(OLD_STATE_FILE);
     if !old.is_file() || state_file.exists() {
         return Ok(());
