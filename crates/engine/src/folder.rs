@@ -55,8 +55,10 @@ impl DataFolder {
     /// # Errors
     /// `Io` when a part of `path` that exists cannot be read.
     pub fn protect(mut self, path: &Path) -> Result<Self> {
-        let path =
-            canonical(path).map_err(|e| Error::io(format!("resolving {}", path.display()), e))?;
+        // Relative to the working directory, as Sluice opens it.
+        let path = std::path::absolute(path)
+            .and_then(|absolute| canonical(&absolute))
+            .map_err(|e| Error::io(format!("resolving {}", path.display()), e))?;
         let identity = std::fs::metadata(&path)
             .ok()
             .map(|meta| (meta.dev(), meta.ino()));
@@ -212,6 +214,9 @@ mod tests {
             let err = folder.resolve(&refused_path).unwrap_err().to_string();
             assert!(err.contains("Sluice's own files"), "{refused}: {err}");
         }
+        assert!(folder.resolve(&path("state-other/sluice.sqlite")).is_ok());
+        // A file not there yet, named relative to the working directory, is protected too.
+        let folder = folder.protect(Path::new("nowhere/yet/x.sqlite")).unwrap();
         assert!(folder.resolve(&path("state-other/sluice.sqlite")).is_ok());
         assert!(folder.resolve(&path("sluice.sqlite")).is_ok());
     }
