@@ -164,11 +164,11 @@ async fn configuration_tables_match_their_csv_files(server: &TestServer) {
             config.display()
         )
     };
-    let (status, overview) = server.get("/v1/configuration/conservation-area").await;
+    let (status, overview) = server.get("/v1/configuration/border").await;
     assert_eq!(status, 200, "{overview}");
     for (key, file) in [
-        ("endpoints", "collection/conservation-area/endpoint.csv"),
-        ("sources", "collection/conservation-area/source.csv"),
+        ("endpoints", "collection/border/endpoint.csv"),
+        ("sources", "collection/border/source.csv"),
     ] {
         assert_eq!(
             overview[key],
@@ -180,14 +180,14 @@ async fn configuration_tables_match_their_csv_files(server: &TestServer) {
         overview["rules"]["lookup"],
         count(&format!(
             "SELECT count(*) FROM {}",
-            csv("pipeline/conservation-area/lookup.csv")
+            csv("pipeline/border/lookup.csv")
         ))
     );
 
     let (rows, total) = server
-        .get_page("/v1/configuration/conservation-area/endpoints?limit=3&offset=2")
+        .get_page("/v1/configuration/border/endpoints?limit=3&offset=2")
         .await;
-    let file = csv("collection/conservation-area/endpoint.csv");
+    let file = csv("collection/border/endpoint.csv");
     assert_eq!(total, count(&format!("SELECT count(*) FROM {file}")));
     let expected = duckdb(&format!(
         "SELECT endpoint, \"endpoint-url\" FROM {file} LIMIT 3 OFFSET 2"
@@ -199,20 +199,20 @@ async fn configuration_tables_match_their_csv_files(server: &TestServer) {
     assert_eq!(got, expected);
 
     let (rows, total) = server
-        .get_page("/v1/configuration/conservation-area/rules/default-value?limit=100")
+        .get_page("/v1/configuration/border/rules/default-value?limit=100")
         .await;
     assert_eq!(
         total,
         count(&format!(
             "SELECT count(*) FROM {}",
-            csv("pipeline/conservation-area/default-value.csv")
+            csv("pipeline/border/default-value.csv")
         ))
     );
     assert!(rows.iter().all(|r| r.get("field").is_some()), "{rows:?}");
 
     for path in [
         "/v1/configuration/no-such-collection",
-        "/v1/configuration/conservation-area/rules/no-such-rule",
+        "/v1/configuration/border/rules/no-such-rule",
         "/v1/configuration/border/rules/old-entity",
     ] {
         let (status, problem) = server.get(path).await;
@@ -299,8 +299,8 @@ async fn issue_pages_match_duckdb_row_for_row(server: &TestServer) {
     for (query, filter) in [
         ("dataset=conservation-area", "dataset = 'conservation-area'"),
         (
-            "dataset=ancient-woodland&issue_type=invalid%20geometry%20-%20fixed&offset=100&limit=100",
-            "dataset = 'ancient-woodland' AND \"issue-type\" = 'invalid geometry - fixed'",
+            "dataset=conservation-area-document&issue_type=invalid%20URI&offset=100&limit=100",
+            "dataset = 'conservation-area-document' AND \"issue-type\" = 'invalid URI'",
         ),
         (
             "dataset=conservation-area&field=geometry&limit=7&offset=3",

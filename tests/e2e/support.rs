@@ -37,15 +37,15 @@ pub fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The shared fixtures of real pipeline metadata: `SLUICE_FIXTURES`, or `../shared/fixtures`
-/// beside the repository.
+/// Real pipeline metadata: the repository's cut (`tests/fixtures`), or the full set that
+/// `SLUICE_FIXTURES` points at.
 pub fn fixtures() -> PathBuf {
     let path = std::env::var_os("SLUICE_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repository().join("../shared/fixtures"));
+        .unwrap_or_else(|| repository().join("tests/fixtures"));
     assert!(
         path.join("collection-archive").is_dir(),
-        "the metadata tests need the shared fixtures at {} (set SLUICE_FIXTURES to point elsewhere)",
+        "the metadata tests need fixtures at {} (SLUICE_FIXTURES points elsewhere)",
         path.display()
     );
     path.canonicalize().unwrap()
