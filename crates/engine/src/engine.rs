@@ -151,12 +151,12 @@ impl DataFusionEngine {
     /// An error as a flow's error line shows it: no source values, no server paths.
     fn shown(&self, error: &Error) -> String {
         let message = self.locator.relative(&error.for_flow());
-        let scratch = self.settings.scratch.display().to_string();
-        if scratch.is_empty() {
-            message
-        } else {
-            message.replace(&scratch, "the scratch folder")
-        }
+        // A flow's scratch files are named from their own folder; where that lies is not said.
+        let scratch = format!("{}/", self.settings.scratch.display());
+        message.replace(
+            &format!("{scratch}{}", crate::scratch::PREFIX),
+            crate::scratch::PREFIX,
+        )
     }
 
     /// A session of its own for one flow. Its memory pool is DataFusion's unbounded default (see

@@ -7,7 +7,8 @@ use tempfile::TempDir;
 
 use crate::{Error, Result};
 
-const PREFIX: &str = "sluice-flow-";
+/// What every scratch folder's name starts with.
+pub const PREFIX: &str = "sluice-flow-";
 
 /// A new scratch folder for one flow of this process, removed when dropped.
 ///
