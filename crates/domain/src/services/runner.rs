@@ -259,7 +259,7 @@ impl FlowRunner {
                 patiently("recording the flow", || {
                     self.outputs.append_error(
                         output,
-                        stamped(&format!("the flow could not be planned: {err}")),
+                        stamped(&format!("the flow could not be planned: {}", plain(&err))),
                     )
                 })
                 .await?;
@@ -272,8 +272,8 @@ impl FlowRunner {
         })
         .await?;
         let runner = &self.settings.runner;
-        self.outputs
-            .append_log(
+        patiently("recording the flow", || {
+            self.outputs.append_log(
                 output,
                 stamped(&format!(
                     "flow {} started on runner {runner}: {} steps",
@@ -281,7 +281,8 @@ impl FlowRunner {
                     steps.len()
                 )),
             )
-            .await?;
+        })
+        .await?;
         tracing::info!(flow_id = %flow.id, steps = steps.len(), "flow started");
 
         let cancel = CancellationToken::new();
@@ -570,6 +571,15 @@ where
             }
             other => return other,
         }
+    }
+}
+
+/// An error in words for a flow's error line: a state database that did not answer is said so,
+/// without the driver's text (which goes to the log).
+fn plain(err: &Error) -> String {
+    match err {
+        Error::Unavailable(_) => "the state database did not answer".to_owned(),
+        other => other.to_string(),
     }
 }
 
