@@ -66,3 +66,29 @@ def time_sluice(base, path, runs, warmup):
             samples.append(time.perf_counter() - started)
     connection.close()
     return samples
+
+
+def finished_copy_flows(api, data, count):
+    """`count` completed flows of a one-step copy of a tiny CSV; returns their (flow id, output id)."""
+    with open(os.path.join(data, "tiny.csv"), "w") as f:
+        f.write("id,name\n1,a\n2,b\n")
+    source = call(api, "POST", "/data-stores",
+                  {"name": "tiny", "type": "file", "connection": {"path": "tiny.csv", "format": "csv"}})
+    target = call(api, "POST", "/data-stores",
+                  {"name": "copy", "type": "file", "connection": {"path": "copy.csv", "format": "csv"}})
+    flow_input = call(api, "POST", "/flow-inputs", {
+        "source_data_store_ids": [source["id"]], "target_data_store_id": target["id"],
+        "sources": [{"data_store_id": source["id"], "as": "tiny"}],
+        "transforms": [{"name": "copied", "sql": "SELECT * FROM tiny"}],
+        "outputs": [{"transform": "copied", "mode": "replace"}],
+    })
+    flows = []
+    for _ in range(count):
+        flow = call(api, "POST", "/flows", {"flow_input_id": flow_input["id"]})
+        while flow["output"]["state"] not in ("COMPLETED", "FAILED", "CANCELLED"):
+            time.sleep(0.02)
+            flow = call(api, "GET", f"/flows/{flow['id']}")
+        if flow["output"]["state"] != "COMPLETED":
+            raise SystemExit(f"the setup flow ended {flow['output']['state']}")
+        flows.append((flow["id"], flow["flow_output_id"]))
+    return flows

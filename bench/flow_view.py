@@ -9,42 +9,15 @@ import sqlite3
 import statistics
 import subprocess
 import tempfile
-import time
 import uuid
 
-from common import call, start_sluice, state_database, time_sluice
+from common import finished_copy_flows, start_sluice, state_database, time_sluice
 
 LONG = 100_000
 
 
 def timed_gets(base, path, runs=200, warmup=20):
     return statistics.median(time_sluice(base, path, runs, warmup))
-
-
-def two_finished_flows(api, data):
-    """Two completed flows of a one-step CSV copy; returns their (flow id, output id)."""
-    with open(os.path.join(data, "tiny.csv"), "w") as f:
-        f.write("id,name\n1,a\n2,b\n")
-    source = call(api, "POST", "/data-stores",
-                  {"name": "tiny", "type": "file", "connection": {"path": "tiny.csv", "format": "csv"}})
-    target = call(api, "POST", "/data-stores",
-                  {"name": "copy", "type": "file", "connection": {"path": "copy.csv", "format": "csv"}})
-    flow_input = call(api, "POST", "/flow-inputs", {
-        "source_data_store_ids": [source["id"]], "target_data_store_id": target["id"],
-        "sources": [{"data_store_id": source["id"], "as": "tiny"}],
-        "transforms": [{"name": "copied", "sql": "SELECT * FROM tiny"}],
-        "outputs": [{"transform": "copied", "mode": "replace"}],
-    })
-    flows = []
-    for _ in range(2):
-        flow = call(api, "POST", "/flows", {"flow_input_id": flow_input["id"]})
-        while flow["output"]["state"] not in ("COMPLETED", "FAILED", "CANCELLED"):
-            time.sleep(0.02)
-            flow = call(api, "GET", f"/flows/{flow['id']}")
-        if flow["output"]["state"] != "COMPLETED":
-            raise SystemExit(f"the setup flow ended {flow['output']['state']}")
-        flows.append((flow["id"], flow["flow_output_id"]))
-    return flows
 
 
 def lengthen_sqlite(path, output_id):
@@ -65,7 +38,7 @@ def bench(binary, label, settings, lengthen):
     data = tempfile.mkdtemp(prefix="sluice-bench-view-")
     process, api = start_sluice(binary, data, **settings(data))
     try:
-        (short, _), (long, long_output) = two_finished_flows(api, data)
+        (short, _), (long, long_output) = finished_copy_flows(api, data, 2)
         lengthen(data, long_output)
         short_p50 = timed_gets(api, f"/flows/{short}")
         long_p50 = timed_gets(api, f"/flows/{long}")

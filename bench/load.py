@@ -8,40 +8,19 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 
-from common import call, start_sluice
+from common import finished_copy_flows, start_sluice
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOAD = os.path.join(HERE, "load")
-
-
-def finished_flow(api, data):
-    with open(os.path.join(data, "tiny.csv"), "w") as f:
-        f.write("id,name\n1,a\n2,b\n")
-    source = call(api, "POST", "/data-stores",
-                  {"name": "tiny", "type": "file", "connection": {"path": "tiny.csv", "format": "csv"}})
-    target = call(api, "POST", "/data-stores",
-                  {"name": "copy", "type": "file", "connection": {"path": "copy.csv", "format": "csv"}})
-    flow_input = call(api, "POST", "/flow-inputs", {
-        "source_data_store_ids": [source["id"]], "target_data_store_id": target["id"],
-        "sources": [{"data_store_id": source["id"], "as": "tiny"}],
-        "transforms": [{"name": "copied", "sql": "SELECT * FROM tiny"}],
-        "outputs": [{"transform": "copied", "mode": "replace"}],
-    })
-    flow = call(api, "POST", "/flows", {"flow_input_id": flow_input["id"]})
-    while flow["output"]["state"] not in ("COMPLETED", "FAILED", "CANCELLED"):
-        time.sleep(0.02)
-        flow = call(api, "GET", f"/flows/{flow['id']}")
-    return flow["id"]
 
 
 def load(binary, label, settings, seconds, connections):
     data = tempfile.mkdtemp(prefix="sluice-bench-load-")
     process, api = start_sluice(binary, data, **settings)
     try:
-        flow = finished_flow(api, data)
+        [(flow, _)] = finished_copy_flows(api, data, 1)
         root = api[: -len("/v1")]
         per_endpoint = [connections - 2 * (connections // 3), connections // 3, connections // 3]
         runs = [

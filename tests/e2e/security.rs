@@ -18,6 +18,18 @@ fn csv_store(name: &str, path: &str) -> Value {
     json!({"name": name, "type": "file", "connection": {"path": path, "format": "csv"}})
 }
 
+/// A flow input reading `source` (as `src`, with `read`), running `sql` as transform `t` and
+/// replacing `target` with its rows.
+fn one_transform(source: i64, read: Value, target: i64, sql: &str) -> Value {
+    one_source_flow(
+        source,
+        read,
+        target,
+        json!([{"name": "t", "sql": sql}]),
+        json!([{"transform": "t", "mode": "replace"}]),
+    )
+}
+
 /// Registers `body`, expecting a 422 at `/connection/path`; returns its message.
 async fn refused_path(server: &TestServer, body: &Value) -> String {
     let (status, problem) = server.post("/v1/data-stores", body).await;
@@ -107,12 +119,11 @@ async fn a_link_made_after_registration_cannot_reach_the_state_database() {
     )
     .unwrap();
     let flow = server
-        .run_flow(one_source_flow(
+        .run_flow(one_transform(
             source,
             json!({"table": "data_store"}),
             target,
-            json!([{"name": "t", "sql": "SELECT * FROM src"}]),
-            json!([{"transform": "t", "mode": "replace"}]),
+            "SELECT * FROM src",
         ))
         .await;
     assert_eq!(flow["output"]["state"], "FAILED", "{flow}");
@@ -144,12 +155,11 @@ async fn run_sqlite_query(server: &TestServer, query: &str) -> Value {
         None => server.data_store(csv_store("out", "out.csv")).await,
     };
     server
-        .run_flow(one_source_flow(
+        .run_flow(one_transform(
             source,
             json!({"query": query}),
             target,
-            json!([{"name": "t", "sql": "SELECT * FROM src"}]),
-            json!([{"transform": "t", "mode": "replace"}]),
+            "SELECT * FROM src",
         ))
         .await
 }
@@ -210,12 +220,11 @@ async fn a_value_read_from_a_source_is_never_echoed_by_an_error() {
     let source = server.data_store(csv_store("users", "users.csv")).await;
     let target = server.data_store(csv_store("out", "out.csv")).await;
     let flow = server
-        .run_flow(one_source_flow(
+        .run_flow(one_transform(
             source,
             json!({}),
             target,
-            json!([{"name": "t", "sql": "SELECT CAST(password AS INT) AS p FROM src"}]),
-            json!([{"transform": "t", "mode": "replace"}]),
+            "SELECT CAST(password AS INT) AS p FROM src",
         ))
         .await;
     assert_eq!(flow["output"]["state"], "FAILED", "{flow}");
@@ -392,12 +401,11 @@ async fn terminated_state_database_sessions_give_503_or_an_answer_never_500_and_
     let source = server.data_store(csv_store("orders", "orders.csv")).await;
     let target = server.data_store(csv_store("out", "out.csv")).await;
     let input = server
-        .flow_input(one_source_flow(
+        .flow_input(one_transform(
             source,
             json!({}),
             target,
-            json!([{"name": "t", "sql": "SELECT customer_id, sum(amount) AS s FROM src GROUP BY customer_id"}]),
-            json!([{"transform": "t", "mode": "replace"}]),
+            "SELECT customer_id, sum(amount) AS s FROM src GROUP BY customer_id",
         ))
         .await;
     let flow = server.start_flow(input).await;
@@ -611,12 +619,11 @@ async fn a_postgres_store_cannot_reach_the_state_database_by_any_host_name() {
             }}))
             .await;
         let flow = server
-            .run_flow(one_source_flow(
+            .run_flow(one_transform(
                 source,
                 json!({"table": "data_store"}),
                 target,
-                json!([{"name": "t", "sql": "SELECT * FROM src"}]),
-                json!([{"transform": "t", "mode": "replace"}]),
+                "SELECT * FROM src",
             ))
             .await;
         assert_eq!(flow["output"]["state"], "FAILED", "{flow}");
