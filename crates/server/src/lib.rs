@@ -3,6 +3,7 @@
 
 mod metadata;
 mod own_files;
+mod query_threads;
 pub mod settings;
 pub mod telemetry;
 
@@ -39,6 +40,8 @@ pub enum StartError {
     CollectionLog(sluice_parquet::Error),
     #[error("the state database's identity cannot be read: {0}")]
     StateIdentity(sluice_engine::Error),
+    #[error("the metadata query threads cannot start: {0}")]
+    QueryThreads(std::io::Error),
     #[error("the settings are inconsistent: {0}")]
     Settings(String),
     #[error("the Datasette databases cannot be used: {0}")]

@@ -8,11 +8,17 @@ use sluice_domain::services::{MetadataPorts, MetadataService};
 use sluice_parquet::{CsvCollectionLog, CsvConfiguration, CsvSpecification, ParquetArchive};
 use std::sync::Arc;
 
+use crate::query_threads::QueryThreads;
 use crate::{Settings, StartError};
 
 /// # Errors
 /// `StartError` when the chosen source cannot be opened.
 pub async fn service(settings: &Settings) -> Result<MetadataService, StartError> {
+    let threads = QueryThreads::start().map_err(StartError::QueryThreads)?;
+    Ok(MetadataService::new(threads.serve(ports(settings).await?)))
+}
+
+async fn ports(settings: &Settings) -> Result<MetadataPorts, StartError> {
     // Every CSV folder on S3 is on the archive's server.
     let endpoint = settings
         .archive
@@ -45,14 +51,14 @@ pub async fn service(settings: &Settings) -> Result<MetadataService, StartError>
             urls = urls.len(),
             "metadata from Datasette"
         );
-        return Ok(MetadataService::new(MetadataPorts {
+        return Ok(MetadataPorts {
             issues: datasette.clone(),
             performance: datasette.clone(),
             specification: datasette.clone(),
             collection_log: datasette,
             configuration,
             catalog,
-        }));
+        });
     }
     let collection_log = Arc::new(
         CsvCollectionLog::open(&settings.collection_log.url, endpoint)
@@ -60,12 +66,12 @@ pub async fn service(settings: &Settings) -> Result<MetadataService, StartError>
     );
     let archive = Arc::new(ParquetArchive::open(settings.archive.to_adapter()).await?);
     tracing::info!(archive = %settings.archive.url, "metadata from the collection archive");
-    Ok(MetadataService::new(MetadataPorts {
+    Ok(MetadataPorts {
         issues: archive.clone(),
         performance: archive.clone(),
         specification: archive,
         collection_log,
         configuration,
         catalog,
-    }))
+    })
 }
