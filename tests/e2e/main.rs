@@ -3,6 +3,7 @@
 mod databases;
 mod support;
 
+mod decimals;
 mod flows;
 mod handoff;
 mod matrix;

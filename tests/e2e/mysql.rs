@@ -49,7 +49,7 @@ async fn a_mysql_table_of_every_mapped_type_reaches_parquet_intact() {
         ("utiny", "Int16", "255"),
         ("ratio", "Float32", "1.5"),
         ("amount", "Float64", "2.25"),
-        ("price", "Utf8", "-1234.567"),
+        ("price", "Decimal128(12, 3)", "-1234.567"),
         ("name", "Utf8", "Ελλάδα – ünïcode"),
         ("letter", "Utf8", "x"),
         ("body", "Utf8", "long text"),

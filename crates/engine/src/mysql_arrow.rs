@@ -10,7 +10,9 @@
 //! | BIGINT, MEDIUMINT UNSIGNED, INT UNSIGNED | Int64 |
 //! | BIGINT UNSIGNED | UInt64 |
 //! | FLOAT, DOUBLE | Float32, Float64 |
-//! | DECIMAL | Utf8, the exact decimal text |
+//! | DECIMAL(p, s), p ≤ 38 | Decimal128(p, s) |
+//! | DECIMAL(p, s), p > 38 | Decimal256(p, s) |
+//! | DECIMAL of an expression | Decimal128(38, 9) |
 //! | CHAR, VARCHAR, TEXT types, ENUM, SET, JSON | Utf8 |
 //! | BINARY, VARBINARY, BLOB types (collation `binary`) | Binary |
 //! | DATE | Date32 |
@@ -18,19 +20,28 @@
 //! | TIMESTAMP | Timestamp(µs, "UTC") (the session runs in UTC) |
 //!
 //! NULL is NULL in every type. Any other type (TIME, BIT, GEOMETRY) is an error naming the column.
+//!
+//! A DECIMAL column of a table has the precision and scale the table declares (read from
+//! `information_schema`, as the result's description leaves the scale out). A DECIMAL computed by
+//! the query has none to read, and arrives as Decimal128(38, 9), as an unconstrained PostgreSQL
+//! numeric does. Decimals are exact: a value that does not fit fails the read, naming the column.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use datafusion::arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder,
-    Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
-    UInt64Builder,
+    Int16Builder, Int32Builder, Int64Builder, PrimitiveBuilder, StringBuilder,
+    TimestampMicrosecondBuilder, UInt64Builder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{
+    ArrowNativeTypeOp, DataType, Decimal128Type, Decimal256Type, DecimalType, Field, Schema,
+    SchemaRef, TimeUnit, i256,
+};
 use datafusion::arrow::record_batch::RecordBatch;
-use sea_orm::sqlx::mysql::{MySql, MySqlColumn, MySqlRow, MySqlTypeInfo};
+use sea_orm::sqlx::mysql::{MySql, MySqlColumn, MySqlConnection, MySqlRow, MySqlTypeInfo};
 use sea_orm::sqlx::{Column, Row, Type, TypeInfo};
 use std::sync::Arc;
 
+use crate::decimal_text::unscaled;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +57,8 @@ enum MyType {
     UInt64,
     Float32,
     Float64,
+    Decimal128(u8, i8),
+    Decimal256(u8, i8),
     Text,
     Bytes,
     Date,
@@ -53,8 +66,12 @@ enum MyType {
     Timestamp,
 }
 
+/// The precision and scale of a DECIMAL whose declaration is unknown (a computed column).
+pub const UNDECLARED_DECIMAL: (u8, i8) = (38, 9);
+
 impl MyType {
-    fn of(column: &str, type_info: &MySqlTypeInfo) -> Result<Self> {
+    /// `decimal` is the column's declared precision and scale, when it is a DECIMAL of a table.
+    fn of(column: &str, type_info: &MySqlTypeInfo, decimal: Option<(u8, i8)>) -> Result<Self> {
         // The type name says BLOB or BINARY for any column whose collation ends in `_bin` (a JSON
         // column on MariaDB, say); only the collation `binary` makes it bytes.
         let text = <String as Type<MySql>>::compatible(type_info);
@@ -69,8 +86,12 @@ impl MyType {
             "BIGINT UNSIGNED" => Self::UInt64,
             "FLOAT" => Self::Float32,
             "DOUBLE" => Self::Float64,
-            "DECIMAL" | "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT"
-            | "ENUM" | "SET" | "JSON" => Self::Text,
+            "DECIMAL" => match decimal.unwrap_or(UNDECLARED_DECIMAL) {
+                (precision, scale) if precision <= 38 => Self::Decimal128(precision, scale),
+                (precision, scale) => Self::Decimal256(precision, scale),
+            },
+            "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM"
+            | "SET" | "JSON" => Self::Text,
             "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" if text => {
                 Self::Text
             }
@@ -96,6 +117,8 @@ impl MyType {
             Self::UInt64 => DataType::UInt64,
             Self::Float32 => DataType::Float32,
             Self::Float64 => DataType::Float64,
+            Self::Decimal128(p, s) => DataType::Decimal128(p, s),
+            Self::Decimal256(p, s) => DataType::Decimal256(p, s),
             Self::Text => DataType::Utf8,
             Self::Bytes => DataType::Binary,
             Self::Date => DataType::Date32,
@@ -112,12 +135,16 @@ pub struct RowsToArrow {
 }
 
 impl RowsToArrow {
+    /// `decimals` holds, for each column, its declared precision and scale when it is a DECIMAL
+    /// of a table ([`declared_decimals`]).
+    ///
     /// # Errors
     /// `Unsupported` for a column of a type Sluice does not read.
-    pub fn new(columns: &[MySqlColumn]) -> Result<Self> {
+    pub fn new(columns: &[MySqlColumn], decimals: &[Option<(u8, i8)>]) -> Result<Self> {
         let types = columns
             .iter()
-            .map(|c| MyType::of(c.name(), c.type_info()))
+            .zip(decimals.iter().copied().chain(std::iter::repeat(None)))
+            .map(|(c, decimal)| MyType::of(c.name(), c.type_info(), decimal))
             .collect::<Result<Vec<_>>>()?;
         let fields: Vec<Field> = columns
             .iter()
@@ -135,27 +162,108 @@ impl RowsToArrow {
     }
 
     /// # Errors
-    /// `Database` when a value cannot be decoded as its column's type.
+    /// `Database` when a value cannot be decoded as its column's type; `Unsupported` naming the
+    /// column when a decimal does not fit its type.
     pub fn batch(&self, rows: &[MySqlRow]) -> Result<RecordBatch> {
         let columns = self
             .types
             .iter()
+            .zip(self.schema.fields())
             .enumerate()
-            .map(|(i, t)| column(rows, i, *t))
-            .collect::<std::result::Result<Vec<_>, sea_orm::sqlx::Error>>()
-            .map_err(|err| Error::Database(format!("reading a MySQL row: {err}")))?;
+            .map(|(i, (t, field))| column(rows, i, *t, field.name()))
+            .collect::<Result<Vec<_>>>()?;
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 }
 
-fn column(rows: &[MySqlRow], i: usize, t: MyType) -> sea_orm::sqlx::Result<ArrayRef> {
+fn read_failed(err: sea_orm::sqlx::Error) -> Error {
+    Error::Database(format!("reading a MySQL row: {err}"))
+}
+
+/// The precision and scale each column declares when it is a DECIMAL column of a table; `None`
+/// for other columns and for DECIMALs the query computes.
+///
+/// # Errors
+/// `Database` when the catalog cannot be read.
+pub async fn declared_decimals(
+    connection: &mut MySqlConnection,
+    columns: &[MySqlColumn],
+) -> Result<Vec<Option<(u8, i8)>>> {
+    let mut declared = Vec::with_capacity(columns.len());
+    for column in columns {
+        let origin = column.origin();
+        let table = origin
+            .table_column()
+            .filter(|_| column.type_info().name() == "DECIMAL");
+        let Some(table) = table else {
+            declared.push(None);
+            continue;
+        };
+        // The origin names the table as `schema.table` (or `table` in the current schema).
+        let (schema, name) = match table.table.split_once('.') {
+            Some((schema, name)) => (Some(schema), name),
+            None => (None, &*table.table),
+        };
+        let row: Option<(Option<u64>, Option<u64>)> = sea_orm::sqlx::query_as(
+            "SELECT NUMERIC_PRECISION, NUMERIC_SCALE FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+        )
+        .bind(schema)
+        .bind(name)
+        .bind(&*table.name)
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(read_failed)?;
+        declared.push(match row {
+            Some((Some(precision), Some(scale))) => {
+                u8::try_from(precision).ok().zip(i8::try_from(scale).ok())
+            }
+            _ => None,
+        });
+    }
+    Ok(declared)
+}
+
+/// A DECIMAL column, parsed from the text the server sends, exactly.
+fn decimals<T: DecimalType>(
+    rows: &[MySqlRow],
+    i: usize,
+    name: &str,
+    precision: u8,
+    scale: i8,
+    limit: T::Native,
+) -> Result<ArrayRef> {
+    let mut builder = PrimitiveBuilder::<T>::with_capacity(rows.len())
+        .with_data_type(T::TYPE_CONSTRUCTOR(precision, scale));
+    for row in rows {
+        match row
+            .try_get_unchecked::<Option<&str>, _>(i)
+            .map_err(read_failed)?
+        {
+            Some(text) => builder.append_value(unscaled(text, scale, limit).ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "column '{name}' holds a value that DECIMAL({precision}, {scale}) cannot hold \
+                     exactly; cast it in the source query (to a DECIMAL of larger precision or \
+                     scale, or to CHAR)"
+                ))
+            })?),
+            None => builder.append_null(),
+        }
+    }
+    Ok(Arc::new(builder.finish()))
+}
+
+fn column(rows: &[MySqlRow], i: usize, t: MyType, name: &str) -> Result<ArrayRef> {
     // Values are decoded unchecked: the type was chosen from the column, and DECIMAL, JSON and
     // the text types all arrive as text.
     macro_rules! build {
         ($builder:expr, $rust:ty, |$v:ident| $value:expr) => {{
             let mut builder = $builder;
             for row in rows {
-                match row.try_get_unchecked::<Option<$rust>, _>(i)? {
+                match row
+                    .try_get_unchecked::<Option<$rust>, _>(i)
+                    .map_err(read_failed)?
+                {
                     Some($v) => builder.append_value($value),
                     None => builder.append_null(),
                 }
@@ -175,6 +283,13 @@ fn column(rows: &[MySqlRow], i: usize, t: MyType) -> sea_orm::sqlx::Result<Array
         MyType::UInt64 => build!(UInt64Builder::with_capacity(n), u64, |v| v),
         MyType::Float32 => build!(Float32Builder::with_capacity(n), f32, |v| v),
         MyType::Float64 => build!(Float64Builder::with_capacity(n), f64, |v| v),
+        MyType::Decimal128(p, s) => {
+            decimals::<Decimal128Type>(rows, i, name, p, s, 10i128.pow(u32::from(p)))?
+        }
+        MyType::Decimal256(p, s) => {
+            let limit = i256::from_i128(10).pow_wrapping(u32::from(p));
+            decimals::<Decimal256Type>(rows, i, name, p, s, limit)?
+        }
         MyType::Text => build!(StringBuilder::new(), String, |v| v),
         MyType::Bytes => build!(BinaryBuilder::new(), Vec<u8>, |v| v),
         MyType::Date => build!(Date32Builder::with_capacity(n), NaiveDate, |v| {

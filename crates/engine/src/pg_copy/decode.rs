@@ -1,15 +1,18 @@
 //! Binary COPY bytes into Arrow record batches, one column builder per column.
 
 use datafusion::arrow::array::{
-    ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder,
-    Float64Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
+    Decimal256Builder, Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{ArrowNativeTypeOp, DataType, SchemaRef, i256};
 use datafusion::arrow::record_batch::RecordBatch;
 use std::ops::Range;
 
-use super::{EPOCH_DAYS, EPOCH_MICROS, PgColumn, PgType, SIGNATURE, malformed, schema_of};
+use super::numeric::{unscaled, write_text as write_numeric_text};
+use super::{
+    EPOCH_DAYS, EPOCH_MICROS, NumericShape, PgColumn, PgType, SIGNATURE, malformed, schema_of,
+};
 use crate::Result;
 
 /// Decodes a binary COPY stream fed in chunks of any size into record batches of `batch_rows`.
@@ -182,7 +185,11 @@ enum ColumnBuilder {
     Int8(Int64Builder),
     Float4(Float32Builder),
     Float8(Float64Builder),
-    /// With the text of the value being written, reused from row to row.
+    /// numeric as a decimal, with its scale and 10^precision, which no value reaches.
+    Decimal128(Decimal128Builder, i8, i128),
+    Decimal256(Decimal256Builder, i8, i256),
+    /// numeric too wide for a decimal, with the text of the value being written, reused from row
+    /// to row.
     Numeric(StringBuilder, String),
     /// text and json: the bytes are the text.
     Text(StringBuilder),
@@ -204,7 +211,20 @@ impl ColumnBuilder {
             PgType::Int8 => Self::Int8(Int64Builder::with_capacity(capacity)),
             PgType::Float4 => Self::Float4(Float32Builder::with_capacity(capacity)),
             PgType::Float8 => Self::Float8(Float64Builder::with_capacity(capacity)),
-            PgType::Numeric => Self::Numeric(text(), String::new()),
+            PgType::Numeric(shape) => match (shape, PgType::Numeric(shape).data_type()) {
+                (NumericShape::Text, _) => Self::Numeric(text(), String::new()),
+                (_, data_type @ DataType::Decimal128(precision, scale)) => Self::Decimal128(
+                    Decimal128Builder::with_capacity(capacity).with_data_type(data_type),
+                    scale,
+                    10i128.pow(u32::from(precision)),
+                ),
+                (_, data_type @ DataType::Decimal256(precision, scale)) => Self::Decimal256(
+                    Decimal256Builder::with_capacity(capacity).with_data_type(data_type),
+                    scale,
+                    i256::from_i128(10).pow_wrapping(u32::from(precision)),
+                ),
+                (_, other) => unreachable!("a numeric is a decimal or text, not {other}"),
+            },
             PgType::Text | PgType::Json => Self::Text(text()),
             PgType::Jsonb => Self::Jsonb(text()),
             PgType::Uuid => Self::Uuid(text()),
@@ -227,6 +247,8 @@ impl ColumnBuilder {
             Self::Int8(b) => b,
             Self::Float4(b) => b,
             Self::Float8(b) => b,
+            Self::Decimal128(b, ..) => b,
+            Self::Decimal256(b, ..) => b,
             Self::Numeric(b, _) | Self::Text(b) | Self::Jsonb(b) | Self::Uuid(b) => b,
             Self::Bytea(b) => b,
             Self::Date(b) => b,
@@ -247,6 +269,12 @@ impl ColumnBuilder {
             Self::Int8(b) => b.append_value(i64::from_be_bytes(fixed(value, column)?)),
             Self::Float4(b) => b.append_value(f32::from_be_bytes(fixed(value, column)?)),
             Self::Float8(b) => b.append_value(f64::from_be_bytes(fixed(value, column)?)),
+            Self::Decimal128(b, scale, limit) => {
+                b.append_value(unscaled(value, column, *scale, *limit)?);
+            }
+            Self::Decimal256(b, scale, limit) => {
+                b.append_value(unscaled(value, column, *scale, *limit)?);
+            }
             Self::Numeric(b, text) => {
                 text.clear();
                 write_numeric_text(value, column, text)?;
@@ -285,6 +313,8 @@ impl ColumnBuilder {
             Self::Int8(b) => b.append_null(),
             Self::Float4(b) => b.append_null(),
             Self::Float8(b) => b.append_null(),
+            Self::Decimal128(b, ..) => b.append_null(),
+            Self::Decimal256(b, ..) => b.append_null(),
             Self::Numeric(b, _) | Self::Text(b) | Self::Jsonb(b) | Self::Uuid(b) => {
                 b.append_null();
             }
@@ -329,107 +359,11 @@ fn utf8<'a>(value: &'a [u8], column: &str) -> Result<&'a str> {
         .map_err(|_| malformed(&format!("column '{column}' holds text that is not UTF-8")))
 }
 
-/// A binary numeric as exact decimal text: base-10000 digits with a weight (the power of 10000
-/// of the first digit), a sign and a display scale (digits after the point).
-#[cfg(test)]
-pub(super) fn numeric_text(value: &[u8], column: &str) -> Result<String> {
-    let mut text = String::new();
-    write_numeric_text(value, column, &mut text)?;
-    Ok(text)
-}
-
-/// [`numeric_text`], written into `out` (one numeric per row: no allocation of its own, and no
-/// `fmt`, which cost more than the rest of the decoding of such a column).
-fn write_numeric_text(value: &[u8], column: &str, out: &mut String) -> Result<()> {
-    let short = || malformed(&format!("column '{column}' holds a short numeric"));
-    let field = |i: usize| read_i16(value, i * 2).ok_or_else(short);
-    let (count, weight, sign, scale) = (field(0)?, field(1)?, field(2)? as u16, field(3)?);
-    let special = match sign {
-        0xC000 => Some("NaN"),
-        0xD000 => Some("Infinity"),
-        0xF000 => Some("-Infinity"),
-        _ => None,
-    };
-    if let Some(special) = special {
-        out.push_str(special);
-        return Ok(());
-    }
-    let count = usize::try_from(count).unwrap_or(0);
-    let Some(stored) = value.get(8..8 + 2 * count) else {
-        return Err(short());
-    };
-    if stored
-        .chunks_exact(2)
-        .any(|d| !(0..10_000).contains(&i16::from_be_bytes([d[0], d[1]])))
-    {
-        return Err(malformed(&format!(
-            "column '{column}' holds a numeric digit outside 0..9999"
-        )));
-    }
-    // The digit for 10000^power, zero outside the stored ones.
-    let digit = |power: i32| -> u16 {
-        let index = i32::from(weight) - power;
-        usize::try_from(index)
-            .ok()
-            .filter(|&i| i < count)
-            .map_or(0, |i| {
-                u16::from_be_bytes([stored[2 * i], stored[2 * i + 1]])
-            })
-    };
-    if sign == 0x4000 {
-        out.push('-');
-    }
-    let mut started = false;
-    for power in (0..=i32::from(weight).max(0)).rev() {
-        let d = digit(power);
-        if started {
-            push_group(out, d, true);
-        } else if d != 0 || power == 0 {
-            push_group(out, d, false);
-            started = true;
-        }
-    }
-    if scale > 0 {
-        out.push('.');
-        let fraction_start = out.len();
-        let groups = (i32::from(scale) + 3) / 4;
-        for power in 1..=groups {
-            push_group(out, digit(-power), true);
-        }
-        out.truncate(fraction_start + scale as usize);
-    }
-    Ok(())
-}
-
-/// Appends a base-10000 digit as four decimal digits, or without its leading zeros.
-fn push_group(out: &mut String, group: u16, padded: bool) {
-    let digits = [group / 1000, group / 100 % 10, group / 10 % 10, group % 10];
-    let skip = if padded {
-        0
-    } else {
-        digits[..3].iter().take_while(|&&d| d == 0).count()
-    };
-    for d in &digits[skip..] {
-        out.push(char::from(b'0' + *d as u8));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::{Int32Type, TimestampMicrosecondType};
-
-    fn numeric(weight: i16, sign: u16, scale: i16, digits: &[i16]) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        for part in [digits.len() as i16, weight, sign as i16, scale] {
-            bytes.extend_from_slice(&part.to_be_bytes());
-        }
-        for d in digits {
-            bytes.extend_from_slice(&d.to_be_bytes());
-        }
-        bytes
-    }
 
     /// A binary COPY stream of rows of fields (None for NULL), as PostgreSQL writes it.
     fn stream(rows: &[Vec<Option<Vec<u8>>>]) -> Vec<u8> {
@@ -450,37 +384,6 @@ mod tests {
         }
         bytes.extend_from_slice(&(-1i16).to_be_bytes());
         bytes
-    }
-
-    #[test]
-    fn numerics_keep_every_digit() {
-        assert_eq!(
-            numeric_text(&numeric(0, 0, 2, &[12, 3400]), "n").unwrap(),
-            "12.34"
-        );
-        assert_eq!(
-            numeric_text(&numeric(1, 0x4000, 0, &[1, 2]), "n").unwrap(),
-            "-10002"
-        );
-        assert_eq!(
-            numeric_text(&numeric(-1, 0, 5, &[5]), "n").unwrap(),
-            "0.00050"
-        );
-        assert_eq!(numeric_text(&numeric(0, 0, 0, &[]), "n").unwrap(), "0");
-        assert_eq!(
-            numeric_text(&numeric(1, 0, 1, &[100, 7, 5000]), "n").unwrap(),
-            "1000007.5"
-        );
-        assert!(
-            numeric_text(&numeric(0, 0, 0, &[10_000]), "n")
-                .unwrap_err()
-                .to_string()
-                .contains("digit outside")
-        );
-        assert_eq!(
-            numeric_text(&numeric(0, 0xC000, 0, &[]), "n").unwrap(),
-            "NaN"
-        );
     }
 
     #[test]
@@ -554,7 +457,7 @@ mod tests {
         let mut decoder = CopyDecoder::new(columns, 10);
         assert!(decoder.push(&two).is_err());
         assert!(
-            PgType::of("shape", 600, "point")
+            PgType::of("shape", 600, -1, "point")
                 .unwrap_err()
                 .to_string()
                 .contains("'shape'")

@@ -12,7 +12,7 @@
 //! | UInt64 | numeric(20) |
 //! | Float16, Float32 | real |
 //! | Float64 | double precision |
-//! | Decimal(p, s) | numeric(p, s) |
+//! | Decimal(p, s) | numeric(p, s); numeric when it came from an unconstrained numeric |
 //! | Utf8, LargeUtf8, Utf8View | text |
 //! | Binary, LargeBinary, BinaryView, FixedSizeBinary | bytea |
 //! | Date32, Date64 | date |
@@ -73,7 +73,12 @@ impl TargetColumn {
             D::Decimal32(p, s) | D::Decimal64(p, s) | D::Decimal128(p, s) | D::Decimal256(p, s)
                 if *s >= 0 =>
             {
-                (format!("numeric({p}, {s})"), D::Utf8, TextAs::Numeric)
+                // An unconstrained numeric read from PostgreSQL is created unconstrained again.
+                let pg_type = match field.metadata().get(POSTGRESQL_TYPE).map(String::as_str) {
+                    Some("numeric") => "numeric".into(),
+                    _ => format!("numeric({p}, {s})"),
+                };
+                (pg_type, D::Utf8, TextAs::Numeric)
             }
             D::Utf8 | D::LargeUtf8 | D::Utf8View => {
                 let (pg_type, text_as) =
@@ -348,7 +353,7 @@ fn numeric_binary(text: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::decode::numeric_text;
+    use super::super::numeric::numeric_text;
     use super::*;
 
     #[test]

@@ -9,7 +9,10 @@
 //! | boolean | Boolean |
 //! | smallint, integer, bigint | Int16, Int32, Int64 |
 //! | real, double precision | Float32, Float64 |
-//! | numeric | Utf8, the exact decimal text (`NaN` for NaN) |
+//! | numeric(p, s), p ≤ 38 | Decimal128(p, s) |
+//! | numeric(p, s), 38 < p ≤ 76 | Decimal256(p, s) |
+//! | numeric(p, s), p > 76 | Utf8, the exact decimal text |
+//! | numeric (unconstrained, or an expression) | Decimal128(38, 9) |
 //! | text, varchar, char(n), name | Utf8 |
 //! | json, jsonb | Utf8, the JSON text |
 //! | uuid | Utf8, hyphenated |
@@ -20,12 +23,22 @@
 //!
 //! NULL is NULL in every type. Any other type is an error naming the column and its type.
 //!
-//! A numeric, json, jsonb or uuid column's Arrow field remembers its PostgreSQL type in its
-//! metadata ([`POSTGRESQL_TYPE`]), which DataFusion keeps through plain column references and
-//! Parquet keeps in its files: a PostgreSQL target creates such a column with that type again.
+//! Decimals are exact. A numeric's precision and scale come from its column's declaration
+//! (`numeric(10, 2)`); a negative scale (`numeric(5, -2)`, whole hundreds) becomes scale 0 with
+//! the precision widened to match. Where PostgreSQL declares none (an unconstrained column, a
+//! computed expression), the column arrives as Decimal128(38, 9): 29 digits before the point and 9
+//! after, the choice analytical engines reading PostgreSQL commonly make. A value a decimal cannot
+//! hold (NaN, an infinity, a tenth digit after the point, a thirtieth before it) fails the read
+//! with an error naming the column; casting in the source query chooses another type.
+//!
+//! An unconstrained or wide numeric, json, jsonb or uuid column's Arrow field remembers its
+//! PostgreSQL type in its metadata ([`POSTGRESQL_TYPE`]), which DataFusion keeps through plain
+//! column references and Parquet keeps in its files: a PostgreSQL target creates such a column
+//! with that type again (and a constrained numeric's decimal type says its precision and scale).
 
 mod decode;
 pub mod encode;
+mod numeric;
 
 pub use decode::CopyDecoder;
 
@@ -52,7 +65,7 @@ pub enum PgType {
     Int8,
     Float4,
     Float8,
-    Numeric,
+    Numeric(NumericShape),
     Text,
     Json,
     Jsonb,
@@ -63,12 +76,69 @@ pub enum PgType {
     Timestamptz,
 }
 
+/// How a numeric column arrives, by its declared precision and scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumericShape {
+    /// A decimal of this precision (at most 76) and scale.
+    Decimal { precision: u8, scale: i8 },
+    /// Declared without a precision: [`numeric::UNCONSTRAINED_PRECISION`] and
+    /// [`numeric::UNCONSTRAINED_SCALE`].
+    Unconstrained,
+    /// Wider than Arrow's widest decimal: the exact text.
+    Text,
+}
+
+/// The widest decimal Arrow has (Decimal256).
+const MAX_DECIMAL_PRECISION: i32 = 76;
+/// The widest Decimal128.
+const MAX_DECIMAL128_PRECISION: u8 = 38;
+
+impl NumericShape {
+    /// The shape of a numeric column from its type modifier (`atttypmod`; -1 when it has none):
+    /// `((precision << 16) | scale) + 4`, the scale an 11-bit signed number since PostgreSQL 15.
+    pub fn from_modifier(modifier: i32) -> Self {
+        if modifier < 4 {
+            return Self::Unconstrained;
+        }
+        let packed = modifier - 4;
+        let precision = (packed >> 16) & 0xffff;
+        let scale = ((packed & 0x7ff) ^ 0x400) - 0x400;
+        // Whole tens, hundreds…: as many more digits before the point, none after.
+        let (precision, scale) = if scale < 0 {
+            (precision - scale, 0)
+        } else {
+            (precision, scale)
+        };
+        if precision > MAX_DECIMAL_PRECISION {
+            return Self::Text;
+        }
+        Self::Decimal {
+            precision: precision as u8,
+            scale: scale as i8,
+        }
+    }
+
+    fn data_type(self) -> DataType {
+        match self {
+            Self::Decimal { precision, scale } if precision <= MAX_DECIMAL128_PRECISION => {
+                DataType::Decimal128(precision, scale)
+            }
+            Self::Decimal { precision, scale } => DataType::Decimal256(precision, scale),
+            Self::Unconstrained => DataType::Decimal128(
+                numeric::UNCONSTRAINED_PRECISION,
+                numeric::UNCONSTRAINED_SCALE,
+            ),
+            Self::Text => DataType::Utf8,
+        }
+    }
+}
+
 impl PgType {
-    /// The type of a column by its type OID.
+    /// The type of a column by its type OID and type modifier (-1 when it has none).
     ///
     /// # Errors
     /// `Unsupported` naming the column and its type.
-    pub fn of(column: &str, oid: u32, type_name: &str) -> Result<Self> {
+    pub fn of(column: &str, oid: u32, modifier: i32, type_name: &str) -> Result<Self> {
         Ok(match oid {
             16 => Self::Bool,
             21 => Self::Int2,
@@ -76,7 +146,7 @@ impl PgType {
             20 => Self::Int8,
             700 => Self::Float4,
             701 => Self::Float8,
-            1700 => Self::Numeric,
+            1700 => Self::Numeric(NumericShape::from_modifier(modifier)),
             25 | 1043 | 1042 | 19 => Self::Text,
             114 => Self::Json,
             3802 => Self::Jsonb,
@@ -102,7 +172,8 @@ impl PgType {
             Self::Int8 => DataType::Int64,
             Self::Float4 => DataType::Float32,
             Self::Float8 => DataType::Float64,
-            Self::Numeric | Self::Text | Self::Json | Self::Jsonb | Self::Uuid => DataType::Utf8,
+            Self::Numeric(shape) => shape.data_type(),
+            Self::Text | Self::Json | Self::Jsonb | Self::Uuid => DataType::Utf8,
             Self::Bytea => DataType::Binary,
             Self::Date => DataType::Date32,
             Self::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
@@ -113,7 +184,7 @@ impl PgType {
     /// The PostgreSQL type to keep in the field's metadata, for the types Arrow lacks.
     fn kept_name(self) -> Option<&'static str> {
         match self {
-            Self::Numeric => Some("numeric"),
+            Self::Numeric(NumericShape::Unconstrained | NumericShape::Text) => Some("numeric"),
             Self::Json => Some("json"),
             Self::Jsonb => Some("jsonb"),
             Self::Uuid => Some("uuid"),

@@ -102,9 +102,13 @@ impl SourceConnector for FileSource {
                     .await?
             }
             FileFormat::Parquet => {
+                // The files' field metadata is kept: it remembers a column's PostgreSQL type
+                // where Arrow has none (an unconstrained numeric, jsonb), for a PostgreSQL target.
                 ctx.read_parquet(
                     location,
-                    ParquetReadOptions::default().file_extension(".parquet"),
+                    ParquetReadOptions::default()
+                        .file_extension(".parquet")
+                        .skip_metadata(false),
                 )
                 .await?
             }

@@ -24,6 +24,8 @@ use crate::servers::Server;
 use crate::{Error, Result};
 
 const BATCH_ROWS: usize = 8192;
+/// The type OID of `numeric`, the one type whose modifier changes how it is read.
+const NUMERIC_OID: u32 = 1700;
 /// Tables smaller than this many pages (8 MB) are one COPY: more connections would cost more
 /// than they save.
 const PARALLEL_MIN_PAGES: i64 = 1024;
@@ -56,18 +58,56 @@ impl PostgresSource {
             .prepare(AssertSqlSafe(self.sql.clone()).into_sql_str())
             .await
             .map_err(|err| self.failed(err))?;
-        statement
-            .columns()
+        let columns = statement.columns();
+        let modifiers = self.type_modifiers(connection, columns).await?;
+        columns
             .iter()
-            .map(|column| {
+            .zip(modifiers)
+            .map(|(column, modifier)| {
                 let type_info = column.type_info();
                 let oid = type_info.oid().map_or(0, |oid| oid.0);
                 Ok(PgColumn {
                     name: column.name().to_owned(),
-                    pg_type: PgType::of(column.name(), oid, type_info.name())?,
+                    pg_type: PgType::of(column.name(), oid, modifier, type_info.name())?,
                 })
             })
             .collect()
+    }
+
+    /// Each column's type modifier (a numeric's precision and scale), -1 where it has none.
+    /// The statement's description leaves modifiers out, so they are read from the catalog for
+    /// the columns that come straight from a table or view; an expression has none.
+    async fn type_modifiers(
+        &self,
+        connection: &mut PgConnection,
+        columns: &[sea_orm::sqlx::postgres::PgColumn],
+    ) -> Result<Vec<i32>> {
+        let origins: Vec<(i64, i16)> = columns
+            .iter()
+            .map(|c| {
+                let numeric = c.type_info().oid().is_some_and(|oid| oid.0 == NUMERIC_OID);
+                match (numeric, c.relation_id(), c.relation_attribute_no()) {
+                    (true, Some(relation), Some(attribute)) => (i64::from(relation.0), attribute),
+                    _ => (0, 0),
+                }
+            })
+            .collect();
+        if origins.iter().all(|&(relation, _)| relation == 0) {
+            return Ok(vec![-1; columns.len()]);
+        }
+        let (relations, attributes): (Vec<i64>, Vec<i16>) = origins.into_iter().unzip();
+        let modifiers: Vec<(Option<i32>,)> = sea_orm::sqlx::query_as(
+            "SELECT a.atttypmod \
+             FROM unnest($1::int8[], $2::int2[]) WITH ORDINALITY AS c(relation, attribute, i) \
+             LEFT JOIN pg_attribute a ON a.attrelid = c.relation::oid AND a.attnum = c.attribute \
+             ORDER BY c.i",
+        )
+        .bind(relations)
+        .bind(attributes)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(|err| self.failed(err))?;
+        Ok(modifiers.into_iter().map(|(m,)| m.unwrap_or(-1)).collect())
     }
 
     /// The queries that read the table in `readers` page ranges, or none when it is not worth it.
