@@ -59,6 +59,21 @@ INSERT INTO every_type VALUES
     (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
      NULL, NULL);"#;
 
+/// A column of each type Sluice reads beyond the plain ones: arrays as lists, `time`, `interval`,
+/// and types Arrow has no match for, which arrive as PostgreSQL's text form of them.
+pub const OTHER_TYPES: &str = r#"CREATE EXTENSION IF NOT EXISTS citext;
+CREATE TYPE mood AS ENUM ('sad', 'happy');
+CREATE DOMAIN positive AS integer CHECK (VALUE > 0);
+CREATE TABLE other_types (
+    id integer, counts integer[], tags text[], prices numeric(10, 2)[], at time,
+    took interval, feeling mood, amount positive, name citext, address inet, network cidr,
+    device macaddr, cash money, spot point, zoned timetz, bits bit(4));
+INSERT INTO other_types VALUES
+    (1, '{1,NULL,3}', '{"a b",ü}', '{1.50,-2.25}', '12:34:56.789', '1 mon 2 days 00:00:03.5',
+     'happy', 7, 'MiXeD', '192.168.0.1', '10.0.0.0/8', '08:00:2b:01:02:03', 12.34,
+     '(1,2)', '12:00:00+02', B'1010'),
+    (2, '{}', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);"#;
+
 /// A fresh database on the machine's MySQL/MariaDB (`SLUICE_TEST_MYSQL_URL`, by default
 /// root without a password on 127.0.0.1:3306), dropped when this is.
 pub struct MysqlDatabase {

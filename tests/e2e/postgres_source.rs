@@ -8,7 +8,7 @@ use datafusion::arrow::util::display::array_value_to_string;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use crate::databases::{EVERY_TYPE, postgres_database, postgres_store};
+use crate::databases::{EVERY_TYPE, OTHER_TYPES, postgres_database, postgres_store};
 use crate::support::{Options, TestServer, parquet_rows};
 
 fn copy_to_parquet(source: i64, target: i64, table: &str) -> Value {
@@ -173,4 +173,95 @@ async fn a_large_postgresql_table_read_in_page_ranges_arrives_whole_and_once() {
         (value("n"), value("ids"), value("total")),
         ("250000".into(), "250000".into(), "31250125000".into())
     );
+}
+
+#[tokio::test]
+async fn arrays_times_intervals_and_every_other_type_reach_parquet() {
+    let (_source, database) = postgres_database(OTHER_TYPES).await;
+    let server = TestServer::start(Options::default()).await;
+    let source = server
+        .data_store(postgres_store("warehouse", &database, 5432))
+        .await;
+    let target = server
+        .data_store(json!({"name": "out", "type": "file", "connection": {"path": "other.parquet", "format": "parquet"}}))
+        .await;
+    let input = server
+        .flow_input(copy_to_parquet(source, target, "other_types"))
+        .await;
+    let flow = server.start_flow(input).await;
+    let (_, end) = server.wait_for_end(flow, Duration::from_secs(30)).await;
+    assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+
+    let batches = parquet_rows(
+        &server.data.join("other.parquet"),
+        "SELECT * FROM t ORDER BY id",
+    )
+    .await;
+    let batch = &batches[0];
+    let expected = [
+        ("counts", "List(Int32)", "[1, , 3]"),
+        ("tags", "List(Utf8)", "[a b, ü]"),
+        ("prices", "List(Decimal128(10, 2))", "[1.50, -2.25]"),
+        ("at", "Time64(µs)", "12:34:56.789"),
+        // Parquet's interval keeps milliseconds only: the interval is written as its text.
+        ("took", "Utf8", "1 mons 2 days 3.500000000 secs"),
+        ("feeling", "Utf8", "happy"),
+        // A domain is its base type.
+        ("amount", "Int32", "7"),
+        ("name", "Utf8", "MiXeD"),
+        ("address", "Utf8", "192.168.0.1"),
+        ("network", "Utf8", "10.0.0.0/8"),
+        ("device", "Utf8", "08:00:2b:01:02:03"),
+        ("cash", "Utf8", "$12.34"),
+        ("spot", "Utf8", "(1,2)"),
+        ("zoned", "Utf8", "12:00:00+02"),
+        ("bits", "Utf8", "1010"),
+    ];
+    for (column, arrow_type, value) in expected {
+        let array = batch.column_by_name(column).unwrap();
+        let shown = array
+            .data_type()
+            .to_string()
+            .replace("Utf8View", "Utf8")
+            .replace("non-null ", "");
+        assert_eq!(shown, arrow_type, "type of {column}");
+        assert_eq!(array_value_to_string(array, 0).unwrap(), value, "{column}");
+    }
+    let counts = batch.column_by_name("counts").unwrap();
+    assert!(
+        !counts.is_null(1),
+        "an empty array is an empty list, not NULL"
+    );
+    assert_eq!(array_value_to_string(counts, 1).unwrap(), "[]");
+    assert!(batch.column_by_name("tags").unwrap().is_null(1));
+}
+
+#[tokio::test]
+async fn a_query_reading_a_type_arrow_lacks_gets_its_text_form_too() {
+    let (_source, database) = postgres_database("").await;
+    let server = TestServer::start(Options::default()).await;
+    let source = server
+        .data_store(postgres_store("warehouse", &database, 5432))
+        .await;
+    let target = server
+        .data_store(json!({"name": "out", "type": "file", "connection": {"path": "q.parquet", "format": "parquet"}}))
+        .await;
+    let input = server
+        .flow_input(json!({
+            "source_data_store_ids": [source], "target_data_store_id": target,
+            "sources": [{"data_store_id": source, "as": "src",
+                "query": "SELECT 1 AS id, '10.1.2.3'::inet AS address, '[1,3]'::int4range AS span"}],
+            "transforms": [{"name": "copied", "sql": "SELECT * FROM src"}],
+            "outputs": [{"transform": "copied", "mode": "replace"}]
+        }))
+        .await;
+    let flow = server.start_flow(input).await;
+    let (_, end) = server.wait_for_end(flow, Duration::from_secs(30)).await;
+    assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+    let batches = parquet_rows(&server.data.join("q.parquet"), "SELECT * FROM t").await;
+    let value = |column: &str| {
+        array_value_to_string(batches[0].column_by_name(column).unwrap(), 0).unwrap()
+    };
+    assert_eq!(value("address"), "10.1.2.3");
+    assert_eq!(value("span"), "[1,4)");
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::databases::{EVERY_TYPE, postgres_database, postgres_rows, postgres_store};
+use crate::databases::{EVERY_TYPE, OTHER_TYPES, postgres_database, postgres_rows, postgres_store};
 use crate::support::{Options, TestServer, one_source_flow, write_orders_csv};
 
 fn csv_store(name: &str, path: &str) -> Value {
@@ -175,8 +175,8 @@ async fn replace_swaps_in_whole_tables_append_adds_and_a_failed_flow_changes_not
             .unwrap()
     };
 
-    // The second output cannot be written (PostgreSQL has no type for Arrow's interval of
-    // months, days and nanoseconds) after the first was staged: neither shows.
+    // The second output cannot be written (PostgreSQL has no column type for a struct) after the
+    // first was staged: neither shows.
     let failing = server
         .run_flow(one_source_flow(
             orders,
@@ -184,7 +184,7 @@ async fn replace_swaps_in_whole_tables_append_adds_and_a_failed_flow_changes_not
             target,
             json!([
                 {"name": "ids", "sql": "SELECT id FROM src"},
-                {"name": "spans", "sql": "SELECT id, INTERVAL '1 day' AS span FROM src"}
+                {"name": "spans", "sql": "SELECT id, named_struct('days', id) AS span FROM src"}
             ]),
             json!([
                 {"transform": "ids", "table": "kept", "mode": "replace"},
@@ -328,4 +328,72 @@ async fn missing_permissions_fail_the_flow_with_postgresql_s_refusal() {
         assert!(error.contains(&place), "{error} should say {place}");
         assert!(error.contains(refusal), "{error} should say {refusal}");
     }
+}
+
+#[tokio::test]
+async fn arrays_times_and_intervals_go_from_postgresql_into_postgresql_and_through_parquet() {
+    let (database, name) = postgres_database(OTHER_TYPES).await;
+    let server = TestServer::start(Options::default()).await;
+    let shop = server.data_store(postgres_store("shop", &name, 5432)).await;
+    let lake = server
+        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
+        .await;
+    let copy = |source, target, table: &str, into: &str| {
+        one_source_flow(
+            source,
+            json!({"table": table}),
+            target,
+            json!([{"name": "copied", "sql": "SELECT * FROM src"}]),
+            json!([{"transform": "copied", "table": into, "mode": "replace"}]),
+        )
+    };
+    for input in [
+        copy(shop, shop, "other_types", "direct"),
+        copy(shop, lake, "other_types", "other_types"),
+        copy(lake, shop, "other_types", "through_parquet"),
+    ] {
+        let end = server.run_flow(input).await;
+        assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+    }
+    let types = |table: &str| {
+        format!(
+            "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) \
+             FROM pg_attribute WHERE attrelid = '{table}'::regclass AND attnum > 0"
+        )
+    };
+    let direct = postgres_rows(&database, &types("direct")).await;
+    assert_eq!(
+        direct[0][0].as_deref().unwrap(),
+        "id integer, counts integer[], tags text[], prices numeric(10,2)[], \
+         at time without time zone, took interval, feeling text, amount integer, name text, \
+         address text, network text, device text, cash text, spot text, zoned text, bits text"
+    );
+    // Parquet keeps no interval finer than milliseconds: it holds the interval's text.
+    let through = postgres_rows(&database, &types("through_parquet")).await;
+    assert_eq!(
+        through[0][0].as_deref().unwrap(),
+        direct[0][0]
+            .as_deref()
+            .unwrap()
+            .replace("took interval", "took text")
+    );
+    for (table, took) in [("direct", "took::text"), ("through_parquet", "NULL")] {
+        let differences = postgres_rows(
+            &database,
+            &format!(
+                "SELECT count(*)::text FROM (\
+                 SELECT id, counts, tags, prices, at, {took}, feeling::text, amount, name::text, \
+                   cash::text, host(address) FROM other_types \
+                 EXCEPT ALL SELECT id, counts, tags, prices, at, {took}, feeling, amount, name, \
+                   cash, address FROM {table}) AS d"
+            ),
+        )
+        .await;
+        assert_eq!(differences, [[Some("0".to_owned())]], "{table}");
+    }
+    let took = postgres_rows(&database, "SELECT took FROM through_parquet ORDER BY id").await;
+    assert_eq!(
+        took,
+        [[Some("1 mons 2 days 3.500000000 secs".to_owned())], [None]]
+    );
 }

@@ -127,7 +127,8 @@ async fn file_and_columnar_stores_on_s3_are_read_and_written_in_place() {
         "sources": [{"data_store_id": orders, "as": "src"}],
         "transforms": [
             {"name": "ids", "sql": "SELECT id FROM src"},
-            {"name": "broken", "sql": "SELECT id, INTERVAL '1 day' AS span FROM src"}
+            // Parquet holds no list of nanosecond intervals.
+            {"name": "broken", "sql": "SELECT id, make_array(INTERVAL '1 day') AS spans FROM src"}
         ],
         "outputs": [
             {"transform": "ids", "table": "orders", "mode": "replace"},

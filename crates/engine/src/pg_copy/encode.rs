@@ -16,6 +16,9 @@
 //! | Utf8, LargeUtf8, Utf8View | text |
 //! | Binary, LargeBinary, BinaryView, FixedSizeBinary | bytea |
 //! | Date32, Date64 | date |
+//! | Time32, Time64 | time (µs) |
+//! | Interval | interval (µs) |
+//! | List of one of these | an array of it (`integer[]`) |
 //! | Timestamp (any unit) | timestamp (µs) |
 //! | Timestamp with a time zone | timestamp with time zone (µs) |
 //!
@@ -27,11 +30,13 @@
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Date32Array, Float32Array, Float64Array,
-    Int16Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray, ListArray, StringArray,
+    Time64MicrosecondArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
+use std::sync::Arc;
 
 use super::{EPOCH_DAYS, EPOCH_MICROS, POSTGRESQL_TYPE, SIGNATURE};
 use crate::identifiers::quote;
@@ -45,6 +50,8 @@ pub struct TargetColumn {
     pub pg_type: String,
     arrow: DataType,
     text_as: TextAs,
+    /// The column its elements would be, for an array column.
+    element: Option<Box<TargetColumn>>,
 }
 
 /// How text values are encoded: as text, or in the binary form of the type the column takes.
@@ -96,6 +103,25 @@ impl TargetColumn {
                 ("bytea".into(), D::Binary, plain)
             }
             D::Date32 | D::Date64 => ("date".into(), D::Date32, plain),
+            D::Time32(_) | D::Time64(_) => ("time".into(), D::Time64(TimeUnit::Microsecond), plain),
+            D::Interval(_) => (
+                "interval".into(),
+                D::Interval(IntervalUnit::MonthDayNano),
+                plain,
+            ),
+            D::List(item) | D::LargeList(item) | D::ListView(item) | D::LargeListView(item) => {
+                let element = Self::of(item)?;
+                if element.element.is_some() {
+                    return Err(crate::targets::untakeable_column(field, "PostgreSQL"));
+                }
+                return Ok(Self {
+                    name: field.name().clone(),
+                    pg_type: format!("{}[]", element.pg_type),
+                    arrow: D::List(Arc::new(Field::new("item", element.arrow.clone(), true))),
+                    text_as: plain,
+                    element: Some(Box::new(element)),
+                });
+            }
             D::Timestamp(_, None) => (
                 "timestamp".into(),
                 D::Timestamp(TimeUnit::Microsecond, None),
@@ -113,6 +139,7 @@ impl TargetColumn {
             pg_type,
             arrow,
             text_as,
+            element: None,
         })
     }
 
@@ -186,7 +213,11 @@ enum Values {
     Uuid(StringArray),
     Bytea(BinaryArray),
     Date(Date32Array),
+    Time(Time64MicrosecondArray),
     Timestamp(TimestampMicrosecondArray),
+    Interval(IntervalMonthDayNanoArray),
+    /// An array column: where each row's elements lie, the elements, and their type's OID.
+    Array(ListArray, Box<Values>, u32),
 }
 
 impl Values {
@@ -214,6 +245,16 @@ impl Values {
             }
             DataType::Binary => Self::Bytea(array.as_binary().clone()),
             DataType::Date32 => Self::Date(array.as_primitive().clone()),
+            DataType::Time64(_) => Self::Time(array.as_primitive().clone()),
+            DataType::Interval(_) => Self::Interval(array.as_primitive().clone()),
+            DataType::List(_) => {
+                let element = column.element.as_deref().ok_or_else(|| {
+                    Error::Unsupported(format!("column '{}' is not an array", column.name))
+                })?;
+                let list = array.as_list::<i32>().clone();
+                let elements = Self::of(element, list.values())?;
+                Self::Array(list, Box::new(elements), element_oid(element))
+            }
             _ => Self::Timestamp(array.as_primitive().clone()),
         })
     }
@@ -229,7 +270,10 @@ impl Values {
             Self::Text(a) | Self::Numeric(a) | Self::Jsonb(a) | Self::Uuid(a) => a.is_null(row),
             Self::Bytea(a) => a.is_null(row),
             Self::Date(a) => a.is_null(row),
+            Self::Time(a) => a.is_null(row),
+            Self::Interval(a) => a.is_null(row),
             Self::Timestamp(a) => a.is_null(row),
+            Self::Array(a, ..) => a.is_null(row),
         }
     }
 
@@ -249,7 +293,37 @@ impl Values {
             Self::Text(a) => field(out, a.value(row).as_bytes()),
             Self::Bytea(a) => field(out, a.value(row)),
             Self::Date(a) => field(out, &(a.value(row) - EPOCH_DAYS).to_be_bytes()),
+            Self::Time(a) => field(out, &a.value(row).to_be_bytes()),
+            Self::Interval(a) => {
+                // Microseconds, days, months; PostgreSQL keeps no finer than microseconds.
+                let interval = a.value(row);
+                let mut bytes = [0_u8; 16];
+                bytes[..8].copy_from_slice(&(interval.nanoseconds / 1000).to_be_bytes());
+                bytes[8..12].copy_from_slice(&interval.days.to_be_bytes());
+                bytes[12..].copy_from_slice(&interval.months.to_be_bytes());
+                field(out, &bytes);
+            }
             Self::Timestamp(a) => field(out, &(a.value(row) - EPOCH_MICROS).to_be_bytes()),
+            Self::Array(list, elements, oid) => {
+                // Dimensions (none for an empty array), whether an element is NULL, the element
+                // type, the one dimension's size and lower bound, then the elements as fields.
+                let offsets = list.value_offsets();
+                let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+                let count = i32::try_from(end - start).unwrap_or(i32::MAX);
+                let has_null = (start..end).any(|i| elements.is_null(i));
+                let mut array = Vec::new();
+                array.extend_from_slice(&i32::from(count > 0).to_be_bytes());
+                array.extend_from_slice(&i32::from(has_null).to_be_bytes());
+                array.extend_from_slice(&oid.to_be_bytes());
+                if count > 0 {
+                    array.extend_from_slice(&count.to_be_bytes());
+                    array.extend_from_slice(&1_i32.to_be_bytes());
+                }
+                for i in start..end {
+                    elements.put(i, &mut array, column)?;
+                }
+                field(out, &array);
+            }
             Self::Numeric(a) => {
                 let numeric = numeric_binary(a.value(row)).ok_or_else(|| {
                     Error::Unsupported(format!(
@@ -278,6 +352,28 @@ impl Values {
             }
         }
         Ok(())
+    }
+}
+
+/// The type OID of an array's elements, by the type they are created with.
+fn element_oid(element: &TargetColumn) -> u32 {
+    match element.pg_type.as_str() {
+        "boolean" => 16,
+        "smallint" => 21,
+        "integer" => 23,
+        "bigint" => 20,
+        "real" => 700,
+        "double precision" => 701,
+        "json" => 114,
+        "jsonb" => 3802,
+        "uuid" => 2950,
+        "bytea" => 17,
+        "date" => 1082,
+        "time" => 1083,
+        "timestamp" => 1114,
+        "timestamp with time zone" => 1184,
+        numeric if numeric.starts_with("numeric") => super::NUMERIC_OID,
+        _ => 25,
     }
 }
 

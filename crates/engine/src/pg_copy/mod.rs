@@ -18,10 +18,16 @@
 //! | uuid | Utf8, hyphenated |
 //! | bytea | Binary |
 //! | date | Date32 |
+//! | time | Time64(µs) |
 //! | timestamp | Timestamp(µs) |
 //! | timestamp with time zone | Timestamp(µs, "UTC") |
+//! | interval | Interval(MonthDayNano) |
+//! | a one-dimensional array of any of these | List of it |
+//! | any other type (enums, citext, inet, money, ranges…) | Utf8, PostgreSQL's text form of it |
 //!
-//! NULL is NULL in every type. Any other type is an error naming the column and its type.
+//! NULL is NULL in every type. A domain arrives as its base type. A column of another type is
+//! read as text: the COPY's query writes it with its type's output function, as psql shows it.
+//! An array of more than one dimension fails the read naming the column.
 //!
 //! Decimals are exact. A numeric's precision and scale come from its column's declaration
 //! (`numeric(10, 2)`); a negative scale (`numeric(5, -2)`, whole hundreds) becomes scale 0 with
@@ -42,10 +48,10 @@ mod numeric;
 
 pub use decode::CopyDecoder;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, Schema, SchemaRef, TimeUnit};
 use std::sync::Arc;
 
-use crate::{Error, Result};
+use crate::Error;
 
 /// The signature every binary COPY stream starts with.
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
@@ -72,8 +78,13 @@ pub enum PgType {
     Uuid,
     Bytea,
     Date,
+    /// time of day, µs.
+    Time,
     Timestamp,
     Timestamptz,
+    Interval,
+    /// Any other type, read as PostgreSQL's text form of it: the query casts the column to text.
+    AsText,
 }
 
 /// How a numeric column arrives, by its declared precision and scale.
@@ -133,34 +144,52 @@ impl NumericShape {
     }
 }
 
+/// The element types of the arrays Sluice reads as lists: (array type OID, element type OID).
+const ARRAYS: &[(u32, u32)] = &[
+    (1000, 16),
+    (1005, 21),
+    (1007, 23),
+    (1016, 20),
+    (1021, 700),
+    (1022, 701),
+    (1231, 1700),
+    (1009, 25),
+    (1015, 1043),
+    (1014, 1042),
+    (1003, 19),
+    (199, 114),
+    (3807, 3802),
+    (2951, 2950),
+    (1001, 17),
+    (1182, 1082),
+    (1183, 1083),
+    (1115, 1114),
+    (1185, 1184),
+    (1187, 1186),
+];
+
 impl PgType {
-    /// The type of a column by its type OID and type modifier (-1 when it has none).
-    ///
-    /// # Errors
-    /// `Unsupported` naming the column and its type.
-    pub fn of(column: &str, oid: u32, modifier: i32, type_name: &str) -> Result<Self> {
-        Ok(match oid {
+    /// The type Sluice decodes by its type OID and type modifier (-1 when it has none).
+    fn scalar(oid: u32, modifier: i32) -> Option<Self> {
+        Some(match oid {
             16 => Self::Bool,
             21 => Self::Int2,
             23 => Self::Int4,
             20 => Self::Int8,
             700 => Self::Float4,
             701 => Self::Float8,
-            1700 => Self::Numeric(NumericShape::from_modifier(modifier)),
+            NUMERIC_OID => Self::Numeric(NumericShape::from_modifier(modifier)),
             25 | 1043 | 1042 | 19 => Self::Text,
             114 => Self::Json,
             3802 => Self::Jsonb,
             2950 => Self::Uuid,
             17 => Self::Bytea,
             1082 => Self::Date,
+            1083 => Self::Time,
             1114 => Self::Timestamp,
             1184 => Self::Timestamptz,
-            _ => {
-                return Err(Error::Unsupported(format!(
-                    "column '{column}' has type {type_name}, which Sluice cannot read yet; \
-                     cast it in the source query (to text, say)"
-                )));
-            }
+            1186 => Self::Interval,
+            _ => return None,
         })
     }
 
@@ -173,11 +202,13 @@ impl PgType {
             Self::Float4 => DataType::Float32,
             Self::Float8 => DataType::Float64,
             Self::Numeric(shape) => shape.data_type(),
-            Self::Text | Self::Json | Self::Jsonb | Self::Uuid => DataType::Utf8,
+            Self::Text | Self::Json | Self::Jsonb | Self::Uuid | Self::AsText => DataType::Utf8,
             Self::Bytea => DataType::Binary,
             Self::Date => DataType::Date32,
+            Self::Time => DataType::Time64(TimeUnit::Microsecond),
             Self::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             Self::Timestamptz => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Self::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
         }
     }
 
@@ -193,30 +224,74 @@ impl PgType {
     }
 }
 
+/// The OID of `numeric` and of `numeric[]`, whose type modifiers say their precision and scale.
+pub const NUMERIC_OID: u32 = 1700;
+pub const NUMERIC_ARRAY_OID: u32 = 1231;
+
 /// One column of the rows being decoded.
 #[derive(Debug, Clone)]
 pub struct PgColumn {
     pub name: String,
     pub pg_type: PgType,
+    /// A one-dimensional array of `pg_type`'s values, read as a list.
+    pub array: bool,
+}
+
+impl PgColumn {
+    /// The column of type `oid` with type modifier `modifier` (-1 when it has none). A type
+    /// Sluice does not decode is [`PgType::AsText`]: the query reads it as text.
+    pub fn new(name: &str, oid: u32, modifier: i32) -> Self {
+        let (pg_type, array) = match PgType::scalar(oid, modifier) {
+            Some(scalar) => (scalar, false),
+            None => ARRAYS
+                .iter()
+                .find(|(array, _)| *array == oid)
+                .and_then(|(_, element)| PgType::scalar(*element, modifier))
+                .map_or((PgType::AsText, false), |element| (element, true)),
+        };
+        Self {
+            name: name.to_owned(),
+            pg_type,
+            array,
+        }
+    }
+
+    /// A column of a type Sluice decodes, not an array.
+    #[cfg(test)]
+    pub fn scalar(name: &str, pg_type: PgType) -> Self {
+        Self {
+            name: name.to_owned(),
+            pg_type,
+            array: false,
+        }
+    }
+
+    fn field(&self) -> Field {
+        let data_type = self.pg_type.data_type();
+        if self.array {
+            return Field::new(
+                &self.name,
+                DataType::List(Arc::new(Field::new("item", data_type, true))),
+                true,
+            );
+        }
+        let field = Field::new(&self.name, data_type, true);
+        match self.pg_type.kept_name() {
+            Some(kept) => field.with_metadata(
+                [(POSTGRESQL_TYPE.to_owned(), kept.to_owned())]
+                    .into_iter()
+                    .collect(),
+            ),
+            None => field,
+        }
+    }
 }
 
 /// The Arrow schema rows of `columns` are decoded into.
 pub fn schema_of(columns: &[PgColumn]) -> SchemaRef {
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|c| {
-            let field = Field::new(&c.name, c.pg_type.data_type(), true);
-            match c.pg_type.kept_name() {
-                Some(kept) => field.with_metadata(
-                    [(POSTGRESQL_TYPE.to_owned(), kept.to_owned())]
-                        .into_iter()
-                        .collect(),
-                ),
-                None => field,
-            }
-        })
-        .collect();
-    Arc::new(Schema::new(fields))
+    Arc::new(Schema::new(
+        columns.iter().map(PgColumn::field).collect::<Vec<_>>(),
+    ))
 }
 
 fn malformed(why: &str) -> Error {

@@ -11,21 +11,20 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use sea_orm::sqlx::postgres::PgConnection;
-use sea_orm::sqlx::{AssertSqlSafe, Column, Executor, SqlSafeStr, Statement, TypeInfo};
+use sea_orm::sqlx::{AssertSqlSafe, Column, Executor, SqlSafeStr, Statement};
 use sluice_domain::data_store::ServerConnection;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::SourceConnector;
 use crate::handoff::Wanted;
-use crate::pg_copy::{CopyDecoder, PgColumn, PgType, schema_of};
+use crate::identifiers::quote;
+use crate::pg_copy::{CopyDecoder, NUMERIC_ARRAY_OID, NUMERIC_OID, PgColumn, PgType, schema_of};
 use crate::rows::StepRows;
 use crate::servers::Server;
 use crate::{Error, Result};
 
 const BATCH_ROWS: usize = 8192;
-/// The type OID of `numeric`, the one type whose modifier changes how it is read.
-const NUMERIC_OID: u32 = 1700;
 /// Tables smaller than this many pages (8 MB) are one COPY: more connections would cost more
 /// than they save.
 const PARALLEL_MIN_PAGES: i64 = 1024;
@@ -60,18 +59,42 @@ impl PostgresSource {
             .map_err(|err| self.failed(err))?;
         let columns = statement.columns();
         let modifiers = self.type_modifiers(connection, columns).await?;
-        columns
+        Ok(columns
             .iter()
             .zip(modifiers)
             .map(|(column, modifier)| {
-                let type_info = column.type_info();
-                let oid = type_info.oid().map_or(0, |oid| oid.0);
-                Ok(PgColumn {
-                    name: column.name().to_owned(),
-                    pg_type: PgType::of(column.name(), oid, modifier, type_info.name())?,
-                })
+                let oid = column.type_info().oid().map_or(0, |oid| oid.0);
+                PgColumn::new(column.name(), oid, modifier)
             })
-            .collect()
+            .collect())
+    }
+
+    /// The SQL that reads the source with every column Sluice does not decode as its text form
+    /// (the source's own SQL when there is none). A table is read from directly, so that its page
+    /// ranges can still be added; a query is read from as a subquery.
+    fn readable_sql(&self, columns: &[PgColumn]) -> String {
+        if columns.iter().all(|c| c.pg_type != PgType::AsText) {
+            return self.sql.clone();
+        }
+        let list = columns
+            .iter()
+            .map(|c| {
+                let name = quote(&c.name);
+                if c.pg_type == PgType::AsText {
+                    // concat writes a value with its type's output function, as psql shows it
+                    // (`::text` would add an inet's netmask); it makes NULL empty, so NULL is
+                    // kept apart.
+                    format!("CASE WHEN {name} IS NULL THEN NULL ELSE concat({name}) END AS {name}")
+                } else {
+                    name
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        match &self.table {
+            Some(table) => format!("SELECT {list} FROM {table}"),
+            None => format!("SELECT {list} FROM ({}) AS source", self.sql),
+        }
     }
 
     /// Each column's type modifier (a numeric's precision and scale), -1 where it has none.
@@ -85,7 +108,10 @@ impl PostgresSource {
         let origins: Vec<(i64, i16)> = columns
             .iter()
             .map(|c| {
-                let numeric = c.type_info().oid().is_some_and(|oid| oid.0 == NUMERIC_OID);
+                let numeric = c
+                    .type_info()
+                    .oid()
+                    .is_some_and(|oid| [NUMERIC_OID, NUMERIC_ARRAY_OID].contains(&oid.0));
                 match (numeric, c.relation_id(), c.relation_attribute_no()) {
                     (true, Some(relation), Some(attribute)) => (i64::from(relation.0), attribute),
                     _ => (0, 0),
@@ -114,6 +140,7 @@ impl PostgresSource {
     async fn page_ranges(
         &self,
         connection: &mut PgConnection,
+        sql: &str,
         readers: usize,
     ) -> Result<Vec<String>> {
         let Some(table) = &self.table else {
@@ -139,13 +166,10 @@ impl PostgresSource {
                 let start = i * per_reader;
                 // The last range is open: it also takes pages added since the size was read.
                 if i + 1 == readers as i64 {
-                    format!("{} WHERE ctid >= '({start},0)'::tid", self.sql)
+                    format!("{sql} WHERE ctid >= '({start},0)'::tid")
                 } else {
                     let end = start + per_reader;
-                    format!(
-                        "{} WHERE ctid >= '({start},0)'::tid AND ctid < '({end},0)'::tid",
-                        self.sql
-                    )
+                    format!("{sql} WHERE ctid >= '({start},0)'::tid AND ctid < '({end},0)'::tid")
                 }
             })
             .collect())
@@ -220,9 +244,10 @@ impl SourceConnector for PostgresSource {
         let columns = self.columns(&mut first).await?;
         rows.declare(schema_of(&columns))?;
         let readers = ctx.copied_config().target_partitions();
-        let mut queries = self.page_ranges(&mut first, readers).await?;
+        let sql = self.readable_sql(&columns);
+        let mut queries = self.page_ranges(&mut first, &sql, readers).await?;
         let connections = if queries.is_empty() {
-            queries.push(self.sql.clone());
+            queries.push(sql);
             vec![first]
         } else {
             self.readers_on_one_snapshot(first, queries.len()).await?

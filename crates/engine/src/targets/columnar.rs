@@ -6,7 +6,9 @@ use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 use std::path::PathBuf;
 
-use super::{StagedWrite, create_dir, rename, required_table, staging_name, written_rows};
+use super::{
+    StagedWrite, create_dir, parquet_ready, rename, required_table, staging_name, written_rows,
+};
 use crate::Result;
 
 struct StagedTable {
@@ -53,7 +55,7 @@ impl StagedWrite for ColumnarWrite {
             file_name: file_name.clone(),
         });
         let file = folder.join(&file_name);
-        let report = data
+        let report = parquet_ready(data)?
             .write_parquet(
                 &file.to_string_lossy(),
                 DataFrameWriteOptions::new().with_single_file_output(true),

@@ -6,7 +6,9 @@ use object_store::ObjectStoreExt;
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 
-use super::{StagedWrite, discard_on_s3, required_table, staging_name, written_rows};
+use super::{
+    StagedWrite, discard_on_s3, parquet_ready, required_table, staging_name, written_rows,
+};
 use crate::Result;
 use crate::location::S3Location;
 
@@ -58,7 +60,7 @@ impl StagedWrite for S3ColumnarWrite {
             staged: staged.clone(),
             file_name,
         });
-        let report = data
+        let report = parquet_ready(data)?
             .write_parquet(
                 &staged.url(),
                 DataFrameWriteOptions::new().with_single_file_output(true),

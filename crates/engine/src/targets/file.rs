@@ -7,7 +7,9 @@ use sluice_domain::data_store::FileFormat;
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 
-use super::{StagedWrite, create_dir, discard_on_s3, rename, staging_name, written_rows};
+use super::{
+    StagedWrite, create_dir, discard_on_s3, parquet_ready, rename, staging_name, written_rows,
+};
 use crate::location::{Location, S3Location};
 use crate::{Error, Result};
 
@@ -128,7 +130,11 @@ impl StagedWrite for FileWrite {
                 )
                 .await?
             }
-            FileFormat::Parquet => data.write_parquet(&url, options, None).await?,
+            FileFormat::Parquet => {
+                parquet_ready(data)?
+                    .write_parquet(&url, options, None)
+                    .await?
+            }
         };
         Ok(written_rows(&report))
     }

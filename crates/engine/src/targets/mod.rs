@@ -11,9 +11,10 @@ mod sqlite;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, FieldRef, IntervalUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionContext, cast, ident};
 use sluice_domain::data_store::{Connection, DataStore, RelationalConnection, ServerEngine};
 use sluice_domain::flow::FlowId;
 use sluice_domain::flow_input::WriteMode;
@@ -36,6 +37,32 @@ pub trait StagedWrite: Send {
 
     /// Makes every output written so far visible.
     async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// `data` with what Parquet cannot store in a form it can: an interval of months, days and
+/// nanoseconds (a PostgreSQL `interval`), which Parquet's own interval (milliseconds) would cut,
+/// is written as its text (`1 mons 2 days 3.500000000 secs`).
+///
+/// # Errors
+/// DataFusion's, when the projection cannot be planned.
+pub fn parquet_ready(data: DataFrame) -> Result<DataFrame> {
+    let fields = data.schema().fields().clone();
+    let nanosecond_interval =
+        |f: &FieldRef| *f.data_type() == DataType::Interval(IntervalUnit::MonthDayNano);
+    if !fields.iter().any(nanosecond_interval) {
+        return Ok(data);
+    }
+    let columns = fields
+        .iter()
+        .map(|f| {
+            if nanosecond_interval(f) {
+                cast(ident(f.name()), DataType::Utf8).alias(f.name())
+            } else {
+                ident(f.name())
+            }
+        })
+        .collect::<Vec<_>>();
+    Ok(data.select(columns)?)
 }
 
 /// Starts a write to `target`.
