@@ -2,7 +2,9 @@
 //! read into Parquet, typed columns written back, staging tables swapped in (and dropped when the
 //! flow fails), and a wrong password failing the flow without showing it.
 
-use datafusion::arrow::array::Array;
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::array_value_to_string;
 use serde_json::json;
 use std::time::Duration;
@@ -312,4 +314,47 @@ async fn mysql_stores_that_cannot_be_used_fail_the_flow_saying_where() {
     }
     assert!(!server.output().contains("not-the-right-one"));
     assert!(!server.data.join("out.parquet").exists());
+}
+
+#[tokio::test]
+async fn mysql_time_bit_set_and_spatial_columns_reach_parquet() {
+    let database = MysqlDatabase::create(
+        "CREATE TABLE odd (id INT, took TIME, flags BIT(4), kinds SET('a', 'b', 'c'), spot POINT);
+         INSERT INTO odd VALUES (1, '-12:30:05', b'1010', 'a,c', ST_GeomFromText('POINT(1 2)')),
+             (2, NULL, NULL, NULL, NULL);",
+    )
+    .await;
+    let server = TestServer::start(Options::default()).await;
+    let source = server.data_store(database.store("shop")).await;
+    let target = server
+        .data_store(json!({"name": "out", "type": "file", "connection": {"path": "odd.parquet", "format": "parquet"}}))
+        .await;
+    let end = server
+        .run_flow(one_source_flow(
+            source,
+            json!({"table": "odd"}),
+            target,
+            json!([{"name": "copied", "sql": "SELECT * FROM src ORDER BY id"}]),
+            json!([{"transform": "copied", "mode": "replace"}]),
+        ))
+        .await;
+    assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+    let batches = parquet_rows(
+        &server.data.join("odd.parquet"),
+        "SELECT took, flags, kinds, spot FROM t ORDER BY id",
+    )
+    .await;
+    let batch = &batches[0];
+    let value = |i: usize| array_value_to_string(batch.column(i), 0).unwrap();
+    assert_eq!(value(0), "-12:30:05");
+    assert_eq!(value(1), "10");
+    assert_eq!(value(2), "a,c");
+    // MySQL's own form of a point: SRID 0, then the WKB (little-endian, type 1, x, y).
+    let spot = cast(batch.column(3), &DataType::Binary).unwrap();
+    let spot = spot.as_binary::<i32>().value(0).to_vec();
+    assert_eq!(spot.len(), 4 + 21, "{spot:?}");
+    assert_eq!(&spot[4..9], [1, 1, 0, 0, 0]);
+    for i in 0..4 {
+        assert!(batch.column(i).is_null(1), "column {i} of the NULL row");
+    }
 }

@@ -19,7 +19,12 @@
 //! | DATETIME | Timestamp(µs) |
 //! | TIMESTAMP | Timestamp(µs, "UTC") (the session runs in UTC) |
 //!
-//! NULL is NULL in every type. Any other type (TIME, BIT, GEOMETRY) is an error naming the column.
+//! | TIME | Utf8, as MySQL writes it (`-838:59:59` to `838:59:59`: a duration, not a time of day) |
+//! | BIT(n) | UInt64, the bits as a number |
+//! | spatial types | Binary, MySQL's own form: a 4-byte SRID, then the WKB |
+//! | any other type | Utf8, the server's text for it |
+//!
+//! NULL is NULL in every type; no column type fails a read.
 //!
 //! A DECIMAL column of a table has the precision and scale the table declares (read from
 //! `information_schema`, as the result's description leaves the scale out). A DECIMAL computed by
@@ -64,6 +69,8 @@ enum MyType {
     Date,
     DateTime,
     Timestamp,
+    /// BIT(n): up to 64 bits, sent as big-endian bytes.
+    Bits,
 }
 
 /// The precision and scale of a DECIMAL whose declaration is unknown (a computed column).
@@ -71,11 +78,11 @@ pub const UNDECLARED_DECIMAL: (u8, i8) = (38, 9);
 
 impl MyType {
     /// `decimal` is the column's declared precision and scale, when it is a DECIMAL of a table.
-    fn of(column: &str, type_info: &MySqlTypeInfo, decimal: Option<(u8, i8)>) -> Result<Self> {
+    fn of(type_info: &MySqlTypeInfo, decimal: Option<(u8, i8)>) -> Self {
         // The type name says BLOB or BINARY for any column whose collation ends in `_bin` (a JSON
         // column on MariaDB, say); only the collation `binary` makes it bytes.
         let text = <String as Type<MySql>>::compatible(type_info);
-        Ok(match type_info.name() {
+        match type_info.name() {
             "BOOLEAN" => Self::Bool,
             "TINYINT" | "SMALLINT" | "YEAR" => Self::Int16,
             "TINYINT UNSIGNED" => Self::UInt8,
@@ -99,13 +106,11 @@ impl MyType {
             "DATE" => Self::Date,
             "DATETIME" => Self::DateTime,
             "TIMESTAMP" => Self::Timestamp,
-            other => {
-                return Err(Error::Unsupported(format!(
-                    "column '{column}' has type {other}, which Sluice cannot read yet; \
-                     cast it in the source query (to CHAR, say)"
-                )));
-            }
-        })
+            "BIT" => Self::Bits,
+            "GEOMETRY" => Self::Bytes,
+            // TIME and whatever else the server sends as text.
+            _ => Self::Text,
+        }
     }
 
     fn data_type(self) -> DataType {
@@ -114,7 +119,7 @@ impl MyType {
             Self::Int16 | Self::UInt8 => DataType::Int16,
             Self::Int32 | Self::UInt16 => DataType::Int32,
             Self::Int64 | Self::UInt32 => DataType::Int64,
-            Self::UInt64 => DataType::UInt64,
+            Self::UInt64 | Self::Bits => DataType::UInt64,
             Self::Float32 => DataType::Float32,
             Self::Float64 => DataType::Float64,
             Self::Decimal128(p, s) => DataType::Decimal128(p, s),
@@ -137,24 +142,21 @@ pub struct RowsToArrow {
 impl RowsToArrow {
     /// `decimals` holds, for each column, its declared precision and scale when it is a DECIMAL
     /// of a table ([`declared_decimals`]).
-    ///
-    /// # Errors
-    /// `Unsupported` for a column of a type Sluice does not read.
-    pub fn new(columns: &[MySqlColumn], decimals: &[Option<(u8, i8)>]) -> Result<Self> {
-        let types = columns
+    pub fn new(columns: &[MySqlColumn], decimals: &[Option<(u8, i8)>]) -> Self {
+        let types: Vec<MyType> = columns
             .iter()
             .zip(decimals.iter().copied().chain(std::iter::repeat(None)))
-            .map(|(c, decimal)| MyType::of(c.name(), c.type_info(), decimal))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|(c, decimal)| MyType::of(c.type_info(), decimal))
+            .collect();
         let fields: Vec<Field> = columns
             .iter()
             .zip(&types)
             .map(|(c, t)| Field::new(c.name(), t.data_type(), true))
             .collect();
-        Ok(Self {
+        Self {
             schema: Arc::new(Schema::new(fields)),
             types,
-        })
+        }
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -292,6 +294,10 @@ fn column(rows: &[MySqlRow], i: usize, t: MyType, name: &str) -> Result<ArrayRef
         }
         MyType::Text => build!(StringBuilder::new(), String, |v| v),
         MyType::Bytes => build!(BinaryBuilder::new(), Vec<u8>, |v| v),
+        MyType::Bits => build!(UInt64Builder::with_capacity(n), Vec<u8>, |v| {
+            v.iter()
+                .fold(0_u64, |bits, byte| (bits << 8) | u64::from(*byte))
+        }),
         MyType::Date => build!(Date32Builder::with_capacity(n), NaiveDate, |v| {
             (v - NaiveDate::default()).num_days() as i32
         }),

@@ -40,7 +40,7 @@ impl SourceConnector for MysqlSource {
             .await
             .map_err(failed)?;
         let decimals = declared_decimals(&mut connection, statement.columns()).await?;
-        let converter = RowsToArrow::new(statement.columns(), &decimals)?;
+        let converter = RowsToArrow::new(statement.columns(), &decimals);
         spool.declare(converter.schema())?;
         // Unprepared, so the server streams the rows as it finds them (text protocol).
         let mut rows = connection.fetch(AssertSqlSafe(self.sql.clone()));
