@@ -327,6 +327,36 @@ async fn a_transform_that_fails_at_run_time_fails_the_flow_naming_it_and_leaves_
 }
 
 #[tokio::test]
+async fn a_sum_of_a_text_column_fails_saying_which_transform_function_and_column() {
+    let server = TestServer::start(Options::default()).await;
+    let target =
+        json!({"name": "out", "type": "file", "connection": {"path": "out.csv", "format": "csv"}});
+    let (orders, _shop, target) = shop(&server, 10, target).await;
+    let end = server
+        .run_flow(crate::support::one_source_flow(
+            orders,
+            json!({}),
+            target,
+            // A CSV column of words is text.
+            json!([{"name": "s", "sql": "SELECT SUM(CAST(id AS VARCHAR)) AS total FROM src"}]),
+            json!([{"transform": "s", "mode": "replace"}]),
+        ))
+        .await;
+    assert_eq!(end["output"]["state"], "FAILED", "{end}");
+    let error = end["output"]["errors"]["lines"][0].as_str().unwrap();
+    assert!(
+        error.contains(
+            "step transform 's' failed: SUM needs a number, but `CAST(id AS VARCHAR)` is text"
+        ),
+        "{error}"
+    );
+    assert!(
+        !error.contains("DataFusion") && !error.contains("Candidate"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn a_cancelled_flow_stops_within_two_seconds_and_leaves_the_target_alone() {
     let server = TestServer::start(Options::default()).await;
     write_orders_csv(&server.data.join("orders.csv"), 3000);

@@ -294,7 +294,7 @@ impl DataFusionEngine {
             .ctx
             .sql_with_options(&transform.sql, options)
             .await
-            .map_err(|e| failed_at(&step)(Error::Plan(e)))?;
+            .map_err(|e| failed_at(&step)(Error::plan(&e, &transform.sql)))?;
         // Run once, so every reader sees the same rows and the step can count them.
         pass_frame(data, &mut rows)
             .await

@@ -7,9 +7,10 @@ pub enum Error {
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),
 
-    /// A transform's SQL that does not plan: it speaks of the user's own SQL, not of the data.
+    /// A transform's SQL that does not plan, in the user's words ([`crate::plan_errors`]): it
+    /// speaks of the user's own SQL, not of the data.
     #[error("{0}")]
-    Plan(DataFusionError),
+    Plan(String),
 
     #[error("{0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
@@ -47,6 +48,11 @@ impl Error {
                 self.to_string()
             }
         }
+    }
+
+    /// The planning error of a transform whose SQL is `sql`.
+    pub fn plan(error: &DataFusionError, sql: &str) -> Self {
+        Self::Plan(crate::plan_errors::readable(error, sql))
     }
 
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {

@@ -14,6 +14,7 @@ mod identifiers;
 mod location;
 mod mysql_arrow;
 pub mod pg_copy;
+mod plan_errors;
 mod redact;
 mod rows;
 mod scratch;
