@@ -201,7 +201,9 @@ mod tests {
         .collect()
         .await
         .unwrap();
-        let error = ctx.sql(sql).await.err().expect("a planning error");
+        let Err(error) = ctx.sql(sql).await else {
+            panic!("{sql} planned");
+        };
         readable(&error, sql)
     }
 
