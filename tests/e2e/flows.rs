@@ -357,6 +357,51 @@ async fn a_sum_of_a_text_column_fails_saying_which_transform_function_and_column
 }
 
 #[tokio::test]
+async fn log_lines_are_in_time_order_and_each_table_s_maker_finishes_before_its_reader() {
+    let server = TestServer::start(Options::default()).await;
+    let target = json!({"name": "mart", "type": "relational_db", "connection": {"engine": "sqlite", "path": "mart.sqlite"}});
+    let (orders, shop, target) = shop(&server, 2000, target).await;
+    let input = server
+        .flow_input(three_transforms(orders, shop, target))
+        .await;
+    // Steps report from tasks of their own: run it often enough for a race to show.
+    for _ in 0..8 {
+        let flow = server.start_flow(input).await;
+        let (_, end) = server.wait_for_end(flow, Duration::from_secs(30)).await;
+        assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+        let lines: Vec<&str> = end["output"]["logs"]["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        let stamps: Vec<&str> = lines.iter().map(|l| &l[..24]).collect();
+        assert!(stamps.is_sorted(), "{lines:#?}");
+        let finished = |step: &str| {
+            lines
+                .iter()
+                .position(|l| l.contains(&format!("step {step} finished")))
+                .unwrap_or_else(|| panic!("no end of {step}: {lines:#?}"))
+        };
+        for (maker, reader) in [
+            ("ingest 'orders'", "transform 'big_orders'"),
+            ("transform 'big_orders'", "transform 'enriched'"),
+            ("ingest 'customers'", "transform 'enriched'"),
+            ("transform 'enriched'", "transform 'by_country'"),
+            (
+                "transform 'by_country'",
+                "output 'by_country -> by_country'",
+            ),
+        ] {
+            assert!(
+                finished(maker) < finished(reader),
+                "{maker} after {reader}: {lines:#?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_cancelled_flow_stops_within_two_seconds_and_leaves_the_target_alone() {
     let server = TestServer::start(Options::default()).await;
     write_orders_csv(&server.data.join("orders.csv"), 3000);

@@ -193,7 +193,11 @@ impl DataFusionEngine {
         let wiring = &wiring;
         let mut makers: Vec<BoxFuture<'_, Result<(), StepFailure>>> = Vec::new();
         for (source, rows) in plan.sources.iter().zip(source_rows) {
-            makers.push(Box::pin(self.ingest(run, source, rows, events)));
+            let reported = wiring.reporting(&source.alias);
+            makers.push(Box::pin(async move {
+                let _reported = reported;
+                self.ingest(run, source, rows, events).await
+            }));
         }
         for (i, (transform, rows)) in plan.transforms.iter().zip(transform_rows).enumerate() {
             let reads = plan.graph.dependencies(i);
@@ -240,6 +244,7 @@ impl DataFusionEngine {
                 .await
                 .map_err(failed_at(&step))?;
             run.release(wiring.handed_off(reads));
+            wiring.wait_for_reports(reads).await;
             events.finished(&step, rows, started.elapsed()).await;
         }
         staged.ok_or_else(|| StepFailure {
@@ -281,6 +286,7 @@ impl DataFusionEngine {
         events: &dyn StepEvents,
     ) -> Result<(), StepFailure> {
         let step = Step::transform(transform);
+        let _reported = wiring.reporting(&transform.name);
         wiring.wait_for(reads).await.map_err(failed_at(&step))?;
         events.started(&step).await;
         let started = Instant::now();
@@ -301,6 +307,7 @@ impl DataFusionEngine {
             .map_err(failed_at(&step))?;
         run.release(wiring.handed_off(reads));
         let rows = run.finish(rows).await.map_err(failed_at(&step))?;
+        wiring.wait_for_reports(reads).await;
         events.finished(&step, rows, started.elapsed()).await;
         Ok(())
     }

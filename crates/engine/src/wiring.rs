@@ -17,6 +17,9 @@ use crate::{Error, Result};
 pub struct Wiring {
     handed_off: HashSet<TableName>,
     ready: HashMap<TableName, watch::Receiver<bool>>,
+    /// Whether each table's maker has reported its end, so that a reader reports its own after
+    /// it: a handed-off table's reader can see the last row before its maker has said so.
+    reported: HashMap<TableName, watch::Sender<bool>>,
     /// The signals not yet given to the steps that make the tables.
     signals: HashMap<TableName, ReadySignal>,
 }
@@ -24,6 +27,17 @@ pub struct Wiring {
 /// Given by the step that makes a table once others may read it: when a kept table is complete,
 /// when a handed-off table's columns are known.
 pub struct ReadySignal(watch::Sender<bool>);
+
+/// Held by a step that makes a table; see [`Wiring::reporting`].
+pub struct ReportedOnDrop(Option<watch::Sender<bool>>);
+
+impl Drop for ReportedOnDrop {
+    fn drop(&mut self) {
+        if let Some(reported) = &self.0 {
+            reported.send_replace(true);
+        }
+    }
+}
 
 impl ReadySignal {
     pub fn give(self) {
@@ -52,7 +66,9 @@ impl Wiring {
         let mut handed_off = HashSet::new();
         let mut ready = HashMap::new();
         let mut signals = HashMap::new();
+        let mut reported = HashMap::new();
         for table in tables {
+            reported.insert(table.clone(), watch::channel(false).0);
             if scans.get(table) == Some(&1) {
                 handed_off.insert(table.clone());
             }
@@ -63,7 +79,22 @@ impl Wiring {
         Self {
             handed_off,
             ready,
+            reported,
             signals,
+        }
+    }
+
+    /// Marks `table`'s maker as done reporting when dropped, however the maker ended.
+    pub fn reporting(&self, table: &TableName) -> ReportedOnDrop {
+        ReportedOnDrop(self.reported.get(table).cloned())
+    }
+
+    /// Waits until the makers of `tables` have reported their end (or ended without one).
+    pub async fn wait_for_reports(&self, tables: &[TableName]) {
+        for table in tables {
+            if let Some(reported) = self.reported.get(table) {
+                let _ = reported.subscribe().wait_for(|done| *done).await;
+            }
         }
     }
 

@@ -294,6 +294,7 @@ impl FlowRunner {
             output,
             steps: steps.len(),
             finished: AtomicUsize::new(0),
+            in_order: tokio::sync::Mutex::new(()),
         };
         let outcome = self.engine.run(plan, &events, cancel.clone()).await;
         heartbeat.abort();
@@ -498,11 +499,15 @@ struct OutputEvents {
     output: FlowOutputId,
     steps: usize,
     finished: AtomicUsize,
+    /// Held while a step's change is stamped and written: steps report from tasks of their own,
+    /// and a line stamped first but written second would read out of order in the log.
+    in_order: tokio::sync::Mutex<()>,
 }
 
 #[async_trait]
 impl StepEvents for OutputEvents {
     async fn started(&self, step: &Step) {
+        let _in_order = self.in_order.lock().await;
         let change = StepChange::Started { at: Utc::now() };
         if let Err(err) = self.outputs.change_step(self.output, step, change).await {
             tracing::warn!(error = %err, "could not record a step start");
@@ -517,6 +522,7 @@ impl StepEvents for OutputEvents {
     }
 
     async fn finished(&self, step: &Step, rows: u64, elapsed: Duration) {
+        let _in_order = self.in_order.lock().await;
         let change = StepChange::Completed {
             rows,
             at: Utc::now(),
