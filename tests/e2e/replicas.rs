@@ -135,6 +135,58 @@ async fn a_flow_of_a_killed_process_is_settled_by_the_other_within_the_lease_bou
 }
 
 #[tokio::test]
+async fn a_process_whose_lease_ran_out_does_not_commit_a_flow_another_settled() {
+    // The first process checks on its flows only every 20 s, so it renews no lease while its
+    // flow runs; the second settles the flow once the lease runs out. The flow's source takes
+    // 6 s, after which the first process would commit.
+    let mut slow = replica_options(1);
+    slow.env
+        .push(("SLUICE__RUNNER__CANCEL_CHECK_INTERVAL_MS", "20000".into()));
+    let first = TestServer::start(slow).await;
+    let (_source_db, source_name) = crate::databases::postgres_database("").await;
+    let source = first
+        .data_store(crate::databases::postgres_store("slow", &source_name, 5432))
+        .await;
+    let (_, lake) = orders_and_lake(&first, 10).await;
+    let input = first
+        .flow_input(json!({
+            "source_data_store_ids": [source], "target_data_store_id": lake,
+            "sources": [{"data_store_id": source, "as": "src",
+                "query": "SELECT 1 AS id FROM pg_sleep(6)"}],
+            "transforms": [{"name": "copied", "sql": "SELECT * FROM src"}],
+            "outputs": [{"transform": "copied", "table": "late", "mode": "replace"}]
+        }))
+        .await;
+    let flow = first.start_flow(input).await;
+    first
+        .wait_for_state(flow, "RUNNING", Duration::from_secs(10))
+        .await;
+    let second = first.replica(replica_options(1)).await;
+    let end = second
+        .wait_for_state(flow, "FAILED", Duration::from_secs(10))
+        .await;
+    assert!(
+        end["output"]["errors"]["lines"]
+            .to_string()
+            .contains("interrupted"),
+        "{end}"
+    );
+
+    // The first process finishes its staging and asks to commit: it is told no, or (without
+    // the fence) commits.
+    let committed = || first.data.join("lake/late").exists();
+    let refused = || first.output().contains("no longer holds the flow's lease");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !committed() && !refused() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!committed(), "a settled flow's outputs became visible");
+    assert!(refused(), "the first process never reached its commit");
+    let (_, after) = second.get(&format!("/v1/flows/{flow}")).await;
+    assert_eq!(after["output"]["state"], "FAILED", "{after}");
+}
+
+#[tokio::test]
 async fn a_cancel_sent_to_the_process_not_running_the_flow_stops_it_within_two_seconds() {
     let first = TestServer::start(replica_options(2)).await;
     let (orders, lake) = orders_and_lake(&first, 3000).await;

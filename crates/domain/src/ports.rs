@@ -231,6 +231,12 @@ impl FlowPlan {
 pub trait StepEvents: Send + Sync {
     async fn started(&self, step: &Step);
     async fn finished(&self, step: &Step, rows: u64, elapsed: Duration);
+
+    /// Asked once every output is staged, right before they are made visible: whether this
+    /// process may still commit the flow. A yes holds for a whole lease from the moment it is
+    /// given, so no other process settles the flow while its outputs are being committed; a no
+    /// (the lease was lost, the flow settled elsewhere) leaves the targets unchanged.
+    async fn may_commit(&self) -> bool;
 }
 
 /// How a run ended, as far as the engine knows.

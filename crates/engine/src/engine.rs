@@ -348,6 +348,26 @@ impl FlowEngine for DataFusionEngine {
             staged = self.stage(&run, &plan, events) => staged,
         };
         // The commit is not cancellable: once it starts, the outputs become visible together.
+        // Nor is it this process's to make once another has settled the flow (its lease ran
+        // out while it was paused, say): dropping the staged writes then rolls them back.
+        let may_commit = staged.is_ok() && events.may_commit().await;
+        let staged = match staged {
+            Ok(staged) if !may_commit => {
+                drop(staged);
+                Err(StepFailure {
+                    step: Step {
+                        kind: StepKind::Output,
+                        name: "commit".into(),
+                    },
+                    error: Error::Unsupported(
+                        "this process no longer holds the flow's lease; the targets were left \
+                         unchanged"
+                            .into(),
+                    ),
+                })
+            }
+            other => other,
+        };
         let committed = match staged {
             Ok(staged) => staged.commit().await.map_err(|error| StepFailure {
                 step: Step {

@@ -295,6 +295,8 @@ impl FlowRunner {
             steps: steps.len(),
             finished: AtomicUsize::new(0),
             in_order: tokio::sync::Mutex::new(()),
+            runner: self.settings.runner.clone(),
+            lease: self.settings.lease,
         };
         let outcome = self.engine.run(plan, &events, cancel.clone()).await;
         heartbeat.abort();
@@ -502,6 +504,8 @@ struct OutputEvents {
     /// Held while a step's change is stamped and written: steps report from tasks of their own,
     /// and a line stamped first but written second would read out of order in the log.
     in_order: tokio::sync::Mutex<()>,
+    runner: RunnerId,
+    lease: Duration,
 }
 
 #[async_trait]
@@ -542,6 +546,24 @@ impl StepEvents for OutputEvents {
         let percent = ((done * 100) / self.steps.max(1)).min(99) as u8;
         if let Err(err) = self.outputs.raise_progress(self.output, percent).await {
             tracing::warn!(error = %err, "could not record progress");
+        }
+    }
+
+    async fn may_commit(&self) -> bool {
+        // Renewing the lease is the fence: it succeeds only while the flow is still this
+        // runner's, and then no other process can settle it for a whole lease.
+        let lease = TimeDelta::from_std(self.lease).unwrap_or_else(|_| TimeDelta::days(1));
+        let renewed = patiently("renewing a lease before a commit", || {
+            self.outputs
+                .renew_lease(self.output, &self.runner, Utc::now() + lease)
+        })
+        .await;
+        match renewed {
+            Ok(ours) => ours,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not renew a flow's lease before its commit");
+                false
+            }
         }
     }
 }
