@@ -91,16 +91,37 @@ async fn a_flow_of_a_killed_process_is_settled_by_the_other_within_the_lease_bou
     let (orders, lake) = orders_and_lake(&first, 3000).await;
     let input = first.flow_input(endless(orders, lake)).await;
     let flow = first.start_flow(input).await;
-    // Killed once the transform runs (its source is read first), so that the settle has a
-    // running step to fail.
+    // Killed once the output is being staged (its transform runs, its source was read first),
+    // so that the settle has running steps to fail and a staged folder to remove.
     first
         .wait_for_step(
             flow,
-            ("transform", "crossed"),
+            ("output", "crossed -> crossed"),
             "RUNNING",
             Duration::from_secs(10),
         )
         .await;
+    let lake_folder = first.data.join("lake");
+    let staged = || {
+        std::fs::read_dir(&lake_folder)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .starts_with(".crossed.sluice-")
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let mut waited = 0;
+    while staged() == 0 && waited < 50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(staged(), 1, "the output is being staged");
     // Started after the claim, the second process cannot have taken the flow.
     let second = first.replica(replica_options(2)).await;
 
@@ -131,6 +152,13 @@ async fn a_flow_of_a_killed_process_is_settled_by_the_other_within_the_lease_bou
         !second.data.join("lake/crossed").exists(),
         "nothing half-written is visible"
     );
+    // The settle removes what the killed process had staged.
+    let mut waited = 0;
+    while staged() > 0 && waited < 50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(staged(), 0, "the staged folder is left behind");
     drop(second);
 }
 

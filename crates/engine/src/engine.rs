@@ -392,7 +392,7 @@ impl FlowEngine for DataFusionEngine {
         let Some(planned) = plan.outputs.first() else {
             return Ok(());
         };
-        targets::discard_leftovers(&planned.target, plan.flow_id)
+        targets::discard_leftovers(&planned.target, &self.locator, plan.flow_id)
             .await
             .map_err(|error| sluice_domain::Error::Unavailable(error.to_string()))
     }

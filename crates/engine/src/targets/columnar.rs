@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use datafusion::dataframe::DataFrame;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::SessionContext;
+use sluice_domain::flow::FlowId;
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 use std::path::PathBuf;
@@ -23,13 +24,15 @@ struct StagedTable {
 /// file into the table (append).
 pub struct ColumnarWrite {
     root: PathBuf,
+    flow: FlowId,
     staged: Vec<StagedTable>,
 }
 
 impl ColumnarWrite {
-    pub fn new(root: PathBuf) -> Self {
+    pub fn new(root: PathBuf, flow: FlowId) -> Self {
         Self {
             root,
+            flow,
             staged: Vec::new(),
         }
     }
@@ -45,7 +48,7 @@ impl StagedWrite for ColumnarWrite {
         data: DataFrame,
     ) -> Result<u64> {
         let table = required_table(table, "columnar")?;
-        let folder = self.root.join(staging_name(table.as_str(), ""));
+        let folder = self.root.join(staging_name(table.as_str(), self.flow, ""));
         create_dir(&folder)?;
         let file_name = format!("part-{}.parquet", uuid::Uuid::new_v4().simple());
         self.staged.push(StagedTable {
@@ -70,7 +73,9 @@ impl StagedWrite for ColumnarWrite {
             let target = self.root.join(staged.table.as_str());
             match staged.mode {
                 WriteMode::Replace => {
-                    let old = self.root.join(staging_name(staged.table.as_str(), ".old"));
+                    let old =
+                        self.root
+                            .join(staging_name(staged.table.as_str(), self.flow, ".old"));
                     let had_old = target.exists();
                     if had_old {
                         rename(&target, &old)?;

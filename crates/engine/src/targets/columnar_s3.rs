@@ -3,6 +3,7 @@ use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
+use sluice_domain::flow::FlowId;
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 
@@ -26,13 +27,15 @@ struct StagedObject {
 /// new object beside old ones for a moment; it never sees the table empty or half-written.
 pub struct S3ColumnarWrite {
     root: S3Location,
+    flow: FlowId,
     staged: Vec<StagedObject>,
 }
 
 impl S3ColumnarWrite {
-    pub fn new(root: S3Location) -> Self {
+    pub fn new(root: S3Location, flow: FlowId) -> Self {
         Self {
             root,
+            flow,
             staged: Vec::new(),
         }
     }
@@ -52,7 +55,7 @@ impl StagedWrite for S3ColumnarWrite {
         let file_name = format!("part-{}.parquet", uuid::Uuid::new_v4().simple());
         let staged = self
             .root
-            .join(&staging_name(table.as_str(), ""))
+            .join(&staging_name(table.as_str(), self.flow, ""))
             .join(&file_name);
         self.staged.push(StagedObject {
             table: table.clone(),

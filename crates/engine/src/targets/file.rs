@@ -4,6 +4,7 @@ use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
 use object_store::ObjectStoreExt;
 use sluice_domain::data_store::FileFormat;
+use sluice_domain::flow::FlowId;
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 
@@ -19,14 +20,16 @@ use crate::{Error, Result};
 pub struct FileWrite {
     location: Location,
     format: FileFormat,
+    flow: FlowId,
     staged: Option<Location>,
 }
 
 impl FileWrite {
-    pub fn new(location: Location, format: FileFormat) -> Self {
+    pub fn new(location: Location, format: FileFormat, flow: FlowId) -> Self {
         Self {
             location,
             format,
+            flow,
             staged: None,
         }
     }
@@ -43,14 +46,15 @@ impl FileWrite {
                     )));
                 };
                 create_dir(parent)?;
-                let staged = parent.join(staging_name(&name.to_string_lossy(), &extension));
+                let staged =
+                    parent.join(staging_name(&name.to_string_lossy(), self.flow, &extension));
                 let url = staged.to_string_lossy().into_owned();
                 Ok((Location::Local(staged), url))
             }
             Location::S3(s3) => {
                 s3.register(ctx)?;
                 let (parent, name) = s3.key.rsplit_once('/').unwrap_or(("", &s3.key));
-                let hidden = staging_name(name, &extension);
+                let hidden = staging_name(name, self.flow, &extension);
                 let staged = S3Location {
                     key: if parent.is_empty() {
                         hidden

@@ -5,6 +5,7 @@
 mod columnar;
 mod columnar_s3;
 mod file;
+mod leftovers;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -80,12 +81,13 @@ pub async fn begin(
             sqlite::SqliteWrite::begin(locator.local(path)?).await?,
         )),
         Connection::Columnar { path } => match locator.locate(path)? {
-            Location::Local(folder) => Ok(Box::new(columnar::ColumnarWrite::new(folder))),
-            Location::S3(root) => Ok(Box::new(columnar_s3::S3ColumnarWrite::new(root))),
+            Location::Local(folder) => Ok(Box::new(columnar::ColumnarWrite::new(folder, flow))),
+            Location::S3(root) => Ok(Box::new(columnar_s3::S3ColumnarWrite::new(root, flow))),
         },
         Connection::File { path, format } => Ok(Box::new(file::FileWrite::new(
             locator.locate(path)?,
             *format,
+            flow,
         ))),
         Connection::Relational(RelationalConnection::Server(server)) => match server.engine {
             ServerEngine::Postgres => Ok(Box::new(
@@ -157,12 +159,19 @@ fn staging_prefix(flow: FlowId) -> String {
 ///
 /// # Errors
 /// `Database` when the target cannot be reached or refuses.
-pub async fn discard_leftovers(target: &DataStore, flow: FlowId) -> Result<()> {
+pub async fn discard_leftovers(target: &DataStore, locator: &Locator, flow: FlowId) -> Result<()> {
     match &target.connection {
         Connection::Relational(RelationalConnection::Server(server))
             if server.engine == ServerEngine::Mysql =>
         {
             mysql::discard_leftovers(server.clone(), flow).await
+        }
+        Connection::Columnar { path } => match locator.locate(path)? {
+            Location::Local(folder) => leftovers::discard_in_folder(&folder, flow, None),
+            Location::S3(root) => leftovers::discard_under(&root, flow, None).await,
+        },
+        Connection::File { path, .. } => {
+            leftovers::discard_beside_file(&locator.locate(path)?, flow).await
         }
         _ => Ok(()),
     }
@@ -181,10 +190,13 @@ pub(crate) fn untakeable_column(
     ))
 }
 
-/// A unique name beside the final one, hidden (dot-prefixed) so that readers of the folder skip it.
-fn staging_name(final_name: &str, suffix: &str) -> String {
+/// A unique name beside the final one, hidden (dot-prefixed) so that readers of the folder skip
+/// it, and marked with the flow that staged it so that what a dead process left can be found
+/// ([`leftovers`]).
+fn staging_name(final_name: &str, flow: FlowId, suffix: &str) -> String {
     format!(
-        ".{final_name}.sluice-{}{suffix}",
+        ".{final_name}.sluice-{}-{}{suffix}",
+        flow.0,
         uuid::Uuid::new_v4().simple()
     )
 }
