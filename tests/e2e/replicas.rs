@@ -279,3 +279,67 @@ async fn a_killed_process_s_mysql_staging_tables_are_dropped_when_its_flow_is_se
     assert_eq!(kept, [[Some("7".to_owned())]], "the target is as it was");
     drop(second);
 }
+
+#[tokio::test]
+async fn what_a_killed_process_staged_on_s3_is_removed_when_its_flow_is_settled() {
+    let s3 = crate::support::S3Server::start().await;
+    let seed = tempfile::tempdir().unwrap();
+    std::fs::write(seed.path().join("readme.txt"), "the bucket's first object").unwrap();
+    s3.upload(seed.path(), "lake", "seed").await;
+    let on_s3 = |max_concurrent_flows| {
+        let mut options = replica_options(max_concurrent_flows);
+        options.env.extend(s3.env());
+        options
+    };
+    let mut first = TestServer::start(on_s3(1)).await;
+    write_orders_csv(&first.data.join("orders.csv"), 3000);
+    let orders = first
+        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
+        .await;
+    let tables = first
+        .data_store(json!({"name": "tables", "type": "columnar_db", "connection": {"path": "s3://lake/tables"}}))
+        .await;
+    // The first output is staged whole on S3; the second never ends.
+    let mut input = endless(orders, tables);
+    input["transforms"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "quick", "sql": "SELECT id FROM orders"}));
+    input["outputs"] = json!([
+        {"transform": "quick", "table": "quick", "mode": "replace"},
+        {"transform": "crossed", "table": "crossed", "mode": "replace"}
+    ]);
+    let input = first.flow_input(input).await;
+    let flow = first.start_flow(input).await;
+    first
+        .wait_for_step(
+            flow,
+            ("output", "crossed -> crossed"),
+            "RUNNING",
+            Duration::from_secs(20),
+        )
+        .await;
+    let staged = |keys: &[String]| keys.iter().filter(|k| k.contains(".sluice-")).count();
+    assert_eq!(
+        staged(&s3.keys("lake").await),
+        1,
+        "the first output is staged"
+    );
+    let second = first.replica(on_s3(1)).await;
+
+    first.kill();
+    second
+        .wait_for_state(flow, "FAILED", Duration::from_secs(15))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut keys = s3.keys("lake").await;
+    while staged(&keys) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        keys = s3.keys("lake").await;
+    }
+    assert_eq!(staged(&keys), 0, "left behind: {keys:?}");
+    assert!(
+        !keys.iter().any(|k| k.starts_with("tables/quick/")),
+        "nothing was committed: {keys:?}"
+    );
+}
