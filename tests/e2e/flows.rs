@@ -402,6 +402,48 @@ async fn log_lines_are_in_time_order_and_each_table_s_maker_finishes_before_its_
 }
 
 #[tokio::test]
+async fn a_join_past_the_flow_s_operator_memory_fails_that_flow_alone_saying_so() {
+    let server = TestServer::start(Options {
+        env: vec![("SLUICE__ENGINE__OPERATOR_MEMORY_PER_FLOW_MB", "4".into())],
+        ..Options::default()
+    })
+    .await;
+    let target = json!({"name": "out", "type": "columnar_db", "connection": {"path": "out"}});
+    let (orders, _shop, target) = shop(&server, 200_000, target).await;
+    let flow_of = |sql: &str, table: &str| {
+        crate::support::one_source_flow(
+            orders,
+            json!({}),
+            target,
+            json!([{"name": "t", "sql": sql}]),
+            json!([{"transform": "t", "table": table, "mode": "replace"}]),
+        )
+    };
+    // A hash join builds a table of every row of one side in memory; it cannot spill.
+    let joined = server
+        .flow_input(flow_of(
+            "SELECT a.id, b.amount FROM src a JOIN src b ON a.id = b.customer_id",
+            "joined",
+        ))
+        .await;
+    let counted = server
+        .flow_input(flow_of("SELECT count(*) AS n FROM src", "counted"))
+        .await;
+    let joined = server.start_flow(joined).await;
+    let counted = server.start_flow(counted).await;
+    let (_, end) = server.wait_for_end(joined, Duration::from_secs(60)).await;
+    assert_eq!(end["output"]["state"], "FAILED", "{end}");
+    let error = end["output"]["errors"]["lines"][0].as_str().unwrap();
+    assert!(
+        error.contains("needed more memory than engine.operator_memory_per_flow_mb allows"),
+        "{error}"
+    );
+    let (_, other) = server.wait_for_end(counted, Duration::from_secs(60)).await;
+    assert_eq!(other["output"]["state"], "COMPLETED", "{other}");
+    assert_eq!(server.get("/healthz").await.0, 200);
+}
+
+#[tokio::test]
 async fn a_cancelled_flow_stops_within_two_seconds_and_leaves_the_target_alone() {
     let server = TestServer::start(Options::default()).await;
     write_orders_csv(&server.data.join("orders.csv"), 3000);

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, MemoryReservation};
+use datafusion::execution::memory_pool::{
+    FairSpillPool, GreedyMemoryPool, MemoryPool, MemoryReservation,
+};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::future::{BoxFuture, try_join_all};
@@ -34,6 +36,10 @@ pub struct EngineSettings {
     /// How much memory the tables one flow keeps (its sources and transforms) may hold; beyond
     /// it they go to scratch files.
     pub memory_per_flow: usize,
+    /// How much memory one flow's operators (joins, aggregates, sorts) may take together; past
+    /// it a sort or an aggregate spills to the scratch folder and an operator that cannot spill
+    /// (a hash join's build side) fails the flow. 0 for no limit.
+    pub operator_memory_per_flow: usize,
     /// Where each flow's scratch folder is made (and removed when the flow ends).
     pub scratch: PathBuf,
     /// How file and columnar stores on S3 are reached.
@@ -45,6 +51,7 @@ impl Default for EngineSettings {
         Self {
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
             memory_per_flow: 128 << 20,
+            operator_memory_per_flow: 1 << 30,
             scratch: std::env::temp_dir(),
             s3: S3Settings::default(),
         }
@@ -60,8 +67,8 @@ pub struct DataFusionEngine {
 /// budget for the tables it keeps with what they hold of it until then.
 ///
 /// The budget is a pool of its own, not the session's: DataFusion's operators take what they
-/// need from the session's unbounded pool, because a hash join's build side cannot spill and
-/// would fail the flow where kept tables had used up a shared pool.
+/// need from the session's pool, because a hash join's build side cannot spill and would fail
+/// the flow where kept tables had used up a shared pool.
 struct FlowRun {
     ctx: SessionContext,
     scratch: TempDir,
@@ -159,15 +166,22 @@ impl DataFusionEngine {
         )
     }
 
-    /// A session of its own for one flow. Its memory pool is DataFusion's unbounded default (see
-    /// [`FlowRun`]); any temporary file an operator makes goes to the flow's scratch folder.
+    /// A session of its own for one flow. Its operators share a pool of
+    /// [`EngineSettings::operator_memory_per_flow`], apart from the kept tables' budget (see
+    /// [`FlowRun`]), so that one flow cannot take the process's memory; any temporary file an
+    /// operator makes goes to the flow's scratch folder.
     fn session(&self, scratch: &TempDir) -> Result<SessionContext, Error> {
-        let runtime = RuntimeEnvBuilder::new()
-            .with_disk_manager_builder(
-                DiskManagerBuilder::default()
-                    .with_mode(DiskManagerMode::Directories(vec![scratch.path().into()])),
-            )
-            .build_arc()?;
+        let mut runtime = RuntimeEnvBuilder::new().with_disk_manager_builder(
+            DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![scratch.path().into()])),
+        );
+        if self.settings.operator_memory_per_flow > 0 {
+            // Fair: each spilling operator gets its share, rather than the first taking all.
+            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(
+                self.settings.operator_memory_per_flow,
+            )));
+        }
+        let runtime = runtime.build_arc()?;
         // DataFusion's own settings can be tuned with DATAFUSION_* variables
         // (DATAFUSION_EXECUTION_PARQUET_MAX_ROW_GROUP_SIZE=…).
         let config =

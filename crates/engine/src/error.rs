@@ -40,6 +40,13 @@ impl Error {
     /// quoted value hidden (it may have been read from a source, see [`crate::redact`]);
     /// Sluice's own words as they are.
     pub fn for_flow(&self) -> String {
+        if self.is_out_of_memory() {
+            return "the flow's joins, aggregates and sorts needed more memory than \
+                    engine.operator_memory_per_flow_mb allows, and one that cannot spill to disk \
+                    (a hash join's build side, say) could not get it; give flows more memory, or \
+                    make the side a join builds on smaller"
+                .to_owned();
+        }
         match self {
             Self::DataFusion(_) | Self::Arrow(_) | Self::Sqlite(_) | Self::Database(_) => {
                 crate::redact::hide_values(&self.to_string())
@@ -48,6 +55,15 @@ impl Error {
                 self.to_string()
             }
         }
+    }
+
+    /// Whether DataFusion ran out of the flow's operator memory.
+    fn is_out_of_memory(&self) -> bool {
+        let Self::DataFusion(error) = self else {
+            return false;
+        };
+        matches!(error.find_root(), DataFusionError::ResourcesExhausted(_))
+            || error.to_string().contains("Resources exhausted")
     }
 
     /// The planning error of a transform whose SQL is `sql`.

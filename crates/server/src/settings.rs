@@ -100,6 +100,8 @@ pub struct RunnerSettings {
 pub struct EngineSettings {
     /// How much memory the tables one flow keeps may hold before they go to scratch files.
     pub memory_per_flow_mb: usize,
+    /// How much memory one flow's joins, aggregates and sorts may take together; 0 for no limit.
+    pub operator_memory_per_flow_mb: usize,
     /// Where flows' scratch folders are made; empty for the system's temporary folder.
     pub scratch_dir: String,
 }
@@ -119,6 +121,7 @@ impl EngineSettings {
         let defaults = sluice_engine::EngineSettings::default();
         sluice_engine::EngineSettings {
             memory_per_flow: self.memory_per_flow_mb.max(1).saturating_mul(1 << 20),
+            operator_memory_per_flow: self.operator_memory_per_flow_mb.saturating_mul(1 << 20),
             scratch: if self.scratch_dir.trim().is_empty() {
                 defaults.scratch.clone()
             } else {
