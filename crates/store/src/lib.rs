@@ -11,6 +11,7 @@ mod flow_outputs;
 mod flow_steps;
 mod flows;
 
+use sea_orm::sqlx::sqlite::SqliteSynchronous;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use sluice_migration::{Migrator, MigratorTrait};
 use std::time::Duration;
@@ -40,7 +41,11 @@ impl Store {
             .sqlx_logging(false)
             // Per connection, so set on every one the pool opens: after a checkpoint the
             // write-ahead log is cut back to this size rather than kept at its largest.
-            .map_sqlx_sqlite_opts(|sqlite| sqlite.pragma("journal_size_limit", WAL_SIZE_LIMIT));
+            .map_sqlx_sqlite_opts(|sqlite| {
+                sqlite
+                    .pragma("journal_size_limit", WAL_SIZE_LIMIT)
+                    .synchronous(SqliteSynchronous::Normal)
+            });
         let db = Database::connect(options).await.map_err(map_db_err)?;
         if db.get_database_backend() == DbBackend::Sqlite {
             // Readers then never wait for the runner's writes.
