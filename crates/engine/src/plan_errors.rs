@@ -146,8 +146,10 @@ fn plain_type(arrow_type: &str) -> &'static str {
 
 /// The first argument of the first call of `function` in `sql`, as written.
 fn first_argument(sql: &str, function: &str) -> Option<String> {
-    let lower = sql.to_lowercase();
-    let call = format!("{}(", function.to_lowercase());
+    // ASCII only, so that byte positions in `lower` are positions in `sql` too (a full
+    // lowercase can change a character's length, and the slice below would then split one).
+    let lower = sql.to_ascii_lowercase();
+    let call = format!("{}(", function.to_ascii_lowercase());
     let mut search = 0;
     let start = loop {
         let at = search + lower[search..].find(&call)?;
@@ -223,6 +225,9 @@ mod tests {
         );
         let message = planning_error("SELECT sum(trim(amount)) FROM orders").await;
         assert!(message.contains("but `trim(amount)` is text"), "{message}");
+        // A character whose lowercase is longer comes before the call.
+        let message = planning_error("SELECT 'İİİ' AS x, SUM(amount) FROM orders").await;
+        assert!(message.contains("but column amount is text"), "{message}");
     }
 
     #[tokio::test]
