@@ -44,6 +44,7 @@ use datafusion::arrow::datatypes::{
 use datafusion::arrow::record_batch::RecordBatch;
 use sea_orm::sqlx::mysql::{MySql, MySqlColumn, MySqlConnection, MySqlRow, MySqlTypeInfo};
 use sea_orm::sqlx::{Column, Row, Type, TypeInfo};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::decimal_text::unscaled;
@@ -191,6 +192,8 @@ pub async fn declared_decimals(
     connection: &mut MySqlConnection,
     columns: &[MySqlColumn],
 ) -> Result<Vec<Option<(u8, i8)>>> {
+    // One catalog lookup per distinct column: a query may select the same one many times.
+    let mut looked_up: HashMap<(String, String), Option<(u8, i8)>> = HashMap::new();
     let mut declared = Vec::with_capacity(columns.len());
     for column in columns {
         let origin = column.origin();
@@ -201,6 +204,11 @@ pub async fn declared_decimals(
             declared.push(None);
             continue;
         };
+        let key = (table.table.to_string(), table.name.to_string());
+        if let Some(known) = looked_up.get(&key) {
+            declared.push(*known);
+            continue;
+        }
         // The origin names the table as `schema.table` (or `table` in the current schema).
         let (schema, name) = match table.table.split_once('.') {
             Some((schema, name)) => (Some(schema), name),
@@ -216,12 +224,14 @@ pub async fn declared_decimals(
         .fetch_optional(&mut *connection)
         .await
         .map_err(read_failed)?;
-        declared.push(match row {
+        let shape = match row {
             Some((Some(precision), Some(scale))) => {
                 u8::try_from(precision).ok().zip(i8::try_from(scale).ok())
             }
             _ => None,
-        });
+        };
+        looked_up.insert(key, shape);
+        declared.push(shape);
     }
     Ok(declared)
 }
