@@ -5,6 +5,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_flow_tables;
 mod m20261124_000001_flow_leases_and_steps;
+mod m20261201_000001_api_keys;
+mod m20261201_000002_named_flow_inputs;
 
 pub struct Migrator;
 
@@ -14,6 +16,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_flow_tables::Migration),
             Box::new(m20261124_000001_flow_leases_and_steps::Migration),
+            Box::new(m20261201_000001_api_keys::Migration),
+            Box::new(m20261201_000002_named_flow_inputs::Migration),
         ]
     }
 }

@@ -1,5 +1,6 @@
 //! End-to-end tests: the built `sluice` binary over HTTP, on a temporary data folder.
 
+mod auth;
 mod databases;
 mod support;
 

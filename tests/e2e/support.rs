@@ -138,6 +138,8 @@ pub fn finish_on_a_thread(work: impl std::future::Future<Output = ()> + Send + '
 pub struct TestServer {
     pub base: String,
     pub data: PathBuf,
+    /// The state database's URL; empty for the embedded default's file.
+    state_url: String,
     pub client: reqwest::Client,
     process: Child,
     output: Arc<Mutex<Vec<String>>>,
@@ -198,35 +200,7 @@ impl TestServer {
     }
 
     async fn spawn(data: &Path, metadata_url: &str, options: &Options) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
-        if !metadata_url.is_empty() {
-            command.env("SLUICE__DATABASE__URL", metadata_url);
-        }
-        let mut process = command
-            .current_dir(data.parent().unwrap())
-            .env("SLUICE__SERVER__ADDRESS", "127.0.0.1:0")
-            .env("SLUICE__DATA__ROOT", data)
-            .env(
-                "SLUICE__RUNNER__MAX_CONCURRENT_FLOWS",
-                options.max_concurrent_flows.to_string(),
-            )
-            .env("SLUICE__ARCHIVE__URL", &options.archive)
-            // The embedded default's samples, wherever the test runs; options.env may override.
-            .env(
-                "SLUICE__CONFIGURATION__URL",
-                repository().join("data/samples/config"),
-            )
-            .env(
-                "SLUICE__SPECIFICATION__URL",
-                repository().join("data/samples/specification"),
-            )
-            .env(
-                "SLUICE__COLLECTION_LOG__URL",
-                repository().join("data/samples/collection-log"),
-            )
-            .envs(options.env.iter().map(|(k, v)| (*k, v)))
-            .env("RUST_LOG", options.log_level)
-            .env("NO_COLOR", "1")
+        let mut process = sluice_command(data, metadata_url, options)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -269,6 +243,7 @@ impl TestServer {
         Self {
             base,
             data: data.to_owned(),
+            state_url: metadata_url.to_owned(),
             client: reqwest::Client::new(),
             process,
             output,
@@ -278,6 +253,30 @@ impl TestServer {
             },
             _dir: None,
         }
+    }
+
+    /// Runs `sluice <args>` as a command on this server's state database and data folder, as an
+    /// operator would on its host.
+    pub fn command(&self, args: &[&str]) -> std::process::Output {
+        sluice_command(&self.data, &self.state_url, &Options::default())
+            .args(args)
+            .output()
+            .expect("run the sluice binary")
+    }
+
+    /// A new API key made with `sluice keys create`.
+    pub fn create_key(&self, name: &str, scopes: &[&str]) -> String {
+        let mut args = vec!["keys", "create", "--name", name];
+        for scope in scopes {
+            args.extend(["--scope", scope]);
+        }
+        let output = self.command(&args);
+        assert!(
+            output.status.success(),
+            "sluice keys create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
     }
 
     /// The name of the PostgreSQL state database this server runs on.
@@ -433,6 +432,40 @@ impl Drop for TestServer {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
+}
+
+/// The `sluice` binary with a test's settings, run from beside the data folder.
+fn sluice_command(data: &Path, metadata_url: &str, options: &Options) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    if !metadata_url.is_empty() {
+        command.env("SLUICE__DATABASE__URL", metadata_url);
+    }
+    command
+        .current_dir(data.parent().unwrap())
+        .env("SLUICE__SERVER__ADDRESS", "127.0.0.1:0")
+        .env("SLUICE__DATA__ROOT", data)
+        .env(
+            "SLUICE__RUNNER__MAX_CONCURRENT_FLOWS",
+            options.max_concurrent_flows.to_string(),
+        )
+        .env("SLUICE__ARCHIVE__URL", &options.archive)
+        // The embedded default's samples, wherever the test runs; options.env may override.
+        .env(
+            "SLUICE__CONFIGURATION__URL",
+            repository().join("data/samples/config"),
+        )
+        .env(
+            "SLUICE__SPECIFICATION__URL",
+            repository().join("data/samples/specification"),
+        )
+        .env(
+            "SLUICE__COLLECTION_LOG__URL",
+            repository().join("data/samples/collection-log"),
+        )
+        .envs(options.env.iter().map(|(k, v)| (*k, v)))
+        .env("RUST_LOG", options.log_level)
+        .env("NO_COLOR", "1");
+    command
 }
 
 pub async fn read(response: reqwest::Response) -> (u16, Value) {

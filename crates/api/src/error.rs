@@ -9,11 +9,32 @@ use std::fmt;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-#[derive(Debug, Serialize)]
+/// One invalid field, located by a JSON pointer into the request as the client sent it.
+#[derive(Debug, Clone, Serialize)]
 pub struct FieldProblem {
     pub pointer: String,
     pub message: String,
 }
+
+impl FieldProblem {
+    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where an invalid field is: already in a version's wire names (a DTO or extractor found it), or
+/// in the domain's names, which the version that answers maps to its own ([`ApiError::render`]).
+#[derive(Debug)]
+enum Located {
+    Wire(FieldProblem),
+    Domain(Violation),
+}
+
+/// A version's wire name for a domain field name; `None` keeps the domain's name.
+pub type WireNames = fn(&str) -> Option<&'static str>;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -21,7 +42,7 @@ pub struct ApiError {
     kind: &'static str,
     title: &'static str,
     detail: String,
-    errors: Vec<FieldProblem>,
+    errors: Vec<Located>,
     /// Seconds after which a retry may succeed, sent as `Retry-After`.
     retry_after: Option<u32>,
 }
@@ -77,10 +98,10 @@ impl ApiError {
     /// A required query parameter is absent: 400, with the parameter's pointer.
     pub fn missing_parameter(name: &str) -> Self {
         let mut error = Self::bad_request(format!("the {name} parameter is required"));
-        error.errors.push(FieldProblem {
+        error.errors.push(Located::Wire(FieldProblem {
             pointer: format!("/{name}"),
             message: "is required".into(),
-        });
+        }));
         error
     }
 
@@ -93,33 +114,82 @@ impl ApiError {
         )
     }
 
-    pub fn invalid(violations: Vec<Violation>) -> Self {
-        let mut error = Self::new(
+    fn validation() -> Self {
+        Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "/problems/validation",
             "The request is invalid",
             "see errors for each invalid field",
-        );
-        error.errors = violations
-            .into_iter()
-            .map(|v| FieldProblem {
-                pointer: v.pointer,
-                message: v.message,
-            })
-            .collect();
+        )
+    }
+
+    /// Invalid fields the domain found, in its own names.
+    pub fn invalid(violations: Vec<Violation>) -> Self {
+        let mut error = Self::validation();
+        error.errors = violations.into_iter().map(Located::Domain).collect();
         error
     }
 
-    /// Moves every field pointer under `prefix`, for a document parsed out of a larger one.
+    /// Invalid fields found on the wire, already located in the version's names.
+    pub fn invalid_fields(problems: Vec<FieldProblem>) -> Self {
+        let mut error = Self::validation();
+        error.errors = problems.into_iter().map(Located::Wire).collect();
+        error
+    }
+
+    pub fn invalid_field(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::invalid_fields(vec![FieldProblem {
+            pointer: pointer.into(),
+            message: message.into(),
+        }])
+    }
+
+    /// Adds invalid fields the domain found to those found on the wire.
+    pub fn add_violations(&mut self, violations: Vec<Violation>) {
+        self.errors
+            .extend(violations.into_iter().map(Located::Domain));
+    }
+
+    /// Moves every wire pointer under `prefix`, for a document parsed out of a larger one.
     pub fn under(mut self, prefix: &str) -> Self {
         for error in &mut self.errors {
-            error.pointer = format!("{prefix}{}", error.pointer);
+            if let Located::Wire(problem) = error {
+                problem.pointer = format!("{prefix}{}", problem.pointer);
+            }
         }
         self
     }
 
-    pub fn invalid_field(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::invalid(vec![Violation::new(pointer, message)])
+    /// Whether some field is located in the domain's names, which a version renames.
+    pub fn names_domain_fields(&self) -> bool {
+        self.errors.iter().any(|e| matches!(e, Located::Domain(_)))
+    }
+
+    /// The problem document, domain field names mapped by `names`.
+    pub fn render(&self, names: WireNames) -> HttpResponse {
+        let errors: Vec<FieldProblem> = self
+            .errors
+            .iter()
+            .map(|located| match located {
+                Located::Wire(problem) => problem.clone(),
+                Located::Domain(violation) => FieldProblem {
+                    pointer: violation.path.to_pointer(names),
+                    message: violation.message.clone(),
+                },
+            })
+            .collect();
+        let body = ProblemBody {
+            kind: self.kind,
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            errors: &errors,
+        };
+        let mut response = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            response.insert_header(("Retry-After", secs.to_string()));
+        }
+        response.content_type(PROBLEM_JSON).json(body)
     }
 }
 
@@ -140,19 +210,9 @@ impl ResponseError for ApiError {
         self.status
     }
 
+    /// In the domain's names; each version's scope renames them (`wire::naming`).
     fn error_response(&self) -> HttpResponse {
-        let body = ProblemBody {
-            kind: self.kind,
-            title: self.title,
-            status: self.status.as_u16(),
-            detail: &self.detail,
-            errors: &self.errors,
-        };
-        let mut response = HttpResponse::build(self.status);
-        if let Some(secs) = self.retry_after {
-            response.insert_header(("Retry-After", secs.to_string()));
-        }
-        response.content_type(PROBLEM_JSON).json(body)
+        self.render(|_| None)
     }
 }
 

@@ -6,21 +6,28 @@ mod extract;
 mod health;
 mod problem_instance;
 pub mod v1;
+pub mod v2;
 pub mod wire;
 
+use actix_web::middleware::from_fn;
 use actix_web::web;
 use sluice_domain::ports::Readiness;
-use sluice_domain::services::{DataStoreService, FlowInputService, FlowService, MetadataService};
+use sluice_domain::services::{
+    ApiKeyService, DataStoreService, FlowInputService, FlowService, MetadataService,
+};
 use std::sync::Arc;
 
 pub use error::ApiError;
+pub use wire::auth::{AuthPolicy, Authenticator};
 pub use wire::limits::{Limiter, RequestLimits};
 
 use wire::endpoint::Endpoint;
+use wire::naming::rename_fields;
 
 /// The services the handlers call.
 #[derive(Clone)]
 pub struct ApiState {
+    pub api_keys: ApiKeyService,
     pub data_stores: DataStoreService,
     pub flow_inputs: FlowInputService,
     pub flows: FlowService,
@@ -43,7 +50,16 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                 Endpoint::at("/healthz").get(health::healthz).register(cfg);
                 Endpoint::at("/readyz").get(health::readyz).register(cfg);
             })
-            .service(web::scope("/v1").configure(v1::routes))
+            .service(
+                web::scope("/v1")
+                    .wrap(from_fn(|req, next| rename_fields(v1::wire_name, req, next)))
+                    .configure(v1::routes),
+            )
+            .service(
+                web::scope("/v2")
+                    .wrap(from_fn(|req, next| rename_fields(v2::wire_name, req, next)))
+                    .configure(v2::routes),
+            )
             .default_service(web::to(error::not_found));
     }
 }

@@ -219,7 +219,7 @@ impl PerformanceRepository for Datasette {
         for (n, (column, value)) in query.filters().enumerate() {
             if !columns.iter().any(|c| c == column) {
                 return Err(DomainError::invalid(
-                    format!("/{column}"),
+                    sluice_domain::FieldPath::new(column.to_owned()),
                     format!("{table} has no {column} column to filter on"),
                 ));
             }

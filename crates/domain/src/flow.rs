@@ -202,6 +202,8 @@ pub struct FlowOutput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowView {
     pub flow: Flow,
+    /// The exact version of the flow input the flow runs (`orders-report:2`).
+    pub flow_input: crate::flow_input::FlowInputRef,
     pub output: FlowOutput,
 }
 

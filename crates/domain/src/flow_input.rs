@@ -15,6 +15,105 @@ impl fmt::Display for FlowInputId {
     }
 }
 
+/// A flow input's name: 1 to 64 letters, digits, `_`, `-` and `.`, starting with a letter. A
+/// flow input made without a name (on `/v1`) is named after its id, in digits, which no given name
+/// can be, so the two never meet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FlowInputName(String);
+
+impl FlowInputName {
+    /// # Errors
+    /// A message saying what is wrong with the name.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.is_empty() || raw.len() > 64 {
+            return Err("must be 1 to 64 characters long".into());
+        }
+        if !raw.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Err("must start with a letter".into());
+        }
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err("may hold only letters, digits, '_', '-' and '.'".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The name of a flow input made without one.
+    pub fn of_unnamed(id: FlowInputId) -> Self {
+        Self(id.0.to_string())
+    }
+
+    /// A stored name, either kind.
+    ///
+    /// # Errors
+    /// When it is neither a name nor an id.
+    pub fn stored(raw: &str) -> Result<Self, String> {
+        if !raw.is_empty() && raw.len() <= 20 && raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Self(raw.to_owned()));
+        }
+        Self::parse(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for FlowInputName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A flow input as a person names it: `orders-report` (its latest version) or
+/// `orders-report:2`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowInputRef {
+    pub name: FlowInputName,
+    pub version: Option<u32>,
+}
+
+impl FlowInputRef {
+    /// # Errors
+    /// A message saying what is wrong with the reference.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let (name, version) = match raw.rsplit_once(':') {
+            Some((name, version)) => {
+                let version = version
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|v| *v > 0)
+                    .ok_or_else(|| {
+                        format!("'{version}' is not a version: versions count from 1")
+                    })?;
+                (name, Some(version))
+            }
+            None => (raw, None),
+        };
+        let name = FlowInputName::stored(name).map_err(|why| format!("the name {why}"))?;
+        Ok(Self { name, version })
+    }
+}
+
+impl fmt::Display for FlowInputRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.version {
+            Some(version) => write!(f, "{}:{version}", self.name),
+            None => self.name.fmt(f),
+        }
+    }
+}
+
+/// One version of a named flow input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowInputVersion {
+    pub id: FlowInputId,
+    pub version: u32,
+    pub created_utc: DateTime<Utc>,
+}
+
 /// The most entries each list of a flow input may hold: far beyond any real flow, and small enough
 /// that validating one (a lookup per store, a graph of its transforms) stays cheap.
 pub const MAX_LIST_ENTRIES: usize = 100;
@@ -82,6 +181,8 @@ pub struct Output {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFlowInput {
+    /// `None` for an input named after its id (made on `/v1`).
+    pub name: Option<FlowInputName>,
     pub source_data_store_ids: Vec<DataStoreId>,
     pub target_data_store_id: DataStoreId,
     pub sources: Vec<Source>,
@@ -92,10 +193,47 @@ pub struct NewFlowInput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowInput {
     pub id: FlowInputId,
+    pub name: FlowInputName,
+    /// From 1; each version of a name is kept as it was made.
+    pub version: u32,
     pub source_data_store_ids: Vec<DataStoreId>,
     pub target_data_store_id: DataStoreId,
     pub sources: Vec<Source>,
     pub transforms: Vec<Transform>,
     pub outputs: Vec<Output>,
     pub created_utc: DateTime<Utc>,
+}
+
+impl FlowInput {
+    /// `name:version`.
+    pub fn public_id(&self) -> String {
+        format!("{}:{}", self.name, self.version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_is_a_name_with_an_optional_version() {
+        let latest = FlowInputRef::parse("orders-report").unwrap();
+        assert_eq!(latest.version, None);
+        let second = FlowInputRef::parse("orders-report:2").unwrap();
+        assert_eq!(
+            (second.name.as_str(), second.version),
+            ("orders-report", Some(2))
+        );
+        assert_eq!(FlowInputRef::parse("17").unwrap().name.as_str(), "17");
+        for bad in ["orders:0", "orders:x", ":1", "1orders", "a b", ""] {
+            assert!(FlowInputRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_given_name_starts_with_a_letter_so_it_never_meets_an_id() {
+        assert!(FlowInputName::parse("orders-report").is_ok());
+        assert!(FlowInputName::parse("17").is_err());
+        assert_eq!(FlowInputName::of_unnamed(FlowInputId(17)).as_str(), "17");
+    }
 }

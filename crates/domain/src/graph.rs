@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::error::Violation;
+use crate::error::{FieldPath, Violation};
 use crate::flow_input::Transform;
 use crate::names::TableName;
 use crate::ports::SqlAnalyzer;
@@ -33,12 +33,12 @@ impl TransformGraph {
         for (i, transform) in transforms.iter().enumerate() {
             if source_names.contains(&transform.name) {
                 violations.push(Violation::new(
-                    format!("/transforms/{i}/name"),
+                    FieldPath::new("transforms").index(i).field("name"),
                     format!("'{}' is already the name of a source", transform.name),
                 ));
             } else if index_of.insert(&transform.name, i).is_some() {
                 violations.push(Violation::new(
-                    format!("/transforms/{i}/name"),
+                    FieldPath::new("transforms").index(i).field("name"),
                     format!("'{}' names another transform too", transform.name),
                 ));
             }
@@ -46,7 +46,7 @@ impl TransformGraph {
 
         let mut dependencies = Vec::with_capacity(transforms.len());
         for (i, transform) in transforms.iter().enumerate() {
-            let pointer = format!("/transforms/{i}/sql");
+            let pointer = FieldPath::new("transforms").index(i).field("sql");
             let tables = match analyzer.tables_read(&transform.sql) {
                 Ok(tables) => tables,
                 Err(message) => {
@@ -91,7 +91,7 @@ impl TransformGraph {
                 let names: Vec<&str> = cycle.iter().map(|&i| transforms[i].name.as_str()).collect();
                 let message = format!("forms a cycle: {} -> {}", names.join(" -> "), names[0]);
                 Err(vec![Violation::new(
-                    format!("/transforms/{}/sql", cycle[0]),
+                    FieldPath::new("transforms").index(cycle[0]).field("sql"),
                     message,
                 )])
             }
@@ -215,7 +215,7 @@ mod tests {
         assert_eq!(
             err,
             vec![Violation::new(
-                "/transforms/0/sql",
+                FieldPath::new("transforms").index(0).field("sql"),
                 "forms a cycle: a -> c -> b -> a"
             )]
         );
@@ -231,7 +231,7 @@ mod tests {
             transform("y", "SELEC * FROM orders"),
         ];
         let err = TransformGraph::build(&sources, &transforms, &WordAnalyzer).unwrap_err();
-        let pointers: Vec<&str> = err.iter().map(|v| v.pointer.as_str()).collect();
+        let pointers: Vec<String> = err.iter().map(|v| v.path.to_string()).collect();
         assert_eq!(
             pointers,
             [

@@ -2,11 +2,14 @@
 //! outputs), the flow state machine, the ports that adapters implement and the services that hold
 //! the business rules. It knows nothing of HTTP, SQL drivers or DataFusion.
 
+pub mod api_key;
 pub mod data_store;
+pub mod described_store;
 pub mod error;
 pub mod flow;
 pub mod flow_input;
 pub mod graph;
+pub mod idempotency;
 pub mod metadata;
 pub mod names;
 pub mod page;
@@ -17,4 +20,4 @@ pub mod step;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use error::{Error, Result, Violation};
+pub use error::{Error, FieldPath, Result, Violation};

@@ -7,10 +7,16 @@ pub const DEFAULT_LIMIT: u64 = 50;
 /// engine's signed 64-bit counts.
 pub const MAX_OFFSET: u64 = i64::MAX as u64 - MAX_LIMIT;
 
+/// The largest page a keyset (cursor) list returns.
+pub const MAX_KEYSET_LIMIT: u64 = 1000;
+
+/// A page of a list: `limit` rows from `offset`, or (keyset paging, for `/v2` cursors) the first
+/// `limit` rows whose id comes after `after`, which stays right while rows are inserted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
     limit: u64,
     offset: u64,
+    after: Option<i64>,
 }
 
 impl Page {
@@ -21,18 +27,57 @@ impl Page {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if limit == 0 || limit > MAX_LIMIT {
             return Err(crate::Error::invalid(
-                "/limit",
+                crate::FieldPath::new("limit"),
                 format!("must be between 1 and {MAX_LIMIT}"),
             ));
         }
         let offset = offset.unwrap_or(0);
         if offset > MAX_OFFSET {
             return Err(crate::Error::invalid(
-                "/offset",
+                crate::FieldPath::new("offset"),
                 format!("must be between 0 and {MAX_OFFSET}"),
             ));
         }
-        Ok(Self { limit, offset })
+        Ok(Self {
+            limit,
+            offset,
+            after: None,
+        })
+    }
+
+    /// The first `limit` (1 to [`MAX_KEYSET_LIMIT`], default [`DEFAULT_LIMIT`]) rows after the
+    /// row with id `after` (from the start when `None`).
+    ///
+    /// # Errors
+    /// `Invalid` pointing at `limit` when it is out of range.
+    pub fn keyset(limit: Option<u64>, after: Option<i64>) -> crate::Result<Self> {
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        if limit == 0 || limit > MAX_KEYSET_LIMIT {
+            return Err(crate::Error::invalid(
+                crate::FieldPath::new("limit"),
+                format!("must be between 1 and {MAX_KEYSET_LIMIT}"),
+            ));
+        }
+        Ok(Self {
+            limit,
+            offset: 0,
+            after,
+        })
+    }
+
+    /// This page with one row more: whether it comes back says whether another page follows,
+    /// without counting.
+    #[must_use]
+    pub fn one_more(self) -> Self {
+        Self {
+            limit: self.limit + 1,
+            ..self
+        }
+    }
+
+    /// The id the rows of a keyset page come after.
+    pub fn after(&self) -> Option<i64> {
+        self.after
     }
 
     pub fn limit(&self) -> u64 {
@@ -58,6 +103,7 @@ impl Default for Page {
         Self {
             limit: DEFAULT_LIMIT,
             offset: 0,
+            after: None,
         }
     }
 }

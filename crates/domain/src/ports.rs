@@ -7,10 +7,16 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::Result;
-use crate::data_store::{DataPath, DataStore, DataStoreId, NewDataStore};
+use crate::api_key::{ApiKey, ApiKeyName, NewApiKey, StoredApiKey};
+use crate::data_store::{Connection, DataPath, DataStore, DataStoreId, NewDataStore};
 use crate::flow::{Flow, FlowId, FlowOutputId, FlowState, FlowView, LogLine, RunnerId, Settlement};
-use crate::flow_input::{FlowInput, FlowInputId, NewFlowInput, Output, SourceRead, Transform};
+use crate::flow_input::{
+    FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion, NewFlowInput, Output,
+    SourceRead, Transform,
+};
 use crate::graph::TransformGraph;
+use crate::idempotency::{Claim, IdempotencyKey, NewClaim, StoredResponse};
+use crate::names::DataStoreName;
 use crate::names::TableName;
 use crate::page::Page;
 pub use crate::step::{Step, StepKind};
@@ -26,22 +32,66 @@ pub trait DataStoreRepository: Send + Sync {
     /// `NotFound` for an unknown id; `Unavailable`.
     async fn get(&self, id: DataStoreId) -> Result<DataStore>;
 
+    /// # Errors
+    /// `NotFound` for an unknown name; `Unavailable`.
+    async fn get_by_name(&self, name: &DataStoreName) -> Result<DataStore>;
+
     /// Data stores by id, oldest first.
     ///
     /// # Errors
     /// `Unavailable`.
     async fn list(&self, page: Page) -> Result<Vec<DataStore>>;
+
+    /// Replaces the connection (a new password, host or path) of the store with this id; flows
+    /// already running keep the one they started with.
+    ///
+    /// # Errors
+    /// `NotFound`; `Unavailable`.
+    async fn replace_connection(
+        &self,
+        id: DataStoreId,
+        connection: Connection,
+    ) -> Result<DataStore>;
+
+    /// Removes the store with this id.
+    ///
+    /// # Errors
+    /// `Conflict` naming a flow input that uses the store (then nothing is removed); `NotFound`;
+    /// `Unavailable`.
+    async fn delete(&self, id: DataStoreId) -> Result<()>;
 }
 
 #[async_trait]
 pub trait FlowInputRepository: Send + Sync {
+    /// Stores version 1 of `new.name`, or of an input named after its new id when it has none,
+    /// with the stores it uses.
+    ///
     /// # Errors
-    /// `Unavailable`.
+    /// `Conflict` when the name is taken; `Unavailable`.
     async fn create(&self, new: NewFlowInput) -> Result<FlowInput>;
+
+    /// Stores the next version of the input `name`.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no input of that name; `Conflict` when another version was
+    /// added at the same moment; `Unavailable`.
+    async fn add_version(&self, name: &FlowInputName, new: NewFlowInput) -> Result<FlowInput>;
 
     /// # Errors
     /// `NotFound` for an unknown id; `Unavailable`.
     async fn get(&self, id: FlowInputId) -> Result<FlowInput>;
+
+    /// The version `reference` names, its latest when it names none.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown name or version; `Unavailable`.
+    async fn find(&self, reference: &FlowInputRef) -> Result<FlowInput>;
+
+    /// Every version of `name`, oldest first; empty when there is no such input.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn versions(&self, name: &FlowInputName) -> Result<Vec<FlowInputVersion>>;
 }
 
 #[async_trait]
@@ -56,11 +106,17 @@ pub trait FlowRepository: Send + Sync {
     /// `NotFound` for an unknown id; `Unavailable`.
     async fn get(&self, id: FlowId) -> Result<FlowView>;
 
-    /// Flows by id, oldest first, in any of `states` (all flows when `states` is empty).
+    /// Flows by id, oldest first, in any of `states` (all flows when `states` is empty) and, when
+    /// `inputs` is given, of one of those flow input versions.
     ///
     /// # Errors
     /// `Unavailable`.
-    async fn list(&self, states: &[FlowState], page: Page) -> Result<Vec<FlowView>>;
+    async fn list(
+        &self,
+        states: &[FlowState],
+        inputs: Option<&[FlowInputId]>,
+        page: Page,
+    ) -> Result<Vec<FlowView>>;
 
     /// Takes the oldest READY flow for `runner`: moves it to RUNNING with a lease that runs
     /// until `lease_until`, in one statement, so that of any number of claimers (in this process
@@ -278,4 +334,60 @@ pub trait Readiness: Send + Sync {
     /// # Errors
     /// `Unavailable` saying what does not answer.
     async fn check(&self) -> Result<()>;
+}
+
+/// The API keys, kept hashed.
+#[async_trait]
+pub trait ApiKeyRepository: Send + Sync {
+    /// # Errors
+    /// `Conflict` when the name is taken; `Unavailable`.
+    async fn create(&self, new: NewApiKey) -> Result<ApiKey>;
+
+    /// The key whose lookup part is `lookup`; `None` when there is none.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn find_by_lookup(&self, lookup: &str) -> Result<Option<StoredApiKey>>;
+
+    /// Every key, by name.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn list(&self) -> Result<Vec<ApiKey>>;
+
+    /// Removes the key named `name`; its holders are refused from then on.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown name; `Unavailable`.
+    async fn delete(&self, name: &ApiKeyName) -> Result<()>;
+}
+
+/// The requests answered under an `Idempotency-Key`, shared by every process.
+#[async_trait]
+pub trait IdempotencyRepository: Send + Sync {
+    /// Claims the key for a request, atomically across processes: exactly one of several
+    /// concurrent claims of a new key gets [`Claim::Claimed`].
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn claim(&self, claim: NewClaim) -> Result<Claim>;
+
+    /// Keeps the answer of the request that claimed `key`, to replay.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn complete(&self, key: &IdempotencyKey, response: StoredResponse) -> Result<()>;
+
+    /// Gives up a claim whose request got no answer worth replaying (a server error, a client
+    /// that went away), so that a retry runs afresh.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn release(&self, key: &IdempotencyKey) -> Result<()>;
+
+    /// Removes records made before `before`; how many.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64>;
 }

@@ -34,7 +34,7 @@ impl PerformanceRepository for ParquetArchive {
         for (column, value) in query.filters() {
             if frame.schema().field_with_unqualified_name(column).is_err() {
                 return Err(Error::invalid(
-                    format!("/{column}"),
+                    sluice_domain::FieldPath::new(column.to_owned()),
                     format!("{} has no {column} column to filter on", query.table),
                 ));
             }

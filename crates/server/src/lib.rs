@@ -1,6 +1,7 @@
 //! The composition root: the only code that names concrete adapters. `main` reads the settings,
 //! sets up telemetry and runs an [`Application`].
 
+pub mod cli;
 mod metadata;
 mod own_files;
 mod query_threads;
@@ -9,10 +10,10 @@ pub mod telemetry;
 
 use actix_web::middleware::{Condition, Logger, from_fn};
 use actix_web::{App, HttpServer};
-use sluice_api::{ApiState, Limiter, add_problem_instance};
+use sluice_api::{ApiState, Authenticator, Limiter, add_problem_instance};
 use sluice_domain::flow::RunnerId;
 use sluice_domain::services::{
-    DataStoreService, FlowInputService, FlowRunner, FlowService, RunnerSettings,
+    ApiKeyService, DataStoreService, FlowInputService, FlowRunner, FlowService, RunnerSettings,
 };
 use sluice_engine::{DataFolder, DataFusionEngine, DataFusionSqlAnalyzer};
 use sluice_store::Store;
@@ -46,6 +47,10 @@ pub enum StartError {
     Settings(String),
     #[error("the Datasette databases cannot be used: {0}")]
     Datasette(#[from] sluice_datasette::Error),
+    #[error("{0}")]
+    Command(String),
+    #[error("serving failed: {0}")]
+    Serve(std::io::Error),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -70,10 +75,7 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let folder = DataFolder::new(&settings.data.root)?;
         let state_file = settings.state_file();
-        if let Some(file) = &state_file {
-            own_files::prepare_state_file(file, folder.root(), settings.database.url.is_none())?;
-        }
-        let store = Arc::new(Store::connect(&settings.database_url()).await?);
+        let store = Arc::new(open_state_database(&settings).await?);
         if settings.database_backend() == "postgres" {
             sluice_engine::protect_state_database(&settings.database_url())
                 .await
@@ -112,7 +114,13 @@ impl Application {
 
         let metadata = metadata::service(&settings).await?;
 
+        let api_keys = ApiKeyService::new(
+            store.clone(),
+            Duration::from_secs(settings.auth.key_cache_secs),
+        );
+        let authenticator = Authenticator::new(api_keys.clone(), settings.auth.policy());
         let state = ApiState {
+            api_keys,
             data_stores: DataStoreService::new(store.clone(), Arc::new(folder)),
             flow_inputs: FlowInputService::new(store.clone(), store.clone(), analyzer),
             flows: FlowService::new(store.clone(), store.clone(), wakeup),
@@ -134,7 +142,11 @@ impl Application {
         let origins = settings.server.cors_origins();
         let server = HttpServer::new(move || {
             let limiter = limiter.clone();
+            let authenticator = authenticator.clone();
             App::new()
+                .wrap(from_fn(move |req, next| {
+                    authenticator.clone().apply(req, next)
+                }))
                 .wrap(from_fn(add_problem_instance))
                 .wrap(from_fn(move |req, next| limiter.clone().apply(req, next)))
                 .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
@@ -179,15 +191,28 @@ impl Application {
     }
 }
 
+/// Opens the state database, making the embedded default's folder and applying pending
+/// migrations: what serving and every command that works on the state database share.
+///
+/// # Errors
+/// `StartError` when the folder cannot be made or the database cannot be reached or migrated.
+pub async fn open_state_database(settings: &Settings) -> Result<Store, StartError> {
+    if let Some(file) = settings.state_file() {
+        own_files::prepare_state_file(&file, &settings.data.root, settings.database.url.is_none())?;
+    }
+    Ok(Store::connect(&settings.database_url()).await?)
+}
+
 /// Cross-origin requests from `origins` only. Not used at all when there are none: a browser then
 /// refuses cross-origin calls for want of CORS headers, and other clients see no difference.
 fn cors(origins: &[String]) -> actix_cors::Cors {
     origins.iter().fold(
         actix_cors::Cors::default()
-            .allowed_methods(["GET", "HEAD", "POST"])
+            .allowed_methods(["GET", "HEAD", "POST", "DELETE"])
             .allowed_headers([
                 actix_web::http::header::CONTENT_TYPE,
                 actix_web::http::header::AUTHORIZATION,
+                actix_web::http::header::HeaderName::from_static("x-api-key"),
             ])
             .expose_headers(["Location", "Retry-After", "X-Pagination-Total-Results"])
             .max_age(3600),

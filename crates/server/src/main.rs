@@ -1,4 +1,6 @@
-use sluice_server::{Application, Settings, telemetry};
+use clap::Parser;
+use sluice_server::cli::{Cli, Command};
+use sluice_server::{Application, Settings, open_state_database, telemetry};
 
 // DataFusion scans allocate and free a great deal, across threads. glibc's allocator fragments
 // under that and keeps what a large query freed, so the next query's memory comes on top of it;
@@ -8,15 +10,29 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cli = Cli::parse();
     let settings = Settings::load()?;
-    telemetry::init(&settings.log);
-    let application = match Application::build(settings).await {
-        Ok(application) => application,
-        Err(err) => {
-            tracing::error!(error = %err, "sluice could not start");
-            return Err(err.into());
-        }
+    let command = cli.command.unwrap_or(Command::Serve);
+    // A command's output is for the person or script that ran it: logs go to standard error.
+    telemetry::init(&settings.log, !matches!(command, Command::Serve));
+    let outcome = match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => open_state_database(&settings).await.map(|_| {
+            tracing::info!("the state database is up to date");
+        }),
+        Command::Keys(keys) => sluice_server::cli::keys(&settings, keys).await,
     };
-    application.run_until_stopped().await?;
+    if let Err(err) = outcome {
+        tracing::error!(error = %err, "sluice stopped");
+        return Err(err.into());
+    }
     Ok(())
+}
+
+async fn serve(settings: Settings) -> Result<(), sluice_server::StartError> {
+    let application = Application::build(settings).await?;
+    application
+        .run_until_stopped()
+        .await
+        .map_err(sluice_server::StartError::Serve)
 }

@@ -24,7 +24,29 @@ pub struct Settings {
     pub collection_log: CollectionLogSettings,
     #[serde(default)]
     pub datasette: DatasetteSettings,
+    pub auth: AuthSettings,
     pub log: LogSettings,
+}
+
+/// Who may call the versioned API (docs/security.md).
+#[derive(Debug, Deserialize)]
+pub struct AuthSettings {
+    /// Every `/v1` and `/v2` request needs an API key.
+    pub required: bool,
+    /// Reads need no key even when keys are required.
+    pub public_read: bool,
+    /// How long a checked key is remembered before the state database is asked again: a key
+    /// revoked through another process is refused here at most this long after.
+    pub key_cache_secs: u64,
+}
+
+impl AuthSettings {
+    pub fn policy(&self) -> sluice_api::AuthPolicy {
+        sluice_api::AuthPolicy {
+            required: self.required,
+            public_read: self.public_read,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,13 +4,16 @@ use tracing_subscriber::EnvFilter;
 
 use crate::settings::LogSettings;
 
-pub fn init(settings: &LogSettings) {
+/// Logs to standard output, or to standard error when `to_stderr` (a command whose output is
+/// read by a person or a script).
+pub fn init(settings: &LogSettings, to_stderr: bool) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if settings.format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
+    match (settings.format == "json", to_stderr) {
+        (true, true) => builder.json().with_writer(std::io::stderr).init(),
+        (true, false) => builder.json().init(),
+        (false, true) => builder.with_writer(std::io::stderr).init(),
+        (false, false) => builder.init(),
     }
 }

@@ -1,14 +1,20 @@
 use async_trait::async_trait;
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
 use sluice_domain::data_store::DataStoreId;
-use sluice_domain::flow_input::{FlowInput, FlowInputId, NewFlowInput};
+use sluice_domain::flow_input::{
+    FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion, NewFlowInput,
+};
 use sluice_domain::ports::FlowInputRepository;
 use sluice_domain::{Error, Result};
+use std::collections::BTreeSet;
 
 use crate::Store;
 use crate::connection_json::StoredDefinition;
-use crate::entity::flow_input;
+use crate::entity::{flow_input, flow_input_store};
 use crate::error::{corrupt, map_db_err};
 
 fn to_domain(row: flow_input::Model) -> Result<FlowInput> {
@@ -17,8 +23,20 @@ fn to_domain(row: flow_input::Model) -> Result<FlowInput> {
     let parts = stored
         .into_domain()
         .map_err(|e| corrupt("flow input", row.id, e))?;
+    let name = row
+        .name
+        .as_deref()
+        .ok_or("it has no name".to_owned())
+        .and_then(FlowInputName::stored)
+        .map_err(|e| corrupt("flow input", row.id, e))?;
+    let version = row
+        .version
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| corrupt("flow input", row.id, "it has no version"))?;
     Ok(FlowInput {
         id: FlowInputId(row.id),
+        name,
+        version,
         source_data_store_ids: parts.source_data_store_ids,
         target_data_store_id: DataStoreId(row.target_data_store_id),
         sources: parts.sources,
@@ -28,20 +46,92 @@ fn to_domain(row: flow_input::Model) -> Result<FlowInput> {
     })
 }
 
+/// Inserts one version with the stores it uses, in the caller's transaction. A row made without
+/// a name is named after its id.
+async fn insert(
+    db: &impl ConnectionTrait,
+    name: Option<&FlowInputName>,
+    version: u32,
+    new: &NewFlowInput,
+) -> Result<flow_input::Model> {
+    let definition = serde_json::to_string(&StoredDefinition::from_domain(new))
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut row = flow_input::ActiveModel {
+        target_data_store_id: Set(new.target_data_store_id.0),
+        definition: Set(definition),
+        created_utc: Set(Utc::now()),
+        name: Set(name.map(|n| n.as_str().to_owned())),
+        version: Set(Some(
+            i32::try_from(version).map_err(|e| Error::Internal(e.to_string()))?,
+        )),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(map_db_err)?;
+    if name.is_none() {
+        let id = row.id;
+        let mut named: flow_input::ActiveModel = row.into();
+        named.name = Set(Some(FlowInputName::of_unnamed(FlowInputId(id)).to_string()));
+        row = named.update(db).await.map_err(map_db_err)?;
+    }
+    let stores: BTreeSet<i64> = new
+        .source_data_store_ids
+        .iter()
+        .chain([&new.target_data_store_id])
+        .map(|id| id.0)
+        .collect();
+    flow_input_store::Entity::insert_many(stores.into_iter().map(|store| {
+        flow_input_store::ActiveModel {
+            flow_input_id: Set(row.id),
+            data_store_id: Set(store),
+        }
+    }))
+    .exec(db)
+    .await
+    .map_err(map_db_err)?;
+    Ok(row)
+}
+
 #[async_trait]
 impl FlowInputRepository for Store {
     async fn create(&self, new: NewFlowInput) -> Result<FlowInput> {
-        let definition = serde_json::to_string(&StoredDefinition::from_domain(&new))
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let row = flow_input::ActiveModel {
-            target_data_store_id: Set(new.target_data_store_id.0),
-            definition: Set(definition),
-            created_utc: Set(Utc::now()),
-            ..Default::default()
-        }
-        .insert(&self.db)
-        .await
-        .map_err(map_db_err)?;
+        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let row = insert(&txn, new.name.as_ref(), 1, &new)
+            .await
+            .map_err(|err| match (err, &new.name) {
+                (Error::Conflict(_), Some(name)) => Error::Conflict(format!(
+                    "a flow input named '{name}' exists: add a version to it with POST /v2/flow-inputs/{name}/versions"
+                )),
+                (other, _) => other,
+            })?;
+        txn.commit().await.map_err(map_db_err)?;
+        to_domain(row)
+    }
+
+    async fn add_version(&self, name: &FlowInputName, new: NewFlowInput) -> Result<FlowInput> {
+        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let latest = flow_input::Entity::find()
+            .filter(flow_input::Column::Name.eq(name.as_str()))
+            .order_by_desc(flow_input::Column::Version)
+            .one(&txn)
+            .await
+            .map_err(map_db_err)?
+            .and_then(|row| row.version)
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or(Error::NotFound {
+                entity: "flow input",
+                key: name.to_string(),
+            })?;
+        let row = insert(&txn, Some(name), latest + 1, &new)
+            .await
+            .map_err(|err| match err {
+                Error::Conflict(_) => Error::Conflict(format!(
+                    "another version of flow input '{name}' was added at the same moment: try again"
+                )),
+                other => other,
+            })?;
+        txn.commit().await.map_err(map_db_err)?;
         to_domain(row)
     }
 
@@ -55,5 +145,45 @@ impl FlowInputRepository for Store {
                 key: id.0.to_string(),
             })
             .and_then(to_domain)
+    }
+
+    async fn find(&self, reference: &FlowInputRef) -> Result<FlowInput> {
+        let mut query =
+            flow_input::Entity::find().filter(flow_input::Column::Name.eq(reference.name.as_str()));
+        if let Some(version) = reference.version {
+            query = query.filter(flow_input::Column::Version.eq(i64::from(version)));
+        }
+        query
+            .order_by_desc(flow_input::Column::Version)
+            .one(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .ok_or(Error::NotFound {
+                entity: "flow input",
+                key: reference.to_string(),
+            })
+            .and_then(to_domain)
+    }
+
+    async fn versions(&self, name: &FlowInputName) -> Result<Vec<FlowInputVersion>> {
+        flow_input::Entity::find()
+            .filter(flow_input::Column::Name.eq(name.as_str()))
+            .order_by_asc(flow_input::Column::Version)
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .into_iter()
+            .map(|row| {
+                let version = row
+                    .version
+                    .and_then(|v| u32::try_from(v).ok())
+                    .ok_or_else(|| corrupt("flow input", row.id, "it has no version"))?;
+                Ok(FlowInputVersion {
+                    id: FlowInputId(row.id),
+                    version,
+                    created_utc: row.created_utc,
+                })
+            })
+            .collect()
     }
 }

@@ -10,11 +10,12 @@ use sea_orm::{
 use sluice_domain::flow::{
     Flow, FlowId, FlowOutput, FlowOutputId, FlowState, FlowView, LogLine, Progress, RunnerId,
 };
-use sluice_domain::flow_input::FlowInputId;
+use sluice_domain::flow_input::{FlowInputId, FlowInputName, FlowInputRef};
 use sluice_domain::page::Page;
 use sluice_domain::ports::FlowRepository;
 use sluice_domain::step::StepResult;
 use sluice_domain::{Error, Result};
+use std::collections::{BTreeSet, HashMap};
 
 use crate::Store;
 use crate::entity::{flow, flow_input, flow_output};
@@ -64,6 +65,17 @@ fn output_to_domain(
     })
 }
 
+/// `name:version` of a stored flow input.
+fn input_ref(id: i64, name: Option<String>, version: Option<i32>) -> Result<FlowInputRef> {
+    let name = name
+        .as_deref()
+        .ok_or("it has no name".to_owned())
+        .and_then(FlowInputName::stored)
+        .map_err(|e| corrupt("flow input", id, e))?;
+    let version = version.and_then(|v| u32::try_from(v).ok());
+    Ok(FlowInputRef { name, version })
+}
+
 impl Store {
     /// Reads the outputs, their newest lines and their steps for the given flows, keeping the
     /// flows' order: three queries however many flows and lines there are.
@@ -72,6 +84,8 @@ impl Store {
         rows: Vec<(flow::Model, Option<flow_output::Model>)>,
     ) -> Result<Vec<FlowView>> {
         let output_ids: Vec<i64> = rows.iter().map(|(f, _)| f.flow_output_id).collect();
+        let input_ids: BTreeSet<i64> = rows.iter().map(|(f, _)| f.flow_input_id).collect();
+        let inputs = self.input_refs(input_ids).await?;
         let mut lines = self.newest_lines(&output_ids).await?;
         let mut steps = self.steps_of(&output_ids).await?;
         rows.into_iter()
@@ -83,11 +97,33 @@ impl Store {
                     lines.remove(&flow.flow_output_id).unwrap_or_default(),
                     steps.remove(&flow.flow_output_id).unwrap_or_default(),
                 )?;
+                let flow_input = inputs
+                    .get(&flow.flow_input_id)
+                    .cloned()
+                    .ok_or_else(|| corrupt("flow", flow.id, "its flow input is missing"))?;
                 Ok(FlowView {
                     flow: flow_to_domain(&flow),
+                    flow_input,
                     output,
                 })
             })
+            .collect()
+    }
+
+    /// `name:version` of each flow input, in one query.
+    async fn input_refs(&self, ids: BTreeSet<i64>) -> Result<HashMap<i64, FlowInputRef>> {
+        let rows: Vec<(i64, Option<String>, Option<i32>)> = flow_input::Entity::find()
+            .select_only()
+            .column(flow_input::Column::Id)
+            .column(flow_input::Column::Name)
+            .column(flow_input::Column::Version)
+            .filter(flow_input::Column::Id.is_in(ids))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        rows.into_iter()
+            .map(|(id, name, version)| Ok((id, input_ref(id, name, version)?)))
             .collect()
     }
 
@@ -109,17 +145,17 @@ impl FlowRepository for Store {
         // Flow inputs are never deleted, so checking before the transaction is as good as inside,
         // and keeps the transaction write-only: SQLite cannot upgrade a read snapshot to a write
         // once another writer has committed, but waits its turn for a transaction that only writes.
-        if flow_input::Entity::find_by_id(flow_input_id.0)
+        let Some(input) = flow_input::Entity::find_by_id(flow_input_id.0)
             .one(&self.db)
             .await
             .map_err(map_db_err)?
-            .is_none()
-        {
+        else {
             return Err(Error::NotFound {
                 entity: "flow input",
                 key: flow_input_id.0.to_string(),
             });
-        }
+        };
+        let flow_input = input_ref(input.id, input.name, input.version)?;
         let txn = self.db.begin().await.map_err(map_db_err)?;
         let now = Utc::now();
         let output = flow_output::ActiveModel {
@@ -143,6 +179,7 @@ impl FlowRepository for Store {
         txn.commit().await.map_err(map_db_err)?;
         Ok(FlowView {
             flow: flow_to_domain(&flow),
+            flow_input,
             output: output_to_domain(output, NewestLines::default(), Vec::new())?,
         })
     }
@@ -163,10 +200,21 @@ impl FlowRepository for Store {
         })
     }
 
-    async fn list(&self, states: &[FlowState], page: Page) -> Result<Vec<FlowView>> {
+    async fn list(
+        &self,
+        states: &[FlowState],
+        inputs: Option<&[FlowInputId]>,
+        page: Page,
+    ) -> Result<Vec<FlowView>> {
         let mut query = flow::Entity::find().find_also_related(flow_output::Entity);
         if !states.is_empty() {
             query = query.filter(flow_output::Column::State.is_in(state_names(states)));
+        }
+        if let Some(inputs) = inputs {
+            query = query.filter(flow::Column::FlowInputId.is_in(inputs.iter().map(|i| i.0)));
+        }
+        if let Some(after) = page.after() {
+            query = query.filter(flow::Column::Id.gt(after));
         }
         let rows = query
             .order_by_asc(flow::Column::Id)

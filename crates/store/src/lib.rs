@@ -1,6 +1,7 @@
 //! Sluice's metadata store: the domain's repositories on sea-orm, over SQLite (the embedded
 //! default) or PostgreSQL (production). One adapter for both; the same contract tests run on each.
 
+mod api_keys;
 mod connection_json;
 mod data_stores;
 mod entity;

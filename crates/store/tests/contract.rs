@@ -5,6 +5,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::ExposeSecret;
 use sluice_domain::Error;
+use sluice_domain::api_key::{self, ApiKeyName, KeyHash, Scope, Scopes};
 use sluice_domain::data_store::{
     Connection, DataPath, DataStoreId, FileFormat, NewDataStore, RelationalConnection,
     ServerConnection, ServerEngine,
@@ -16,7 +17,8 @@ use sluice_domain::flow_input::{
 use sluice_domain::names::{DataStoreName, TableName};
 use sluice_domain::page::Page;
 use sluice_domain::ports::{
-    DataStoreRepository, FlowInputRepository, FlowOutputRepository, FlowRepository,
+    ApiKeyRepository, DataStoreRepository, FlowInputRepository, FlowOutputRepository,
+    FlowRepository,
 };
 use sluice_domain::step::{Step, StepChange, StepKind, StepResult, StepState};
 use sluice_store::Store;
@@ -98,6 +100,7 @@ async fn flow_input(store: &Store) -> FlowInputId {
         .await
         .unwrap();
     let new = NewFlowInput {
+        name: None,
         source_data_store_ids: vec![source.id],
         target_data_store_id: source.id,
         sources: vec![Source {
@@ -282,14 +285,14 @@ async fn flows_list_by_state_oldest_first(store: &Store) {
         .set_state(ids[1].output.id, FlowState::Ready, FlowState::Running)
         .await
         .unwrap();
-    let ready = FlowRepository::list(store, &[FlowState::Ready], Page::default())
+    let ready = FlowRepository::list(store, &[FlowState::Ready], None, Page::default())
         .await
         .unwrap();
     assert_eq!(
         ready.iter().map(|v| v.flow.id).collect::<Vec<_>>(),
         [ids[0].flow.id, ids[2].flow.id, ids[3].flow.id]
     );
-    let all = FlowRepository::list(store, &[], Page::new(Some(2), Some(2)).unwrap())
+    let all = FlowRepository::list(store, &[], None, Page::new(Some(2), Some(2)).unwrap())
         .await
         .unwrap();
     assert_eq!(
@@ -324,7 +327,7 @@ async fn concurrent_claims_take_every_ready_flow_exactly_once(store: &Store) {
     }
     claimed.sort_by_key(|id| id.0);
     assert_eq!(claimed, created, "each flow claimed once");
-    let running = FlowRepository::list(store, &[FlowState::Running], Page::default())
+    let running = FlowRepository::list(store, &[FlowState::Running], None, Page::default())
         .await
         .unwrap();
     assert_eq!(running.len(), 30);
@@ -438,7 +441,7 @@ async fn a_view_holds_the_newest_lines_and_pages_reach_every_line(store: &Store)
         .await
         .unwrap();
 
-    let views = FlowRepository::list(store, &[], Page::default())
+    let views = FlowRepository::list(store, &[], None, Page::default())
         .await
         .unwrap();
     let output = &views[0].output;
@@ -548,6 +551,56 @@ async fn steps_are_planned_pending_then_changed_and_closed(store: &Store) {
     assert_eq!(steps[0].rows, Some(7));
 }
 
+async fn api_keys_are_found_by_lookup_listed_by_name_and_deleted_by_name(store: &Store) {
+    let scopes = Scopes::new(vec![Scope::Write, Scope::Read]).unwrap();
+    let mut secrets = Vec::new();
+    for name in ["zeta", "alpha"] {
+        let issued = api_key::issue(ApiKeyName::parse(name).unwrap(), scopes.clone()).unwrap();
+        let key = ApiKeyRepository::create(store, issued.stored.clone())
+            .await
+            .unwrap();
+        assert_eq!(key.name.as_str(), name);
+        secrets.push((issued.secret, issued.stored));
+    }
+    let (secret, stored) = &secrets[0];
+    let found = store.find_by_lookup(&stored.lookup).await.unwrap().unwrap();
+    assert_eq!(found.key.scopes.to_list(), "read,write");
+    assert!(found.hash.matches(&KeyHash::of(secret.expose_secret())));
+    assert!(
+        store
+            .find_by_lookup("0123456789ab")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let again = api_key::issue(ApiKeyName::parse("alpha").unwrap(), scopes).unwrap();
+    let err = ApiKeyRepository::create(store, again.stored)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+
+    let names: Vec<String> = ApiKeyRepository::list(store)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.name.to_string())
+        .collect();
+    assert_eq!(names, ["alpha", "zeta"]);
+
+    let zeta = ApiKeyName::parse("zeta").unwrap();
+    ApiKeyRepository::delete(store, &zeta).await.unwrap();
+    assert!(
+        store
+            .find_by_lookup(&stored.lookup)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let err = ApiKeyRepository::delete(store, &zeta).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
+
 macro_rules! contract {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -583,4 +636,5 @@ contract!(
     a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out,
     a_view_holds_the_newest_lines_and_pages_reach_every_line,
     steps_are_planned_pending_then_changed_and_closed,
+    api_keys_are_found_by_lookup_listed_by_name_and_deleted_by_name,
 );

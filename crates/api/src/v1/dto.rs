@@ -1,18 +1,18 @@
 //! The `/v1` wire format, mapped to and from the domain.
 
+use crate::error::FieldProblem;
 use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sluice_domain::Violation;
 use sluice_domain::data_store::{
-    Connection, DataPath, DataStore, DataStoreId, FileFormat, NewDataStore, RelationalConnection,
-    ServerConnection, ServerEngine,
+    Connection, DataStore, DataStoreId, DataStoreKind, NewDataStore, RelationalConnection,
 };
+use sluice_domain::described_store::DescribedConnection;
 use sluice_domain::flow::{FlowState, FlowView, Lines, LogLine};
 use sluice_domain::flow_input::{
     FlowInput, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
 };
-use sluice_domain::names::{DataStoreName, TableName};
+use sluice_domain::names::TableName;
 use sluice_domain::page::Page;
 use sluice_domain::step::StepResult;
 
@@ -25,19 +25,19 @@ fn utc(t: DateTime<Utc>) -> String {
 
 /// Collects every violation found while mapping a request, so the client hears of all of them.
 #[derive(Default)]
-struct Violations(Vec<Violation>);
+struct Violations(Vec<FieldProblem>);
 
 impl Violations {
     fn check<T>(&mut self, pointer: impl Into<String>, parsed: Result<T, String>) -> Option<T> {
         parsed
-            .map_err(|message| self.0.push(Violation::new(pointer, message)))
+            .map_err(|message| self.0.push(FieldProblem::new(pointer, message)))
             .ok()
     }
 
     fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
         match value {
             Some(value) if self.0.is_empty() => Ok(value),
-            _ => Err(ApiError::invalid(self.0)),
+            _ => Err(ApiError::invalid_fields(self.0)),
         }
     }
 }
@@ -92,111 +92,44 @@ fn connection<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Resul
 }
 
 impl CreateDataStore {
+    /// Reads the `connection` object of the data store's type (unknown fields refused there), and
+    /// leaves the rules to the domain.
     pub fn into_domain(self) -> Result<NewDataStore, ApiError> {
-        let mut violations = Violations::default();
-        let name = violations.check("/name", DataStoreName::parse(&self.name));
-        let path = |violations: &mut Violations, raw: &str| {
-            violations.check("/connection/path", DataPath::parse(raw))
-        };
-        let connection = match self.kind {
+        let (kind, described) = match self.kind {
             KindDto::File => {
                 let c: FileConnection = connection(self.connection)?;
-                let format = violations.check(
-                    "/connection/format",
-                    FileFormat::parse(&c.format)
-                        .ok_or_else(|| "must be 'csv' or 'parquet'".to_owned()),
-                );
-                path(&mut violations, &c.path)
-                    .zip(format)
-                    .map(|(path, format)| Connection::File { path, format })
+                let described = DescribedConnection {
+                    path: Some(c.path),
+                    format: Some(c.format),
+                    ..Default::default()
+                };
+                (DataStoreKind::File, described)
             }
             KindDto::ColumnarDb => {
                 let c: PathConnection = connection(self.connection)?;
-                path(&mut violations, &c.path).map(|path| Connection::Columnar { path })
+                let described = DescribedConnection {
+                    path: Some(c.path),
+                    ..Default::default()
+                };
+                (DataStoreKind::ColumnarDb, described)
             }
             KindDto::RelationalDb => {
                 let c: RelationalConnectionDto = connection(self.connection)?;
-                relational(c, &mut violations).map(Connection::Relational)
+                let described = DescribedConnection {
+                    path: c.path,
+                    format: None,
+                    engine: Some(c.engine),
+                    host: c.host,
+                    port: c.port,
+                    user: c.user,
+                    password: c.password.map(SecretString::from),
+                    database: c.database,
+                };
+                (DataStoreKind::RelationalDb, described)
             }
         };
-        let new = name
-            .zip(connection)
-            .map(|(name, connection)| NewDataStore { name, connection });
-        violations.finish(new)
+        NewDataStore::describe(&self.name, kind, described).map_err(ApiError::invalid)
     }
-}
-
-fn relational(
-    c: RelationalConnectionDto,
-    violations: &mut Violations,
-) -> Option<RelationalConnection> {
-    let engine = match c.engine.as_str() {
-        "sqlite" => {
-            let raw = c.path.unwrap_or_default();
-            for (field, given) in [
-                ("host", c.host.is_some()),
-                ("port", c.port.is_some()),
-                ("user", c.user.is_some()),
-                ("password", c.password.is_some()),
-                ("database", c.database.is_some()),
-            ] {
-                if given {
-                    violations.0.push(Violation::new(
-                        format!("/connection/{field}"),
-                        "a sqlite store takes only a 'path'",
-                    ));
-                }
-            }
-            return violations
-                .check("/connection/path", DataPath::parse(&raw))
-                .map(|path| RelationalConnection::Sqlite { path });
-        }
-        "postgres" => ServerEngine::Postgres,
-        "mysql" => ServerEngine::Mysql,
-        _ => {
-            violations.0.push(Violation::new(
-                "/connection/engine",
-                "must be 'postgres', 'mysql' or 'sqlite'",
-            ));
-            return None;
-        }
-    };
-    if c.path.is_some() {
-        violations.0.push(Violation::new(
-            "/connection/path",
-            "a database server takes host, port, user, password and database, not a path",
-        ));
-    }
-    let mut required = |field: &str, value: Option<String>| {
-        let value = value.filter(|v| !v.trim().is_empty());
-        if value.is_none() {
-            violations.0.push(Violation::new(
-                format!("/connection/{field}"),
-                "is required",
-            ));
-        }
-        value
-    };
-    let host = required("host", c.host);
-    let user = required("user", c.user);
-    let database = required("database", c.database);
-    let host = host
-        .and_then(|host| violations.check("/connection/host", ServerConnection::parse_host(&host)));
-    let port = violations.check(
-        "/connection/port",
-        ServerConnection::check_port(c.port.unwrap_or(match engine {
-            ServerEngine::Postgres => 5432,
-            ServerEngine::Mysql => 3306,
-        })),
-    );
-    Some(RelationalConnection::Server(ServerConnection {
-        engine,
-        host: host?,
-        port: port?,
-        user: user?,
-        password: c.password.map(SecretString::from),
-        database: database?,
-    }))
 }
 
 #[derive(Serialize)]
@@ -292,14 +225,14 @@ impl CreateFlowInput {
             let alias = violations.check(format!("/sources/{i}/as"), TableName::parse(&s.alias));
             let read = match (s.table, s.query) {
                 (Some(_), Some(_)) => {
-                    violations.0.push(Violation::new(
+                    violations.0.push(FieldProblem::new(
                         format!("/sources/{i}/query"),
                         "give a 'table' or a 'query', not both",
                     ));
                     None
                 }
                 (Some(table), None) if table.trim().is_empty() => {
-                    violations.0.push(Violation::new(
+                    violations.0.push(FieldProblem::new(
                         format!("/sources/{i}/table"),
                         "must not be empty",
                     ));
@@ -350,6 +283,7 @@ impl CreateFlowInput {
             }
         }
         let new = NewFlowInput {
+            name: None,
             source_data_store_ids: self
                 .source_data_store_ids
                 .into_iter()

@@ -55,7 +55,7 @@ pub async fn list(
             )
         })?,
     };
-    let views = state.flows.list(&states, page).await?;
+    let views = state.flows.list(&states, None, page).await?;
     Ok(HttpResponse::Ok().json(views.iter().map(FlowDto::from).collect::<Vec<_>>()))
 }
 

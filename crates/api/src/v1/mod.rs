@@ -11,6 +11,14 @@ use actix_web::web;
 
 use crate::wire::endpoint::Endpoint;
 
+/// `/v1`'s name for a domain field, where it differs.
+pub fn wire_name(domain: &str) -> Option<&'static str> {
+    match domain {
+        "alias" => Some("as"),
+        _ => None,
+    }
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     Endpoint::at("/data-stores")
         .post(data_stores::create)

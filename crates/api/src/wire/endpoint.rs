@@ -46,6 +46,28 @@ impl Endpoint {
         self
     }
 
+    pub fn delete<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::delete().to(handler));
+        self.allow.push(Method::DELETE);
+        self
+    }
+
+    pub fn patch<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::patch().to(handler));
+        self.allow.push(Method::PATCH);
+        self
+    }
+
     pub fn register(self, cfg: &mut web::ServiceConfig) {
         let allow = self
             .allow

@@ -1,6 +1,9 @@
 //! What every API version shares on the wire: how routes answer methods they do not take, how
 //! JSON bodies are read, and the limits every request is held to.
 
+pub mod auth;
+pub mod cursor;
 pub mod endpoint;
 pub mod limits;
+pub mod naming;
 pub mod strict_json;

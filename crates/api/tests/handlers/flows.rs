@@ -167,3 +167,48 @@ async fn v1_shows_a_cancel_in_progress_as_running() {
     .await;
     assert_eq!(response.status(), 422, "CANCELLING is not a /v1 state");
 }
+
+/// The domain finds a source alias used twice and names the field `alias`; each version points
+/// at it by its own name.
+#[actix_web::test]
+async fn a_domain_violation_points_at_each_versions_own_field_name() {
+    let app = app(Arc::new(MemoryStore::default())).await;
+    for (uri, store) in [
+        (
+            "/v1/data-stores",
+            json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}),
+        ),
+        ("/v1/data-stores", serde_json::from_str(LAKE).unwrap()),
+    ] {
+        let request = test::TestRequest::post().uri(uri).set_json(store);
+        assert_eq!(
+            test::call_service(&app, request.to_request())
+                .await
+                .status(),
+            201
+        );
+    }
+    let v1 = json!({
+        "source_data_store_ids": [1], "target_data_store_id": 2,
+        "sources": [{"data_store_id": 1, "as": "orders"}, {"data_store_id": 1, "as": "orders"}],
+        "transforms": [{"name": "t", "sql": "SELECT * FROM orders"}],
+        "outputs": [{"transform": "t", "table": "t"}]
+    });
+    let v2 = json!({
+        "name": "report", "target": "lake",
+        "sources": [{"data_store": "orders", "alias": "orders"}, {"data_store": "orders", "alias": "orders"}],
+        "transforms": [{"name": "t", "sql": "SELECT * FROM orders"}],
+        "outputs": [{"transform": "t", "table": "t"}]
+    });
+    for (uri, body_json, pointer) in [
+        ("/v1/flow-inputs", v1, "/sources/1/as"),
+        ("/v2/flow-inputs", v2, "/sources/1/alias"),
+    ] {
+        let request = test::TestRequest::post().uri(uri).set_json(body_json);
+        let response = test::call_service(&app, request.to_request()).await;
+        assert_eq!(response.status(), 422, "{uri}");
+        let problem = body(response).await;
+        assert_eq!(problem["errors"][0]["pointer"], pointer, "{uri}: {problem}");
+        assert_eq!(problem["instance"], uri);
+    }
+}

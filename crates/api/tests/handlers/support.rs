@@ -7,10 +7,13 @@ use actix_web::{App, test};
 use serde_json::Value;
 use sluice_api::{ApiState, add_problem_instance, configure};
 use sluice_domain::services::{
-    DataStoreService, FlowInputService, FlowService, MetadataPorts, MetadataService,
+    ApiKeyService, DataStoreService, FlowInputService, FlowService, MetadataPorts, MetadataService,
 };
-use sluice_domain::testing::{MemoryMetadata, MemoryStore, RelativePathsOnly, WordAnalyzer};
+use sluice_domain::testing::{
+    MemoryApiKeys, MemoryMetadata, MemoryStore, RelativePathsOnly, WordAnalyzer,
+};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Notify;
 
 pub async fn app(
@@ -26,6 +29,7 @@ pub async fn app_with(
 ) -> impl Service<actix_http::Request, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>
 {
     let state = ApiState {
+        api_keys: ApiKeyService::new(Arc::new(MemoryApiKeys::default()), Duration::ZERO),
         data_stores: DataStoreService::new(store.clone(), Arc::new(RelativePathsOnly)),
         flow_inputs: FlowInputService::new(store.clone(), store.clone(), Arc::new(WordAnalyzer)),
         flows: FlowService::new(store.clone(), store.clone(), Arc::new(Notify::new())),

@@ -22,7 +22,7 @@ impl CollectionName {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !valid {
             return Err(Error::invalid(
-                "/collection",
+                crate::FieldPath::new("collection"),
                 "must be 1 to 100 lower-case letters, digits and '-'",
             ));
         }

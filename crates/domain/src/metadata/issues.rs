@@ -101,7 +101,10 @@ impl IssueQuery {
     /// dataset at once is not a page anyone reads.
     pub fn new(filters: IssueFilters, page: Page) -> Result<Self> {
         if filters.dataset.is_none() {
-            return Err(Error::invalid("/dataset", "is required"));
+            return Err(Error::invalid(
+                crate::FieldPath::new("dataset"),
+                "is required",
+            ));
         }
         Ok(Self { filters, page })
     }
@@ -136,7 +139,7 @@ impl IssueCountQuery {
             let column = IssueColumn::parse(raw).ok_or_else(|| {
                 let known: Vec<_> = IssueColumn::ALL.iter().map(|c| c.archive_name()).collect();
                 Error::invalid(
-                    "/group_by",
+                    crate::FieldPath::new("group_by"),
                     format!(
                         "'{raw}' is not a column to group by; use {}",
                         known.join(", ")
@@ -145,7 +148,7 @@ impl IssueCountQuery {
             })?;
             if columns.contains(&column) {
                 return Err(Error::invalid(
-                    "/group_by",
+                    crate::FieldPath::new("group_by"),
                     format!("'{raw}' is named twice"),
                 ));
             }
@@ -190,7 +193,7 @@ mod tests {
     #[test]
     fn an_issue_query_without_a_dataset_is_refused() {
         let err = IssueQuery::new(filters(), Page::default()).unwrap_err();
-        assert!(matches!(err, Error::Invalid(v) if v[0].pointer == "/dataset"));
+        assert!(matches!(err, Error::Invalid(v) if v[0].path.to_string() == "/dataset"));
     }
 
     #[test]
@@ -220,7 +223,7 @@ mod tests {
         ] {
             let err = IssueCountQuery::parse(bad, filters(), Page::default()).unwrap_err();
             assert!(
-                matches!(&err, Error::Invalid(v) if v[0].pointer == "/group_by"),
+                matches!(&err, Error::Invalid(v) if v[0].path.to_string() == "/group_by"),
                 "{bad}: {err}"
             );
         }
@@ -229,6 +232,6 @@ mod tests {
     #[test]
     fn an_empty_filter_value_is_refused() {
         let err = FilterValue::parse("resource", String::new()).unwrap_err();
-        assert!(matches!(err, Error::Invalid(v) if v[0].pointer == "/resource"));
+        assert!(matches!(err, Error::Invalid(v) if v[0].path.to_string() == "/resource"));
     }
 }

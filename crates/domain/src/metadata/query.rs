@@ -17,19 +17,19 @@ impl FilterValue {
     /// `Invalid` pointing at `/{parameter}` when `raw` is empty, too long or holds control
     /// characters.
     pub fn parse(parameter: &str, raw: String) -> crate::Result<Self> {
-        let pointer = format!("/{parameter}");
+        let pointer = || crate::FieldPath::new(parameter.to_owned());
         if raw.is_empty() {
-            return Err(Error::invalid(pointer, "must not be empty"));
+            return Err(Error::invalid(pointer(), "must not be empty"));
         }
         if raw.len() > MAX_FILTER_BYTES {
             return Err(Error::invalid(
-                pointer,
+                pointer(),
                 format!("must be at most {MAX_FILTER_BYTES} bytes long"),
             ));
         }
         if raw.chars().any(char::is_control) {
             return Err(Error::invalid(
-                pointer,
+                pointer(),
                 "must not contain control characters",
             ));
         }

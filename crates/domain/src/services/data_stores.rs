@@ -1,9 +1,11 @@
 use std::sync::Arc;
 
 use crate::data_store::{Connection, DataStore, DataStoreId, NewDataStore};
+use crate::described_store::DescribedConnection;
+use crate::names::DataStoreName;
 use crate::page::Page;
 use crate::ports::{DataStoreRepository, LocationPolicy};
-use crate::{Error, Result};
+use crate::{Error, FieldPath, Result};
 
 /// Registers and reads data stores.
 #[derive(Clone)]
@@ -27,23 +29,60 @@ impl DataStoreService {
     /// `Invalid` at `/connection/path` for a path outside the data folder; `Conflict` for a name in
     /// use; `Unavailable`.
     pub async fn create(&self, new: NewDataStore) -> Result<DataStore> {
-        if let Some(path) = new.connection.data_path() {
+        self.check_location(&new.connection)?;
+        self.repository.create(new).await
+    }
+
+    /// # Errors
+    /// `NotFound`; `Unavailable`.
+    pub async fn get_by_name(&self, name: &DataStoreName) -> Result<DataStore> {
+        self.repository.get_by_name(name).await
+    }
+
+    /// Replaces the connection of the store `name` with `described`, read by the rules of the
+    /// store's type (which does not change). Flows already running keep their connection.
+    ///
+    /// # Errors
+    /// `NotFound`; `Invalid` as for `create`; `Unavailable`.
+    pub async fn replace_connection(
+        &self,
+        name: &DataStoreName,
+        described: DescribedConnection,
+    ) -> Result<DataStore> {
+        let store = self.repository.get_by_name(name).await?;
+        let new = NewDataStore::describe(name.as_str(), store.connection.kind(), described)
+            .map_err(Error::Invalid)?;
+        self.check_location(&new.connection)?;
+        self.repository
+            .replace_connection(store.id, new.connection)
+            .await
+    }
+
+    /// # Errors
+    /// `NotFound`; `Conflict` while a flow input version uses the store; `Unavailable`.
+    pub async fn delete(&self, name: &DataStoreName) -> Result<()> {
+        let store = self.repository.get_by_name(name).await?;
+        self.repository.delete(store.id).await
+    }
+
+    fn check_location(&self, connection: &Connection) -> Result<()> {
+        if let Some(path) = connection.data_path() {
             let on_s3 = path.s3().is_some();
-            if on_s3 && matches!(new.connection, Connection::Relational(_)) {
+            if on_s3 && matches!(connection, Connection::Relational(_)) {
                 return Err(Error::invalid(
-                    "/connection/path",
+                    FieldPath::new("connection").field("path"),
                     "a SQLite database must be in the data folder, not on S3",
                 ));
             }
             // S3 locations are reached with the process's AWS credentials; only paths on this
             // machine need keeping inside the data folder.
             if !on_s3 {
-                self.locations
-                    .check(path)
-                    .map_err(|message| Error::invalid("/connection/path", message))?;
+                self.locations.check(path).map_err(|message| {
+                    Error::invalid(FieldPath::new("connection").field("path"), message)
+                })?;
             }
         }
-        self.repository.create(new).await
+        Ok(())
     }
 
     /// # Errors

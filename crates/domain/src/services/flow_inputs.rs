@@ -2,9 +2,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::data_store::{Connection, DataStore, DataStoreId};
-use crate::error::Violation;
+use crate::error::{FieldPath, Violation};
 use crate::flow_input::{
-    FlowInput, FlowInputId, MAX_LIST_ENTRIES, MAX_SQL_BYTES, NewFlowInput, SourceRead,
+    FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion, MAX_LIST_ENTRIES,
+    MAX_SQL_BYTES, NewFlowInput, SourceRead,
 };
 use crate::graph::TransformGraph;
 use crate::names::TableName;
@@ -14,15 +15,15 @@ use crate::{Error, Result};
 /// The lists and SQL texts of `new` that are larger than a flow input may be.
 fn oversized_parts(new: &NewFlowInput) -> Vec<Violation> {
     let mut violations = Vec::new();
-    for (pointer, len) in [
-        ("/source_data_store_ids", new.source_data_store_ids.len()),
-        ("/sources", new.sources.len()),
-        ("/transforms", new.transforms.len()),
-        ("/outputs", new.outputs.len()),
+    for (field, len) in [
+        ("source_data_store_ids", new.source_data_store_ids.len()),
+        ("sources", new.sources.len()),
+        ("transforms", new.transforms.len()),
+        ("outputs", new.outputs.len()),
     ] {
         if len > MAX_LIST_ENTRIES {
             violations.push(Violation::new(
-                pointer,
+                FieldPath::new(field),
                 format!("must have at most {MAX_LIST_ENTRIES} entries"),
             ));
         }
@@ -36,12 +37,18 @@ fn oversized_parts(new: &NewFlowInput) -> Vec<Violation> {
                 SourceRead::Query(_) => "query",
                 _ => "table",
             };
-            violations.push(Violation::new(format!("/sources/{i}/{field}"), &too_long));
+            violations.push(Violation::new(
+                FieldPath::new("sources").index(i).field(field),
+                &too_long,
+            ));
         }
     }
     for (i, transform) in new.transforms.iter().enumerate() {
         if transform.sql.len() > MAX_SQL_BYTES {
-            violations.push(Violation::new(format!("/transforms/{i}/sql"), &too_long));
+            violations.push(Violation::new(
+                FieldPath::new("transforms").index(i).field("sql"),
+                &too_long,
+            ));
         }
     }
     violations
@@ -75,8 +82,51 @@ impl FlowInputService {
     /// its store, a duplicate name, SQL that does not parse, an unknown table, a cycle, an output
     /// naming no transform or not fitting the target; `Unavailable`.
     pub async fn create(&self, new: NewFlowInput) -> Result<FlowInput> {
+        self.validate(&new).await?;
+        self.repository.create(new).await
+    }
+
+    /// Validates `new` as [`create`](Self::create) does and stores it as the next version of the
+    /// input `name`; earlier versions stay as they were.
+    ///
+    /// # Errors
+    /// As `create`; `NotFound` when there is no input named `name`.
+    pub async fn add_version(&self, name: &FlowInputName, new: NewFlowInput) -> Result<FlowInput> {
+        // A missing input is said before a long list of violations of the version.
+        if self.repository.versions(name).await?.is_empty() {
+            return Err(Error::NotFound {
+                entity: "flow input",
+                key: name.to_string(),
+            });
+        }
+        self.validate(&new).await?;
+        self.repository.add_version(name, new).await
+    }
+
+    /// # Errors
+    /// `NotFound`; `Unavailable`.
+    pub async fn find(&self, reference: &FlowInputRef) -> Result<FlowInput> {
+        self.repository.find(reference).await
+    }
+
+    /// Every version of `name`, oldest first.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no input named `name`; `Unavailable`.
+    pub async fn versions(&self, name: &FlowInputName) -> Result<Vec<FlowInputVersion>> {
+        let versions = self.repository.versions(name).await?;
+        if versions.is_empty() {
+            return Err(Error::NotFound {
+                entity: "flow input",
+                key: name.to_string(),
+            });
+        }
+        Ok(versions)
+    }
+
+    async fn validate(&self, new: &NewFlowInput) -> Result<()> {
         // Checked first, so that an oversized input costs nothing more than counting it.
-        let violations = oversized_parts(&new);
+        let violations = oversized_parts(new);
         if !violations.is_empty() {
             return Err(Error::Invalid(violations));
         }
@@ -84,20 +134,20 @@ impl FlowInputService {
         let mut stores: HashMap<DataStoreId, DataStore> = HashMap::new();
 
         for (i, id) in new.source_data_store_ids.iter().enumerate() {
-            match self.find(*id).await? {
+            match self.find_store(*id).await? {
                 Some(store) => {
                     stores.insert(*id, store);
                 }
                 None => violations.push(Violation::new(
-                    format!("/source_data_store_ids/{i}"),
+                    FieldPath::new("source_data_store_ids").index(i),
                     format!("data store {id} does not exist"),
                 )),
             }
         }
-        let target = self.find(new.target_data_store_id).await?;
+        let target = self.find_store(new.target_data_store_id).await?;
         if target.is_none() {
             violations.push(Violation::new(
-                "/target_data_store_id",
+                FieldPath::new("target_data_store_id"),
                 format!("data store {} does not exist", new.target_data_store_id),
             ));
         }
@@ -107,14 +157,14 @@ impl FlowInputService {
         for (i, source) in new.sources.iter().enumerate() {
             if aliases.contains(&source.alias) {
                 violations.push(Violation::new(
-                    format!("/sources/{i}/as"),
+                    FieldPath::new("sources").index(i).field("alias"),
                     format!("'{}' names another source too", source.alias),
                 ));
             }
             aliases.push(source.alias.clone());
             if !declared.contains(&source.data_store_id) {
                 violations.push(Violation::new(
-                    format!("/sources/{i}/data_store_id"),
+                    FieldPath::new("sources").index(i).field("data_store_id"),
                     format!(
                         "data store {} is not listed in source_data_store_ids",
                         source.data_store_id
@@ -129,7 +179,10 @@ impl FlowInputService {
             }
         }
         if new.sources.is_empty() {
-            violations.push(Violation::new("/sources", "must name at least one source"));
+            violations.push(Violation::new(
+                FieldPath::new("sources"),
+                "must name at least one source",
+            ));
         }
 
         if let Err(graph_violations) =
@@ -138,12 +191,12 @@ impl FlowInputService {
             violations.extend(graph_violations);
         }
 
-        violations.extend(output_violations(&new, target.as_ref()));
+        violations.extend(output_violations(new, target.as_ref()));
 
         if !violations.is_empty() {
             return Err(Error::Invalid(violations));
         }
-        self.repository.create(new).await
+        Ok(())
     }
 
     /// # Errors
@@ -152,7 +205,7 @@ impl FlowInputService {
         self.repository.get(id).await
     }
 
-    async fn find(&self, id: DataStoreId) -> Result<Option<DataStore>> {
+    async fn find_store(&self, id: DataStoreId) -> Result<Option<DataStore>> {
         match self.stores.get(id).await {
             Ok(store) => Ok(Some(store)),
             Err(Error::NotFound { .. }) => Ok(None),
@@ -162,8 +215,11 @@ impl FlowInputService {
 }
 
 fn source_fits_store(i: usize, read: &SourceRead, store: &DataStore) -> Result<(), Violation> {
-    let at = |field: &str, message: String| {
-        Err(Violation::new(format!("/sources/{i}/{field}"), message))
+    let at = |field: &'static str, message: String| {
+        Err(Violation::new(
+            FieldPath::new("sources").index(i).field(field),
+            message,
+        ))
     };
     match (&store.connection, read) {
         (Connection::File { .. }, SourceRead::File) => Ok(()),
@@ -196,35 +252,38 @@ fn source_fits_store(i: usize, read: &SourceRead, store: &DataStore) -> Result<(
 fn output_violations(new: &NewFlowInput, target: Option<&DataStore>) -> Vec<Violation> {
     let mut violations = Vec::new();
     if new.outputs.is_empty() {
-        violations.push(Violation::new("/outputs", "must name at least one output"));
+        violations.push(Violation::new(
+            FieldPath::new("outputs"),
+            "must name at least one output",
+        ));
     }
     let mut tables: Vec<&TableName> = Vec::new();
     for (i, output) in new.outputs.iter().enumerate() {
         if !new.transforms.iter().any(|t| t.name == output.transform) {
             violations.push(Violation::new(
-                format!("/outputs/{i}/transform"),
+                FieldPath::new("outputs").index(i).field("transform"),
                 format!("'{}' names no transform", output.transform),
             ));
         }
         let Some(target) = target else { continue };
         match (&target.connection, &output.table) {
             (Connection::File { .. }, Some(_)) => violations.push(Violation::new(
-                format!("/outputs/{i}/table"),
+                FieldPath::new("outputs").index(i).field("table"),
                 "a file target is written whole: leave out 'table'",
             )),
             (Connection::File { .. }, None) if i > 0 => violations.push(Violation::new(
-                format!("/outputs/{i}"),
+                FieldPath::new("outputs").index(i),
                 "a file target takes exactly one output",
             )),
             (Connection::File { .. }, None) => {}
             (_, None) => violations.push(Violation::new(
-                format!("/outputs/{i}/table"),
+                FieldPath::new("outputs").index(i).field("table"),
                 "a relational or columnar target needs the 'table' to write",
             )),
             (_, Some(table)) => {
                 if tables.contains(&table) {
                     violations.push(Violation::new(
-                        format!("/outputs/{i}/table"),
+                        FieldPath::new("outputs").index(i).field("table"),
                         format!("table '{table}' is written by another output too"),
                     ));
                 }

@@ -44,7 +44,7 @@ impl FlowService {
             .await
             .map_err(|err| match err {
                 Error::NotFound { .. } => Error::invalid(
-                    "/flow_input_id",
+                    crate::FieldPath::new("flow_input_id"),
                     format!("flow input {flow_input_id} does not exist"),
                 ),
                 other => other,
@@ -67,17 +67,33 @@ impl FlowService {
     pub async fn lines(&self, id: FlowId, after: Option<i64>, limit: u64) -> Result<Vec<LogLine>> {
         if limit == 0 || limit > MAX_LINES {
             return Err(Error::invalid(
-                "/limit",
+                crate::FieldPath::new("limit"),
                 format!("must be between 1 and {MAX_LINES}"),
             ));
         }
         self.flows.lines(id, after, limit).await
     }
 
+    /// The flow's lines on a keyset `page` (its limit already checked when it was made).
+    ///
+    /// # Errors
+    /// `NotFound`; `Unavailable`.
+    pub async fn lines_page(&self, id: FlowId, page: Page) -> Result<Vec<LogLine>> {
+        self.flows.lines(id, page.after(), page.limit()).await
+    }
+
+    /// Flows oldest first, in any of `states` (every state when empty) and, when `inputs` is
+    /// given, of one of those flow input versions.
+    ///
     /// # Errors
     /// `Unavailable`.
-    pub async fn list(&self, states: &[FlowState], page: Page) -> Result<Vec<FlowView>> {
-        self.flows.list(states, page).await
+    pub async fn list(
+        &self,
+        states: &[FlowState],
+        inputs: Option<&[FlowInputId]>,
+        page: Page,
+    ) -> Result<Vec<FlowView>> {
+        self.flows.list(states, inputs, page).await
     }
 
     /// Cancels a flow: one that has not started is CANCELLED at once; a running one becomes

@@ -43,6 +43,7 @@ async fn stores(store: &MemoryStore) -> (DataStoreId, DataStoreId) {
 
 fn input(source: DataStoreId, target: DataStoreId, transforms: &[(&str, &str)]) -> NewFlowInput {
     NewFlowInput {
+        name: None,
         source_data_store_ids: vec![source],
         target_data_store_id: target,
         sources: vec![Source {
@@ -144,7 +145,7 @@ async fn a_flow_input_with_any_violation_stores_nothing() {
     let Err(Error::Invalid(violations)) = s.inputs.create(bad).await else {
         panic!("accepted")
     };
-    let pointers: Vec<_> = violations.iter().map(|v| v.pointer.as_str()).collect();
+    let pointers: Vec<_> = violations.iter().map(|v| v.path.to_string()).collect();
     assert_eq!(pointers, ["/target_data_store_id", "/transforms/0/sql"]);
     assert_eq!(s.store.flow_input_count(), 0);
     s.inputs
@@ -164,7 +165,7 @@ async fn an_input_with_too_many_entries_or_too_long_sql_is_refused_before_any_lo
     let Err(Error::Invalid(violations)) = s.inputs.create(big).await else {
         panic!("accepted")
     };
-    let pointers: Vec<_> = violations.iter().map(|v| v.pointer.as_str()).collect();
+    let pointers: Vec<_> = violations.iter().map(|v| v.path.to_string()).collect();
     assert_eq!(pointers, ["/source_data_store_ids", "/transforms/0/sql"]);
     assert_eq!(s.store.flow_input_count(), 0);
 }
@@ -178,7 +179,7 @@ async fn a_source_that_does_not_fit_its_store_is_refused() {
     let Err(Error::Invalid(violations)) = s.inputs.create(bad).await else {
         panic!("accepted")
     };
-    assert_eq!(violations[0].pointer, "/sources/0/query");
+    assert_eq!(violations[0].path.to_string(), "/sources/0/query");
 }
 
 #[tokio::test]

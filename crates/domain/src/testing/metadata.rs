@@ -129,7 +129,7 @@ impl PerformanceRepository for MemoryMetadata {
                 match row.get(column) {
                     None => {
                         return Err(Error::invalid(
-                            format!("/{column}"),
+                            crate::FieldPath::new(column.to_owned()),
                             format!("{} has no {column} column to filter on", query.table),
                         ));
                     }

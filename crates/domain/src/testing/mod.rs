@@ -8,12 +8,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-use crate::data_store::{DataStore, DataStoreId, NewDataStore};
+use crate::data_store::{Connection, DataStore, DataStoreId, NewDataStore};
 use crate::flow::{
     Flow, FlowId, FlowOutput, FlowOutputId, FlowState, FlowView, LineStream, Lines, LogLine,
     Progress, RunnerId, Settlement,
 };
-use crate::flow_input::{FlowInput, FlowInputId, NewFlowInput};
+use crate::flow_input::{
+    FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion, NewFlowInput,
+};
+use crate::names::DataStoreName;
 use crate::page::Page;
 use crate::ports::{
     DataStoreRepository, FlowEngine, FlowInputRepository, FlowOutputRepository, FlowPlan,
@@ -22,7 +25,9 @@ use crate::ports::{
 use crate::step::{StepChange, StepResult, StepState};
 use crate::{Error, Result};
 
+mod api_keys;
 mod metadata;
+pub use api_keys::MemoryApiKeys;
 pub use metadata::MemoryMetadata;
 
 #[derive(Default)]
@@ -63,6 +68,18 @@ impl MemoryStore {
         output
     }
 
+    fn input_ref(&self, id: FlowInputId) -> FlowInputRef {
+        let inputs = self.inputs.lock().unwrap();
+        let input = inputs
+            .iter()
+            .find(|i| i.id == id)
+            .expect("the flow's input");
+        FlowInputRef {
+            name: input.name.clone(),
+            version: Some(input.version),
+        }
+    }
+
     /// Makes a lease run out at once, as if its process had died long ago.
     pub fn expire_lease(&self, id: FlowOutputId) {
         if let Some(lease) = self.leases.lock().unwrap().get_mut(&id.0) {
@@ -97,7 +114,7 @@ impl DataStoreRepository for MemoryStore {
             return Err(Error::Conflict("taken".into()));
         }
         let store = DataStore {
-            id: DataStoreId(stores.len() as i64 + 1),
+            id: DataStoreId(stores.iter().map(|s| s.id.0).max().unwrap_or(0) + 1),
             name: new.name,
             connection: new.connection,
             created_utc: Utc::now(),
@@ -118,14 +135,67 @@ impl DataStoreRepository for MemoryStore {
             })
     }
 
+    async fn get_by_name(&self, name: &DataStoreName) -> Result<DataStore> {
+        let stores = self.stores.lock().unwrap();
+        stores
+            .iter()
+            .find(|s| &s.name == name)
+            .cloned()
+            .ok_or(Error::NotFound {
+                entity: "data store",
+                key: name.to_string(),
+            })
+    }
+
     async fn list(&self, page: Page) -> Result<Vec<DataStore>> {
         let stores = self.stores.lock().unwrap();
         Ok(stores
             .iter()
+            .filter(|s| page.after().is_none_or(|after| s.id.0 > after))
             .skip(page.offset() as usize)
             .take(page.limit() as usize)
             .cloned()
             .collect())
+    }
+
+    async fn replace_connection(
+        &self,
+        id: DataStoreId,
+        connection: Connection,
+    ) -> Result<DataStore> {
+        let mut stores = self.stores.lock().unwrap();
+        let store = stores
+            .iter_mut()
+            .find(|s| s.id == id)
+            .ok_or(Error::NotFound {
+                entity: "data store",
+                key: id.0.to_string(),
+            })?;
+        store.connection = connection;
+        Ok(store.clone())
+    }
+
+    async fn delete(&self, id: DataStoreId) -> Result<()> {
+        let inputs = self.inputs.lock().unwrap();
+        if let Some(input) = inputs
+            .iter()
+            .find(|i| i.target_data_store_id == id || i.source_data_store_ids.contains(&id))
+        {
+            return Err(Error::Conflict(format!(
+                "flow input {} uses the data store",
+                input.id
+            )));
+        }
+        let mut stores = self.stores.lock().unwrap();
+        let before = stores.len();
+        stores.retain(|s| s.id != id);
+        if stores.len() == before {
+            return Err(Error::NotFound {
+                entity: "data store",
+                key: id.0.to_string(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -133,15 +203,31 @@ impl DataStoreRepository for MemoryStore {
 impl FlowInputRepository for MemoryStore {
     async fn create(&self, new: NewFlowInput) -> Result<FlowInput> {
         let mut inputs = self.inputs.lock().unwrap();
-        let input = FlowInput {
-            id: FlowInputId(inputs.len() as i64 + 1),
-            source_data_store_ids: new.source_data_store_ids,
-            target_data_store_id: new.target_data_store_id,
-            sources: new.sources,
-            transforms: new.transforms,
-            outputs: new.outputs,
-            created_utc: Utc::now(),
-        };
+        if let Some(name) = &new.name
+            && inputs.iter().any(|i| &i.name == name)
+        {
+            return Err(Error::Conflict(format!("flow input {name} exists")));
+        }
+        let id = FlowInputId(inputs.len() as i64 + 1);
+        let name = new.name.clone().unwrap_or(FlowInputName::of_unnamed(id));
+        let input = stored_input(id, name, 1, new);
+        inputs.push(input.clone());
+        Ok(input)
+    }
+
+    async fn add_version(&self, name: &FlowInputName, new: NewFlowInput) -> Result<FlowInput> {
+        let mut inputs = self.inputs.lock().unwrap();
+        let latest = inputs
+            .iter()
+            .filter(|i| &i.name == name)
+            .map(|i| i.version)
+            .max()
+            .ok_or(Error::NotFound {
+                entity: "flow input",
+                key: name.to_string(),
+            })?;
+        let id = FlowInputId(inputs.len() as i64 + 1);
+        let input = stored_input(id, name.clone(), latest + 1, new);
         inputs.push(input.clone());
         Ok(input)
     }
@@ -156,6 +242,52 @@ impl FlowInputRepository for MemoryStore {
                 entity: "flow input",
                 key: id.0.to_string(),
             })
+    }
+
+    async fn find(&self, reference: &FlowInputRef) -> Result<FlowInput> {
+        let inputs = self.inputs.lock().unwrap();
+        inputs
+            .iter()
+            .filter(|i| i.name == reference.name)
+            .filter(|i| reference.version.is_none_or(|v| v == i.version))
+            .max_by_key(|i| i.version)
+            .cloned()
+            .ok_or(Error::NotFound {
+                entity: "flow input",
+                key: reference.to_string(),
+            })
+    }
+
+    async fn versions(&self, name: &FlowInputName) -> Result<Vec<FlowInputVersion>> {
+        let inputs = self.inputs.lock().unwrap();
+        Ok(inputs
+            .iter()
+            .filter(|i| &i.name == name)
+            .map(|i| FlowInputVersion {
+                id: i.id,
+                version: i.version,
+                created_utc: i.created_utc,
+            })
+            .collect())
+    }
+}
+
+fn stored_input(
+    id: FlowInputId,
+    name: FlowInputName,
+    version: u32,
+    new: NewFlowInput,
+) -> FlowInput {
+    FlowInput {
+        id,
+        name,
+        version,
+        source_data_store_ids: new.source_data_store_ids,
+        target_data_store_id: new.target_data_store_id,
+        sources: new.sources,
+        transforms: new.transforms,
+        outputs: new.outputs,
+        created_utc: Utc::now(),
     }
 }
 
@@ -184,7 +316,11 @@ impl FlowRepository for MemoryStore {
         };
         flows.push(flow.clone());
         self.outputs.lock().unwrap().insert(id, output.clone());
-        Ok(FlowView { flow, output })
+        Ok(FlowView {
+            flow_input: self.input_ref(flow.flow_input_id),
+            flow,
+            output,
+        })
     }
 
     async fn get(&self, id: FlowId) -> Result<FlowView> {
@@ -201,16 +337,25 @@ impl FlowRepository for MemoryStore {
         })?;
         Ok(FlowView {
             output: self.output(flow.flow_output_id),
+            flow_input: self.input_ref(flow.flow_input_id),
             flow,
         })
     }
 
-    async fn list(&self, states: &[FlowState], page: Page) -> Result<Vec<FlowView>> {
+    async fn list(
+        &self,
+        states: &[FlowState],
+        inputs: Option<&[FlowInputId]>,
+        page: Page,
+    ) -> Result<Vec<FlowView>> {
         let flows = self.flows.lock().unwrap().clone();
         Ok(flows
             .into_iter()
+            .filter(|f| inputs.is_none_or(|inputs| inputs.contains(&f.flow_input_id)))
+            .filter(|f| page.after().is_none_or(|after| f.id.0 > after))
             .map(|flow| FlowView {
                 output: self.output(flow.flow_output_id),
+                flow_input: self.input_ref(flow.flow_input_id),
                 flow,
             })
             .filter(|v| states.is_empty() || states.contains(&v.output.state))

@@ -9,6 +9,16 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub definition: String,
     pub created_utc: DateTimeUtc,
+    /// Set on every row; nullable only because SQLite adds columns that way.
+    pub name: Option<String>,
+    pub version: Option<i32>,
+}
+
+impl Model {
+    /// `name:version`, as a person addresses this version.
+    pub fn public_id(&self) -> Option<String> {
+        Some(format!("{}:{}", self.name.as_ref()?, self.version?))
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,380 @@
+//! `/v2/flow-inputs`: named inputs whose versions never change once made. Stores are named, not
+//! numbered; `orders-report:2` is version 2 of `orders-report`.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sluice_domain::data_store::DataStoreId;
+use sluice_domain::flow_input::{
+    FlowInput, FlowInputName, FlowInputRef, FlowInputVersion, NewFlowInput, Output, Source,
+    SourceRead, Transform, WriteMode,
+};
+use sluice_domain::names::{DataStoreName, TableName};
+use sluice_domain::{Error, FieldPath, Violation};
+use std::collections::HashMap;
+
+use crate::error::FieldProblem;
+use crate::extract::from_json;
+use crate::wire::strict_json::UniqueKeys;
+use crate::{ApiError, ApiState};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateFlowInput {
+    name: String,
+    #[serde(flatten)]
+    definition: DefinitionDto,
+}
+
+/// What a version holds; the same for the first version and the next.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct DefinitionDto {
+    sources: Vec<SourceDto>,
+    transforms: Vec<TransformDto>,
+    outputs: Vec<OutputDto>,
+    /// The store the outputs are written to.
+    target: String,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct SourceDto {
+    data_store: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    table: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<String>,
+    /// The table name the transforms' SQL reads this source by.
+    alias: String,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct TransformDto {
+    name: String,
+    sql: String,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct OutputDto {
+    transform: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    table: Option<String>,
+    #[serde(default = "replace")]
+    mode: String,
+}
+
+fn replace() -> String {
+    WriteMode::Replace.as_str().into()
+}
+
+#[derive(Serialize)]
+struct FlowInputDto {
+    /// `name:version`.
+    id: String,
+    name: String,
+    version: u32,
+    #[serde(flatten)]
+    definition: DefinitionDto,
+    created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    versions: Option<Vec<VersionDto>>,
+}
+
+#[derive(Serialize)]
+struct VersionDto {
+    version: u32,
+    created_at: DateTime<Utc>,
+}
+
+impl From<&FlowInputVersion> for VersionDto {
+    fn from(v: &FlowInputVersion) -> Self {
+        Self {
+            version: v.version,
+            created_at: v.created_utc,
+        }
+    }
+}
+
+/// Store names by id, for showing an input.
+async fn store_names(
+    state: &ApiState,
+    input: &FlowInput,
+) -> Result<HashMap<DataStoreId, String>, ApiError> {
+    let mut names = HashMap::new();
+    for id in input
+        .source_data_store_ids
+        .iter()
+        .chain([&input.target_data_store_id])
+    {
+        if !names.contains_key(id) {
+            let store = state.data_stores.get(*id).await?;
+            names.insert(*id, store.name.to_string());
+        }
+    }
+    Ok(names)
+}
+
+async fn to_dto(
+    state: &ApiState,
+    input: &FlowInput,
+    versions: Option<&[FlowInputVersion]>,
+) -> Result<FlowInputDto, ApiError> {
+    let names = store_names(state, input).await?;
+    let name_of = |id: &DataStoreId| names.get(id).cloned().unwrap_or_default();
+    let definition = DefinitionDto {
+        sources: input
+            .sources
+            .iter()
+            .map(|s| {
+                let (table, query) = match &s.read {
+                    SourceRead::Table(t) => (Some(t.clone()), None),
+                    SourceRead::Query(q) => (None, Some(q.clone())),
+                    SourceRead::File => (None, None),
+                };
+                SourceDto {
+                    data_store: name_of(&s.data_store_id),
+                    table,
+                    query,
+                    alias: s.alias.to_string(),
+                }
+            })
+            .collect(),
+        transforms: input
+            .transforms
+            .iter()
+            .map(|t| TransformDto {
+                name: t.name.to_string(),
+                sql: t.sql.clone(),
+            })
+            .collect(),
+        outputs: input
+            .outputs
+            .iter()
+            .map(|o| OutputDto {
+                transform: o.transform.to_string(),
+                table: o.table.as_ref().map(ToString::to_string),
+                mode: o.mode.as_str().into(),
+            })
+            .collect(),
+        target: name_of(&input.target_data_store_id),
+    };
+    Ok(FlowInputDto {
+        id: input.public_id(),
+        name: input.name.to_string(),
+        version: input.version,
+        definition,
+        created_at: input.created_utc,
+        versions: versions.map(|v| v.iter().map(VersionDto::from).collect()),
+    })
+}
+
+/// The store a definition names, or a violation at `path`.
+async fn resolve_store(
+    state: &ApiState,
+    raw: &str,
+    path: FieldPath,
+    violations: &mut Vec<Violation>,
+) -> Result<Option<DataStoreId>, ApiError> {
+    let Ok(name) = DataStoreName::parse(raw) else {
+        violations.push(Violation::new(
+            path,
+            format!("data store '{raw}' does not exist"),
+        ));
+        return Ok(None);
+    };
+    match state.data_stores.get_by_name(&name).await {
+        Ok(store) => Ok(Some(store.id)),
+        Err(Error::NotFound { .. }) => {
+            violations.push(Violation::new(
+                path,
+                format!("data store '{raw}' does not exist"),
+            ));
+            Ok(None)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+impl DefinitionDto {
+    /// The domain's input: stores resolved by name, names parsed; every problem reported at once.
+    async fn into_domain(
+        self,
+        state: &ApiState,
+        name: Option<FlowInputName>,
+    ) -> Result<NewFlowInput, ApiError> {
+        let mut violations = Vec::new();
+        let mut wire = Vec::new();
+        let mut sources = Vec::new();
+        let mut source_ids = Vec::new();
+        for (i, s) in self.sources.into_iter().enumerate() {
+            let at = |field: &'static str| FieldPath::new("sources").index(i).field(field);
+            let store =
+                resolve_store(state, &s.data_store, at("data_store_id"), &mut violations).await?;
+            let alias = TableName::parse(&s.alias)
+                .map_err(|m| violations.push(Violation::new(at("alias"), m)))
+                .ok();
+            let read = match (s.table, s.query) {
+                (Some(_), Some(_)) => {
+                    wire.push(FieldProblem::new(
+                        format!("/sources/{i}/query"),
+                        "give a 'table' or a 'query', not both",
+                    ));
+                    None
+                }
+                (Some(table), None) if table.trim().is_empty() => {
+                    wire.push(FieldProblem::new(
+                        format!("/sources/{i}/table"),
+                        "must not be empty",
+                    ));
+                    None
+                }
+                (Some(table), None) => Some(SourceRead::Table(table)),
+                (None, Some(query)) => Some(SourceRead::Query(query)),
+                (None, None) => Some(SourceRead::File),
+            };
+            if let (Some(store), Some(alias), Some(read)) = (store, alias, read) {
+                if !source_ids.contains(&store) {
+                    source_ids.push(store);
+                }
+                sources.push(Source {
+                    data_store_id: store,
+                    read,
+                    alias,
+                });
+            }
+        }
+        let target = resolve_store(
+            state,
+            &self.target,
+            FieldPath::new("target_data_store_id"),
+            &mut violations,
+        )
+        .await?;
+        let mut transforms = Vec::new();
+        for (i, t) in self.transforms.into_iter().enumerate() {
+            match TableName::parse(&t.name) {
+                Ok(name) => transforms.push(Transform { name, sql: t.sql }),
+                Err(m) => violations.push(Violation::new(
+                    FieldPath::new("transforms").index(i).field("name"),
+                    m,
+                )),
+            }
+        }
+        let mut outputs = Vec::new();
+        for (i, o) in self.outputs.into_iter().enumerate() {
+            let at = |field: &'static str| FieldPath::new("outputs").index(i).field(field);
+            let transform = TableName::parse(&o.transform)
+                .map_err(|m| violations.push(Violation::new(at("transform"), m)))
+                .ok();
+            let table = match o.table {
+                Some(raw) => TableName::parse(&raw)
+                    .map(Some)
+                    .map_err(|m| violations.push(Violation::new(at("table"), m)))
+                    .ok(),
+                None => Some(None),
+            };
+            let mode = WriteMode::parse(&o.mode)
+                .ok_or_else(|| {
+                    violations.push(Violation::new(at("mode"), "must be 'replace' or 'append'"));
+                })
+                .ok();
+            if let (Some(transform), Some(table), Some(mode)) = (transform, table, mode) {
+                outputs.push(Output {
+                    transform,
+                    table,
+                    mode,
+                });
+            }
+        }
+        if !wire.is_empty() {
+            let mut error = ApiError::invalid_fields(wire);
+            error.add_violations(violations);
+            return Err(error);
+        }
+        match target {
+            Some(target) if violations.is_empty() => Ok(NewFlowInput {
+                name,
+                source_data_store_ids: source_ids,
+                target_data_store_id: target,
+                sources,
+                transforms,
+                outputs,
+            }),
+            _ => Err(ApiError::invalid(violations)),
+        }
+    }
+}
+
+fn input_name(raw: &str) -> Result<FlowInputName, ApiError> {
+    FlowInputName::stored(raw)
+        .map_err(|_| ApiError::not_found(format!("flow input {raw} does not exist")))
+}
+
+fn location(input: &FlowInput) -> String {
+    format!("/v2/flow-inputs/{}/versions/{}", input.name, input.version)
+}
+
+pub async fn create(
+    state: web::Data<ApiState>,
+    body: web::Json<UniqueKeys>,
+) -> Result<HttpResponse, ApiError> {
+    let request = from_json::<CreateFlowInput>(body.into_inner().0)?;
+    let name =
+        FlowInputName::parse(&request.name).map_err(|m| ApiError::invalid_field("/name", m))?;
+    let new = request.definition.into_domain(&state, Some(name)).await?;
+    let input = state.flow_inputs.create(new).await?;
+    let dto = to_dto(&state, &input, None).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", location(&input)))
+        .json(dto))
+}
+
+pub async fn add_version(
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+    body: web::Json<UniqueKeys>,
+) -> Result<HttpResponse, ApiError> {
+    let name = input_name(&name)?;
+    let definition = from_json::<DefinitionDto>(body.into_inner().0)?;
+    let new = definition.into_domain(&state, Some(name.clone())).await?;
+    let input = state.flow_inputs.add_version(&name, new).await?;
+    let dto = to_dto(&state, &input, None).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", location(&input)))
+        .json(dto))
+}
+
+/// The latest version, with the list of every version.
+pub async fn get(
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = input_name(&name)?;
+    let versions = state.flow_inputs.versions(&name).await?;
+    let input = state
+        .flow_inputs
+        .find(&FlowInputRef {
+            name,
+            version: None,
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(to_dto(&state, &input, Some(&versions)).await?))
+}
+
+pub async fn get_version(
+    state: web::Data<ApiState>,
+    path: web::Path<(String, u32)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, version) = path.into_inner();
+    let input = state
+        .flow_inputs
+        .find(&FlowInputRef {
+            name: input_name(&name)?,
+            version: Some(version),
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(to_dto(&state, &input, None).await?))
+}

@@ -1,0 +1,203 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::api_key::{self, ApiKey, ApiKeyName, KeyHash, Scopes, StoredApiKey};
+use crate::ports::ApiKeyRepository;
+use crate::{Error, Result};
+
+/// Issues, checks and revokes API keys.
+///
+/// A checked key is remembered for `cache_for`, so that a request costs no state-database
+/// read; a key revoked through another process is therefore refused here at most `cache_for`
+/// later (at once when revoked through this one).
+#[derive(Clone)]
+pub struct ApiKeyService {
+    repository: Arc<dyn ApiKeyRepository>,
+    cache_for: Duration,
+    recent: Arc<Mutex<HashMap<String, Remembered>>>,
+}
+
+struct Remembered {
+    key: Option<StoredApiKey>,
+    until: Instant,
+}
+
+/// How many lookups are remembered before the memory starts afresh: keys are few, so only
+/// presented garbage could fill it.
+const REMEMBERED_LOOKUPS: usize = 10_000;
+
+impl ApiKeyService {
+    pub fn new(repository: Arc<dyn ApiKeyRepository>, cache_for: Duration) -> Self {
+        Self {
+            repository,
+            cache_for,
+            recent: Arc::default(),
+        }
+    }
+
+    /// A new key named `name`: the stored key and its text, which exists nowhere else.
+    ///
+    /// # Errors
+    /// `Conflict` when a key has that name; `Unavailable`; `Internal` without random bytes.
+    pub async fn create(&self, name: ApiKeyName, scopes: Scopes) -> Result<(ApiKey, SecretString)> {
+        let issued = api_key::issue(name, scopes).map_err(Error::Internal)?;
+        let key = self.repository.create(issued.stored).await?;
+        Ok((key, issued.secret))
+    }
+
+    /// The key `presented` is, when it is one; `None` for anything else.
+    ///
+    /// # Errors
+    /// `Unavailable` when the state database does not answer.
+    pub async fn authenticate(&self, presented: &SecretString) -> Result<Option<ApiKey>> {
+        let presented = presented.expose_secret();
+        let Some(lookup) = api_key::lookup_of(presented) else {
+            return Ok(None);
+        };
+        let stored = match self.remembered(lookup) {
+            Some(stored) => stored,
+            None => {
+                let stored = self.repository.find_by_lookup(lookup).await?;
+                self.remember(lookup, stored.clone());
+                stored
+            }
+        };
+        Ok(stored
+            .filter(|stored| KeyHash::of(presented).matches(&stored.hash))
+            .map(|stored| stored.key))
+    }
+
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn list(&self) -> Result<Vec<ApiKey>> {
+        self.repository.list().await
+    }
+
+    /// # Errors
+    /// `NotFound`; `Unavailable`.
+    pub async fn revoke(&self, name: &ApiKeyName) -> Result<()> {
+        self.repository.delete(name).await?;
+        self.lock().retain(|_, remembered| {
+            remembered
+                .key
+                .as_ref()
+                .is_none_or(|stored| &stored.key.name != name)
+        });
+        Ok(())
+    }
+
+    fn remembered(&self, lookup: &str) -> Option<Option<StoredApiKey>> {
+        let recent = self.lock();
+        let remembered = recent.get(lookup)?;
+        (remembered.until > Instant::now()).then(|| remembered.key.clone())
+    }
+
+    fn remember(&self, lookup: &str, key: Option<StoredApiKey>) {
+        if self.cache_for.is_zero() {
+            return;
+        }
+        let mut recent = self.lock();
+        if recent.len() >= REMEMBERED_LOOKUPS {
+            recent.clear();
+        }
+        recent.insert(
+            lookup.to_owned(),
+            Remembered {
+                key,
+                until: Instant::now() + self.cache_for,
+            },
+        );
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Remembered>> {
+        // The map holds no invariant a panic could break.
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api_key::Scope;
+    use crate::testing::MemoryApiKeys;
+
+    fn service(cache_for: Duration) -> (ApiKeyService, Arc<MemoryApiKeys>) {
+        let keys = Arc::new(MemoryApiKeys::default());
+        (ApiKeyService::new(keys.clone(), cache_for), keys)
+    }
+
+    async fn create(service: &ApiKeyService, name: &str) -> SecretString {
+        let scopes = Scopes::new(vec![Scope::Write]).unwrap();
+        service
+            .create(ApiKeyName::parse(name).unwrap(), scopes)
+            .await
+            .unwrap()
+            .1
+    }
+
+    #[tokio::test]
+    async fn a_created_key_authenticates_and_a_changed_one_does_not() {
+        let (service, _) = service(Duration::from_secs(60));
+        let secret = create(&service, "ci").await;
+        let key = service.authenticate(&secret).await.unwrap().unwrap();
+        assert_eq!(key.name.as_str(), "ci");
+        assert!(key.scopes.allows(Scope::Write));
+
+        let mut forged = secret.expose_secret().to_owned();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'a' { 'b' } else { 'a' });
+        assert!(
+            service
+                .authenticate(&forged.into())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            service
+                .authenticate(&"garbage".into())
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_checked_again_is_answered_from_memory() {
+        let (service, keys) = service(Duration::from_secs(60));
+        let secret = create(&service, "ci").await;
+        for _ in 0..3 {
+            assert!(service.authenticate(&secret).await.unwrap().is_some());
+        }
+        assert_eq!(keys.lookups(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_revoked_key_is_refused_at_once_by_the_process_that_revoked_it() {
+        let (service, _) = service(Duration::from_secs(60));
+        let secret = create(&service, "ci").await;
+        assert!(service.authenticate(&secret).await.unwrap().is_some());
+        service
+            .revoke(&ApiKeyName::parse("ci").unwrap())
+            .await
+            .unwrap();
+        assert!(service.authenticate(&secret).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn two_keys_cannot_share_a_name() {
+        let (service, _) = service(Duration::ZERO);
+        create(&service, "ci").await;
+        let scopes = Scopes::new(vec![Scope::Read]).unwrap();
+        let err = service
+            .create(ApiKeyName::parse("ci").unwrap(), scopes)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)));
+    }
+}

@@ -1,0 +1,321 @@
+//! API keys through the binary: `sluice keys …` on the state database, keys checked on every
+//! versioned request, scopes, revocation, and the settings that open reads or turn keys off.
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+use crate::support::{Options, TestServer, read};
+
+fn with_auth(postgres: bool, env: &[(&'static str, &str)]) -> Options {
+    Options {
+        postgres,
+        env: env.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+        ..Options::default()
+    }
+}
+
+fn required(postgres: bool) -> Options {
+    with_auth(postgres, &[("SLUICE__AUTH__REQUIRED", "true")])
+}
+
+async fn get_with(server: &TestServer, path: &str, key: &str) -> (u16, Value) {
+    let response = server
+        .client
+        .get(server.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    read(response).await
+}
+
+async fn post_with(server: &TestServer, path: &str, key: &str, body: &Value) -> (u16, Value) {
+    let response = server
+        .client
+        .post(server.url(path))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    read(response).await
+}
+
+fn a_store(name: &str) -> Value {
+    json!({"name": name, "type": "file", "connection": {"path": "in.csv", "format": "csv"}})
+}
+
+async fn a_request_needs_a_valid_key_when_keys_are_required(postgres: bool) {
+    let server = TestServer::start(required(postgres)).await;
+
+    let response = server
+        .client
+        .get(server.url("/v1/flows"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"sluice\""
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let (_, body) = read(response).await;
+    assert_eq!(body["type"], "/problems/unauthenticated");
+
+    let key = server.create_key("ci", &["write"]);
+    assert!(key.starts_with("sluice_"), "{key}");
+    let (status, body) = get_with(&server, "/v1/flows", &key).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_with(&server, "/v1/data-stores", &key, &a_store("in")).await;
+    assert_eq!(status, 201, "{body}");
+    let response = server
+        .client
+        .get(server.url("/v1/data-stores"))
+        .header("X-API-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Health, readiness and unversioned paths need no key: the load balancer has none.
+    for path in ["/healthz", "/readyz"] {
+        let (status, _) = server.get(path).await;
+        assert_eq!(status, 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_request_needs_a_valid_key_when_keys_are_required_on_sqlite() {
+    a_request_needs_a_valid_key_when_keys_are_required(false).await;
+}
+
+#[tokio::test]
+async fn a_request_needs_a_valid_key_when_keys_are_required_on_postgres() {
+    a_request_needs_a_valid_key_when_keys_are_required(true).await;
+}
+
+#[tokio::test]
+async fn a_key_without_the_scope_gets_403_naming_the_scope_and_changes_nothing() {
+    let server = TestServer::start(required(false)).await;
+    let reader = server.create_key("dashboard", &["read"]);
+
+    let (status, body) = post_with(&server, "/v1/data-stores", &reader, &a_store("in")).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["type"], "/problems/forbidden");
+    assert!(body["detail"].as_str().unwrap().contains("write"), "{body}");
+    let (status, body) = get_with(&server, "/v2/keys", &reader).await;
+    assert_eq!(status, 403, "{body}");
+
+    let (status, stores) = get_with(&server, "/v1/data-stores", &reader).await;
+    assert_eq!(status, 200);
+    assert_eq!(stores, json!([]));
+}
+
+#[tokio::test]
+async fn unknown_malformed_and_revoked_keys_get_the_same_answer() {
+    let server = TestServer::start(required(false)).await;
+    let admin = server.create_key("ops", &["admin"]);
+    let revoked = server.create_key("old", &["read"]);
+    let (status, _) = get_with(&server, "/v1/flows", &revoked).await;
+    assert_eq!(status, 200);
+
+    let response = server
+        .client
+        .delete(server.url("/v2/keys/old"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+
+    // The same key with its last character changed: right shape, wrong secret.
+    let mut forged = admin.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    let mut answers = Vec::new();
+    for key in [revoked.as_str(), forged.as_str(), "sluice_nothing", "x"] {
+        let (status, body) = get_with(&server, "/v1/flows", key).await;
+        assert_eq!(status, 401, "{key}: {body}");
+        answers.push((body["type"].clone(), body["detail"].clone()));
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+
+    let response = server
+        .client
+        .get(server.url("/v1/flows"))
+        .header("Authorization", format!("Basic {admin}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn keys_are_listed_and_made_by_admins_without_their_secret_ever_shown_again() {
+    let server = TestServer::start(required(false)).await;
+    let admin = server.create_key("ops", &["admin"]);
+
+    let (status, created) = post_with(
+        &server,
+        "/v2/keys",
+        &admin,
+        &json!({"name": "runner", "scopes": ["run", "read"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let secret = created["key"].as_str().unwrap().to_owned();
+    assert_eq!(created["scopes"], json!(["read", "run"]));
+    assert!(secret.starts_with(created["prefix"].as_str().unwrap()));
+    let (status, _) = get_with(&server, "/v1/flows", &secret).await;
+    assert_eq!(status, 200);
+
+    let (status, listed) = get_with(&server, "/v2/keys", &admin).await;
+    assert_eq!(status, 200, "{listed}");
+    let names: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ops", "runner"]);
+    let text = listed.to_string();
+    assert!(!text.contains(&secret) && !text.contains(&admin), "{text}");
+    assert!(listed["items"][0].get("key").is_none());
+
+    let (status, body) = post_with(
+        &server,
+        "/v2/keys",
+        &admin,
+        &json!({"name": "runner", "scopes": ["root"]}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["pointer"], "/scopes/0");
+    let (status, body) = post_with(
+        &server,
+        "/v2/keys",
+        &admin,
+        &json!({"name": "runner", "scopes": ["read"]}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+
+    let listed = server.command(&["keys", "list"]);
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(listed.contains("runner\tread,run\t"), "{listed}");
+    assert!(!listed.contains(&secret));
+
+    let output = server.output();
+    assert!(
+        !output.contains(&secret) && !output.contains(&admin[7..]),
+        "{output}"
+    );
+}
+
+#[tokio::test]
+async fn public_read_lets_reads_through_but_not_writes_nor_key_management() {
+    let server = TestServer::start(with_auth(
+        false,
+        &[
+            ("SLUICE__AUTH__REQUIRED", "true"),
+            ("SLUICE__AUTH__PUBLIC_READ", "true"),
+        ],
+    ))
+    .await;
+    let (status, _) = server.get("/v1/flows").await;
+    assert_eq!(status, 200);
+    let (status, _) = server.get("/v1/log/issue?dataset=conservation-area").await;
+    assert_eq!(status, 200);
+    let (status, _) = server.post("/v1/data-stores", &a_store("in")).await;
+    assert_eq!(status, 401);
+    let (status, _) = server.get("/v2/keys").await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn with_keys_not_required_requests_go_through_but_a_wrong_key_is_still_refused() {
+    let server = TestServer::start(Options::default()).await;
+    let (status, body) = server.post("/v1/data-stores", &a_store("in")).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = get_with(&server, "/v1/flows", "sluice_not_a_key").await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn a_key_revoked_on_one_replica_is_refused_by_the_other_within_its_cache_time() {
+    let options = || {
+        with_auth(
+            true,
+            &[
+                ("SLUICE__AUTH__REQUIRED", "true"),
+                ("SLUICE__AUTH__KEY_CACHE_SECS", "1"),
+            ],
+        )
+    };
+    let a = TestServer::start(options()).await;
+    let b = a.replica(options()).await;
+    let admin = a.create_key("ops", &["admin"]);
+    let key = a.create_key("ci", &["write"]);
+    let (status, _) = get_with(&b, "/v1/flows", &key).await;
+    assert_eq!(status, 200);
+
+    let response = a
+        .client
+        .delete(a.url("/v2/keys/ci"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let (status, _) = get_with(&a, "/v1/flows", &key).await;
+    assert_eq!(status, 401, "the revoking replica refuses at once");
+
+    let revoked = Instant::now();
+    loop {
+        let (status, _) = get_with(&b, "/v1/flows", &key).await;
+        if status == 401 {
+            break;
+        }
+        assert!(
+            revoked.elapsed() < Duration::from_secs(5),
+            "replica B still takes a key revoked on A"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(b);
+}
+
+#[tokio::test]
+async fn the_binary_answers_help_and_version_without_starting() {
+    let server = TestServer::start(Options::default()).await;
+    let version = server.command(&["--version"]);
+    assert!(version.status.success());
+    let version = String::from_utf8(version.stdout).unwrap();
+    assert!(version.starts_with("sluice "), "{version}");
+
+    let help = server.command(&["--help"]);
+    assert!(help.status.success());
+    let help = String::from_utf8(help.stdout).unwrap();
+    for command in ["serve", "migrate", "keys"] {
+        assert!(help.contains(command), "{help}");
+    }
+
+    let wrong = server.command(&["srve"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("srve"));
+
+    let scope = server.command(&["keys", "create", "--name", "x", "--scope", "root"]);
+    assert!(!scope.status.success());
+    assert!(String::from_utf8_lossy(&scope.stderr).contains("'root' is not a scope"));
+
+    let migrate = server.command(&["migrate"]);
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+}
