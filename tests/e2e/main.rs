@@ -17,4 +17,5 @@ mod replicas;
 mod s3_stores;
 mod secrets;
 mod security;
+mod v2;
 mod validation;

@@ -1,0 +1,351 @@
+//! `/v2` through the binary: stores by name, named flow inputs whose versions stay as made,
+//! flows started by name, cursor pages, and `/v1` inputs seen from `/v2`.
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+use crate::support::{Options, TestServer, read, write_orders_csv};
+
+async fn send(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut request = server.client.request(method, server.url(path));
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    read(request.send().await.unwrap()).await
+}
+
+async fn post(server: &TestServer, path: &str, body: &Value) -> (u16, Value) {
+    send(server, reqwest::Method::POST, path, Some(body)).await
+}
+
+/// Two stores: `orders` (a CSV of 20 orders) and the columnar `lake`.
+async fn stores(server: &TestServer) {
+    write_orders_csv(&server.data.join("orders.csv"), 20);
+    for body in [
+        json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}),
+        json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}),
+    ] {
+        let (status, created) = post(server, "/v2/data-stores", &body).await;
+        assert_eq!(status, 201, "{created}");
+    }
+}
+
+fn definition(sql: &str) -> Value {
+    json!({
+        "sources": [{"data_store": "orders", "alias": "orders"}],
+        "transforms": [{"name": "report", "sql": sql}],
+        "outputs": [{"transform": "report", "table": "report"}],
+        "target": "lake"
+    })
+}
+
+fn named(name: &str, sql: &str) -> Value {
+    let mut body = definition(sql);
+    body["name"] = json!(name);
+    body
+}
+
+async fn wait_for_end(server: &TestServer, id: i64) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, flow) = server.get(&format!("/v2/flows/{id}")).await;
+        assert_eq!(status, 200, "{flow}");
+        if ["COMPLETED", "FAILED", "CANCELLED"].contains(&flow["state"].as_str().unwrap()) {
+            return flow;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{flow}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn v2_inputs_are_named_versioned_and_started_by_name(postgres: bool) {
+    let server = TestServer::start(Options {
+        postgres,
+        ..Options::default()
+    })
+    .await;
+    stores(&server).await;
+
+    let (status, first) = post(
+        &server,
+        "/v2/flow-inputs",
+        &named(
+            "orders-report",
+            "SELECT customer_id, SUM(amount) AS total FROM orders GROUP BY customer_id",
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["id"], "orders-report:1");
+    assert_eq!(first["sources"][0]["data_store"], "orders");
+    assert_eq!(first["target"], "lake");
+
+    let (status, taken) = post(
+        &server,
+        "/v2/flow-inputs",
+        &named("orders-report", "SELECT 1 AS x"),
+    )
+    .await;
+    assert_eq!(status, 409, "{taken}");
+
+    let (status, second) = post(
+        &server,
+        "/v2/flow-inputs/orders-report/versions",
+        &definition("SELECT COUNT(*) AS orders FROM orders"),
+    )
+    .await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(second["version"], 2);
+
+    let (status, latest) = server.get("/v2/flow-inputs/orders-report").await;
+    assert_eq!(status, 200);
+    assert_eq!(latest["version"], 2);
+    assert_eq!(
+        latest["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].clone())
+            .collect::<Vec<_>>(),
+        [json!(1), json!(2)]
+    );
+    // Version 1 stays as it was made.
+    let (_, one) = server.get("/v2/flow-inputs/orders-report/versions/1").await;
+    assert_eq!(one["transforms"], first["transforms"]);
+
+    let (status, flow) = post(
+        &server,
+        "/v2/flows",
+        &json!({"flow_input": "orders-report:1"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{flow}");
+    assert_eq!(flow["flow_input"], "orders-report:1");
+    let done = wait_for_end(&server, flow["id"].as_i64().unwrap()).await;
+    assert_eq!(done["state"], "COMPLETED", "{done}");
+    assert!(
+        done["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "COMPLETED")
+    );
+
+    let (_, latest_flow) = post(
+        &server,
+        "/v2/flows",
+        &json!({"flow_input": "orders-report"}),
+    )
+    .await;
+    assert_eq!(latest_flow["flow_input"], "orders-report:2");
+
+    let (status, missing) = post(
+        &server,
+        "/v2/flows",
+        &json!({"flow_input": "orders-report:9"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{missing}");
+    assert_eq!(missing["errors"][0]["pointer"], "/flow_input");
+
+    let (status, listed) = server.get("/v2/flows?flow_input=orders-report:2").await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let (_, all) = server.get("/v2/flows?flow_input=orders-report").await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+
+    let logs = server
+        .get(&format!("/v2/flows/{}/logs?limit=2", flow["id"]))
+        .await
+        .1;
+    assert_eq!(logs["items"].as_array().unwrap().len(), 2);
+    assert!(logs["next_cursor"].is_string(), "{logs}");
+}
+
+#[tokio::test]
+async fn v2_inputs_are_named_versioned_and_started_by_name_on_sqlite() {
+    v2_inputs_are_named_versioned_and_started_by_name(false).await;
+}
+
+#[tokio::test]
+async fn v2_inputs_are_named_versioned_and_started_by_name_on_postgres() {
+    v2_inputs_are_named_versioned_and_started_by_name(true).await;
+}
+
+#[tokio::test]
+async fn a_store_is_read_replaced_and_deleted_by_name_but_not_while_an_input_uses_it() {
+    let server = TestServer::start(Options::default()).await;
+    let dwh = json!({"name": "dwh", "type": "relational_db", "connection": {
+        "engine": "postgres", "host": "db.internal", "user": "etl", "password": "old-secret", "database": "sales"}});
+    let (status, created) = post(&server, "/v2/data-stores", &dwh).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["connection"]["port"], 5432);
+    assert_eq!(created["connection"]["has_password"], true);
+    assert!(!created.to_string().contains("old-secret"));
+
+    let (status, patched) = send(
+        &server,
+        reqwest::Method::PATCH,
+        "/v2/data-stores/dwh",
+        Some(
+            &json!({"connection": {"engine": "postgres", "host": "db2.internal", "user": "etl",
+            "password": "new-secret", "database": "sales"}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["connection"]["host"], "db2.internal");
+    assert!(!patched.to_string().contains("new-secret"));
+
+    let (status, bad) = send(
+        &server,
+        reqwest::Method::PATCH,
+        "/v2/data-stores/dwh",
+        Some(&json!({"connection": {"engine": "postgres", "path": "x"}})),
+    )
+    .await;
+    assert_eq!(status, 422, "{bad}");
+    let (_, unchanged) = server.get("/v2/data-stores/dwh").await;
+    assert_eq!(unchanged["connection"]["host"], "db2.internal");
+
+    stores(&server).await;
+    let (status, _) = post(
+        &server,
+        "/v2/flow-inputs",
+        &named("report", "SELECT * FROM orders"),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, refused) = send(
+        &server,
+        reqwest::Method::DELETE,
+        "/v2/data-stores/orders",
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["detail"].as_str().unwrap().contains("report:1"),
+        "{refused}"
+    );
+    let (status, _) = server.get("/v2/data-stores/orders").await;
+    assert_eq!(status, 200);
+
+    let (status, _) = send(
+        &server,
+        reqwest::Method::DELETE,
+        "/v2/data-stores/dwh",
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = server.get("/v2/data-stores/dwh").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_v2_flow_input_names_each_wrong_field_in_v2_terms() {
+    let server = TestServer::start(Options::default()).await;
+    stores(&server).await;
+    let mut body = named("report", "SELECT * FROM nowhere");
+    body["sources"][0]["data_store"] = json!("missing");
+    body["target"] = json!("also-missing");
+    let (status, problem) = post(&server, "/v2/flow-inputs", &body).await;
+    assert_eq!(status, 422, "{problem}");
+    let pointers: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(pointers, ["/sources/0/data_store", "/target"], "{problem}");
+
+    let (status, problem) = post(
+        &server,
+        "/v2/flow-inputs",
+        &named("1report", "SELECT 1 AS x"),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(problem["errors"][0]["pointer"], "/name");
+}
+
+#[tokio::test]
+async fn a_v1_input_is_version_1_of_an_input_named_after_its_id() {
+    let server = TestServer::start(Options::default()).await;
+    stores(&server).await;
+    let input = server
+        .flow_input(json!({
+            "source_data_store_ids": [1], "target_data_store_id": 2,
+            "sources": [{"data_store_id": 1, "as": "orders"}],
+            "transforms": [{"name": "t", "sql": "SELECT * FROM orders"}],
+            "outputs": [{"transform": "t", "table": "t"}]
+        }))
+        .await;
+    let (status, seen) = server.get(&format!("/v2/flow-inputs/{input}")).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["id"], format!("{input}:1"));
+    let (status, flow) = post(
+        &server,
+        "/v2/flows",
+        &json!({"flow_input": input.to_string()}),
+    )
+    .await;
+    assert_eq!(status, 201, "{flow}");
+    let (_, v1) = server.get(&format!("/v1/flows/{}", flow["id"])).await;
+    assert_eq!(v1["flow_input_id"], input);
+}
+
+#[tokio::test]
+async fn walking_pages_by_cursor_skips_and_repeats_nothing_while_rows_are_added() {
+    let server = TestServer::start(Options::default()).await;
+    for i in 0..7 {
+        let body = json!({"name": format!("s{i}"), "type": "columnar_db", "connection": {"path": format!("s{i}")}});
+        assert_eq!(post(&server, "/v2/data-stores", &body).await.0, 201);
+    }
+    let mut seen = Vec::new();
+    let mut path = "/v2/data-stores?limit=3".to_owned();
+    let mut added = 7;
+    loop {
+        let response = server.client.get(server.url(&path)).send().await.unwrap();
+        let link = response
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let (status, page) = read(response).await;
+        assert_eq!(status, 200, "{page}");
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item["name"].as_str().unwrap().to_owned());
+        }
+        // A store added mid-walk comes after every one seen: the walk reaches it once.
+        if added < 9 {
+            let body = json!({"name": format!("s{added}"), "type": "columnar_db", "connection": {"path": format!("s{added}")}});
+            assert_eq!(post(&server, "/v2/data-stores", &body).await.0, 201);
+            added += 1;
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                let link = link.expect("a Link header with the next page");
+                assert!(link.ends_with("; rel=\"next\""), "{link}");
+                assert!(link.contains(cursor), "{link}");
+                path = format!("/v2/data-stores?limit=3&cursor={cursor}");
+            }
+            None => {
+                assert!(link.is_none());
+                break;
+            }
+        }
+    }
+    let expected: Vec<String> = (0..9).map(|i| format!("s{i}")).collect();
+    assert_eq!(seen, expected);
+
+    for bad in ["limit=0", "limit=1001", "cursor=nonsense"] {
+        let (status, problem) = server.get(&format!("/v2/data-stores?{bad}")).await;
+        assert_eq!(status, 422, "{bad}: {problem}");
+    }
+}
