@@ -7,6 +7,7 @@ mod m20261123_000001_create_flow_tables;
 mod m20261124_000001_flow_leases_and_steps;
 mod m20261201_000001_api_keys;
 mod m20261201_000002_named_flow_inputs;
+mod m20261201_000003_idempotent_requests;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_flow_leases_and_steps::Migration),
             Box::new(m20261201_000001_api_keys::Migration),
             Box::new(m20261201_000002_named_flow_inputs::Migration),
+            Box::new(m20261201_000003_idempotent_requests::Migration),
         ]
     }
 }

@@ -349,3 +349,95 @@ async fn walking_pages_by_cursor_skips_and_repeats_nothing_while_rows_are_added(
         assert_eq!(status, 422, "{bad}: {problem}");
     }
 }
+
+async fn post_once(server: &TestServer, path: &str, key: &str, body: &Value) -> reqwest::Response {
+    server
+        .client
+        .post(server.url(path))
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_retried_post_with_its_idempotency_key_gets_the_first_answer_and_does_nothing_twice() {
+    let server = TestServer::start(Options::default()).await;
+    stores(&server).await;
+    let (status, _) = post(
+        &server,
+        "/v2/flow-inputs",
+        &named("report", "SELECT * FROM orders"),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    let start = json!({"flow_input": "report"});
+    let first = post_once(&server, "/v2/flows", "start-report-1", &start).await;
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let location = first.headers()["location"].clone();
+    let (_, first) = read(first).await;
+
+    let again = post_once(&server, "/v2/flows", "start-report-1", &start).await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.headers()["location"], location);
+    let (_, again) = read(again).await;
+    assert_eq!(again, first);
+
+    let (_, flows) = server.get("/v2/flows").await;
+    assert_eq!(flows["items"].as_array().unwrap().len(), 1, "{flows}");
+
+    let other = post_once(
+        &server,
+        "/v2/flows",
+        "start-report-1",
+        &json!({"flow_input": "report:1"}),
+    )
+    .await;
+    assert_eq!(other.status(), 422);
+    let (_, problem) = read(other).await;
+    assert_eq!(problem["type"], "/problems/idempotency-key-reused");
+
+    // A refused request is an answer too: its retry is refused the same way, not run again.
+    let bad = json!({"flow_input": "nothing"});
+    let refused = post_once(&server, "/v2/flows", "bad-1", &bad).await;
+    assert_eq!(refused.status(), 422);
+    let replayed = post_once(&server, "/v2/flows", "bad-1", &bad).await;
+    assert_eq!(replayed.status(), 422);
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+
+    let response = post_once(&server, "/v2/flows", &"k".repeat(256), &start).await;
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn an_idempotent_post_retried_on_another_replica_creates_one_flow() {
+    let options = || Options {
+        postgres: true,
+        ..Options::default()
+    };
+    let a = TestServer::start(options()).await;
+    let b = a.replica(options()).await;
+    stores(&a).await;
+    let (status, _) = post(
+        &a,
+        "/v2/flow-inputs",
+        &named("report", "SELECT * FROM orders"),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    let start = json!({"flow_input": "report"});
+    let (_, first) = read(post_once(&a, "/v2/flows", "once", &start).await).await;
+    let retried = post_once(&b, "/v2/flows", "once", &start).await;
+    assert_eq!(retried.status(), 201);
+    assert_eq!(retried.headers()["idempotent-replayed"], "true");
+    let (_, retried) = read(retried).await;
+    assert_eq!(retried["id"], first["id"]);
+    let (_, flows) = b.get("/v2/flows").await;
+    assert_eq!(flows["items"].as_array().unwrap().len(), 1, "{flows}");
+    drop(b);
+}

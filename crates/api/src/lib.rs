@@ -13,7 +13,8 @@ use actix_web::middleware::from_fn;
 use actix_web::web;
 use sluice_domain::ports::Readiness;
 use sluice_domain::services::{
-    ApiKeyService, DataStoreService, FlowInputService, FlowService, MetadataService,
+    ApiKeyService, DataStoreService, FlowInputService, FlowService, IdempotencyService,
+    MetadataService,
 };
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ use wire::naming::rename_fields;
 #[derive(Clone)]
 pub struct ApiState {
     pub api_keys: ApiKeyService,
+    pub idempotency: IdempotencyService,
     pub data_stores: DataStoreService,
     pub flow_inputs: FlowInputService,
     pub flows: FlowService,
@@ -42,6 +44,7 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// fallback for unknown paths.
 pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
+        let idempotency = state.idempotency.clone();
         cfg.app_data(web::Data::new(state))
             .app_data(extract::json_config())
             .app_data(extract::query_config())
@@ -58,6 +61,10 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(
                 web::scope("/v2")
                     .wrap(from_fn(|req, next| rename_fields(v2::wire_name, req, next)))
+                    // Outside the renaming, so that a replay answers what the client first saw.
+                    .wrap(from_fn(move |req, next| {
+                        wire::idempotency::apply(idempotency.clone(), req, next)
+                    }))
                     .configure(v2::routes),
             )
             .default_service(web::to(error::not_found));

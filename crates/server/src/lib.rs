@@ -13,7 +13,8 @@ use actix_web::{App, HttpServer};
 use sluice_api::{ApiState, Authenticator, Limiter, add_problem_instance};
 use sluice_domain::flow::RunnerId;
 use sluice_domain::services::{
-    ApiKeyService, DataStoreService, FlowInputService, FlowRunner, FlowService, RunnerSettings,
+    ApiKeyService, DataStoreService, FlowInputService, FlowRunner, FlowService, IdempotencyService,
+    RunnerSettings,
 };
 use sluice_engine::{DataFolder, DataFusionEngine, DataFusionSqlAnalyzer};
 use sluice_store::Store;
@@ -119,8 +120,13 @@ impl Application {
             Duration::from_secs(settings.auth.key_cache_secs),
         );
         let authenticator = Authenticator::new(api_keys.clone(), settings.auth.policy());
+        let idempotency = IdempotencyService::new(
+            store.clone(),
+            Duration::from_secs(settings.api.idempotency_keep_hours.saturating_mul(3600)),
+        );
         let state = ApiState {
             api_keys,
+            idempotency: idempotency.clone(),
             data_stores: DataStoreService::new(store.clone(), Arc::new(folder)),
             flow_inputs: FlowInputService::new(store.clone(), store.clone(), analyzer),
             flows: FlowService::new(store.clone(), store.clone(), wakeup),
@@ -165,7 +171,7 @@ impl Application {
 
         let shutdown = CancellationToken::new();
         let runner = tokio::spawn(runner.run_until(shutdown.clone()));
-        tokio::spawn(checkpoint_until(checkpoints, shutdown.clone()));
+        tokio::spawn(checkpoint_until(checkpoints, idempotency, shutdown.clone()));
         Ok(Self {
             port: local.port(),
             server,
@@ -220,12 +226,20 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
     )
 }
 
-/// Empties a SQLite state database's write-ahead log every minute (see [`Store::checkpoint`]).
-async fn checkpoint_until(store: Arc<Store>, shutdown: CancellationToken) {
+/// Every minute, empties a SQLite state database's write-ahead log (see [`Store::checkpoint`])
+/// and removes the idempotent answers past their keeping time.
+async fn checkpoint_until(
+    store: Arc<Store>,
+    idempotency: IdempotencyService,
+    shutdown: CancellationToken,
+) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(60)) => {}
             () = shutdown.cancelled() => return,
+        }
+        if let Err(err) = idempotency.purge_expired().await {
+            tracing::warn!(error = %err, "could not remove expired idempotent answers");
         }
         if let Err(err) = store.checkpoint().await {
             tracing::warn!(error = %err, "could not checkpoint the state database");

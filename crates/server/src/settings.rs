@@ -25,7 +25,15 @@ pub struct Settings {
     #[serde(default)]
     pub datasette: DatasetteSettings,
     pub auth: AuthSettings,
+    pub api: ApiSettings,
     pub log: LogSettings,
+}
+
+/// What every API version shares.
+#[derive(Debug, Deserialize)]
+pub struct ApiSettings {
+    /// How long the answer to a request sent with an `Idempotency-Key` is kept for its retries.
+    pub idempotency_keep_hours: u64,
 }
 
 /// Who may call the versioned API (docs/security.md).

@@ -11,6 +11,7 @@ mod flow_lines;
 mod flow_outputs;
 mod flow_steps;
 mod flows;
+mod idempotency;
 
 use sea_orm::sqlx::sqlite::SqliteSynchronous;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};

@@ -601,6 +601,84 @@ async fn api_keys_are_found_by_lookup_listed_by_name_and_deleted_by_name(store: 
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 }
 
+async fn an_idempotency_key_is_claimed_once_replayed_after_and_free_again_once_expired(
+    store: &Store,
+) {
+    use sluice_domain::idempotency::{
+        Claim, Fingerprint, IdempotencyKey, NewClaim, StoredResponse,
+    };
+    use sluice_domain::ports::IdempotencyRepository;
+    let key = IdempotencyKey::parse("ci", "k-1").unwrap();
+    let request = Fingerprint::of("POST", "/v2/flows", b"{}");
+    let now = Utc::now();
+    let claim = |fingerprint: &Fingerprint, now: DateTime<Utc>| NewClaim {
+        key: key.clone(),
+        fingerprint: fingerprint.clone(),
+        now,
+        expired_before: now - TimeDelta::hours(24),
+        abandoned_before: now - TimeDelta::minutes(5),
+    };
+    let claims = futures_join(store, claim(&request, now)).await;
+    assert_eq!(
+        claims.iter().filter(|c| **c == Claim::Claimed).count(),
+        1,
+        "{claims:?}"
+    );
+    assert!(
+        claims
+            .iter()
+            .all(|c| matches!(c, Claim::Claimed | Claim::InFlight))
+    );
+
+    let other = Fingerprint::of("POST", "/v2/flows", b"{\"x\":1}");
+    assert_eq!(
+        store.claim(claim(&other, now)).await.unwrap(),
+        Claim::Mismatch
+    );
+
+    let answer = StoredResponse {
+        status: 201,
+        content_type: Some("application/json".into()),
+        location: Some("/v2/flows/7".into()),
+        body: b"{\"id\":7}".to_vec(),
+    };
+    store.complete(&key, answer.clone()).await.unwrap();
+    assert_eq!(
+        store.claim(claim(&request, now)).await.unwrap(),
+        Claim::Replay(answer)
+    );
+    // Another client may use the same key text.
+    let mut theirs = claim(&request, now);
+    theirs.key = IdempotencyKey::parse("other", "k-1").unwrap();
+    assert_eq!(store.claim(theirs).await.unwrap(), Claim::Claimed);
+
+    let tomorrow = now + TimeDelta::hours(25);
+    assert_eq!(
+        store.claim(claim(&other, tomorrow)).await.unwrap(),
+        Claim::Claimed
+    );
+    store.release(&key).await.unwrap();
+    assert_eq!(
+        store.purge(tomorrow + TimeDelta::hours(1)).await.unwrap(),
+        1
+    );
+}
+
+/// Four claims of one key at once.
+async fn futures_join(
+    store: &Store,
+    claim: sluice_domain::idempotency::NewClaim,
+) -> Vec<sluice_domain::idempotency::Claim> {
+    use sluice_domain::ports::IdempotencyRepository;
+    let (a, b, c, d) = tokio::join!(
+        store.claim(claim.clone()),
+        store.claim(claim.clone()),
+        store.claim(claim.clone()),
+        store.claim(claim),
+    );
+    vec![a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()]
+}
+
 macro_rules! contract {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -637,4 +715,5 @@ contract!(
     a_view_holds_the_newest_lines_and_pages_reach_every_line,
     steps_are_planned_pending_then_changed_and_closed,
     api_keys_are_found_by_lookup_listed_by_name_and_deleted_by_name,
+    an_idempotency_key_is_claimed_once_replayed_after_and_free_again_once_expired,
 );

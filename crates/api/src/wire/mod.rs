@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cursor;
 pub mod endpoint;
+pub mod idempotency;
 pub mod limits;
 pub mod naming;
 pub mod strict_json;

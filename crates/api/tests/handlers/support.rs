@@ -7,10 +7,11 @@ use actix_web::{App, test};
 use serde_json::Value;
 use sluice_api::{ApiState, add_problem_instance, configure};
 use sluice_domain::services::{
-    ApiKeyService, DataStoreService, FlowInputService, FlowService, MetadataPorts, MetadataService,
+    ApiKeyService, DataStoreService, FlowInputService, FlowService, IdempotencyService,
+    MetadataPorts, MetadataService,
 };
 use sluice_domain::testing::{
-    MemoryApiKeys, MemoryMetadata, MemoryStore, RelativePathsOnly, WordAnalyzer,
+    MemoryApiKeys, MemoryIdempotency, MemoryMetadata, MemoryStore, RelativePathsOnly, WordAnalyzer,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,10 @@ pub async fn app_with(
 {
     let state = ApiState {
         api_keys: ApiKeyService::new(Arc::new(MemoryApiKeys::default()), Duration::ZERO),
+        idempotency: IdempotencyService::new(
+            Arc::new(MemoryIdempotency::default()),
+            Duration::from_secs(3600),
+        ),
         data_stores: DataStoreService::new(store.clone(), Arc::new(RelativePathsOnly)),
         flow_inputs: FlowInputService::new(store.clone(), store.clone(), Arc::new(WordAnalyzer)),
         flows: FlowService::new(store.clone(), store.clone(), Arc::new(Notify::new())),

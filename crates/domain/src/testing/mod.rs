@@ -26,8 +26,10 @@ use crate::step::{StepChange, StepResult, StepState};
 use crate::{Error, Result};
 
 mod api_keys;
+mod idempotency;
 mod metadata;
 pub use api_keys::MemoryApiKeys;
+pub use idempotency::MemoryIdempotency;
 pub use metadata::MemoryMetadata;
 
 #[derive(Default)]

@@ -8,3 +8,4 @@ pub mod flow_input_store;
 pub mod flow_output;
 pub mod flow_output_line;
 pub mod flow_step;
+pub mod idempotent_request;
