@@ -441,3 +441,98 @@ async fn an_idempotent_post_retried_on_another_replica_creates_one_flow() {
     assert_eq!(flows["items"].as_array().unwrap().len(), 1, "{flows}");
     drop(b);
 }
+
+#[tokio::test]
+async fn a_read_answers_304_while_its_etag_still_holds() {
+    let server = TestServer::start(Options::default()).await;
+    stores(&server).await;
+    for path in [
+        "/v2/data-stores/orders",
+        "/v2/data-stores?limit=1",
+        "/v1/data-stores",
+    ] {
+        let first = server.client.get(server.url(path)).send().await.unwrap();
+        assert_eq!(first.status(), 200);
+        let tag = first.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag}");
+        let again = server
+            .client
+            .get(server.url(path))
+            .header("If-None-Match", &tag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        assert_eq!(again.headers()["etag"], tag.as_str());
+        assert!(again.bytes().await.unwrap().is_empty());
+    }
+    let (_, before) = server.get("/v2/data-stores/orders").await;
+    let tag = server
+        .client
+        .get(server.url("/v2/data-stores/orders"))
+        .send()
+        .await
+        .unwrap()
+        .headers()["etag"]
+        .clone();
+    let (status, _) = send(
+        &server,
+        reqwest::Method::PATCH,
+        "/v2/data-stores/orders",
+        Some(&json!({"connection": {"path": "orders2.csv", "format": "csv"}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let changed = server
+        .client
+        .get(server.url("/v2/data-stores/orders"))
+        .header("If-None-Match", tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200, "a changed store has a new tag");
+    let (_, after) = read(changed).await;
+    assert_ne!(after, before);
+}
+
+#[tokio::test]
+async fn v1_answers_announce_its_end_once_the_dates_are_set() {
+    let server = TestServer::start(Options::default()).await;
+    let response = server
+        .client
+        .get(server.url("/v1/flows"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("deprecation").is_none());
+
+    let server = TestServer::start(Options {
+        env: vec![
+            (
+                "SLUICE__API__V1_DEPRECATED_AT",
+                "2027-01-01T00:00:00Z".into(),
+            ),
+            ("SLUICE__API__V1_SUNSET_AT", "2027-06-30T00:00:00Z".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let response = server
+        .client
+        .get(server.url("/v1/flows/7"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404, "problems announce it too");
+    let headers = response.headers();
+    assert_eq!(headers["deprecation"], "@1798761600");
+    assert_eq!(headers["sunset"], "Wed, 30 Jun 2027 00:00:00 GMT");
+    assert_eq!(headers["link"], "</v2/flows/7>; rel=\"successor-version\"");
+    let v2 = server
+        .client
+        .get(server.url("/v2/flows"))
+        .send()
+        .await
+        .unwrap();
+    assert!(v2.headers().get("deprecation").is_none());
+}

@@ -22,6 +22,9 @@ pub use error::ApiError;
 pub use wire::auth::{AuthPolicy, Authenticator};
 pub use wire::limits::{Limiter, RequestLimits};
 
+use wire::conditional::conditional_get;
+pub use wire::deprecation::Deprecation;
+use wire::deprecation::announce_v1_end;
 use wire::endpoint::Endpoint;
 use wire::naming::rename_fields;
 
@@ -30,6 +33,8 @@ use wire::naming::rename_fields;
 pub struct ApiState {
     pub api_keys: ApiKeyService,
     pub idempotency: IdempotencyService,
+    /// The dates that announce `/v1`'s end, when the operator has set them.
+    pub v1_deprecation: Deprecation,
     pub data_stores: DataStoreService,
     pub flow_inputs: FlowInputService,
     pub flows: FlowService,
@@ -45,6 +50,7 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         let idempotency = state.idempotency.clone();
+        let v1_deprecation = state.v1_deprecation;
         cfg.app_data(web::Data::new(state))
             .app_data(extract::json_config())
             .app_data(extract::query_config())
@@ -56,6 +62,10 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(
                 web::scope("/v1")
                     .wrap(from_fn(|req, next| rename_fields(v1::wire_name, req, next)))
+                    .wrap(from_fn(move |req, next| {
+                        announce_v1_end(v1_deprecation, req, next)
+                    }))
+                    .wrap(from_fn(conditional_get))
                     .configure(v1::routes),
             )
             .service(
@@ -65,6 +75,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .wrap(from_fn(move |req, next| {
                         wire::idempotency::apply(idempotency.clone(), req, next)
                     }))
+                    .wrap(from_fn(conditional_get))
                     .configure(v2::routes),
             )
             .default_service(web::to(error::not_found));

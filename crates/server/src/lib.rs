@@ -124,8 +124,13 @@ impl Application {
             store.clone(),
             Duration::from_secs(settings.api.idempotency_keep_hours.saturating_mul(3600)),
         );
+        let v1_deprecation = settings
+            .api
+            .v1_deprecation()
+            .map_err(StartError::Settings)?;
         let state = ApiState {
             api_keys,
+            v1_deprecation,
             idempotency: idempotency.clone(),
             data_stores: DataStoreService::new(store.clone(), Arc::new(folder)),
             flow_inputs: FlowInputService::new(store.clone(), store.clone(), analyzer),

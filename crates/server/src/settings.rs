@@ -34,6 +34,34 @@ pub struct Settings {
 pub struct ApiSettings {
     /// How long the answer to a request sent with an `Idempotency-Key` is kept for its retries.
     pub idempotency_keep_hours: u64,
+    /// When `/v1` is (or was) deprecated, RFC 3339; sent as `Deprecation` on every `/v1` answer.
+    #[serde(default)]
+    pub v1_deprecated_at: Option<String>,
+    /// When `/v1` goes away, RFC 3339; sent as `Sunset`.
+    #[serde(default)]
+    pub v1_sunset_at: Option<String>,
+}
+
+impl ApiSettings {
+    /// # Errors
+    /// A message naming the setting that is not an RFC 3339 date-time.
+    pub fn v1_deprecation(&self) -> Result<sluice_api::Deprecation, String> {
+        let parse = |name: &str, raw: &Option<String>| -> Result<_, String> {
+            raw.as_deref()
+                .map(str::trim)
+                .filter(|raw| !raw.is_empty())
+                .map(|raw| {
+                    chrono::DateTime::parse_from_rfc3339(raw)
+                        .map(|at| at.to_utc())
+                        .map_err(|e| format!("api.{name} must be an RFC 3339 date-time such as 2027-06-30T00:00:00Z: {e}"))
+                })
+                .transpose()
+        };
+        Ok(sluice_api::Deprecation {
+            deprecated_at: parse("v1_deprecated_at", &self.v1_deprecated_at)?,
+            sunset_at: parse("v1_sunset_at", &self.v1_sunset_at)?,
+        })
+    }
 }
 
 /// Who may call the versioned API (docs/security.md).

@@ -2,7 +2,9 @@
 //! JSON bodies are read, and the limits every request is held to.
 
 pub mod auth;
+pub mod conditional;
 pub mod cursor;
+pub mod deprecation;
 pub mod endpoint;
 pub mod idempotency;
 pub mod limits;
