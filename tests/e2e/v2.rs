@@ -536,3 +536,125 @@ async fn v1_answers_announce_its_end_once_the_dates_are_set() {
         .unwrap();
     assert!(v2.headers().get("deprecation").is_none());
 }
+
+/// The events of a stream, read until it ends: (event, id, data).
+async fn events(
+    mut response: reqwest::Response,
+    within: Duration,
+) -> Vec<(String, Option<i64>, Value)> {
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let started = Instant::now();
+    let mut text = String::new();
+    loop {
+        let chunk =
+            tokio::time::timeout(within.saturating_sub(started.elapsed()), response.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("the stream did not end within {within:?}:\n{text}"))
+                .unwrap();
+        match chunk {
+            Some(bytes) => text.push_str(std::str::from_utf8(&bytes).unwrap()),
+            None => break,
+        }
+    }
+    text.split("\n\n")
+        .filter(|block| block.starts_with("event: "))
+        .map(|block| {
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(str::to_owned)
+            };
+            (
+                field("event: ").unwrap(),
+                field("id: ").map(|id| id.parse().unwrap()),
+                serde_json::from_str(&field("data: ").unwrap()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_event_stream_on_one_replica_follows_a_flow_another_runs_to_its_end() {
+    let serve_only = || Options {
+        postgres: true,
+        max_concurrent_flows: 0,
+        ..Options::default()
+    };
+    let api = TestServer::start(serve_only()).await;
+    stores(&api).await;
+    let (status, _) = post(
+        &api,
+        "/v2/flow-inputs",
+        &named("report", "SELECT * FROM orders"),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, flow) = post(&api, "/v2/flows", &json!({"flow_input": "report"})).await;
+    let path = format!("/v2/flows/{}/events", flow["id"]);
+
+    // Opened while the flow waits: this process runs no flows.
+    let stream = api.client.get(api.url(&path)).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    let runner = api
+        .replica(Options {
+            postgres: true,
+            ..Options::default()
+        })
+        .await;
+    let seen = events(stream, Duration::from_secs(60)).await;
+
+    let states: Vec<&str> = seen
+        .iter()
+        .filter(|(e, _, _)| e == "state")
+        .map(|(_, _, d)| d["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.first(), Some(&"READY"), "{seen:?}");
+    // A flow this small may run between two reads: RUNNING need not show.
+    assert_eq!(states.last(), Some(&"COMPLETED"), "{seen:?}");
+    let logs: Vec<i64> = seen
+        .iter()
+        .filter(|(e, _, _)| e == "log")
+        .map(|(_, id, _)| id.unwrap())
+        .collect();
+    assert!(
+        logs.len() >= 4 && logs.windows(2).all(|w| w[0] < w[1]),
+        "{logs:?}"
+    );
+    let last_log = seen.iter().rposition(|(e, _, _)| e == "log").unwrap();
+    let completed = seen.iter().rposition(|(e, _, _)| e == "state").unwrap();
+    assert!(
+        last_log < completed,
+        "every line comes before the end: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|(e, _, d)| e == "step" && d["state"] == "COMPLETED")
+    );
+    assert!(
+        seen.iter()
+            .any(|(e, _, d)| e == "progress" && d["percent"] == 100)
+    );
+
+    // A reconnect resumes after the last line it saw, with the state again.
+    let resumed = api
+        .client
+        .get(api.url(&path))
+        .header("Last-Event-ID", logs[1].to_string())
+        .send()
+        .await
+        .unwrap();
+    let again = events(resumed, Duration::from_secs(10)).await;
+    let resent: Vec<i64> = again
+        .iter()
+        .filter(|(e, _, _)| e == "log")
+        .map(|(_, id, _)| id.unwrap())
+        .collect();
+    assert_eq!(resent, logs[2..]);
+    assert!(
+        again
+            .iter()
+            .any(|(e, _, d)| e == "state" && d["state"] == "COMPLETED")
+    );
+    drop(runner);
+}

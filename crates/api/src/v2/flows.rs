@@ -21,9 +21,9 @@ struct StartFlow {
 }
 
 #[derive(Serialize)]
-struct StepDto {
-    name: String,
-    kind: &'static str,
+pub(super) struct StepDto {
+    pub(super) name: String,
+    pub(super) kind: &'static str,
     state: &'static str,
     rows: Option<u64>,
     started_at: Option<DateTime<Utc>>,
@@ -163,7 +163,7 @@ async fn versions_of(state: &ApiState, name: &FlowInputName) -> Result<Vec<FlowI
 }
 
 #[derive(Serialize)]
-struct LogLineDto {
+pub(super) struct LogLineDto {
     stream: &'static str,
     line: String,
     created_at: DateTime<Utc>,

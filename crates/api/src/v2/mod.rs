@@ -3,6 +3,7 @@
 //! are, and call the same domain services.
 
 mod data_stores;
+mod events;
 mod flow_inputs;
 mod flows;
 mod keys;
@@ -51,6 +52,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     Endpoint::at("/flows/{id}").get(flows::get).register(cfg);
     Endpoint::at("/flows/{id}/logs")
         .get(flows::logs)
+        .register(cfg);
+    Endpoint::at("/flows/{id}/events")
+        .get(events::follow)
         .register(cfg);
     Endpoint::at("/flows/{id}/cancel")
         .post(flows::cancel)

@@ -147,12 +147,19 @@ impl FlowRunner {
             .contains(&flow)
     }
 
-    /// Runs READY flows until `shutdown` fires, at most `max_concurrent_flows` at once, and
-    /// settles flows that other processes left behind. On shutdown, flows still running are
+    /// Runs READY flows until `shutdown` fires, at most `max_concurrent_flows` at once (none when
+    /// it is 0), and settles flows that other processes left behind. On shutdown, flows still running are
     /// stopped and settled as interrupted.
     pub async fn run_until(self: Arc<Self>, shutdown: CancellationToken) {
         let sweeper = tokio::spawn(self.clone().sweep_until(shutdown.clone()));
-        let slots = self.settings.max_concurrent_flows.max(1);
+        if self.settings.max_concurrent_flows == 0 {
+            // A process that only serves the API: it runs no flow, but still settles those of
+            // processes that died.
+            shutdown.cancelled().await;
+            sweeper.abort();
+            return;
+        }
+        let slots = self.settings.max_concurrent_flows;
         let permits = Arc::new(Semaphore::new(slots));
         loop {
             let permit = tokio::select! {
