@@ -319,3 +319,46 @@ async fn the_binary_answers_help_and_version_without_starting() {
         String::from_utf8_lossy(&migrate.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_key_past_its_rate_gets_429_with_retry_after_while_other_keys_go_on() {
+    let server = TestServer::start(with_auth(
+        false,
+        &[
+            ("SLUICE__API__RATE_LIMIT_PER_SECOND", "1"),
+            ("SLUICE__API__RATE_LIMIT_BURST", "3"),
+        ],
+    ))
+    .await;
+    let busy = server.create_key("busy", &["read"]);
+    let quiet = server.create_key("quiet", &["read"]);
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let response = server
+            .client
+            .get(server.url("/v1/flows"))
+            .bearer_auth(&busy)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            let wait: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=2).contains(&wait), "{wait}");
+            let (_, body) = read(response).await;
+            assert_eq!(body["type"], "/problems/rate-limited");
+            statuses.push(429);
+        } else {
+            statuses.push(response.status().as_u16());
+        }
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    let (status, _) = get_with(&server, "/v2/data-stores", &quiet).await;
+    assert_eq!(status, 200, "another key has its own allowance");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _) = get_with(&server, "/v1/flows", &busy).await;
+    assert_eq!(status, 200, "the rate refills");
+}

@@ -21,6 +21,7 @@ use std::sync::Arc;
 pub use error::ApiError;
 pub use wire::auth::{AuthPolicy, Authenticator};
 pub use wire::limits::{Limiter, RequestLimits};
+pub use wire::rate_limit::{RateLimiterMiddleware, RateLimits};
 
 use wire::conditional::conditional_get;
 pub use wire::deprecation::Deprecation;
@@ -35,6 +36,7 @@ pub struct ApiState {
     pub idempotency: IdempotencyService,
     /// The dates that announce `/v1`'s end, when the operator has set them.
     pub v1_deprecation: Deprecation,
+    pub rate_limits: RateLimits,
     pub data_stores: DataStoreService,
     pub flow_inputs: FlowInputService,
     pub flows: FlowService,
@@ -51,6 +53,9 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         let idempotency = state.idempotency.clone();
         let v1_deprecation = state.v1_deprecation;
+        // One limiter for both versions: a client's requests count together.
+        let limiter = RateLimiterMiddleware::new(state.rate_limits);
+        let limiter_v2 = limiter.clone();
         cfg.app_data(web::Data::new(state))
             .app_data(extract::json_config())
             .app_data(extract::query_config())
@@ -66,6 +71,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                         announce_v1_end(v1_deprecation, req, next)
                     }))
                     .wrap(from_fn(conditional_get))
+                    .wrap(from_fn(move |req, next| limiter.clone().apply(req, next)))
                     .configure(v1::routes),
             )
             .service(
@@ -76,6 +82,9 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                         wire::idempotency::apply(idempotency.clone(), req, next)
                     }))
                     .wrap(from_fn(conditional_get))
+                    .wrap(from_fn(move |req, next| {
+                        limiter_v2.clone().apply(req, next)
+                    }))
                     .configure(v2::routes),
             )
             .default_service(web::to(error::not_found));

@@ -131,6 +131,7 @@ impl Application {
         let state = ApiState {
             api_keys,
             v1_deprecation,
+            rate_limits: settings.api.rate_limits(),
             idempotency: idempotency.clone(),
             data_stores: DataStoreService::new(store.clone(), Arc::new(folder)),
             flow_inputs: FlowInputService::new(store.clone(), store.clone(), analyzer),

@@ -40,9 +40,20 @@ pub struct ApiSettings {
     /// When `/v1` goes away, RFC 3339; sent as `Sunset`.
     #[serde(default)]
     pub v1_sunset_at: Option<String>,
+    /// Requests a second each API key (or client address without one) may make; 0 for no limit.
+    pub rate_limit_per_second: u32,
+    /// Requests a client may make at once above the rate; 0 for as many as the rate.
+    pub rate_limit_burst: u32,
 }
 
 impl ApiSettings {
+    pub fn rate_limits(&self) -> sluice_api::RateLimits {
+        sluice_api::RateLimits {
+            per_second: self.rate_limit_per_second,
+            burst: self.rate_limit_burst,
+        }
+    }
+
     /// # Errors
     /// A message naming the setting that is not an RFC 3339 date-time.
     pub fn v1_deprecation(&self) -> Result<sluice_api::Deprecation, String> {

@@ -9,4 +9,5 @@ pub mod endpoint;
 pub mod idempotency;
 pub mod limits;
 pub mod naming;
+pub mod rate_limit;
 pub mod strict_json;

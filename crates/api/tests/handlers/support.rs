@@ -32,6 +32,7 @@ pub async fn app_with(
     let state = ApiState {
         api_keys: ApiKeyService::new(Arc::new(MemoryApiKeys::default()), Duration::ZERO),
         v1_deprecation: sluice_api::Deprecation::default(),
+        rate_limits: sluice_api::RateLimits::default(),
         idempotency: IdempotencyService::new(
             Arc::new(MemoryIdempotency::default()),
             Duration::from_secs(3600),
