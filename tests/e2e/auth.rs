@@ -204,6 +204,21 @@ async fn keys_are_listed_and_made_by_admins_without_their_secret_ever_shown_agai
     .await;
     assert_eq!(status, 409, "{body}");
 
+    // A new key's answer holds its secret: an Idempotency-Key does not make Sluice keep it.
+    for expected in [201, 409] {
+        let response = server
+            .client
+            .post(server.url("/v2/keys"))
+            .bearer_auth(&admin)
+            .header("Idempotency-Key", "make-deploy-key")
+            .json(&json!({"name": "deploy", "scopes": ["write"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected);
+        assert!(response.headers().get("idempotent-replayed").is_none());
+    }
+
     let listed = server.command(&["keys", "list"]);
     let listed = String::from_utf8(listed.stdout).unwrap();
     assert!(listed.contains("runner\tread,run\t"), "{listed}");

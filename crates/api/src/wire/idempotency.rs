@@ -4,12 +4,13 @@
 //! request is still being answered is 409. Keys belong to the API key that sent them.
 //!
 //! A first request that ends in a server error, or whose client goes away, gives its key up: a
-//! retry then runs afresh, as nothing was answered to keep.
+//! retry then runs afresh, as nothing was answered to keep. So does an answer marked
+//! `Cache-Control: no-store` (a new API key's secret): it is never written to the state database.
 
 use actix_web::body::{BoxBody, to_bytes};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::{Bytes, BytesMut};
@@ -117,7 +118,14 @@ pub async fn apply(
             ));
         }
     };
-    if !status.is_server_error() {
+    // An answer that must not be stored (a new API key's secret) is not kept either: its key is
+    // given up, and a retry runs again (creating a key with a taken name is refused).
+    let no_store = response
+        .headers()
+        .get(CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("no-store"));
+    if !status.is_server_error() && !no_store {
         let stored = StoredResponse {
             status: status.as_u16(),
             content_type,
