@@ -7,6 +7,8 @@ use serde::Serialize;
 use sluice_domain::{Error, Violation};
 use std::fmt;
 
+use crate::wire::problems::{self, ProblemType};
+
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// One invalid field, located by a JSON pointer into the request as the client sent it.
@@ -38,9 +40,7 @@ pub type WireNames = fn(&str) -> Option<&'static str>;
 
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    kind: &'static str,
-    title: &'static str,
+    problem: ProblemType,
     detail: String,
     errors: Vec<Located>,
     /// Seconds after which a retry may succeed, sent as `Retry-After`.
@@ -63,16 +63,9 @@ struct ProblemBody<'a> {
 }
 
 impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        kind: &'static str,
-        title: &'static str,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn new(problem: ProblemType, detail: impl Into<String>) -> Self {
         Self {
-            status,
-            kind,
-            title,
+            problem,
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
@@ -87,12 +80,7 @@ impl ApiError {
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "/problems/bad-request",
-            "The request is malformed",
-            detail,
-        )
+        Self::new(problems::BAD_REQUEST, detail)
     }
 
     /// A required query parameter is absent: 400, with the parameter's pointer.
@@ -106,21 +94,11 @@ impl ApiError {
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "/problems/not-found",
-            "Not found",
-            detail,
-        )
+        Self::new(problems::NOT_FOUND, detail)
     }
 
     fn validation() -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "/problems/validation",
-            "The request is invalid",
-            "see errors for each invalid field",
-        )
+        Self::new(problems::VALIDATION, "see errors for each invalid field")
     }
 
     /// Invalid fields the domain found, in its own names.
@@ -179,13 +157,13 @@ impl ApiError {
             })
             .collect();
         let body = ProblemBody {
-            kind: self.kind,
-            title: self.title,
-            status: self.status.as_u16(),
+            kind: self.problem.uri,
+            title: self.problem.title,
+            status: self.problem.status.as_u16(),
             detail: &self.detail,
             errors: &errors,
         };
-        let mut response = HttpResponse::build(self.status);
+        let mut response = HttpResponse::build(self.problem.status);
         if let Some(secs) = self.retry_after {
             response.insert_header(("Retry-After", secs.to_string()));
         }
@@ -198,8 +176,8 @@ impl fmt::Display for ApiError {
         write!(
             f,
             "{} {}: {}",
-            self.status.as_u16(),
-            self.title,
+            self.problem.status.as_u16(),
+            self.problem.title,
             self.detail
         )
     }
@@ -207,7 +185,7 @@ impl fmt::Display for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.problem.status
     }
 
     /// In the domain's names; each version's scope renames them (`wire::naming`).
@@ -223,24 +201,15 @@ impl From<Error> for ApiError {
                 Self::not_found(format!("{entity} {key} does not exist"))
             }
             Error::Invalid(violations) => Self::invalid(violations),
-            Error::Conflict(detail) => Self::new(
-                StatusCode::CONFLICT,
-                "/problems/conflict",
-                "Conflict",
-                detail,
-            ),
+            Error::Conflict(detail) => Self::new(problems::CONFLICT, detail),
             Error::IllegalTransition { from, to } => Self::new(
-                StatusCode::CONFLICT,
-                "/problems/illegal-transition",
-                "The flow cannot change that way",
+                problems::ILLEGAL_TRANSITION,
                 format!("the flow is {from} and cannot become {to}"),
             ),
             Error::Unavailable(detail) => {
                 tracing::error!(error = %detail, "a backing service is unavailable");
                 Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "/problems/unavailable",
-                    "Service unavailable",
+                    problems::UNAVAILABLE,
                     "a backing service does not answer; try again later",
                 )
                 .retry_after(RETRY_AFTER_SECS)
@@ -248,9 +217,7 @@ impl From<Error> for ApiError {
             Error::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "/problems/internal",
-                    "Internal error",
+                    problems::INTERNAL,
                     "something went wrong on our side; it has been logged",
                 )
             }

@@ -1,8 +1,8 @@
 //! Extractor settings and body parsing that turn malformed requests into problems: malformed
 //! JSON 400, wrong content type 415, too large 413, wrong shape 422 with a pointer.
 
+use crate::wire::problems;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::http::StatusCode;
 use actix_web::web;
 use serde::de::DeserializeOwned;
 
@@ -18,25 +18,19 @@ pub fn json_config() -> web::JsonConfig {
         .error_handler(|err, _req| {
             match err {
                 JsonPayloadError::ContentType => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "/problems/unsupported-media-type",
-                    "Unsupported media type",
+                    problems::UNSUPPORTED_MEDIA_TYPE,
                     "send the body as application/json",
                 ),
                 JsonPayloadError::Overflow { .. }
                 | JsonPayloadError::OverflowKnownLength { .. } => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "/problems/payload-too-large",
-                    "Payload too large",
+                    problems::PAYLOAD_TOO_LARGE,
                     format!("the body must be at most {MAX_BODY_BYTES} bytes"),
                 ),
                 JsonPayloadError::Deserialize(e) => {
                     ApiError::bad_request(format!("the body is not valid JSON: {e}"))
                 }
                 JsonPayloadError::Payload(e) if is_body_timeout(&e) => ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "/problems/request-timeout",
-                    "Request timeout",
+                    problems::REQUEST_TIMEOUT,
                     "the body did not arrive in time; send it again",
                 ),
                 other => ApiError::bad_request(format!("the body could not be read: {other}")),
@@ -82,9 +76,7 @@ pub fn query_config() -> web::QueryConfig {
             _ => "the query string could not be read".to_owned(),
         };
         ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "/problems/validation",
-            "The request is invalid",
+            problems::VALIDATION,
             format!("invalid query parameters: {detail}"),
         )
         .into()

@@ -6,10 +6,11 @@
 //! learns of a wrong key at once rather than when authentication is turned on. The answers never
 //! say whether a key exists: an unknown, revoked or malformed key all get the same 401.
 
+use crate::wire::problems;
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap, WWW_AUTHENTICATE};
-use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError};
 use secrecy::SecretString;
@@ -139,13 +140,8 @@ impl Refusal {
     fn respond(self) -> actix_web::HttpResponse {
         match self {
             Refusal::Unauthenticated(detail) => {
-                let mut response = ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "/problems/unauthenticated",
-                    "An API key is needed",
-                    detail,
-                )
-                .error_response();
+                let mut response =
+                    ApiError::new(problems::UNAUTHENTICATED, detail).error_response();
                 response.headers_mut().insert(
                     WWW_AUTHENTICATE,
                     actix_web::http::header::HeaderValue::from_static("Bearer realm=\"sluice\""),
@@ -153,9 +149,7 @@ impl Refusal {
                 response
             }
             Refusal::Forbidden(needed) => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "/problems/forbidden",
-                "The API key may not do this",
+                problems::FORBIDDEN,
                 format!("this request needs a key with the {needed} scope"),
             )
             .error_response(),

@@ -2,8 +2,8 @@
 //! RFC 9110 asks) rather than the 404 of a path that does not exist, and every `GET` answers
 //! `HEAD` too, with the same headers and no body.
 
+use crate::wire::problems;
 use actix_web::http::Method;
-use actix_web::http::StatusCode;
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, web};
 
 use crate::ApiError;
@@ -87,9 +87,7 @@ impl Endpoint {
 
 fn method_not_allowed(req: &HttpRequest, allow: &str) -> HttpResponse {
     let mut response = actix_web::ResponseError::error_response(&ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "/problems/method-not-allowed",
-        "Method not allowed",
+        problems::METHOD_NOT_ALLOWED,
         format!("{} takes {allow}, not {}", req.path(), req.method()),
     ));
     if let Ok(value) = allow.parse() {

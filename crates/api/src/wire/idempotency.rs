@@ -7,6 +7,7 @@
 //! retry then runs afresh, as nothing was answered to keep. So does an answer marked
 //! `Cache-Control: no-store` (a new API key's secret): it is never written to the state database.
 
+use crate::wire::problems;
 use actix_web::body::{BoxBody, to_bytes};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
@@ -76,19 +77,15 @@ pub async fn apply(
         Claim::Replay(stored) => return Ok(req.into_response(replay(stored))),
         Claim::InFlight => {
             let problem = ApiError::new(
-                StatusCode::CONFLICT,
-                "/problems/idempotency-key-in-use",
-                "The first request with this key is still being answered",
-                format!("a request with this {IDEMPOTENCY_KEY} is in progress; retry once it has its answer"),
+                    problems::IDEMPOTENCY_KEY_IN_USE,
+                    format!("a request with this {IDEMPOTENCY_KEY} is in progress; retry once it has its answer"),
             )
             .retry_after(1);
             return Ok(req.error_response(problem));
         }
         Claim::Mismatch => {
             let problem = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "/problems/idempotency-key-reused",
-                "This key was used for another request",
+                problems::IDEMPOTENCY_KEY_REUSED,
                 format!(
                     "this {IDEMPOTENCY_KEY} was sent with another method, path or body; use a new key for a new request"
                 ),
@@ -171,9 +168,7 @@ async fn read_body(mut payload: Payload) -> Result<Bytes, HttpResponse> {
         let chunk = chunk.map_err(|err| err.error_response())?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "/problems/payload-too-large",
-                "The body is too large",
+                problems::PAYLOAD_TOO_LARGE,
                 format!("a body may be at most {MAX_BODY_BYTES} bytes"),
             )
             .error_response());

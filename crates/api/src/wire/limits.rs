@@ -2,10 +2,10 @@
 //! body must arrive within a deadline, and one client address may have only so many requests in
 //! flight at once.
 
+use crate::wire::problems;
 use actix_web::body::BoxBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
-use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use futures::Stream;
@@ -59,9 +59,7 @@ impl Limiter {
                     Some(slot) => Some(slot),
                     None => {
                         let problem = ApiError::new(
-                            StatusCode::TOO_MANY_REQUESTS,
-                            "/problems/too-many-requests",
-                            "Too many requests",
+                            problems::TOO_MANY_REQUESTS,
                             format!(
                                 "at most {} requests from one client may be in progress at once",
                                 self.limits.max_requests_per_client

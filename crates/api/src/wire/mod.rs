@@ -9,5 +9,6 @@ pub mod endpoint;
 pub mod idempotency;
 pub mod limits;
 pub mod naming;
+pub mod problems;
 pub mod rate_limit;
 pub mod strict_json;

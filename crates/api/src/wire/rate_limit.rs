@@ -2,9 +2,9 @@
 //! requests a second, with a burst; beyond it the answer is 429 with `Retry-After`. The limits
 //! hold per process: behind a load balancer with n replicas a client gets up to n times them.
 
+use crate::wire::problems;
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 use governor::clock::{Clock, DefaultClock};
@@ -79,10 +79,8 @@ impl RateLimiterMiddleware {
                 .unwrap_or(u32::MAX)
                 .saturating_add(1);
             let problem = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "/problems/rate-limited",
-                "Too many requests",
-                format!(
+                    problems::RATE_LIMITED,
+                    format!(
                     "each client may make {} requests a second, in bursts of up to {}; retry in {secs} s",
                     self.limits.per_second, self.limits.burst
                 ),
