@@ -476,7 +476,7 @@ async fn a_cancelled_flow_stops_within_two_seconds_and_leaves_the_target_alone()
         .await;
     assert!(asked.elapsed() < Duration::from_secs(2));
 
-    assert_idle(server.pid(), "the cancel").await;
+    assert_idle(server.pid(), "the cancel", asked).await;
 
     let files: Vec<_> = std::fs::read_dir(server.data.join("lake/crossed"))
         .unwrap()

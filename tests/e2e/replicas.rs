@@ -237,7 +237,7 @@ async fn a_cancel_sent_to_the_process_not_running_the_flow_stops_it_within_two_s
     assert!(asked.elapsed() < Duration::from_secs(2));
     assert_eq!(end["output"]["steps"][1]["state"], "CANCELLED", "{end}");
 
-    assert_idle(first.pid(), "the cancel sent to the other process").await;
+    assert_idle(first.pid(), "the cancel sent to the other process", asked).await;
     assert!(!first.data.join("lake/crossed").exists());
     drop(second);
 }
