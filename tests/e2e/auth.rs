@@ -258,6 +258,13 @@ async fn with_keys_not_required_requests_go_through_but_a_wrong_key_is_still_ref
     assert_eq!(status, 201, "{body}");
     let (status, _) = get_with(&server, "/v1/flows", "sluice_not_a_key").await;
     assert_eq!(status, 401);
+    // Keys are never made or listed anonymously.
+    let (status, _) = server.get("/v2/keys").await;
+    assert_eq!(status, 401);
+    let (status, _) = server
+        .post("/v2/keys", &json!({"name": "mine", "scopes": ["admin"]}))
+        .await;
+    assert_eq!(status, 401);
 }
 
 #[tokio::test]

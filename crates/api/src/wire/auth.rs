@@ -1,8 +1,8 @@
 //! Who may call the versioned API: an API key sent as `Authorization: Bearer <key>` or
 //! `X-API-Key: <key>`, and the scope each request needs.
 //!
-//! Reads (`GET`, `HEAD`) need `read`; managing keys (`/v2/keys`) needs `admin`; any other write
-//! needs `write`. A key that is sent is always checked, whatever the settings say, so a client
+//! Reads (`GET`, `HEAD`) need `read`; managing keys (`/v2/keys`) needs `admin`, with a key
+//! whatever the settings; any other write needs `write`. A key that is sent is always checked, whatever the settings say, so a client
 //! learns of a wrong key at once rather than when authentication is turned on. The answers never
 //! say whether a key exists: an unknown, revoked or malformed key all get the same 401.
 
@@ -69,7 +69,10 @@ impl Authenticator {
 
     async fn check(&self, headers: &HeaderMap, needed: Scope) -> Result<Option<ApiKey>, Refusal> {
         let Some(presented) = presented_key(headers)? else {
-            let open = !self.policy.required || (self.policy.public_read && needed == Scope::Read);
+            // Managing keys always takes a key: credentials are never made anonymously, even
+            // where other requests need none.
+            let open = needed != Scope::Admin
+                && (!self.policy.required || (self.policy.public_read && needed == Scope::Read));
             return if open {
                 Ok(None)
             } else {
