@@ -122,12 +122,6 @@ impl ApiError {
         }])
     }
 
-    /// Adds invalid fields the domain found to those found on the wire.
-    pub fn add_violations(&mut self, violations: Vec<Violation>) {
-        self.errors
-            .extend(violations.into_iter().map(Located::Domain));
-    }
-
     /// Moves every wire pointer under `prefix`, for a document parsed out of a larger one.
     pub fn under(mut self, prefix: &str) -> Self {
         for error in &mut self.errors {

@@ -131,6 +131,26 @@ pub enum SourceRead {
     File,
 }
 
+impl SourceRead {
+    /// What a source reads, from the `table` and the `query` a client gave: one of them, or
+    /// neither for the file of a file store.
+    ///
+    /// # Errors
+    /// The field at fault and what is wrong with it.
+    pub fn describe(
+        table: Option<String>,
+        query: Option<String>,
+    ) -> Result<Self, (&'static str, &'static str)> {
+        match (table, query) {
+            (Some(_), Some(_)) => Err(("query", "give a 'table' or a 'query', not both")),
+            (Some(table), None) if table.trim().is_empty() => Err(("table", "must not be empty")),
+            (Some(table), None) => Ok(Self::Table(table)),
+            (None, Some(query)) => Ok(Self::Query(query)),
+            (None, None) => Ok(Self::File),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     pub data_store_id: DataStoreId,
@@ -228,6 +248,25 @@ mod tests {
         for bad in ["orders:0", "orders:x", ":1", "1orders", "a b", ""] {
             assert!(FlowInputRef::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_source_reads_a_table_a_query_or_its_file_but_never_two() {
+        assert_eq!(
+            SourceRead::describe(Some("t".into()), None),
+            Ok(SourceRead::Table("t".into()))
+        );
+        assert_eq!(SourceRead::describe(None, None), Ok(SourceRead::File));
+        assert_eq!(
+            SourceRead::describe(Some("t".into()), Some("SELECT 1".into()))
+                .unwrap_err()
+                .0,
+            "query"
+        );
+        assert_eq!(
+            SourceRead::describe(Some(" ".into()), None).unwrap_err().0,
+            "table"
+        );
     }
 
     #[test]

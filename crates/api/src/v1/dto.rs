@@ -223,25 +223,13 @@ impl CreateFlowInput {
         let mut sources = Vec::new();
         for (i, s) in self.sources.into_iter().enumerate() {
             let alias = violations.check(format!("/sources/{i}/as"), TableName::parse(&s.alias));
-            let read = match (s.table, s.query) {
-                (Some(_), Some(_)) => {
-                    violations.0.push(FieldProblem::new(
-                        format!("/sources/{i}/query"),
-                        "give a 'table' or a 'query', not both",
-                    ));
-                    None
-                }
-                (Some(table), None) if table.trim().is_empty() => {
-                    violations.0.push(FieldProblem::new(
-                        format!("/sources/{i}/table"),
-                        "must not be empty",
-                    ));
-                    None
-                }
-                (Some(table), None) => Some(SourceRead::Table(table)),
-                (None, Some(query)) => Some(SourceRead::Query(query)),
-                (None, None) => Some(SourceRead::File),
-            };
+            let read = SourceRead::describe(s.table, s.query)
+                .map_err(|(field, message)| {
+                    violations
+                        .0
+                        .push(FieldProblem::new(format!("/sources/{i}/{field}"), message));
+                })
+                .ok();
             if let (Some(alias), Some(read)) = (alias, read) {
                 sources.push(Source {
                     data_store_id: DataStoreId(s.data_store_id),

@@ -13,7 +13,6 @@ use sluice_domain::names::{DataStoreName, TableName};
 use sluice_domain::{Error, FieldPath, Violation};
 use std::collections::HashMap;
 
-use crate::error::FieldProblem;
 use crate::extract::from_json;
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
@@ -206,7 +205,6 @@ impl DefinitionDto {
         name: Option<FlowInputName>,
     ) -> Result<NewFlowInput, ApiError> {
         let mut violations = Vec::new();
-        let mut wire = Vec::new();
         let mut sources = Vec::new();
         let mut source_ids = Vec::new();
         for (i, s) in self.sources.into_iter().enumerate() {
@@ -216,25 +214,9 @@ impl DefinitionDto {
             let alias = TableName::parse(&s.alias)
                 .map_err(|m| violations.push(Violation::new(at("alias"), m)))
                 .ok();
-            let read = match (s.table, s.query) {
-                (Some(_), Some(_)) => {
-                    wire.push(FieldProblem::new(
-                        format!("/sources/{i}/query"),
-                        "give a 'table' or a 'query', not both",
-                    ));
-                    None
-                }
-                (Some(table), None) if table.trim().is_empty() => {
-                    wire.push(FieldProblem::new(
-                        format!("/sources/{i}/table"),
-                        "must not be empty",
-                    ));
-                    None
-                }
-                (Some(table), None) => Some(SourceRead::Table(table)),
-                (None, Some(query)) => Some(SourceRead::Query(query)),
-                (None, None) => Some(SourceRead::File),
-            };
+            let read = SourceRead::describe(s.table, s.query)
+                .map_err(|(field, message)| violations.push(Violation::new(at(field), message)))
+                .ok();
             if let (Some(store), Some(alias), Some(read)) = (store, alias, read) {
                 if !source_ids.contains(&store) {
                     source_ids.push(store);
@@ -288,11 +270,6 @@ impl DefinitionDto {
                     mode,
                 });
             }
-        }
-        if !wire.is_empty() {
-            let mut error = ApiError::invalid_fields(wire);
-            error.add_violations(violations);
-            return Err(error);
         }
         match target {
             Some(target) if violations.is_empty() => Ok(NewFlowInput {
