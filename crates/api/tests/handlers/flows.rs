@@ -212,3 +212,45 @@ async fn a_domain_violation_points_at_each_versions_own_field_name() {
         assert_eq!(problem["instance"], uri);
     }
 }
+
+/// The domain's rule that a source reads a table, a query or its file answers on both versions.
+#[actix_web::test]
+async fn a_source_with_a_table_and_a_query_is_refused_on_both_versions() {
+    let app = app(Arc::new(MemoryStore::default())).await;
+    for store in [
+        json!({"name": "shop", "type": "relational_db", "connection": {"engine": "sqlite", "path": "shop.sqlite"}}),
+        serde_json::from_str(LAKE).unwrap(),
+    ] {
+        let request = test::TestRequest::post()
+            .uri("/v1/data-stores")
+            .set_json(store);
+        assert_eq!(
+            test::call_service(&app, request.to_request())
+                .await
+                .status(),
+            201
+        );
+    }
+    let v1 = json!({
+        "source_data_store_ids": [1], "target_data_store_id": 2,
+        "sources": [{"data_store_id": 1, "table": "orders", "query": "SELECT 1", "as": "orders"}],
+        "transforms": [{"name": "t", "sql": "SELECT * FROM orders"}],
+        "outputs": [{"transform": "t", "table": "t"}]
+    });
+    let v2 = json!({
+        "name": "report", "target": "lake",
+        "sources": [{"data_store": "shop", "table": "orders", "query": "SELECT 1", "alias": "orders"}],
+        "transforms": [{"name": "t", "sql": "SELECT * FROM orders"}],
+        "outputs": [{"transform": "t", "table": "t"}]
+    });
+    for (uri, body_json) in [("/v1/flow-inputs", v1), ("/v2/flow-inputs", v2)] {
+        let request = test::TestRequest::post().uri(uri).set_json(body_json);
+        let response = test::call_service(&app, request.to_request()).await;
+        assert_eq!(response.status(), 422, "{uri}");
+        let problem = body(response).await;
+        assert_eq!(
+            problem["errors"][0]["pointer"], "/sources/0/query",
+            "{uri}: {problem}"
+        );
+    }
+}
