@@ -111,15 +111,7 @@ impl ApiKeyName {
     /// # Errors
     /// A message saying what is wrong with the name.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.is_empty() || raw.len() > 64 {
-            return Err("must be 1 to 64 characters long".into());
-        }
-        if !raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        {
-            return Err("may hold only letters, digits, '_', '-' and '.'".into());
-        }
+        crate::names::check_resource_name(raw)?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -171,20 +163,15 @@ impl KeyHash {
 
     /// # Errors
     /// When `hex` is not 64 hexadecimal digits.
-    pub fn from_hex(hex: &str) -> Result<Self, String> {
-        if hex.len() != 64 || !hex.is_ascii() {
-            return Err("a key hash is 64 hexadecimal digits".into());
-        }
+    pub fn from_hex(text: &str) -> Result<Self, String> {
         let mut bytes = [0u8; 32];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-                .map_err(|_| "a key hash is 64 hexadecimal digits".to_owned())?;
-        }
+        hex::decode_to_slice(text, &mut bytes)
+            .map_err(|_| "a key hash is 64 hexadecimal digits".to_owned())?;
         Ok(Self(bytes))
     }
 
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(self.0)
     }
 
     /// Equal in time that does not depend on where the hashes differ.
@@ -218,8 +205,8 @@ pub fn issue(name: ApiKeyName, scopes: Scopes) -> Result<IssuedKey, String> {
     let mut secret = [0u8; SECRET_BYTES];
     getrandom::fill(&mut lookup).map_err(|e| format!("no random bytes: {e}"))?;
     getrandom::fill(&mut secret).map_err(|e| format!("no random bytes: {e}"))?;
-    let lookup = hex(&lookup);
-    let key = format!("{PREFIX}{lookup}_{}", hex(&secret));
+    let lookup = hex::encode(lookup);
+    let key = format!("{PREFIX}{lookup}_{}", hex::encode(secret));
     Ok(IssuedKey {
         stored: NewApiKey {
             name,
@@ -238,10 +225,6 @@ pub fn lookup_of(presented: &str) -> Option<&str> {
     let hex_of =
         |s: &str, bytes: usize| s.len() == 2 * bytes && s.bytes().all(|b| b.is_ascii_hexdigit());
     (hex_of(lookup, LOOKUP_BYTES) && hex_of(secret, SECRET_BYTES)).then_some(lookup)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

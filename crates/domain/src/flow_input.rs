@@ -25,17 +25,9 @@ impl FlowInputName {
     /// # Errors
     /// A message saying what is wrong with the name.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.is_empty() || raw.len() > 64 {
-            return Err("must be 1 to 64 characters long".into());
-        }
+        crate::names::check_resource_name(raw)?;
         if !raw.starts_with(|c: char| c.is_ascii_alphabetic()) {
             return Err("must start with a letter".into());
-        }
-        if !raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        {
-            return Err("may hold only letters, digits, '_', '-' and '.'".into());
         }
         Ok(Self(raw.to_owned()))
     }
@@ -117,6 +109,16 @@ pub struct FlowInputVersion {
 /// The most entries each list of a flow input may hold: far beyond any real flow, and small enough
 /// that validating one (a lookup per store, a graph of its transforms) stays cheap.
 pub const MAX_LIST_ENTRIES: usize = 100;
+/// The violation of a list of a flow input longer than [`MAX_LIST_ENTRIES`].
+pub fn list_too_long(field: &'static str, len: usize) -> Option<crate::Violation> {
+    (len > MAX_LIST_ENTRIES).then(|| {
+        crate::Violation::new(
+            crate::FieldPath::new(field),
+            format!("must have at most {MAX_LIST_ENTRIES} entries"),
+        )
+    })
+}
+
 /// The longest SQL text a source query or a transform may have, in bytes.
 pub const MAX_SQL_BYTES: usize = 100_000;
 

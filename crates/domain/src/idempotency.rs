@@ -44,7 +44,7 @@ impl Fingerprint {
         for part in [method.as_bytes(), b"\n", path.as_bytes(), b"\n", body] {
             hash.update(part);
         }
-        Self(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+        Self(hex::encode(hash.finalize()))
     }
 }
 

@@ -10,15 +10,7 @@ impl DataStoreName {
     /// # Errors
     /// A message saying what is wrong with the name.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.is_empty() || raw.len() > 64 {
-            return Err("must be 1 to 64 characters long".into());
-        }
-        if !raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        {
-            return Err("may hold only letters, digits, '_', '-' and '.'".into());
-        }
+        check_resource_name(raw)?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -31,6 +23,24 @@ impl fmt::Display for DataStoreName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The rule for the names people give resources (data stores, API keys, flow inputs): 1 to 64
+/// letters, digits, `_`, `-` and `.`.
+///
+/// # Errors
+/// A message saying what is wrong with the name.
+pub fn check_resource_name(raw: &str) -> Result<(), String> {
+    if raw.is_empty() || raw.len() > 64 {
+        return Err("must be 1 to 64 characters long".into());
+    }
+    if !raw
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err("may hold only letters, digits, '_', '-' and '.'".into());
+    }
+    Ok(())
 }
 
 /// The name a table goes by in transform SQL and in a target: a lower-case SQL identifier, so it

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sluice_domain::data_store::DataStoreId;
 use sluice_domain::flow_input::{
     FlowInput, FlowInputName, FlowInputRef, FlowInputVersion, NewFlowInput, Output, Source,
-    SourceRead, Transform, WriteMode,
+    SourceRead, Transform, WriteMode, list_too_long,
 };
 use sluice_domain::names::{DataStoreName, TableName};
 use sluice_domain::{Error, FieldPath, Violation};
@@ -171,30 +171,36 @@ async fn to_dto(
 }
 
 /// The store a definition names, or a violation at `path`.
+/// Each store name looked up once per request.
 async fn resolve_store(
     state: &ApiState,
     raw: &str,
     path: FieldPath,
+    found: &mut HashMap<String, Option<DataStoreId>>,
     violations: &mut Vec<Violation>,
 ) -> Result<Option<DataStoreId>, ApiError> {
-    let Ok(name) = DataStoreName::parse(raw) else {
+    let id = match found.get(raw) {
+        Some(id) => *id,
+        None => {
+            let id = match DataStoreName::parse(raw) {
+                Err(_) => None,
+                Ok(name) => match state.data_stores.get_by_name(&name).await {
+                    Ok(store) => Some(store.id),
+                    Err(Error::NotFound { .. }) => None,
+                    Err(other) => return Err(other.into()),
+                },
+            };
+            found.insert(raw.to_owned(), id);
+            id
+        }
+    };
+    if id.is_none() {
         violations.push(Violation::new(
             path,
             format!("data store '{raw}' does not exist"),
         ));
-        return Ok(None);
-    };
-    match state.data_stores.get_by_name(&name).await {
-        Ok(store) => Ok(Some(store.id)),
-        Err(Error::NotFound { .. }) => {
-            violations.push(Violation::new(
-                path,
-                format!("data store '{raw}' does not exist"),
-            ));
-            Ok(None)
-        }
-        Err(other) => Err(other.into()),
     }
+    Ok(id)
 }
 
 impl DefinitionDto {
@@ -204,13 +210,33 @@ impl DefinitionDto {
         state: &ApiState,
         name: Option<FlowInputName>,
     ) -> Result<NewFlowInput, ApiError> {
+        // Bounded before any store is looked up: an oversized list costs a count, not a query
+        // per entry.
+        let oversized: Vec<Violation> = [
+            ("sources", self.sources.len()),
+            ("transforms", self.transforms.len()),
+            ("outputs", self.outputs.len()),
+        ]
+        .into_iter()
+        .filter_map(|(field, len)| list_too_long(field, len))
+        .collect();
+        if !oversized.is_empty() {
+            return Err(ApiError::invalid(oversized));
+        }
+        let mut found = HashMap::new();
         let mut violations = Vec::new();
         let mut sources = Vec::new();
         let mut source_ids = Vec::new();
         for (i, s) in self.sources.into_iter().enumerate() {
             let at = |field: &'static str| FieldPath::new("sources").index(i).field(field);
-            let store =
-                resolve_store(state, &s.data_store, at("data_store_id"), &mut violations).await?;
+            let store = resolve_store(
+                state,
+                &s.data_store,
+                at("data_store_id"),
+                &mut found,
+                &mut violations,
+            )
+            .await?;
             let alias = TableName::parse(&s.alias)
                 .map_err(|m| violations.push(Violation::new(at("alias"), m)))
                 .ok();
@@ -232,6 +258,7 @@ impl DefinitionDto {
             state,
             &self.target,
             FieldPath::new("target_data_store_id"),
+            &mut found,
             &mut violations,
         )
         .await?;

@@ -39,7 +39,7 @@ pub async fn conditional_get(
             response.set_body(BoxBody::new(())),
         ));
     };
-    let tag = format!("\"{}\"", hex(&Sha256::digest(&bytes)[..16]));
+    let tag = format!("\"{}\"", hex::encode(&Sha256::digest(&bytes)[..16]));
     let Ok(value) = HeaderValue::from_str(&tag) else {
         return Ok(ServiceResponse::new(
             req,
@@ -66,10 +66,6 @@ fn matches(wanted: &HeaderValue, tag: &str) -> bool {
             .map(|t| t.trim().trim_start_matches("W/"))
             .any(|t| t == "*" || t == tag)
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -254,3 +254,25 @@ async fn a_source_with_a_table_and_a_query_is_refused_on_both_versions() {
         );
     }
 }
+
+/// A list past the bound is refused before any of its stores is looked up.
+#[actix_web::test]
+async fn a_v2_flow_input_with_too_many_sources_is_refused_by_its_length() {
+    let app = app(Arc::new(MemoryStore::default())).await;
+    let sources: Vec<_> = (0..101)
+        .map(|i| json!({"data_store": format!("s{i}"), "alias": format!("s{i}")}))
+        .collect();
+    let body_json = json!({
+        "name": "wide", "target": "lake", "sources": sources,
+        "transforms": [{"name": "t", "sql": "SELECT * FROM s0"}],
+        "outputs": [{"transform": "t", "table": "t"}]
+    });
+    let request = test::TestRequest::post()
+        .uri("/v2/flow-inputs")
+        .set_json(body_json);
+    let response = test::call_service(&app, request.to_request()).await;
+    assert_eq!(response.status(), 422);
+    let problem = body(response).await;
+    assert_eq!(problem["errors"][0]["pointer"], "/sources", "{problem}");
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 1, "{problem}");
+}

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use crate::data_store::{Connection, DataStore, DataStoreId};
 use crate::error::{FieldPath, Violation};
 use crate::flow_input::{
-    FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion, MAX_LIST_ENTRIES,
-    MAX_SQL_BYTES, NewFlowInput, SourceRead,
+    FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion, MAX_SQL_BYTES,
+    NewFlowInput, SourceRead, list_too_long,
 };
 use crate::graph::TransformGraph;
 use crate::names::TableName;
@@ -14,20 +14,15 @@ use crate::{Error, Result};
 
 /// The lists and SQL texts of `new` that are larger than a flow input may be.
 fn oversized_parts(new: &NewFlowInput) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    for (field, len) in [
+    let mut violations: Vec<Violation> = [
         ("source_data_store_ids", new.source_data_store_ids.len()),
         ("sources", new.sources.len()),
         ("transforms", new.transforms.len()),
         ("outputs", new.outputs.len()),
-    ] {
-        if len > MAX_LIST_ENTRIES {
-            violations.push(Violation::new(
-                FieldPath::new(field),
-                format!("must have at most {MAX_LIST_ENTRIES} entries"),
-            ));
-        }
-    }
+    ]
+    .into_iter()
+    .filter_map(|(field, len)| list_too_long(field, len))
+    .collect();
     let too_long = format!("must be at most {MAX_SQL_BYTES} bytes long");
     for (i, source) in new.sources.iter().enumerate() {
         if let SourceRead::Query(sql) | SourceRead::Table(sql) = &source.read
