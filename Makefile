@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make run` and `make test`.
-.PHONY: run test bench build lint
+.PHONY: run test bench build lint openapi
 
 # Builds and serves on the embedded default (SQLite + ./data) at http://127.0.0.1:8080.
 run:
@@ -14,6 +14,10 @@ test:
 # Sluice against DuckDB on the same work; prints both times and their ratio.
 bench:
 	bash bench/run.sh
+
+# Writes each version's OpenAPI document, as the binary serves it, to docs/openapi/.
+openapi:
+	SLUICE_WRITE_OPENAPI=1 cargo test -p sluice-api --test handlers -- each_version_serves_the_committed_document
 
 build:
 	cargo build --release -p sluice-server --bin sluice

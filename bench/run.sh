@@ -31,3 +31,6 @@ python3 bench/flow_postgres.py --sluice "$binary" --duckdb-python "$duckdb_pg/bi
 echo
 echo "== under load: 64 connections for 30 s on a flow's view, an issue page and store registration"
 python3 bench/load.py --sluice "$binary"
+echo
+echo "== /v2: reads with and without keys, and events followed on another replica"
+python3 bench/api_v2.py --sluice "$binary"

@@ -1,6 +1,7 @@
 //! Sluice's HTTP API: versioned routes and DTOs over the domain services, RFC 9457 problems for
 //! every error. Handlers only translate: the rules live in the domain.
 
+pub mod contract;
 mod error;
 mod extract;
 mod health;
@@ -26,7 +27,7 @@ pub use wire::rate_limit::{RateLimiterMiddleware, RateLimits};
 use wire::conditional::conditional_get;
 pub use wire::deprecation::Deprecation;
 use wire::deprecation::announce_v1_end;
-use wire::endpoint::Endpoint;
+use wire::endpoint::{Endpoint, Routes};
 use wire::naming::rename_fields;
 
 /// The services the handlers call.
@@ -61,8 +62,17 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(extract::query_config())
             .app_data(extract::path_config())
             .configure(|cfg| {
-                Endpoint::at("/healthz").get(health::healthz).register(cfg);
-                Endpoint::at("/readyz").get(health::readyz).register(cfg);
+                let routes = &mut Routes::new(cfg);
+                Endpoint::at("/healthz")
+                    .get(health::healthz)
+                    .register(routes);
+                Endpoint::at("/readyz").get(health::readyz).register(routes);
+                Endpoint::at("/docs")
+                    .get(contract::docs_root)
+                    .register(routes);
+                Endpoint::at("/docs/{file:.*}")
+                    .get(contract::docs_page)
+                    .register(routes);
             })
             .service(
                 web::scope("/v1")
@@ -72,7 +82,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                     }))
                     .wrap(from_fn(conditional_get))
                     .wrap(from_fn(move |req, next| limiter.clone().apply(req, next)))
-                    .configure(v1::routes),
+                    .configure(|cfg| v1::routes(&mut Routes::new(cfg))),
             )
             .service(
                 web::scope("/v2")
@@ -85,7 +95,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .wrap(from_fn(move |req, next| {
                         limiter_v2.clone().apply(req, next)
                     }))
-                    .configure(v2::routes),
+                    .configure(|cfg| v2::routes(&mut Routes::new(cfg))),
             )
             .default_service(web::to(error::not_found));
     }

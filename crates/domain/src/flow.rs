@@ -149,6 +149,8 @@ pub enum LineStream {
 }
 
 impl LineStream {
+    pub const ALL: [Self; 2] = [Self::Log, Self::Error];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Log => "log",

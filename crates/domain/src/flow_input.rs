@@ -24,6 +24,9 @@ pub struct FlowInputName(String);
 impl FlowInputName {
     /// # Errors
     /// A message saying what is wrong with the name.
+    /// [`FlowInputName::parse`]'s rule as a regular expression, for API documents.
+    pub const PATTERN: &str = "^[A-Za-z][A-Za-z0-9_.-]{0,63}$";
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         crate::names::check_resource_name(raw)?;
         if !raw.starts_with(|c: char| c.is_ascii_alphabetic()) {
@@ -176,6 +179,8 @@ pub enum WriteMode {
 }
 
 impl WriteMode {
+    pub const ALL: [Self; 2] = [Self::Replace, Self::Append];
+
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "replace" => Some(Self::Replace),

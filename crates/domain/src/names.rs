@@ -30,6 +30,9 @@ impl fmt::Display for DataStoreName {
 ///
 /// # Errors
 /// A message saying what is wrong with the name.
+/// [`check_resource_name`]'s rule as a regular expression, for API documents.
+pub const RESOURCE_NAME_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
+
 pub fn check_resource_name(raw: &str) -> Result<(), String> {
     if raw.is_empty() || raw.len() > 64 {
         return Err("must be 1 to 64 characters long".into());
@@ -49,6 +52,9 @@ pub fn check_resource_name(raw: &str) -> Result<(), String> {
 pub struct TableName(String);
 
 impl TableName {
+    /// [`TableName::parse`]'s rule as a regular expression, for API documents.
+    pub const PATTERN: &str = "^[a-z_][a-z0-9_]{0,62}$";
+
     /// # Errors
     /// A message saying what is wrong with the name.
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -84,6 +90,40 @@ mod tests {
         assert!(TableName::parse("_x").is_ok());
         for bad in ["", "Orders", "2x", "a-b", "a b", "a;drop"] {
             assert!(TableName::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    /// Each rule's published pattern accepts exactly what the rule accepts.
+    #[test]
+    fn each_name_pattern_says_what_its_rule_says() {
+        use crate::flow_input::FlowInputName;
+        use crate::metadata::CollectionName;
+        let samples: Vec<String> = [
+            "", "a", "A", "z9", "_", "_x", "-", ".", "9", "9a", "a-b", "a.b", "a_b", "a b", "a/b",
+            "ä", "aé", "A-1.b_2", "x;y", "a\n", "Orders", "orders", "a\u{0}",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain([62, 63, 64, 65, 100, 101].iter().map(|n| "a".repeat(*n)))
+        .collect();
+        type Rule = fn(&str) -> bool;
+        let rules: [(&str, Rule); 4] = [
+            (RESOURCE_NAME_PATTERN, |s| check_resource_name(s).is_ok()),
+            (TableName::PATTERN, |s| TableName::parse(s).is_ok()),
+            (FlowInputName::PATTERN, |s| FlowInputName::parse(s).is_ok()),
+            (CollectionName::PATTERN, |s| {
+                CollectionName::parse(s).is_ok()
+            }),
+        ];
+        for (pattern, rule) in rules {
+            let regex = regex::Regex::new(pattern).unwrap();
+            for sample in &samples {
+                assert_eq!(
+                    regex.is_match(sample),
+                    rule(sample),
+                    "{pattern} on {sample:?}"
+                );
+            }
         }
     }
 

@@ -4,9 +4,7 @@ use crate::error::FieldProblem;
 use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sluice_domain::data_store::{
-    Connection, DataStore, DataStoreId, DataStoreKind, NewDataStore, RelationalConnection,
-};
+use sluice_domain::data_store::{DataStore, DataStoreId, DataStoreKind, NewDataStore};
 use sluice_domain::described_store::DescribedConnection;
 use sluice_domain::flow::{FlowState, FlowView, Lines, LogLine};
 use sluice_domain::flow_input::{
@@ -16,8 +14,12 @@ use sluice_domain::names::TableName;
 use sluice_domain::page::Page;
 use sluice_domain::step::StepResult;
 
+use utoipa::{IntoParams, ToSchema};
+
 use crate::ApiError;
+use crate::contract::words;
 use crate::extract::from_json;
+use crate::wire::connection_view::ConnectionView;
 
 fn utc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -44,38 +46,65 @@ impl Violations {
 
 // ---- data stores
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDataStore {
+    /// Letters, digits, `_`, `-` and `.`, unique among stores.
+    #[schema(schema_with = words::resource_name)]
     name: String,
     #[serde(rename = "type")]
     kind: KindDto,
+    /// The fields of the store's `type`.
+    #[schema(schema_with = connection_by_type)]
     connection: serde_json::Value,
 }
 
-#[derive(Deserialize, Serialize, Clone, Copy)]
+/// A `connection` is one of three shapes, by the store's `type`.
+fn connection_by_type() -> utoipa::openapi::schema::Schema {
+    use utoipa::PartialSchema;
+    utoipa::openapi::schema::Schema::OneOf(
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .item(RelationalConnectionDto::schema())
+            .item(PathConnection::schema())
+            .item(FileConnection::schema())
+            .build(),
+    )
+}
+
+/// What a store is: a relational database (SQLite, PostgreSQL, MySQL or MariaDB), a folder of
+/// Parquet tables, or one file.
+#[derive(Deserialize, Serialize, Clone, Copy, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = DataStoreType)]
 enum KindDto {
     RelationalDb,
     ColumnarDb,
     File,
 }
 
-#[derive(Deserialize)]
+/// A `columnar_db`'s folder: local (inside the data folder) or `s3://bucket/prefix`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(title = "columnar_db")]
 struct PathConnection {
     path: String,
 }
 
-#[derive(Deserialize)]
+/// A `file`: its path and `format` (`csv`, `parquet` or `json`).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(title = "file")]
 struct FileConnection {
     path: String,
     format: String,
 }
 
-#[derive(Deserialize)]
+/// A `relational_db`: `engine` (`sqlite`, `postgres`, `mysql`, `mariadb`) and, for SQLite,
+/// `path`, for the others `host`, `port` (the engine's default when left out), `user`,
+/// `password` and `database`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(title = "relational_db")]
 struct RelationalConnectionDto {
     engine: String,
     path: Option<String>,
@@ -132,41 +161,36 @@ impl CreateDataStore {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = DataStore)]
 pub struct DataStoreDto {
     id: i64,
     name: String,
     #[serde(rename = "type")]
-    kind: &'static str,
-    connection: serde_json::Value,
+    kind: KindDto,
+    connection: ConnectionView,
+    /// RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime)]
     created_utc: String,
+}
+
+impl From<DataStoreKind> for KindDto {
+    fn from(kind: DataStoreKind) -> Self {
+        match kind {
+            DataStoreKind::RelationalDb => Self::RelationalDb,
+            DataStoreKind::ColumnarDb => Self::ColumnarDb,
+            DataStoreKind::File => Self::File,
+        }
+    }
 }
 
 impl From<&DataStore> for DataStoreDto {
     fn from(store: &DataStore) -> Self {
-        // Built field by field: the password is never among them.
-        let connection = match &store.connection {
-            Connection::File { path, format } => {
-                serde_json::json!({"path": path.as_str(), "format": format.as_str()})
-            }
-            Connection::Columnar { path } => serde_json::json!({"path": path.as_str()}),
-            Connection::Relational(RelationalConnection::Sqlite { path }) => {
-                serde_json::json!({"engine": "sqlite", "path": path.as_str()})
-            }
-            Connection::Relational(RelationalConnection::Server(server)) => serde_json::json!({
-                "engine": server.engine.as_str(),
-                "host": server.host,
-                "port": server.port,
-                "user": server.user,
-                "database": server.database,
-                "has_password": server.password.is_some(),
-            }),
-        };
         Self {
             id: store.id.0,
             name: store.name.to_string(),
-            kind: store.connection.kind().as_str(),
-            connection,
+            kind: store.connection.kind().into(),
+            connection: ConnectionView::from(&store.connection),
             created_utc: utc(store.created_utc),
         }
     }
@@ -174,7 +198,9 @@ impl From<&DataStore> for DataStoreDto {
 
 // ---- flow inputs
 
-#[derive(Deserialize)]
+/// What a flow does: sources read into tables, SQL transforms over them, the outputs written to
+/// the target store.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateFlowInput {
     source_data_store_ids: Vec<i64>,
@@ -184,32 +210,48 @@ pub struct CreateFlowInput {
     outputs: Vec<OutputDto>,
 }
 
-#[derive(Deserialize, Serialize)]
+/// A source: a table or a query of a relational store, a table of a columnar store, or a file
+/// store's file (neither `table` nor `query`).
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Source)]
 struct SourceDto {
     data_store_id: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     table: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     query: Option<String>,
+    /// The table name the transforms' SQL reads this source by.
     #[serde(rename = "as")]
+    #[schema(schema_with = words::table_name)]
     alias: String,
 }
 
-#[derive(Deserialize, Serialize)]
+/// A SQL transform: its result is a table named `name`.
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Transform)]
 struct TransformDto {
+    #[schema(schema_with = words::table_name)]
     name: String,
     sql: String,
 }
 
-#[derive(Deserialize, Serialize)]
+/// A transform's result written to the target store.
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Output)]
 struct OutputDto {
+    #[schema(schema_with = words::table_name)]
     transform: String,
+    /// The table written in a relational or columnar target; a file target, written whole,
+    /// takes none.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = words::table_name_or_null)]
     table: Option<String>,
+    /// `replace` (the default) or `append`.
     #[serde(default = "replace")]
+    #[schema(schema_with = words::write_modes)]
     mode: String,
 }
 
@@ -286,7 +328,8 @@ impl CreateFlowInput {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = FlowInput)]
 pub struct FlowInputDto {
     id: i64,
     source_data_store_ids: Vec<i64>,
@@ -294,6 +337,7 @@ pub struct FlowInputDto {
     sources: Vec<SourceDto>,
     transforms: Vec<TransformDto>,
     outputs: Vec<OutputDto>,
+    #[schema(format = DateTime)]
     created_utc: String,
 }
 
@@ -344,7 +388,7 @@ impl From<&FlowInput> for FlowInputDto {
 
 // ---- flows
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartFlow {
     pub flow_input_id: i64,
@@ -368,9 +412,11 @@ pub fn domain_states(v1: &str) -> Option<Vec<FlowState>> {
 }
 
 /// A stream's newest lines; `has_earlier` says older ones exist (`GET /v1/flows/{id}/logs`).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Lines)]
 struct LinesDto {
     lines: Vec<String>,
+    #[schema(format = DateTime)]
     updated_utc: Option<String>,
     has_earlier: bool,
 }
@@ -385,13 +431,20 @@ impl From<&Lines> for LinesDto {
     }
 }
 
-#[derive(Serialize)]
+/// One step of a flow: reading a source, running a transform or writing an output.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Step)]
 struct StepDto {
     name: String,
+    #[schema(schema_with = words::step_kinds)]
     kind: &'static str,
+    #[schema(schema_with = words::step_states)]
     state: &'static str,
+    /// Rows read or written, once known.
     rows: Option<u64>,
+    #[schema(format = DateTime)]
     started_utc: Option<String>,
+    #[schema(format = DateTime)]
     finished_utc: Option<String>,
     error: Option<String>,
 }
@@ -410,17 +463,21 @@ impl From<&StepResult> for StepDto {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = LogLine)]
 struct LogLineDto {
     id: i64,
+    #[schema(schema_with = words::streams)]
     stream: &'static str,
     line: String,
+    #[schema(format = DateTime)]
     created_utc: String,
 }
 
 /// A page of a flow's lines; `next_after` is what to pass as `after` for the next page, null
 /// when this page reached the end.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = LogPage)]
 pub struct LogPageDto {
     lines: Vec<LogLineDto>,
     next_after: Option<i64>,
@@ -449,21 +506,31 @@ impl LogPageDto {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LogPageQuery {
-    pub after: Option<i64>,
+    /// The `next_after` of the page before: lines after this id.
+    #[param(minimum = 0)]
+    pub after: Option<u64>,
+    /// How many lines, 1 to 1000 (100 when left out).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Progress)]
 struct ProgressDto {
+    #[schema(maximum = 100)]
     percent: u8,
+    #[schema(format = DateTime)]
     updated_utc: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = FlowOutput)]
 struct OutputViewDto {
+    #[schema(schema_with = words::v1_flow_states)]
     state: &'static str,
     progress: ProgressDto,
     logs: LinesDto,
@@ -471,11 +538,13 @@ struct OutputViewDto {
     steps: Vec<StepDto>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Flow)]
 pub struct FlowDto {
     id: i64,
     flow_input_id: i64,
     flow_output_id: i64,
+    #[schema(format = DateTime)]
     created_utc: String,
     output: OutputViewDto,
 }
@@ -503,10 +572,15 @@ impl From<&FlowView> for FlowDto {
 
 // ---- lists
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// How many items, 1 to 100 (50 when left out).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
+    /// How many items to skip.
+    #[param(minimum = 0)]
     offset: Option<u64>,
 }
 
@@ -516,11 +590,18 @@ impl PageQuery {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FlowListQuery {
+    /// Only flows in this state.
+    #[param(schema_with = words::v1_flow_states)]
     pub state: Option<String>,
+    /// How many flows, 1 to 100 (50 when left out).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
+    /// How many flows to skip.
+    #[param(minimum = 0)]
     offset: Option<u64>,
 }
 

@@ -6,6 +6,18 @@ use crate::extract::from_json;
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 
+/// Creates a flow input.
+#[utoipa::path(
+    post,
+    path = "/v1/flow-inputs",
+    tag = "flow inputs",
+    operation_id = "createFlowInput",
+    request_body = CreateFlowInput,
+    responses(
+        (status = 201, description = "The flow input", body = FlowInputDto,
+         headers(("Location" = String, description = "The flow input's address"))),
+    )
+)]
 pub async fn create(
     state: web::Data<ApiState>,
     body: web::Json<UniqueKeys>,
@@ -17,6 +29,15 @@ pub async fn create(
         .json(FlowInputDto::from(&input)))
 }
 
+/// One flow input.
+#[utoipa::path(
+    get,
+    path = "/v1/flow-inputs/{id}",
+    tag = "flow inputs",
+    operation_id = "getFlowInput",
+    params(("id" = i64, Path, description = "The flow input's id", example = 1)),
+    responses((status = 200, description = "The flow input", body = FlowInputDto))
+)]
 pub async fn get(state: web::Data<ApiState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let input = state.flow_inputs.get(FlowInputId(id.into_inner())).await?;
     Ok(HttpResponse::Ok().json(FlowInputDto::from(&input)))

@@ -7,9 +7,8 @@ mod flow_inputs;
 mod flows;
 mod metadata;
 
-use actix_web::web;
-
-use crate::wire::endpoint::Endpoint;
+use crate::contract::{self, Version};
+use crate::wire::endpoint::{Endpoint, Routes};
 
 /// `/v1`'s name for a domain field, where it differs.
 pub fn wire_name(domain: &str) -> Option<&'static str> {
@@ -19,7 +18,60 @@ pub fn wire_name(domain: &str) -> Option<&'static str> {
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// `/v1`'s OpenAPI document: every operation below, described beside its handler.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        openapi_document,
+        data_stores::create,
+        data_stores::list,
+        data_stores::get,
+        flow_inputs::create,
+        flow_inputs::get,
+        flows::start,
+        flows::list,
+        flows::cancel_by_original_path,
+        flows::cancel,
+        flows::get,
+        flows::logs,
+        metadata::issues::issue_page,
+        metadata::collection::log_entries,
+        metadata::collection::resources,
+        metadata::issues::counts,
+        metadata::performance::rows,
+        metadata::specification::datasets,
+        metadata::specification::dataset,
+        metadata::specification::field,
+        metadata::configuration::overview,
+        metadata::configuration::origin,
+        metadata::configuration::rules,
+    ),
+    tags(
+        (name = "data stores", description = "Where data is read from and written to"),
+        (name = "flow inputs", description = "What a flow does"),
+        (name = "flows", description = "Runs of a flow input: start, follow, cancel"),
+        (name = "metadata", description = "The pipeline metadata archive: logs, issues, performance, specification, configuration"),
+        (name = "contract", description = "This document"),
+    )
+)]
+pub struct Contract;
+
+/// This version's OpenAPI document.
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "contract",
+    operation_id = "getOpenApiDocument",
+    responses((status = 200, description = "The OpenAPI 3.1 document of /v1", body = serde_json::Value))
+)]
+async fn openapi_document() -> actix_web::HttpResponse {
+    contract::serve(Version::V1)
+}
+
+pub fn routes(cfg: &mut Routes) {
+    Endpoint::at("/openapi.json")
+        .get(openapi_document)
+        .register(cfg);
     Endpoint::at("/data-stores")
         .post(data_stores::create)
         .get(data_stores::list)
@@ -39,7 +91,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .register(cfg);
     // The original design's path, and the resource-style one.
     Endpoint::at("/flows/cancel/{id}")
-        .post(flows::cancel)
+        .post(flows::cancel_by_original_path)
         .register(cfg);
     Endpoint::at("/flows/{id}/cancel")
         .post(flows::cancel)

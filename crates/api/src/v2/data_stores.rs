@@ -5,19 +5,24 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sluice_domain::data_store::{
-    Connection, DataStore, DataStoreKind, NewDataStore, RelationalConnection,
-};
+use sluice_domain::data_store::{DataStore, DataStoreKind, NewDataStore};
 use sluice_domain::described_store::DescribedConnection;
 use sluice_domain::names::DataStoreName;
 
+use utoipa::{IntoParams, ToSchema};
+
+use crate::contract::words;
 use crate::extract::from_json;
+use crate::wire::connection_view::ConnectionView;
 use crate::wire::cursor::{self, ListPage};
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 
-#[derive(Deserialize, Serialize, Clone, Copy)]
+/// What a store is: a relational database (SQLite, PostgreSQL, MySQL or MariaDB), a folder of
+/// Parquet tables, or one file.
+#[derive(Deserialize, Serialize, Clone, Copy, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = DataStoreType)]
 enum KindDto {
     RelationalDb,
     ColumnarDb,
@@ -34,18 +39,26 @@ impl From<KindDto> for DataStoreKind {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateDataStore)]
 struct CreateDataStore {
+    /// Letters, digits, `_`, `-` and `.`; the store's address is `/v2/data-stores/{name}`.
+    #[schema(schema_with = words::resource_name)]
     name: String,
     #[serde(rename = "type")]
     kind: KindDto,
     connection: ConnectionDto,
 }
 
-/// Every field any type of store takes; the domain says which ones a type may have.
-#[derive(Deserialize, Default)]
+/// Where the store is. A `file` takes `path` and `format` (`csv`, `parquet` or `json`); a
+/// `columnar_db` takes `path` (a folder); a `relational_db` takes `engine` (`sqlite`,
+/// `postgres`, `mysql`, `mariadb`) and, for SQLite, `path`, for the others `host`, `port`
+/// (the engine's default when left out), `user`, `password` and `database`. Paths are local
+/// (inside the data folder) or `s3://bucket/prefix`.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Connection)]
 struct ConnectionDto {
     path: Option<String>,
     format: Option<String>,
@@ -72,45 +85,40 @@ impl From<ConnectionDto> for DescribedConnection {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ReplaceConnection)]
 struct ReplaceConnection {
     connection: ConnectionDto,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = DataStore)]
 pub struct DataStoreDto {
     name: String,
     #[serde(rename = "type")]
-    kind: &'static str,
-    connection: serde_json::Value,
+    kind: KindDto,
+    connection: ConnectionView,
     created_at: DateTime<Utc>,
+}
+
+impl From<DataStoreKind> for KindDto {
+    fn from(kind: DataStoreKind) -> Self {
+        match kind {
+            DataStoreKind::RelationalDb => Self::RelationalDb,
+            DataStoreKind::ColumnarDb => Self::ColumnarDb,
+            DataStoreKind::File => Self::File,
+        }
+    }
 }
 
 impl From<&DataStore> for DataStoreDto {
     fn from(store: &DataStore) -> Self {
         // Built field by field: the password is never among them.
-        let connection = match &store.connection {
-            Connection::File { path, format } => {
-                serde_json::json!({"path": path.as_str(), "format": format.as_str()})
-            }
-            Connection::Columnar { path } => serde_json::json!({"path": path.as_str()}),
-            Connection::Relational(RelationalConnection::Sqlite { path }) => {
-                serde_json::json!({"engine": "sqlite", "path": path.as_str()})
-            }
-            Connection::Relational(RelationalConnection::Server(server)) => serde_json::json!({
-                "engine": server.engine.as_str(),
-                "host": server.host,
-                "port": server.port,
-                "user": server.user,
-                "database": server.database,
-                "has_password": server.password.is_some(),
-            }),
-        };
         Self {
             name: store.name.to_string(),
-            kind: store.connection.kind().as_str(),
-            connection,
+            kind: store.connection.kind().into(),
+            connection: ConnectionView::from(&store.connection),
             created_at: store.created_utc,
         }
     }
@@ -126,6 +134,19 @@ fn store_name(raw: &str) -> Result<DataStoreName, ApiError> {
         .map_err(|_| ApiError::not_found(format!("data store {raw} does not exist")))
 }
 
+/// Registers a data store.
+#[utoipa::path(
+    post,
+    path = "/v2/data-stores",
+    tag = "data stores",
+    operation_id = "createDataStore",
+    request_body = CreateDataStore,
+    responses(
+        (status = 201, description = "The store", body = DataStoreDto,
+         headers(("Location" = String, description = "The store's address"))),
+        (status = 409, description = "A store already has this name"),
+    )
+)]
 pub async fn create(
     state: web::Data<ApiState>,
     body: web::Json<UniqueKeys>,
@@ -143,13 +164,30 @@ pub async fn create(
         .json(DataStoreDto::from(&store)))
 }
 
-#[derive(Deserialize)]
+/// A page of a list: at most `limit` items after `cursor`.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// How many items, 1 to 1000 (50 when left out).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
+    /// The `next_cursor` of the page before.
     cursor: Option<String>,
 }
 
+/// The data stores, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v2/data-stores",
+    tag = "data stores",
+    operation_id = "listDataStores",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of stores", body = ListPage<DataStoreDto>,
+         headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"))),
+    )
+)]
 pub async fn list(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -165,6 +203,15 @@ pub async fn list(
     Ok(response.json(list))
 }
 
+/// One data store.
+#[utoipa::path(
+    get,
+    path = "/v2/data-stores/{name}",
+    tag = "data stores",
+    operation_id = "getDataStore",
+    params(("name" = String, Path, description = "The store's name", example = "orders")),
+    responses((status = 200, description = "The store", body = DataStoreDto))
+)]
 pub async fn get(
     state: web::Data<ApiState>,
     name: web::Path<String>,
@@ -173,6 +220,19 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(DataStoreDto::from(&store)))
 }
 
+/// Replaces a store's connection.
+///
+/// A new password or a moved database: flow inputs that use the store use the new connection
+/// from their next flow.
+#[utoipa::path(
+    patch,
+    path = "/v2/data-stores/{name}",
+    tag = "data stores",
+    operation_id = "replaceDataStoreConnection",
+    params(("name" = String, Path, description = "The store's name", example = "orders")),
+    request_body = ReplaceConnection,
+    responses((status = 200, description = "The store", body = DataStoreDto))
+)]
 pub async fn replace_connection(
     state: web::Data<ApiState>,
     name: web::Path<String>,
@@ -187,6 +247,18 @@ pub async fn replace_connection(
     Ok(HttpResponse::Ok().json(DataStoreDto::from(&store)))
 }
 
+/// Deletes a store that no flow input version uses.
+#[utoipa::path(
+    delete,
+    path = "/v2/data-stores/{name}",
+    tag = "data stores",
+    operation_id = "deleteDataStore",
+    params(("name" = String, Path, description = "The store's name", example = "orders")),
+    responses(
+        (status = 204, description = "The store is gone"),
+        (status = 409, description = "A flow input version uses the store"),
+    )
+)]
 pub async fn delete(
     state: web::Data<ApiState>,
     name: web::Path<String>,

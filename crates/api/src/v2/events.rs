@@ -30,6 +30,26 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Lines read per poll; a flow with more lines sends them over the next polls.
 const LINES_PER_POLL: u64 = 500;
 
+/// Follows a flow as Server-Sent Events until it ends.
+///
+/// Events: `state` (`{"state": "RUNNING"}`), `progress` (`{"percent": 40}`), `step` (a step as `GET /v2/flows/{id}` shows it) and `log`
+/// (each log and error line, oldest first). Each event's `id` is the newest line's id; a client
+/// that reconnects with `Last-Event-ID` gets the current state and only the later lines.
+#[utoipa::path(
+    get,
+    path = "/v2/flows/{id}/events",
+    tag = "flows",
+    operation_id = "followFlow",
+    params(
+        ("id" = i64, Path, description = "The flow's id", example = 1),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false,
+         description = "The `id` of the last event received; the stream goes on after it. One that is not an id this stream gave is ignored: the stream starts from the first line"),
+    ),
+    responses(
+        (status = 200, description = "The event stream; it ends after the flow's terminal state",
+         content_type = "text/event-stream", body = FlowEvent),
+    )
+)]
 pub async fn follow(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -174,6 +194,28 @@ impl Follower {
             self.sent_state = Some(state);
         }
     }
+}
+
+/// One event of the stream, as its `event:`, `id:` and `data:` lines give it ([`write_event`]
+/// writes them); the document describes each event with it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct FlowEvent {
+    #[schema(schema_with = event_names)]
+    event: String,
+    /// The id of the newest line sent so far; absent before the first line.
+    id: Option<String>,
+    /// The event's JSON, on one line: `{"state": "RUNNING"}`, `{"percent": 40}`, a step or a
+    /// log line as the flow's other answers show them.
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
+
+fn event_names() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["state", "progress", "step", "log"]))
+        .build()
 }
 
 fn write_event(out: &mut String, event: &str, id: Option<i64>, data: &impl Serialize) {

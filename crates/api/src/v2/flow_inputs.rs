@@ -13,21 +13,46 @@ use sluice_domain::names::{DataStoreName, TableName};
 use sluice_domain::{Error, FieldPath, Violation};
 use std::collections::HashMap;
 
+use utoipa::ToSchema;
+
+use crate::contract::words;
 use crate::extract::from_json;
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateFlowInput {
+    /// A letter, then letters, digits, `_`, `-` and `.`; versions are addressed as
+    /// `name:version`.
+    #[schema(schema_with = words::flow_input_name)]
     name: String,
-    #[serde(flatten)]
-    definition: DefinitionDto,
+    // The definition's fields, written out rather than flattened: a document can then say that
+    // no other field is taken.
+    sources: Vec<SourceDto>,
+    transforms: Vec<TransformDto>,
+    outputs: Vec<OutputDto>,
+    /// The store the outputs are written to.
+    target: String,
 }
 
-/// What a version holds; the same for the first version and the next.
-#[derive(Deserialize, Serialize)]
+impl CreateFlowInput {
+    fn split(self) -> (String, DefinitionDto) {
+        let definition = DefinitionDto {
+            sources: self.sources,
+            transforms: self.transforms,
+            outputs: self.outputs,
+            target: self.target,
+        };
+        (self.name, definition)
+    }
+}
+
+/// What a version holds: sources read into tables, SQL transforms over them (each a table the
+/// next may read), the outputs written, and the store they are written to.
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = FlowInputDefinition)]
 struct DefinitionDto {
     sources: Vec<SourceDto>,
     transforms: Vec<TransformDto>,
@@ -36,32 +61,48 @@ struct DefinitionDto {
     target: String,
 }
 
-#[derive(Deserialize, Serialize)]
+/// A source: a table or a query of a relational store, a table of a columnar store, or a file
+/// store's file (neither `table` nor `query`).
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Source)]
 struct SourceDto {
+    /// The store's name.
     data_store: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     table: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     query: Option<String>,
     /// The table name the transforms' SQL reads this source by.
+    #[schema(schema_with = words::table_name)]
     alias: String,
 }
 
-#[derive(Deserialize, Serialize)]
+/// A SQL transform: its result is a table named `name`.
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Transform)]
 struct TransformDto {
+    #[schema(schema_with = words::table_name)]
     name: String,
     sql: String,
 }
 
-#[derive(Deserialize, Serialize)]
+/// A transform's result written to the target store.
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Output)]
 struct OutputDto {
+    #[schema(schema_with = words::table_name)]
     transform: String,
+    /// The table written in a relational or columnar target; a file target, written whole,
+    /// takes none.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = words::table_name_or_null)]
     table: Option<String>,
+    /// `replace` (the default) or `append`.
     #[serde(default = "replace")]
+    #[schema(schema_with = words::write_modes)]
     mode: String,
 }
 
@@ -69,20 +110,25 @@ fn replace() -> String {
     WriteMode::Replace.as_str().into()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = FlowInput)]
 struct FlowInputDto {
     /// `name:version`.
     id: String,
     name: String,
     version: u32,
-    #[serde(flatten)]
-    definition: DefinitionDto,
+    sources: Vec<SourceDto>,
+    transforms: Vec<TransformDto>,
+    outputs: Vec<OutputDto>,
+    /// The store the outputs are written to.
+    target: String,
     created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     versions: Option<Vec<VersionDto>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = FlowInputVersion)]
 struct VersionDto {
     version: u32,
     created_at: DateTime<Utc>,
@@ -164,7 +210,10 @@ async fn to_dto(
         id: input.public_id(),
         name: input.name.to_string(),
         version: input.version,
-        definition,
+        sources: definition.sources,
+        transforms: definition.transforms,
+        outputs: definition.outputs,
+        target: definition.target,
         created_at: input.created_utc,
         versions: versions.map(|v| v.iter().map(VersionDto::from).collect()),
     })
@@ -321,14 +370,27 @@ fn location(input: &FlowInput) -> String {
     format!("/v2/flow-inputs/{}/versions/{}", input.name, input.version)
 }
 
+/// Creates a flow input: version 1 of a new name.
+#[utoipa::path(
+    post,
+    path = "/v2/flow-inputs",
+    tag = "flow inputs",
+    operation_id = "createFlowInput",
+    request_body = CreateFlowInput,
+    responses(
+        (status = 201, description = "Version 1", body = FlowInputDto,
+         headers(("Location" = String, description = "The version's address"))),
+        (status = 409, description = "A flow input already has this name"),
+    )
+)]
 pub async fn create(
     state: web::Data<ApiState>,
     body: web::Json<UniqueKeys>,
 ) -> Result<HttpResponse, ApiError> {
     let request = from_json::<CreateFlowInput>(body.into_inner().0)?;
-    let name =
-        FlowInputName::parse(&request.name).map_err(|m| ApiError::invalid_field("/name", m))?;
-    let new = request.definition.into_domain(&state, Some(name)).await?;
+    let (name, definition) = request.split();
+    let name = FlowInputName::parse(&name).map_err(|m| ApiError::invalid_field("/name", m))?;
+    let new = definition.into_domain(&state, Some(name)).await?;
     let input = state.flow_inputs.create(new).await?;
     let dto = to_dto(&state, &input, None).await?;
     Ok(HttpResponse::Created()
@@ -336,6 +398,19 @@ pub async fn create(
         .json(dto))
 }
 
+/// Adds the next version of a flow input; earlier versions stay as they were.
+#[utoipa::path(
+    post,
+    path = "/v2/flow-inputs/{name}/versions",
+    tag = "flow inputs",
+    operation_id = "addFlowInputVersion",
+    params(("name" = String, Path, description = "The flow input's name", example = "orders-report")),
+    request_body = DefinitionDto,
+    responses(
+        (status = 201, description = "The new version", body = FlowInputDto,
+         headers(("Location" = String, description = "The version's address"))),
+    )
+)]
 pub async fn add_version(
     state: web::Data<ApiState>,
     name: web::Path<String>,
@@ -351,7 +426,15 @@ pub async fn add_version(
         .json(dto))
 }
 
-/// The latest version, with the list of every version.
+/// The latest version of a flow input, with the list of every version.
+#[utoipa::path(
+    get,
+    path = "/v2/flow-inputs/{name}",
+    tag = "flow inputs",
+    operation_id = "getFlowInput",
+    params(("name" = String, Path, description = "The flow input's name", example = "orders-report")),
+    responses((status = 200, description = "The latest version", body = FlowInputDto))
+)]
 pub async fn get(
     state: web::Data<ApiState>,
     name: web::Path<String>,
@@ -368,6 +451,18 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(to_dto(&state, &input, Some(&versions)).await?))
 }
 
+/// One version of a flow input.
+#[utoipa::path(
+    get,
+    path = "/v2/flow-inputs/{name}/versions/{version}",
+    tag = "flow inputs",
+    operation_id = "getFlowInputVersion",
+    params(
+        ("name" = String, Path, description = "The flow input's name", example = "orders-report"),
+        ("version" = u32, Path, description = "The version, from 1", example = 1),
+    ),
+    responses((status = 200, description = "The version", body = FlowInputDto))
+)]
 pub async fn get_version(
     state: web::Data<ApiState>,
     path: web::Path<(String, u32)>,

@@ -8,23 +8,31 @@ use sluice_domain::flow::{FlowId, FlowState, FlowView, LogLine};
 use sluice_domain::flow_input::{FlowInputId, FlowInputName, FlowInputRef};
 use sluice_domain::step::StepResult;
 
+use utoipa::{IntoParams, ToSchema};
+
+use crate::contract::words;
 use crate::extract::from_json;
 use crate::wire::cursor::{self, ListPage};
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StartFlow {
     /// `orders-report` (its latest version) or `orders-report:2`.
     flow_input: String,
 }
 
-#[derive(Serialize)]
+/// One step of a flow: reading a source, running a transform or writing an output.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Step)]
 pub(super) struct StepDto {
     pub(super) name: String,
+    #[schema(schema_with = words::step_kinds)]
     pub(super) kind: &'static str,
+    #[schema(schema_with = words::step_states)]
     state: &'static str,
+    /// Rows read or written, once known.
     rows: Option<u64>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
@@ -45,12 +53,17 @@ impl From<&StepResult> for StepDto {
     }
 }
 
-#[derive(Serialize)]
+/// A flow: one run of a flow input version.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Flow)]
 pub struct FlowDto {
     id: i64,
     /// The exact version it runs: `orders-report:2`.
     flow_input: String,
+    #[schema(schema_with = words::flow_states)]
     state: &'static str,
+    /// Percent done, 0 to 100.
+    #[schema(maximum = 100)]
     progress: u8,
     steps: Vec<StepDto>,
     /// The newest error lines; every line is on `/v2/flows/{id}/logs`.
@@ -78,6 +91,21 @@ fn location(view: &FlowView) -> String {
     format!("/v2/flows/{}", view.flow.id)
 }
 
+/// Starts a flow of a flow input version.
+///
+/// `flow_input` names its latest version (`orders-report`) or one version
+/// (`orders-report:2`). The flow runs in the background; follow it on `/v2/flows/{id}/events`.
+#[utoipa::path(
+    post,
+    path = "/v2/flows",
+    tag = "flows",
+    operation_id = "startFlow",
+    request_body = StartFlow,
+    responses(
+        (status = 201, description = "The flow, READY", body = FlowDto,
+         headers(("Location" = String, description = "The flow's address"))),
+    )
+)]
 pub async fn start(
     state: web::Data<ApiState>,
     body: web::Json<UniqueKeys>,
@@ -102,20 +130,48 @@ pub async fn start(
         .json(FlowDto::from(&view)))
 }
 
+/// One flow, with its steps.
+#[utoipa::path(
+    get,
+    path = "/v2/flows/{id}",
+    tag = "flows",
+    operation_id = "getFlow",
+    params(("id" = i64, Path, description = "The flow's id", example = 1)),
+    responses((status = 200, description = "The flow", body = FlowDto))
+)]
 pub async fn get(state: web::Data<ApiState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let view = state.flows.get(FlowId(id.into_inner())).await?;
     Ok(HttpResponse::Ok().json(FlowDto::from(&view)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FlowListQuery {
+    /// Only flows in this state.
+    #[param(schema_with = words::flow_states)]
     state: Option<String>,
+    /// Only flows of this flow input: every version (`orders-report`) or one (`orders-report:2`).
     flow_input: Option<String>,
+    /// How many flows, 1 to 1000 (50 when left out).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
+    /// The `next_cursor` of the page before.
     cursor: Option<String>,
 }
 
+/// The flows, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v2/flows",
+    tag = "flows",
+    operation_id = "listFlows",
+    params(FlowListQuery),
+    responses(
+        (status = 200, description = "A page of flows", body = ListPage<FlowDto>,
+         headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"))),
+    )
+)]
 pub async fn list(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -162,8 +218,11 @@ async fn versions_of(state: &ApiState, name: &FlowInputName) -> Result<Vec<FlowI
     }
 }
 
-#[derive(Serialize)]
+/// One line of a flow's log or of its errors.
+#[derive(Serialize, ToSchema)]
+#[schema(as = LogLine)]
 pub(super) struct LogLineDto {
+    #[schema(schema_with = words::streams)]
     stream: &'static str,
     line: String,
     created_at: DateTime<Utc>,
@@ -179,14 +238,29 @@ impl From<&LogLine> for LogLineDto {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
+    /// How many lines, 1 to 1000 (50 when left out).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
+    /// The `next_cursor` of the page before.
     cursor: Option<String>,
 }
 
 /// The flow's log and error lines, oldest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v2/flows/{id}/logs",
+    tag = "flows",
+    operation_id = "listFlowLogLines",
+    params(("id" = i64, Path, description = "The flow's id", example = 1), LogQuery),
+    responses(
+        (status = 200, description = "A page of lines", body = ListPage<LogLineDto>,
+         headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"))),
+    )
+)]
 pub async fn logs(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -206,7 +280,20 @@ pub async fn logs(
     Ok(response.json(list))
 }
 
-/// 202: the cancel is accepted; a running flow stops within moments and ends CANCELLED.
+/// Cancels a flow.
+///
+/// A READY flow ends CANCELLED at once; a RUNNING one is CANCELLING until its work has stopped (within moments) and then CANCELLED; nothing it was writing is kept.
+#[utoipa::path(
+    post,
+    path = "/v2/flows/{id}/cancel",
+    tag = "flows",
+    operation_id = "cancelFlow",
+    params(("id" = i64, Path, description = "The flow's id", example = 1)),
+    responses(
+        (status = 202, description = "The cancel is accepted", body = FlowDto),
+        (status = 409, description = "The flow has already ended"),
+    )
+)]
 pub async fn cancel(
     state: web::Data<ApiState>,
     id: web::Path<i64>,

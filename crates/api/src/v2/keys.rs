@@ -8,20 +8,34 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use sluice_domain::api_key::{ApiKey, ApiKeyName, Scope, Scopes};
 
+use utoipa::ToSchema;
+
+use crate::contract::words;
 use crate::extract::from_json;
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateKey {
+    /// Letters, digits, `_`, `-` and `.`, unique among keys.
+    #[schema(schema_with = words::resource_name)]
     name: String,
+    /// At least one of `read`, `write`, `run`, `admin`.
+    #[schema(schema_with = scope_list)]
     scopes: Vec<String>,
 }
 
-#[derive(Serialize)]
+fn scope_list() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::Array::new(words::scope())
+}
+
+/// An API key as it is listed: never the key itself.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKey)]
 struct KeyDto {
     name: String,
+    #[schema(schema_with = scope_list)]
     scopes: Vec<&'static str>,
     /// The key's first characters, to tell keys apart.
     prefix: String,
@@ -39,7 +53,9 @@ impl From<&ApiKey> for KeyDto {
     }
 }
 
-#[derive(Serialize)]
+/// A new API key, with the key itself: shown in this answer only.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CreatedApiKey)]
 struct CreatedKeyDto {
     #[serde(flatten)]
     key: KeyDto,
@@ -48,6 +64,22 @@ struct CreatedKeyDto {
     secret: String,
 }
 
+/// Makes an API key.
+///
+/// The answer holds the key itself, once (`Cache-Control: no-store`); Sluice keeps only its
+/// hash.
+#[utoipa::path(
+    post,
+    path = "/v2/keys",
+    tag = "keys",
+    operation_id = "createApiKey",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "The key", body = CreatedKeyDto,
+         headers(("Location" = String, description = "The key's address"))),
+        (status = 409, description = "A key already has this name"),
+    )
+)]
 pub async fn create(
     state: web::Data<ApiState>,
     body: web::Json<UniqueKeys>,
@@ -89,13 +121,38 @@ pub async fn create(
         }))
 }
 
-pub async fn list(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    let keys = state.api_keys.list().await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "items": keys.iter().map(KeyDto::from).collect::<Vec<_>>(),
-    })))
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiKeyList)]
+struct KeyList {
+    items: Vec<KeyDto>,
 }
 
+/// The API keys, by name.
+#[utoipa::path(
+    get,
+    path = "/v2/keys",
+    tag = "keys",
+    operation_id = "listApiKeys",
+    responses((status = 200, description = "Every key", body = KeyList))
+)]
+pub async fn list(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let keys = state.api_keys.list().await?;
+    Ok(HttpResponse::Ok().json(KeyList {
+        items: keys.iter().map(KeyDto::from).collect(),
+    }))
+}
+
+/// Revokes an API key.
+///
+/// It is refused from then on (within `auth.key_cache_secs` on other replicas).
+#[utoipa::path(
+    delete,
+    path = "/v2/keys/{name}",
+    tag = "keys",
+    operation_id = "revokeApiKey",
+    params(("name" = String, Path, description = "The key's name", example = "ci")),
+    responses((status = 204, description = "The key is revoked"))
+)]
 pub async fn revoke(
     state: web::Data<ApiState>,
     name: web::Path<String>,

@@ -8,9 +8,8 @@ mod flow_inputs;
 mod flows;
 mod keys;
 
-use actix_web::web;
-
-use crate::wire::endpoint::Endpoint;
+use crate::contract::{self, Version};
+use crate::wire::endpoint::{Endpoint, Routes};
 
 /// `/v2`'s name for a domain field, where it differs: stores and inputs are named, not numbered.
 pub fn wire_name(domain: &str) -> Option<&'static str> {
@@ -23,7 +22,56 @@ pub fn wire_name(domain: &str) -> Option<&'static str> {
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// `/v2`'s OpenAPI document: every operation below, described beside its handler.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        openapi_document,
+        data_stores::create,
+        data_stores::list,
+        data_stores::get,
+        data_stores::replace_connection,
+        data_stores::delete,
+        flow_inputs::create,
+        flow_inputs::get,
+        flow_inputs::add_version,
+        flow_inputs::get_version,
+        flows::start,
+        flows::list,
+        flows::get,
+        flows::logs,
+        events::follow,
+        flows::cancel,
+        keys::create,
+        keys::list,
+        keys::revoke,
+    ),
+    tags(
+        (name = "data stores", description = "Where data is read from and written to, by name"),
+        (name = "flow inputs", description = "What a flow does, in named versions that never change"),
+        (name = "flows", description = "Runs of a flow input version: start, follow, cancel"),
+        (name = "keys", description = "API keys, for holders of the admin scope"),
+        (name = "contract", description = "This document"),
+    )
+)]
+pub struct Contract;
+
+/// This version's OpenAPI document.
+#[utoipa::path(
+    get,
+    path = "/v2/openapi.json",
+    tag = "contract",
+    operation_id = "getOpenApiDocument",
+    responses((status = 200, description = "The OpenAPI 3.1 document of /v2", body = serde_json::Value))
+)]
+async fn openapi_document() -> actix_web::HttpResponse {
+    contract::serve(Version::V2)
+}
+
+pub fn routes(cfg: &mut Routes) {
+    Endpoint::at("/openapi.json")
+        .get(openapi_document)
+        .register(cfg);
     Endpoint::at("/data-stores")
         .post(data_stores::create)
         .get(data_stores::list)

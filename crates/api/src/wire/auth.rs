@@ -96,7 +96,7 @@ impl Authenticator {
 
 /// The scope a request needs; `None` for paths outside the versioned API (health, docs) and for
 /// each version's published contract.
-fn needed_scope(method: &Method, path: &str) -> Option<Scope> {
+pub(crate) fn needed_scope(method: &Method, path: &str) -> Option<Scope> {
     let versioned = ["/v1", "/v2"].iter().any(|v| {
         path.strip_prefix(v)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))

@@ -35,7 +35,7 @@ fn encode(after: i64) -> String {
 }
 
 /// One page of a list, as every `/v2` list answers.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ListPage<T> {
     pub items: Vec<T>,
     /// The cursor of the next page; `null` on the last.

@@ -8,7 +8,29 @@ use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Respo
 
 use crate::ApiError;
 
+/// Where a version's endpoints are mounted, keeping the list of what was mounted: the check
+/// that each version's OpenAPI document describes exactly the operations served reads it.
+pub struct Routes<'a> {
+    cfg: &'a mut web::ServiceConfig,
+    mounted: Vec<(String, Method)>,
+}
+
+impl<'a> Routes<'a> {
+    pub fn new(cfg: &'a mut web::ServiceConfig) -> Self {
+        Self {
+            cfg,
+            mounted: Vec::new(),
+        }
+    }
+
+    /// Each path and method mounted, in order (`HEAD` beside every `GET`).
+    pub fn mounted(&self) -> &[(String, Method)] {
+        &self.mounted
+    }
+}
+
 pub struct Endpoint {
+    path: String,
     resource: Resource,
     allow: Vec<Method>,
 }
@@ -16,6 +38,7 @@ pub struct Endpoint {
 impl Endpoint {
     pub fn at(path: &str) -> Self {
         Self {
+            path: path.to_owned(),
             resource: web::resource(path),
             allow: Vec::new(),
         }
@@ -68,14 +91,17 @@ impl Endpoint {
         self
     }
 
-    pub fn register(self, cfg: &mut web::ServiceConfig) {
+    pub fn register(self, routes: &mut Routes) {
+        for method in &self.allow {
+            routes.mounted.push((self.path.clone(), method.clone()));
+        }
         let allow = self
             .allow
             .iter()
             .map(Method::as_str)
             .collect::<Vec<_>>()
             .join(", ");
-        cfg.service(
+        routes.cfg.service(
             self.resource
                 .default_service(web::to(move |req: HttpRequest| {
                     let allow = allow.clone();

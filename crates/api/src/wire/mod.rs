@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod conditional;
+pub mod connection_view;
 pub mod cursor;
 pub mod deprecation;
 pub mod endpoint;

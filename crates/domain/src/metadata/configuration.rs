@@ -12,6 +12,9 @@ use crate::{Error, Result};
 pub struct CollectionName(String);
 
 impl CollectionName {
+    /// [`CollectionName::parse`]'s rule as a regular expression, for API documents.
+    pub const PATTERN: &str = "^[a-z0-9-]{1,100}$";
+
     /// # Errors
     /// `Invalid` pointing at `/collection`.
     pub fn parse(raw: &str) -> Result<Self> {

@@ -24,6 +24,17 @@ fn row(record: Record) -> Json {
 }
 
 /// One page of fetches, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/log/collection",
+    tag = "metadata",
+    operation_id = "listCollectionLog",
+    params(CollectionParams),
+    responses(
+        (status = 200, description = "Rows of the collection log, keyed by the archive's column names",
+         body = Vec<serde_json::Value>),
+    )
+)]
 pub async fn log_entries(
     state: web::Data<ApiState>,
     params: web::Query<CollectionParams>,
@@ -38,6 +49,17 @@ pub async fn log_entries(
 }
 
 /// One page of resources, by start date.
+#[utoipa::path(
+    get,
+    path = "/v1/resource",
+    tag = "metadata",
+    operation_id = "listResources",
+    params(CollectionParams),
+    responses(
+        (status = 200, description = "Resources (processed files), keyed by the archive's column names",
+         body = Vec<serde_json::Value>),
+    )
+)]
 pub async fn resources(
     state: web::Data<ApiState>,
     params: web::Query<CollectionParams>,

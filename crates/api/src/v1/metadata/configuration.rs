@@ -6,14 +6,56 @@ use serde_json::{Map, Value as Json, json};
 use sluice_domain::metadata::{ConfigurationTable, RuleKind};
 
 use super::dto::{PageParams, object_of, page, paged_response};
+use crate::contract::words;
 use crate::{ApiError, ApiState};
 
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CollectionPath {
+    /// The collection.
+    #[param(schema_with = words::collection_name, example = "conservation-area")]
+    collection: String,
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OriginPath {
+    /// The collection.
+    #[param(schema_with = words::collection_name, example = "conservation-area")]
+    collection: String,
+    /// Where the collection's data comes from.
+    #[param(schema_with = words::origin_tables)]
+    table: String,
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RulesPath {
+    /// The collection.
+    #[param(schema_with = words::collection_name, example = "conservation-area")]
+    collection: String,
+    /// The kind of rule.
+    #[param(schema_with = words::rule_kinds)]
+    kind: String,
+}
+
 /// How many rows each configured table of the collection holds.
+#[utoipa::path(
+    get,
+    path = "/v1/configuration/{collection}",
+    tag = "metadata",
+    operation_id = "getConfigurationOverview",
+    params(CollectionPath),
+    responses((status = 200, description = "`collection`, `endpoints`, `sources` and `rules` (rows per kind)", body = serde_json::Value))
+)]
 pub async fn overview(
     state: web::Data<ApiState>,
-    collection: web::Path<String>,
+    path: web::Path<CollectionPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let overview = state.metadata.configuration_overview(&collection).await?;
+    let overview = state
+        .metadata
+        .configuration_overview(&path.collection)
+        .await?;
     let mut rules = Map::new();
     let mut body = json!({"collection": overview.collection.as_str()});
     for (table, rows) in overview.tables {
@@ -46,12 +88,26 @@ async fn table(
 }
 
 /// `endpoints` or `sources`: where the collection's data comes from.
+#[utoipa::path(
+    get,
+    path = "/v1/configuration/{collection}/{table}",
+    tag = "metadata",
+    operation_id = "listConfigurationOrigin",
+    params(OriginPath, PageParams),
+    responses(
+        (status = 200, description = "Rows keyed by the archive's column names",
+         body = Vec<serde_json::Value>),
+    )
+)]
 pub async fn origin(
     state: web::Data<ApiState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<OriginPath>,
     params: web::Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let (collection, name) = path.into_inner();
+    let OriginPath {
+        collection,
+        table: name,
+    } = path.into_inner();
     let which = match name.as_str() {
         "endpoints" => ConfigurationTable::Endpoints,
         "sources" => ConfigurationTable::Sources,
@@ -64,12 +120,24 @@ pub async fn origin(
     table(state, &collection, which, params.into_inner()).await
 }
 
+/// One kind of the collection's pipeline rules.
+#[utoipa::path(
+    get,
+    path = "/v1/configuration/{collection}/rules/{kind}",
+    tag = "metadata",
+    operation_id = "listConfigurationRules",
+    params(RulesPath, PageParams),
+    responses(
+        (status = 200, description = "Rows keyed by the archive's column names",
+         body = Vec<serde_json::Value>),
+    )
+)]
 pub async fn rules(
     state: web::Data<ApiState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<RulesPath>,
     params: web::Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let (collection, kind) = path.into_inner();
+    let RulesPath { collection, kind } = path.into_inner();
     let kind = RuleKind::parse(&kind).ok_or_else(|| {
         let known: Vec<_> = RuleKind::ALL.iter().map(|k| k.name()).collect();
         ApiError::not_found(format!(

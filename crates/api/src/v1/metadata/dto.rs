@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 use sluice_domain::metadata::{FilterValue, IssueFilters, Paged, Record, Value};
 use sluice_domain::page::Page;
+use utoipa::IntoParams;
 
 use crate::ApiError;
 
@@ -24,27 +25,41 @@ pub fn page(limit: Option<u64>, offset: Option<u64>) -> Result<Page, ApiError> {
 }
 
 /// The issue log's filters as query parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct IssueParams {
+    /// The dataset whose issues are read.
+    #[param(required = true, example = "conservation-area")]
     pub dataset: Option<String>,
     pub resource: Option<String>,
     pub field: Option<String>,
     pub issue_type: Option<String>,
+    /// How many rows to skip.
+    #[param(minimum = 0)]
     pub offset: Option<u64>,
+    /// How many rows, 1 to 100 (50 when left out).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
 /// `GET /v1/performance/issues`: the issue log's filters and the columns to group on.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct IssueCountParams {
+    /// Comma-separated columns to group on, of `dataset`, `resource`, `field`, `issue-type`
+    /// (`issue-type` when left out).
     pub group_by: Option<String>,
     pub dataset: Option<String>,
     pub resource: Option<String>,
     pub field: Option<String>,
     pub issue_type: Option<String>,
+    /// How many rows to skip.
+    #[param(minimum = 0)]
     pub offset: Option<u64>,
+    /// How many rows, 1 to 100 (50 when left out).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
@@ -62,40 +77,60 @@ pub fn issue_filters(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PerformanceParams {
     pub dataset: Option<String>,
     pub organisation: Option<String>,
+    /// How many rows to skip.
+    #[param(minimum = 0)]
     pub offset: Option<u64>,
+    /// How many rows, 1 to 100 (50 when left out).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
 /// `GET /v1/log/collection` and `GET /v1/resource`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CollectionParams {
     pub dataset: Option<String>,
     pub organisation: Option<String>,
     pub endpoint: Option<String>,
     pub resource: Option<String>,
+    /// How many rows to skip.
+    #[param(minimum = 0)]
     pub offset: Option<u64>,
+    /// How many rows, 1 to 100 (50 when left out).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
 /// `offset` and `limit` alone.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// How many rows to skip.
+    #[param(minimum = 0)]
     pub offset: Option<u64>,
+    /// How many rows, 1 to 100 (50 when left out).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SpecificationParams {
     pub dataset: Option<String>,
+    /// How many rows to skip.
+    #[param(minimum = 0)]
     pub offset: Option<u64>,
+    /// How many rows, 1 to 100 (50 when left out).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 

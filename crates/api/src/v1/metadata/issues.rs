@@ -12,6 +12,17 @@ const DEFAULT_GROUP_BY: &str = "issue-type";
 
 /// One page of a dataset's issues, in the order dataset, resource, line-number, entry-number,
 /// field, issue-type, value, message.
+#[utoipa::path(
+    get,
+    path = "/v1/log/issue",
+    tag = "metadata",
+    operation_id = "listIssues",
+    params(IssueParams),
+    responses(
+        (status = 200, description = "Rows keyed `dataset`, `resource`, `line-number`, `entry-number`, `field`, `issue-type`, `value`, `message`",
+         body = Vec<serde_json::Value>),
+    )
+)]
 pub async fn issue_page(
     state: web::Data<ApiState>,
     params: web::Query<IssueParams>,
@@ -46,6 +57,17 @@ fn issue_json(row: IssueRow) -> Json {
 }
 
 /// Issue counts grouped on the fly, largest first.
+#[utoipa::path(
+    get,
+    path = "/v1/performance/issues",
+    tag = "metadata",
+    operation_id = "countIssues",
+    params(IssueCountParams),
+    responses(
+        (status = 200, description = "One row per group: the grouped columns and `count`",
+         body = Vec<serde_json::Value>),
+    )
+)]
 pub async fn counts(
     state: web::Data<ApiState>,
     params: web::Query<IssueCountParams>,

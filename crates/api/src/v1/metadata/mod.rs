@@ -2,18 +2,16 @@
 //! DuckDB services call, so that moving to Sluice changes only a base URL. Rows are keyed by the
 //! archive's own column names (`line-number`, `issue-type`).
 
-mod collection;
-mod configuration;
+pub(super) mod collection;
+pub(super) mod configuration;
 mod dto;
-mod issues;
-mod performance;
-mod specification;
+pub(super) mod issues;
+pub(super) mod performance;
+pub(super) mod specification;
 
-use actix_web::web;
+use crate::wire::endpoint::{Endpoint, Routes};
 
-use crate::wire::endpoint::Endpoint;
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut Routes) {
     Endpoint::at("/log/issue")
         .get(issues::issue_page)
         .register(cfg);

@@ -8,6 +8,18 @@ use sluice_domain::metadata::{DatasetSpecification, FilterValue, SpecificationQu
 use super::dto::{SpecificationParams, object_of, page, paged_response};
 use crate::{ApiError, ApiState};
 
+/// One item per dataset of each specification, with its fields.
+#[utoipa::path(
+    get,
+    path = "/v1/specification/specification",
+    tag = "metadata",
+    operation_id = "listSpecificationDatasets",
+    params(SpecificationParams),
+    responses(
+        (status = 200, description = "Items with `specification`, `dataset`, `name` and `fields`",
+         body = Vec<serde_json::Value>),
+    )
+)]
 pub async fn datasets(
     state: web::Data<ApiState>,
     params: web::Query<SpecificationParams>,
@@ -31,6 +43,14 @@ fn dataset_json(dataset: DatasetSpecification) -> Json {
 }
 
 /// The dataset's row of the specification, with `fields`: its rows of `dataset-field`.
+#[utoipa::path(
+    get,
+    path = "/v1/specification/datasets/{dataset}",
+    tag = "metadata",
+    operation_id = "getSpecificationDataset",
+    params(("dataset" = String, Path, description = "The dataset", example = "conservation-area")),
+    responses((status = 200, description = "The dataset's row, with `fields`", body = serde_json::Value))
+)]
 pub async fn dataset(
     state: web::Data<ApiState>,
     dataset: web::Path<String>,
@@ -51,6 +71,14 @@ pub async fn dataset(
 }
 
 /// The field's row of the specification, with `datasets`: the datasets that have it.
+#[utoipa::path(
+    get,
+    path = "/v1/specification/fields/{field}",
+    tag = "metadata",
+    operation_id = "getSpecificationField",
+    params(("field" = String, Path, description = "The field", example = "reference")),
+    responses((status = 200, description = "The field's row, with `datasets`", body = serde_json::Value))
+)]
 pub async fn field(
     state: web::Data<ApiState>,
     field: web::Path<String>,
