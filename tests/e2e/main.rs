@@ -3,6 +3,7 @@
 mod auth;
 mod contract;
 mod databases;
+mod drain;
 mod support;
 
 mod decimals;

@@ -193,6 +193,31 @@ impl TestServer {
         Self::spawn(&self.data, &self._metadata.url, &options).await
     }
 
+    /// Sends SIGTERM, as an orchestrator stopping the task does.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.process.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit by itself, at most `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.process.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < within,
+                "sluice did not exit within {within:?}:\n{}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Kills the process with SIGKILL, as a crash or an out-of-memory kill would.
     pub fn kill(&mut self) {
         let _ = self.process.kill();

@@ -1,15 +1,39 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::wire::problems;
 use crate::{ApiError, ApiState};
+
+/// Whether this process is stopping. From then on `/readyz` answers 503, so the load balancer
+/// sends new requests elsewhere while those in flight and the running flows finish.
+#[derive(Clone, Default)]
+pub struct Stopping(Arc<AtomicBool>);
+
+impl Stopping {
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
 
 /// The process is alive.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The process can do its work: the metadata store answers.
+/// The process can do its work: it is not stopping and the metadata store answers.
 pub async fn readyz(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    if state.stopping.is_stopping() {
+        return Err(ApiError::new(
+            problems::UNAVAILABLE,
+            "this process is stopping: send requests to another",
+        ));
+    }
     state.readiness.check().await?;
     Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
 }

@@ -20,6 +20,7 @@ use sluice_domain::services::{
 use std::sync::Arc;
 
 pub use error::ApiError;
+pub use health::Stopping;
 pub use wire::auth::{AuthPolicy, Authenticator};
 pub use wire::limits::{Limiter, RequestLimits};
 pub use wire::rate_limit::{RateLimiterMiddleware, RateLimits};
@@ -43,6 +44,8 @@ pub struct ApiState {
     pub flows: FlowService,
     pub metadata: MetadataService,
     pub readiness: Arc<dyn Readiness>,
+    /// Set when the process begins to stop: `/readyz` then answers 503.
+    pub stopping: Stopping,
 }
 
 /// The largest request body accepted.

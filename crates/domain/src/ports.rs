@@ -202,6 +202,15 @@ pub trait FlowOutputRepository: Send + Sync {
         settlement: &Settlement,
     ) -> Result<bool>;
 
+    /// Gives a RUNNING flow that `runner` holds back to the queue, as if it had never started:
+    /// READY, without runner or lease, progress 0, no steps, with `line` in its log; all in one
+    /// transaction, and only while `runner` still holds it. Returns whether it moved (not when a
+    /// cancel made it CANCELLING meanwhile, or another process settled it).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn hand_back(&self, id: FlowOutputId, runner: &RunnerId, line: String) -> Result<bool>;
+
     /// Records the steps a flow will run, all PENDING, in order.
     ///
     /// # Errors

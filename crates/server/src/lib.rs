@@ -10,7 +10,7 @@ pub mod telemetry;
 
 use actix_web::middleware::{Condition, Logger, from_fn};
 use actix_web::{App, HttpServer};
-use sluice_api::{ApiState, Authenticator, Limiter, add_problem_instance};
+use sluice_api::{ApiState, Authenticator, Limiter, Stopping, add_problem_instance};
 use sluice_domain::flow::RunnerId;
 use sluice_domain::services::{
     ApiKeyService, DataStoreService, FlowInputService, FlowRunner, FlowService, IdempotencyService,
@@ -64,6 +64,12 @@ pub struct Application {
     server: actix_web::dev::Server,
     runner: tokio::task::JoinHandle<()>,
     shutdown: CancellationToken,
+    drain_over: CancellationToken,
+    stopping: Stopping,
+    /// How long running flows may finish once the process is stopping.
+    drain: Duration,
+    /// How long requests are still served after `/readyz` turns 503.
+    shutdown_delay: Duration,
 }
 
 impl Application {
@@ -138,7 +144,9 @@ impl Application {
             flows: FlowService::new(store.clone(), store.clone(), wakeup),
             metadata,
             readiness: store.clone(),
+            stopping: Stopping::default(),
         };
+        let stopping = state.stopping.clone();
         let checkpoints = store;
 
         let address = settings.server.address.clone();
@@ -170,19 +178,26 @@ impl Application {
             settings.server.head_read_timeout_secs.max(1),
         ))
         .max_connections(settings.server.max_connections_per_worker.max(1))
+        // Signals are this application's to handle: it drains before the listener closes.
+        .disable_signals()
         .listen(listener)
         .map_err(|source| StartError::Listen { address, source })?
         .run();
         tracing::info!("listening on http://{local}");
 
         let shutdown = CancellationToken::new();
-        let runner = tokio::spawn(runner.run_until(shutdown.clone()));
+        let drain_over = CancellationToken::new();
+        let runner = tokio::spawn(runner.run_until(shutdown.clone(), drain_over.clone()));
         tokio::spawn(checkpoint_until(checkpoints, idempotency, shutdown.clone()));
         Ok(Self {
             port: local.port(),
             server,
             runner,
             shutdown,
+            drain_over,
+            stopping,
+            drain: Duration::from_secs(settings.runner.drain_secs),
+            shutdown_delay: Duration::from_secs(settings.server.shutdown_delay_secs),
         })
     }
 
@@ -190,16 +205,70 @@ impl Application {
         self.port
     }
 
-    /// Serves until the process is asked to stop (SIGINT, SIGTERM), then stops the runner: flows
-    /// still running are stopped and settled as interrupted.
+    /// Serves until the process is asked to stop (SIGTERM, SIGINT), then stops without losing
+    /// work: `/readyz` answers 503 at once; the runner claims no more flows and lets the running
+    /// ones finish for up to the drain time (a second signal ends it), handing back those still
+    /// running; requests are served for at least the shutdown delay; then the listener closes
+    /// and the requests in flight finish.
     ///
     /// # Errors
     /// The server's I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = self.server.await;
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            () = stop_signal() => {}
+            // The server ended by itself: an I/O error to report.
+            served = &mut server => {
+                self.shutdown.cancel();
+                self.drain_over.cancel();
+                let _ = self.runner.await;
+                return served.unwrap_or_else(|err| Err(std::io::Error::other(err)));
+            }
+        }
+        self.stopping.begin();
+        tracing::info!(
+            drain_secs = self.drain.as_secs(),
+            shutdown_delay_secs = self.shutdown_delay.as_secs(),
+            "stopping: /readyz answers 503, no more flows are claimed, the running ones may finish"
+        );
         self.shutdown.cancel();
-        let _ = self.runner.await;
-        served
+        let drain_over = self.drain_over.clone();
+        let drain = self.drain;
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(drain) => {}
+                () = stop_signal() => tracing::info!("a second signal: the drain ends now"),
+            }
+            drain_over.cancel();
+        });
+        let (runner, ()) = tokio::join!(self.runner, tokio::time::sleep(self.shutdown_delay));
+        if let Err(err) = runner {
+            tracing::error!(error = %err, "the runner stopped abnormally");
+        }
+        handle.stop(true).await;
+        server
+            .await
+            .unwrap_or_else(|err| Err(std::io::Error::other(err)))
+    }
+}
+
+/// Waits for SIGTERM (what an orchestrator sends) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }
 

@@ -110,6 +110,8 @@ pub struct ServerSettings {
     /// Origins allowed to call the API from a browser, comma-separated; empty for none.
     #[serde(default)]
     pub cors_allowed_origins: String,
+    /// How long a stopping process keeps serving after `/readyz` turns 503.
+    pub shutdown_delay_secs: u64,
 }
 
 impl ServerSettings {
@@ -162,6 +164,8 @@ pub struct RunnerSettings {
     pub cancel_check_interval_ms: u64,
     /// How long a claim on a running flow lasts unless its process renews it.
     pub lease_secs: u64,
+    /// How long a stopping process lets its running flows finish before handing them back.
+    pub drain_secs: u64,
 }
 
 /// How each flow runs.

@@ -12,7 +12,7 @@ use sluice_domain::step::{Step, StepChange, StepState};
 use sluice_domain::{Error, Result};
 
 use crate::Store;
-use crate::entity::{flow_output, flow_output_line};
+use crate::entity::{flow_output, flow_output_line, flow_step};
 use crate::error::{corrupt, map_db_err};
 use crate::flow_steps::end_open_steps;
 use crate::flows::{LEASED, lease_ran_out, state_names};
@@ -109,6 +109,43 @@ impl FlowOutputRepository for Store {
         append_line(&txn, id, flow_output_line::ERROR, line).await?;
         let step_error = Some(settlement.step_error.as_str());
         end_open_steps(&txn, id, settlement.running_steps, step_error, now).await?;
+        txn.commit().await.map_err(map_db_err)?;
+        Ok(true)
+    }
+
+    async fn hand_back(&self, id: FlowOutputId, runner: &RunnerId, line: String) -> Result<bool> {
+        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let result = flow_output::Entity::update_many()
+            .col_expr(
+                flow_output::Column::State,
+                Expr::value(FlowState::Ready.as_str()),
+            )
+            .col_expr(flow_output::Column::RunnerId, Expr::value(None::<String>))
+            .col_expr(
+                flow_output::Column::LeaseExpiresUtc,
+                Expr::value(None::<DateTime<Utc>>),
+            )
+            .col_expr(flow_output::Column::ProgressPercent, Expr::value(0_i16))
+            .col_expr(
+                flow_output::Column::ProgressUpdatedUtc,
+                Expr::value(Utc::now()),
+            )
+            .filter(flow_output::Column::Id.eq(id.0))
+            .filter(flow_output::Column::RunnerId.eq(runner.0.as_str()))
+            .filter(flow_output::Column::State.eq(FlowState::Running.as_str()))
+            .exec(&txn)
+            .await
+            .map_err(map_db_err)?;
+        if result.rows_affected != 1 {
+            // Dropping the transaction rolls it back.
+            return Ok(false);
+        }
+        flow_step::Entity::delete_many()
+            .filter(flow_step::Column::FlowOutputId.eq(id.0))
+            .exec(&txn)
+            .await
+            .map_err(map_db_err)?;
+        append_line(&txn, id, flow_output_line::LOG, line).await?;
         txn.commit().await.map_err(map_db_err)?;
         Ok(true)
     }

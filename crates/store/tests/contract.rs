@@ -415,6 +415,68 @@ async fn a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out(store
     );
 }
 
+async fn a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can_do_it(
+    store: &Store,
+) {
+    let input = flow_input(store).await;
+    let flow = FlowRepository::create(store, input).await.unwrap();
+    let output = flow.output.id;
+    let (mine, theirs) = (RunnerId("mine".into()), RunnerId("theirs".into()));
+    let until = Utc::now() + TimeDelta::seconds(30);
+    store.claim_ready(&mine, until).await.unwrap().unwrap();
+    store
+        .plan_steps(
+            output,
+            &[Step {
+                kind: StepKind::Transform,
+                name: "t".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    store.raise_progress(output, 40).await.unwrap();
+    assert!(
+        !store
+            .hand_back(output, &theirs, "not theirs".into())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .hand_back(output, &mine, "handed back".into())
+            .await
+            .unwrap()
+    );
+    let view = FlowRepository::get(store, flow.flow.id).await.unwrap();
+    assert_eq!(view.output.state, FlowState::Ready);
+    assert_eq!(view.output.progress.percent, 0);
+    assert!(view.output.steps.is_empty());
+    assert_eq!(view.output.logs.lines, ["handed back"]);
+    assert!(!store.renew_lease(output, &mine, until).await.unwrap());
+
+    // Claimed again and planned again, as a new run; a CANCELLING flow is not handed back.
+    let again = store.claim_ready(&theirs, until).await.unwrap().unwrap();
+    assert_eq!(again.id, flow.flow.id);
+    store
+        .plan_steps(
+            output,
+            &[Step {
+                kind: StepKind::Transform,
+                name: "t".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    store
+        .set_state(output, FlowState::Running, FlowState::Cancelling)
+        .await
+        .unwrap();
+    assert!(!store.hand_back(output, &theirs, "no".into()).await.unwrap());
+    let view = FlowRepository::get(store, flow.flow.id).await.unwrap();
+    assert_eq!(view.output.state, FlowState::Cancelling);
+    assert_eq!(view.output.steps.len(), 1);
+}
+
 async fn a_view_holds_the_newest_lines_and_pages_reach_every_line(store: &Store) {
     let input = flow_input(store).await;
     let flow = FlowRepository::create(store, input).await.unwrap();
@@ -712,6 +774,7 @@ contract!(
     flows_list_by_state_oldest_first,
     concurrent_claims_take_every_ready_flow_exactly_once,
     a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out,
+    a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can_do_it,
     a_view_holds_the_newest_lines_and_pages_reach_every_line,
     steps_are_planned_pending_then_changed_and_closed,
     api_keys_are_found_by_lookup_listed_by_name_and_deleted_by_name,

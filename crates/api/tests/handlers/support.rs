@@ -49,6 +49,7 @@ pub async fn app_with(
             collection_log: metadata,
         }),
         readiness: store,
+        stopping: sluice_api::Stopping::default(),
     };
     test::init_service(
         App::new()

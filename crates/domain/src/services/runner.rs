@@ -62,6 +62,9 @@ pub struct FlowRunner {
     running: Mutex<HashSet<FlowId>>,
 }
 
+/// The line in the log of a flow a stopping process gave back to the queue.
+pub const HANDED_BACK: &str = "handed back: the Sluice process running this flow was stopping and the flow did not finish within its drain time; the next free runner runs it again from the start (nothing it wrote was kept)";
+
 /// The line that settles a flow a previous process left unfinished.
 pub const INTERRUPTED: &str = "interrupted: the Sluice process running this flow stopped before it finished; start the flow again to re-run it";
 
@@ -148,9 +151,17 @@ impl FlowRunner {
     }
 
     /// Runs READY flows until `shutdown` fires, at most `max_concurrent_flows` at once (none when
-    /// it is 0), and settles flows that other processes left behind. On shutdown, flows still running are
-    /// stopped and settled as interrupted.
-    pub async fn run_until(self: Arc<Self>, shutdown: CancellationToken) {
+    /// it is 0), and settles flows that other processes left behind.
+    ///
+    /// On shutdown it drains: it claims no more flows and lets the running ones finish until
+    /// `drain_over` fires, then stops those still running and hands them back to the queue
+    /// (READY, to be run from the start by another process; outputs are atomic, so nothing
+    /// half-written stays). Returns when every flow it ran is settled or handed back.
+    pub async fn run_until(
+        self: Arc<Self>,
+        shutdown: CancellationToken,
+        drain_over: CancellationToken,
+    ) {
         let sweeper = tokio::spawn(self.clone().sweep_until(shutdown.clone()));
         if self.settings.max_concurrent_flows == 0 {
             // A process that only serves the API: it runs no flow, but still settles those of
@@ -161,6 +172,8 @@ impl FlowRunner {
         }
         let slots = self.settings.max_concurrent_flows;
         let permits = Arc::new(Semaphore::new(slots));
+        // Fired when the drain is over: the flows still running stop and go back to the queue.
+        let hand_back = CancellationToken::new();
         loop {
             let permit = tokio::select! {
                 permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
@@ -176,7 +189,7 @@ impl FlowRunner {
             match claimed {
                 Some(flow) => {
                     let runner = self.clone();
-                    let stop = shutdown.child_token();
+                    let stop = hand_back.child_token();
                     tokio::spawn(async move {
                         runner.run_claimed(flow, stop).await;
                         drop(permit);
@@ -193,10 +206,22 @@ impl FlowRunner {
             }
         }
         sweeper.abort();
-        // Every flow task holds a permit until it has settled its flow: wait for them all, but
-        // not longer than a lease, after which another process settles what is left.
+        // Every flow task holds a permit until it has settled its flow.
         let all = u32::try_from(slots).unwrap_or(u32::MAX);
-        let _ = tokio::time::timeout(self.settings.lease, permits.acquire_many(all)).await;
+        let running = slots - permits.available_permits();
+        if running > 0 {
+            tracing::info!(running, "draining: the running flows may finish");
+        }
+        let drained = tokio::select! {
+            all = permits.acquire_many(all) => all.is_ok(),
+            () = drain_over.cancelled() => false,
+        };
+        if !drained {
+            hand_back.cancel();
+            // Stopping and handing back takes moments; past a lease, another process settles
+            // what is left.
+            let _ = tokio::time::timeout(self.settings.lease, permits.acquire_many(all)).await;
+        }
     }
 
     async fn sweep_until(self: Arc<Self>, shutdown: CancellationToken) {
@@ -225,13 +250,14 @@ impl FlowRunner {
         Utc::now() + TimeDelta::from_std(self.settings.lease).unwrap_or_else(|_| TimeDelta::days(1))
     }
 
-    async fn run_claimed(&self, flow: Flow, shutdown: CancellationToken) {
+    /// Runs a claimed flow to its end; `hand_back` stops it and gives it back to the queue.
+    async fn run_claimed(&self, flow: Flow, hand_back: CancellationToken) {
         let output = flow.flow_output_id;
         self.running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(flow.id);
-        let settled = self.run_and_settle(&flow, shutdown).await;
+        let settled = self.run_and_settle(&flow, hand_back).await;
         self.running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -258,7 +284,7 @@ impl FlowRunner {
         }
     }
 
-    async fn run_and_settle(&self, flow: &Flow, shutdown: CancellationToken) -> Result<()> {
+    async fn run_and_settle(&self, flow: &Flow, hand_back: CancellationToken) -> Result<()> {
         let output = flow.flow_output_id;
         let plan = match patiently("planning the flow", || self.plan(flow)).await {
             Ok(plan) => plan,
@@ -294,8 +320,12 @@ impl FlowRunner {
 
         let cancel = CancellationToken::new();
         let lease_lost = Arc::new(AtomicBool::new(false));
-        let heartbeat =
-            self.heartbeat(output, cancel.clone(), shutdown.clone(), lease_lost.clone());
+        let heartbeat = self.heartbeat(
+            output,
+            cancel.clone(),
+            hand_back.clone(),
+            lease_lost.clone(),
+        );
         let events = OutputEvents {
             outputs: self.outputs.clone(),
             output,
@@ -326,38 +356,21 @@ impl FlowRunner {
                 .await?;
                 self.finish(output, FlowState::Completed).await
             }
-            RunOutcome::Cancelled if shutdown.is_cancelled() => {
-                // Settled as a dead process's flow would be, at once rather than a lease later.
-                tracing::warn!(flow_id = %flow.id, "flow stopped by shutdown");
-                let (end, step_end) = interrupted_ends(
-                    patiently("recording the flow", || self.outputs.state(output)).await?,
-                );
-                patiently("recording the flow", || {
-                    self.outputs
-                        .close_steps(output, step_end, Some("interrupted"), now)
+            RunOutcome::Cancelled if hand_back.is_cancelled() => {
+                let runner = &self.settings.runner;
+                let handed = patiently("handing the flow back", || {
+                    self.outputs.hand_back(output, runner, stamped(HANDED_BACK))
                 })
                 .await?;
-                patiently("recording the flow", || {
-                    self.outputs.append_error(output, stamped(INTERRUPTED))
-                })
-                .await?;
-                self.finish(output, end).await
+                if handed {
+                    tracing::warn!(flow_id = %flow.id, "handed a flow back to the queue: it did not finish within the drain");
+                    self.wakeup.notify_one();
+                    return Ok(());
+                }
+                // A cancel came first (CANCELLING): the flow ends cancelled, as asked.
+                self.settle_cancelled(output, now).await
             }
-            RunOutcome::Cancelled => {
-                patiently("recording the flow", || {
-                    self.outputs
-                        .close_steps(output, StepState::Cancelled, None, now)
-                })
-                .await?;
-                patiently("recording the flow", || {
-                    self.outputs.append_log(
-                        output,
-                        stamped("flow cancelled: the target was left unchanged"),
-                    )
-                })
-                .await?;
-                self.finish(output, FlowState::Cancelled).await
-            }
+            RunOutcome::Cancelled => self.settle_cancelled(output, now).await,
             RunOutcome::Failed { step, message } => {
                 tracing::warn!(flow_id = %flow.id, %step, error = %message, "flow failed");
                 patiently("recording the flow", || {
@@ -394,6 +407,22 @@ impl FlowRunner {
         }
     }
 
+    async fn settle_cancelled(&self, output: FlowOutputId, now: DateTime<Utc>) -> Result<()> {
+        patiently("recording the flow", || {
+            self.outputs
+                .close_steps(output, StepState::Cancelled, None, now)
+        })
+        .await?;
+        patiently("recording the flow", || {
+            self.outputs.append_log(
+                output,
+                stamped("flow cancelled: the target was left unchanged"),
+            )
+        })
+        .await?;
+        self.finish(output, FlowState::Cancelled).await
+    }
+
     /// Moves a running (or cancelling) flow to its end state through the state machine.
     async fn finish(&self, output: FlowOutputId, end: FlowState) -> Result<()> {
         loop {
@@ -416,7 +445,7 @@ impl FlowRunner {
         &self,
         output: FlowOutputId,
         cancel: CancellationToken,
-        shutdown: CancellationToken,
+        stop: CancellationToken,
         lease_lost: Arc<AtomicBool>,
     ) -> tokio::task::JoinHandle<()> {
         let outputs = self.outputs.clone();
@@ -428,7 +457,7 @@ impl FlowRunner {
             let mut renewed = tokio::time::Instant::now();
             loop {
                 tokio::select! {
-                    () = shutdown.cancelled() => break,
+                    () = stop.cancelled() => break,
                     () = tokio::time::sleep(every) => {}
                 }
                 if renewed.elapsed() >= renew_every {

@@ -197,7 +197,11 @@ async fn the_runner_completes_flows_at_100_percent_and_never_runs_more_than_its_
         .unwrap()
         .id;
     let shutdown = CancellationToken::new();
-    tokio::spawn(s.runner.clone().run_until(shutdown.clone()));
+    tokio::spawn(
+        s.runner
+            .clone()
+            .run_until(shutdown.clone(), CancellationToken::new()),
+    );
     let mut flows = Vec::new();
     for _ in 0..6 {
         flows.push(s.flows.start(id).await.unwrap().flow.id);
@@ -237,7 +241,11 @@ async fn a_cancel_stops_a_running_flow_and_a_finished_flow_refuses_one() {
         .await
         .unwrap()
         .id;
-    tokio::spawn(s.runner.clone().run_until(CancellationToken::new()));
+    tokio::spawn(
+        s.runner
+            .clone()
+            .run_until(CancellationToken::new(), CancellationToken::new()),
+    );
     let flow = s.flows.start(id).await.unwrap().flow.id;
     while s.flows.get(flow).await.unwrap().output.state != FlowState::Running {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -273,7 +281,11 @@ async fn a_failing_step_fails_the_flow_with_an_error_naming_it() {
         .await
         .unwrap()
         .id;
-    tokio::spawn(s.runner.clone().run_until(CancellationToken::new()));
+    tokio::spawn(
+        s.runner
+            .clone()
+            .run_until(CancellationToken::new(), CancellationToken::new()),
+    );
     let flow = s.flows.start(id).await.unwrap().flow.id;
     assert_eq!(wait_until_finished(&s.flows, flow).await, FlowState::Failed);
     let errors = s.flows.get(flow).await.unwrap().output.errors.lines;
@@ -353,7 +365,11 @@ async fn a_flow_reports_each_step_and_a_failure_skips_the_steps_after_it() {
         .await
         .unwrap()
         .id;
-    tokio::spawn(s.runner.clone().run_until(CancellationToken::new()));
+    tokio::spawn(
+        s.runner
+            .clone()
+            .run_until(CancellationToken::new(), CancellationToken::new()),
+    );
     let flow = s.flows.start(id).await.unwrap().flow.id;
     assert_eq!(wait_until_finished(&s.flows, flow).await, FlowState::Failed);
     let steps = s.flows.get(flow).await.unwrap().output.steps;
@@ -393,7 +409,11 @@ async fn a_runner_that_lost_its_lease_stops_the_flow_and_keeps_the_settled_state
         .map(|(n, q)| (n.as_str(), q.as_str()))
         .collect();
     let id = s.inputs.create(input(csv, lake, &steps)).await.unwrap().id;
-    tokio::spawn(s.runner.clone().run_until(CancellationToken::new()));
+    tokio::spawn(
+        s.runner
+            .clone()
+            .run_until(CancellationToken::new(), CancellationToken::new()),
+    );
     let view = s.flows.start(id).await.unwrap();
     while s.store.output(view.output.id).state != FlowState::Running {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -421,4 +441,130 @@ async fn a_runner_that_lost_its_lease_stops_the_flow_and_keeps_the_settled_state
     let output = s.store.output(view.output.id);
     assert_eq!(output.state, FlowState::Failed);
     assert_eq!(output.errors.lines.len(), 1, "{:?}", output.errors);
+}
+
+async fn wait_for(flows: &FlowService, flow: FlowId, state: FlowState) {
+    for _ in 0..500 {
+        if flows.get(flow).await.unwrap().output.state == state {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("flow {flow} never became {state}");
+}
+
+#[tokio::test]
+async fn a_stopping_runner_lets_its_running_flow_finish_within_the_drain_and_claims_no_more() {
+    let s = services(2, Duration::from_millis(150));
+    let (csv, lake) = stores(&s.store).await;
+    let id = s
+        .inputs
+        .create(input(csv, lake, &[("a", "SELECT * FROM orders")]))
+        .await
+        .unwrap()
+        .id;
+    let shutdown = CancellationToken::new();
+    let runner = tokio::spawn(
+        s.runner
+            .clone()
+            .run_until(shutdown.clone(), CancellationToken::new()),
+    );
+    let running = s.flows.start(id).await.unwrap().flow.id;
+    wait_for(&s.flows, running, FlowState::Running).await;
+    shutdown.cancel();
+    let later = s.flows.start(id).await.unwrap().flow.id;
+    runner.await.unwrap();
+    assert_eq!(
+        s.flows.get(running).await.unwrap().output.state,
+        FlowState::Completed
+    );
+    assert_eq!(
+        s.flows.get(later).await.unwrap().output.state,
+        FlowState::Ready,
+        "a draining runner claims nothing new"
+    );
+}
+
+#[tokio::test]
+async fn a_flow_still_running_when_the_drain_ends_goes_back_to_the_queue_and_another_runner_runs_it()
+ {
+    let s = services(1, Duration::from_secs(60));
+    let (csv, lake) = stores(&s.store).await;
+    let id = s
+        .inputs
+        .create(input(csv, lake, &[("a", "SELECT * FROM orders")]))
+        .await
+        .unwrap()
+        .id;
+    let (shutdown, drain_over) = (CancellationToken::new(), CancellationToken::new());
+    let runner = tokio::spawn(
+        s.runner
+            .clone()
+            .run_until(shutdown.clone(), drain_over.clone()),
+    );
+    let flow = s.flows.start(id).await.unwrap().flow.id;
+    wait_for(&s.flows, flow, FlowState::Running).await;
+    shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drain_over.cancel();
+    runner.await.unwrap();
+
+    let view = s.flows.get(flow).await.unwrap();
+    assert_eq!(view.output.state, FlowState::Ready);
+    assert_eq!(view.output.progress.percent, 0);
+    assert!(view.output.steps.is_empty(), "{:?}", view.output.steps);
+    assert!(
+        view.output.errors.lines.is_empty(),
+        "a hand-back is no error"
+    );
+    assert!(
+        view.output
+            .logs
+            .lines
+            .last()
+            .unwrap()
+            .contains("handed back"),
+        "{:?}",
+        view.output.logs.lines
+    );
+
+    // Another process picks it up and runs it from the start.
+    let fast = Arc::new(SlowEngine::new(Duration::ZERO));
+    let next = runner_on(&s.store, &fast, "next", 1, Arc::new(Notify::new()));
+    tokio::spawn(next.run_until(CancellationToken::new(), CancellationToken::new()));
+    assert_eq!(
+        wait_until_finished(&s.flows, flow).await,
+        FlowState::Completed
+    );
+    // The steps of the rerun alone (this engine reports only its transforms).
+    let steps = s.flows.get(flow).await.unwrap().output.steps;
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    assert_eq!(steps[1].state, StepState::Completed, "{steps:?}");
+}
+
+#[tokio::test]
+async fn a_flow_cancelled_while_its_runner_drains_ends_cancelled_not_back_in_the_queue() {
+    let s = services(1, Duration::from_secs(60));
+    let (csv, lake) = stores(&s.store).await;
+    let id = s
+        .inputs
+        .create(input(csv, lake, &[("a", "SELECT * FROM orders")]))
+        .await
+        .unwrap()
+        .id;
+    let shutdown = CancellationToken::new();
+    let runner = tokio::spawn(
+        s.runner
+            .clone()
+            .run_until(shutdown.clone(), CancellationToken::new()),
+    );
+    let flow = s.flows.start(id).await.unwrap().flow.id;
+    wait_for(&s.flows, flow, FlowState::Running).await;
+    shutdown.cancel();
+    s.flows.cancel(flow).await.unwrap();
+    runner.await.unwrap();
+    assert_eq!(
+        s.flows.get(flow).await.unwrap().output.state,
+        FlowState::Cancelled
+    );
 }

@@ -499,6 +499,32 @@ impl FlowOutputRepository for MemoryStore {
         Ok(true)
     }
 
+    async fn hand_back(&self, id: FlowOutputId, runner: &RunnerId, line: String) -> Result<bool> {
+        let held = self
+            .leases
+            .lock()
+            .unwrap()
+            .get(&id.0)
+            .is_some_and(|(holder, _)| holder == runner);
+        if !held
+            || !FlowOutputRepository::set_state(self, id, FlowState::Running, FlowState::Ready)
+                .await?
+        {
+            return Ok(false);
+        }
+        self.leases.lock().unwrap().remove(&id.0);
+        self.outputs
+            .lock()
+            .unwrap()
+            .get_mut(&id.0)
+            .unwrap()
+            .progress
+            .percent = 0;
+        self.with_steps(id, Vec::clear);
+        self.append(id, LineStream::Log, line);
+        Ok(true)
+    }
+
     async fn plan_steps(&self, id: FlowOutputId, steps: &[Step]) -> Result<()> {
         self.with_steps(id, |results| {
             *results = steps.iter().cloned().map(StepResult::pending).collect();
