@@ -16,6 +16,7 @@ mod operations;
 mod postgres_source;
 mod postgres_target;
 mod replicas;
+mod rolling_deploy;
 mod s3_stores;
 mod secrets;
 mod security;
