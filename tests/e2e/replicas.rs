@@ -343,3 +343,58 @@ async fn what_a_killed_process_staged_on_s3_is_removed_when_its_flow_is_settled(
         "nothing was committed: {keys:?}"
     );
 }
+
+/// Where Debian's libfaketime is (tests/apt-packages.txt installs it).
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// Leases run on the state database's clock: a process whose own clock runs an hour ahead
+/// (libfaketime) sweeps for expired leases every second and still leaves a live flow alone.
+#[tokio::test]
+async fn a_process_whose_clock_runs_an_hour_ahead_leaves_a_live_flow_alone() {
+    assert!(
+        std::path::Path::new(LIBFAKETIME).exists(),
+        "this test needs libfaketime: apt-get install faketime (see tests/apt-packages.txt)"
+    );
+    let first = TestServer::start(replica_options(1)).await;
+    let (orders, lake) = orders_and_lake(&first, 3000).await;
+    let input = first.flow_input(endless(orders, lake)).await;
+    let flow = first.start_flow(input).await;
+    first
+        .wait_for_state(flow, "RUNNING", Duration::from_secs(10))
+        .await;
+
+    let mut ahead = replica_options(0);
+    ahead.env.extend([
+        ("LD_PRELOAD", LIBFAKETIME.to_owned()),
+        ("FAKETIME", "+1h".to_owned()),
+        // Timers and timeouts keep real time; only the wall clock is ahead.
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_owned()),
+    ]);
+    let second = first.replica(ahead).await;
+    // The clock is ahead indeed: what the process stamps is an hour later.
+    let (_, store) = second
+        .post(
+            "/v1/data-stores",
+            &json!({"name": "probe", "type": "file", "connection": {"path": "probe.csv", "format": "csv"}}),
+        )
+        .await;
+    let stamped =
+        chrono::DateTime::parse_from_rfc3339(store["created_utc"].as_str().unwrap()).unwrap();
+    assert!(
+        stamped > chrono::Utc::now() + chrono::TimeDelta::minutes(50),
+        "the second process's clock is not ahead: {store}"
+    );
+
+    // Several sweeps (every half lease) and renewals (every third of one).
+    tokio::time::sleep(Duration::from_secs(LEASE_SECS * 3)).await;
+    let (_, view) = second.get(&format!("/v1/flows/{flow}")).await;
+    assert_eq!(view["output"]["state"], "RUNNING", "{view}");
+    assert_eq!(view["output"]["errors"]["lines"], json!([]), "{view}");
+    let (status, _) = second
+        .post(&format!("/v1/flows/{flow}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, 202);
+    first
+        .wait_for_state(flow, "CANCELLED", Duration::from_secs(20))
+        .await;
+}

@@ -118,24 +118,23 @@ pub trait FlowRepository: Send + Sync {
         page: Page,
     ) -> Result<Vec<FlowView>>;
 
-    /// Takes the oldest READY flow for `runner`: moves it to RUNNING with a lease that runs
-    /// until `lease_until`, in one statement, so that of any number of claimers (in this process
-    /// or others on the same store) exactly one gets each flow. `None` when no flow is READY.
+    /// Takes the oldest READY flow for `runner`: moves it to RUNNING with a lease of `lease`, in
+    /// one statement, so that of any number of claimers (in this process or others on the same
+    /// store) exactly one gets each flow. `None` when no flow is READY.
+    ///
+    /// Every lease time is the store's own clock, never a process's: processes whose clocks
+    /// disagree still agree on whether a lease ran out.
     ///
     /// # Errors
     /// `Unavailable`.
-    async fn claim_ready(
-        &self,
-        runner: &RunnerId,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Option<Flow>>;
+    async fn claim_ready(&self, runner: &RunnerId, lease: Duration) -> Result<Option<Flow>>;
 
-    /// Up to `limit` RUNNING or CANCELLING flows whose lease ran out before `now`: the process
-    /// running them stopped renewing it, so it is gone.
+    /// Up to `limit` RUNNING or CANCELLING flows whose lease ran out, by the store's clock: the
+    /// process running them stopped renewing it, so it is gone.
     ///
     /// # Errors
     /// `Unavailable`.
-    async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Flow>>;
+    async fn expired_leases(&self, limit: u64) -> Result<Vec<Flow>>;
 
     /// The flow's log and error lines after line `after` (from the first when `None`), oldest
     /// first, at most `limit`.
@@ -174,9 +173,9 @@ pub trait FlowOutputRepository: Send + Sync {
     /// `Unavailable`.
     async fn append_error(&self, id: FlowOutputId, line: String) -> Result<()>;
 
-    /// Extends the lease of `runner` on a running flow to `until`. Returns false when the flow is
-    /// no longer this runner's to run (its lease ran out and another process settled it, or it
-    /// ended): the runner must then stop the work.
+    /// Extends the lease of `runner` on a running flow to `lease` from now, by the store's clock.
+    /// Returns false when the flow is no longer this runner's to run (its lease ran out and
+    /// another process settled it, or it ended): the runner must then stop the work.
     ///
     /// # Errors
     /// `Unavailable`.
@@ -184,12 +183,12 @@ pub trait FlowOutputRepository: Send + Sync {
         &self,
         id: FlowOutputId,
         runner: &RunnerId,
-        until: DateTime<Utc>,
+        lease: Duration,
     ) -> Result<bool>;
 
-    /// Moves a flow whose lease ran out before `now` from `from` to `to`, only if its lease is
-    /// still out (its runner did not renew it meanwhile), and in the same transaction appends the
-    /// settlement's error line and closes its steps. Returns whether it moved.
+    /// Moves a flow whose lease ran out (by the store's clock) from `from` to `to`, only if its
+    /// lease is still out (its runner did not renew it meanwhile), and in the same transaction
+    /// appends the settlement's error line and closes its steps. Returns whether it moved.
     ///
     /// # Errors
     /// `Unavailable`.
@@ -198,7 +197,6 @@ pub trait FlowOutputRepository: Send + Sync {
         id: FlowOutputId,
         from: FlowState,
         to: FlowState,
-        now: DateTime<Utc>,
         settlement: &Settlement,
     ) -> Result<bool>;
 

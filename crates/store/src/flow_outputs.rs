@@ -10,12 +10,13 @@ use sluice_domain::flow::{FlowOutputId, FlowState, RunnerId, Settlement};
 use sluice_domain::ports::FlowOutputRepository;
 use sluice_domain::step::{Step, StepChange, StepState};
 use sluice_domain::{Error, Result};
+use std::time::Duration;
 
-use crate::Store;
 use crate::entity::{flow_output, flow_output_line, flow_step};
 use crate::error::{corrupt, map_db_err};
 use crate::flow_steps::end_open_steps;
 use crate::flows::{LEASED, lease_ran_out, state_names};
+use crate::{Store, lease_clock};
 
 #[async_trait]
 impl FlowOutputRepository for Store {
@@ -72,10 +73,14 @@ impl FlowOutputRepository for Store {
         &self,
         id: FlowOutputId,
         runner: &RunnerId,
-        until: DateTime<Utc>,
+        lease: Duration,
     ) -> Result<bool> {
+        let backend = self.db.get_database_backend();
         let result = flow_output::Entity::update_many()
-            .col_expr(flow_output::Column::LeaseExpiresUtc, Expr::value(until))
+            .col_expr(
+                flow_output::Column::LeaseExpiresUtc,
+                lease_clock::lease_end(backend, lease),
+            )
             .filter(flow_output::Column::Id.eq(id.0))
             .filter(flow_output::Column::RunnerId.eq(runner.0.as_str()))
             .filter(flow_output::Column::State.is_in(state_names(&LEASED)))
@@ -90,15 +95,15 @@ impl FlowOutputRepository for Store {
         id: FlowOutputId,
         from: FlowState,
         to: FlowState,
-        now: DateTime<Utc>,
         settlement: &Settlement,
     ) -> Result<bool> {
+        let backend = self.db.get_database_backend();
         let txn = self.db.begin().await.map_err(map_db_err)?;
         let result = flow_output::Entity::update_many()
             .col_expr(flow_output::Column::State, Expr::value(to.as_str()))
             .filter(flow_output::Column::Id.eq(id.0))
             .filter(flow_output::Column::State.eq(from.as_str()))
-            .filter(lease_ran_out(now))
+            .filter(lease_ran_out(backend))
             .exec(&txn)
             .await
             .map_err(map_db_err)?;
@@ -108,7 +113,8 @@ impl FlowOutputRepository for Store {
         let line = settlement.error_line.clone();
         append_line(&txn, id, flow_output_line::ERROR, line).await?;
         let step_error = Some(settlement.step_error.as_str());
-        end_open_steps(&txn, id, settlement.running_steps, step_error, now).await?;
+        // When the steps ended is for people to read: this process's clock will do.
+        end_open_steps(&txn, id, settlement.running_steps, step_error, Utc::now()).await?;
         txn.commit().await.map_err(map_db_err)?;
         Ok(true)
     }

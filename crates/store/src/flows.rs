@@ -1,11 +1,11 @@
 //! Flows and the views of them (output, newest lines, steps), and claiming them to run.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use sluice_domain::flow::{
     Flow, FlowId, FlowOutput, FlowOutputId, FlowState, FlowView, LogLine, Progress, RunnerId,
@@ -16,19 +16,21 @@ use sluice_domain::ports::FlowRepository;
 use sluice_domain::step::StepResult;
 use sluice_domain::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
-use crate::Store;
 use crate::entity::{flow, flow_input, flow_output};
 use crate::error::{corrupt, map_db_err};
 use crate::flow_lines::NewestLines;
+use crate::{Store, lease_clock};
 
 /// The states in which a flow is held by a runner's lease.
 pub(crate) const LEASED: [FlowState; 2] = [FlowState::Running, FlowState::Cancelling];
 
-/// Outputs whose lease ran out before `now` (or that never had one: claimed before leases).
-pub(crate) fn lease_ran_out(now: DateTime<Utc>) -> Condition {
+/// Outputs whose lease ran out by the store's clock (or that never had one: claimed before
+/// leases).
+pub(crate) fn lease_ran_out(backend: DbBackend) -> Condition {
     Condition::any()
-        .add(flow_output::Column::LeaseExpiresUtc.lt(now))
+        .add(Expr::col(flow_output::Column::LeaseExpiresUtc).lt(lease_clock::now(backend)))
         .add(flow_output::Column::LeaseExpiresUtc.is_null())
 }
 
@@ -226,11 +228,8 @@ impl FlowRepository for Store {
         self.views(rows).await
     }
 
-    async fn claim_ready(
-        &self,
-        runner: &RunnerId,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Option<Flow>> {
+    async fn claim_ready(&self, runner: &RunnerId, lease: Duration) -> Result<Option<Flow>> {
+        let backend = self.db.get_database_backend();
         // PostgreSQL locks the row it picks and skips rows others hold, so concurrent claimers
         // take different flows without waiting; SQLite runs one writer at a time (and its query
         // builder leaves the lock out).
@@ -253,7 +252,7 @@ impl FlowRepository for Store {
             )
             .col_expr(
                 flow_output::Column::LeaseExpiresUtc,
-                Expr::value(lease_until),
+                lease_clock::lease_end(backend, lease),
             )
             // `=`, not `IN`: a scalar subquery runs once, where PostgreSQL may run an `IN`
             // subquery again for each row it scans, locking and claiming every READY flow.
@@ -274,11 +273,11 @@ impl FlowRepository for Store {
         Ok(Some(flow_to_domain(&flow)))
     }
 
-    async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Flow>> {
+    async fn expired_leases(&self, limit: u64) -> Result<Vec<Flow>> {
         let rows = flow::Entity::find()
             .inner_join(flow_output::Entity)
             .filter(flow_output::Column::State.is_in(state_names(&LEASED)))
-            .filter(lease_ran_out(now))
+            .filter(lease_ran_out(self.db.get_database_backend()))
             .order_by_asc(flow::Column::Id)
             .limit(limit)
             .all(&self.db)

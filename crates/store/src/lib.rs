@@ -12,6 +12,7 @@ mod flow_outputs;
 mod flow_steps;
 mod flows;
 mod idempotency;
+mod lease_clock;
 
 use sea_orm::sqlx::sqlite::SqliteSynchronous;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};

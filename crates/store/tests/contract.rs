@@ -22,6 +22,7 @@ use sluice_domain::ports::{
 };
 use sluice_domain::step::{Step, StepChange, StepKind, StepResult, StepState};
 use sluice_store::Store;
+use std::time::Duration;
 
 mod support {
     use sea_orm::{ConnectionTrait, Database};
@@ -307,7 +308,7 @@ async fn concurrent_claims_take_every_ready_flow_exactly_once(store: &Store) {
     for _ in 0..30 {
         created.push(FlowRepository::create(store, input).await.unwrap().flow.id);
     }
-    let until = Utc::now() + TimeDelta::minutes(1);
+    let until = Duration::from_secs(60);
     let claimers: Vec<_> = (0..6)
         .map(|i| {
             let store = store.clone();
@@ -334,47 +335,42 @@ async fn concurrent_claims_take_every_ready_flow_exactly_once(store: &Store) {
 }
 
 async fn a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out(store: &Store) {
+    // Leases run on the store's clock: this test lets short ones run out for real.
     let input = flow_input(store).await;
     let flow = FlowRepository::create(store, input).await.unwrap();
     let output = flow.output.id;
     let (mine, theirs) = (RunnerId("mine".into()), RunnerId("theirs".into()));
-    let now = Utc::now();
-    let claimed = store
-        .claim_ready(&mine, now + TimeDelta::seconds(30))
-        .await
-        .unwrap();
+    let short = Duration::from_millis(400);
+    let claimed = store.claim_ready(&mine, short).await.unwrap();
     assert_eq!(claimed.map(|f| f.id), Some(flow.flow.id));
-    assert!(store.claim_ready(&theirs, now).await.unwrap().is_none());
+    assert!(store.claim_ready(&theirs, short).await.unwrap().is_none());
 
-    assert!(store.expired_leases(now, 10).await.unwrap().is_empty());
-    assert!(!store.renew_lease(output, &theirs, now).await.unwrap());
+    assert!(store.expired_leases(10).await.unwrap().is_empty());
+    assert!(!store.renew_lease(output, &theirs, short).await.unwrap());
     assert!(
         store
-            .renew_lease(output, &mine, now + TimeDelta::seconds(60))
+            .renew_lease(output, &mine, Duration::from_secs(60))
             .await
             .unwrap()
     );
-    let later = now + TimeDelta::seconds(45);
     let settlement = Settlement {
         error_line: "interrupted".into(),
         running_steps: StepState::Failed,
         step_error: "gone".into(),
     };
+    tokio::time::sleep(short * 2).await;
+    assert!(
+        store.expired_leases(10).await.unwrap().is_empty(),
+        "the renewed lease still holds"
+    );
     assert!(
         !store
-            .settle_expired(
-                output,
-                FlowState::Running,
-                FlowState::Failed,
-                later,
-                &settlement
-            )
+            .settle_expired(output, FlowState::Running, FlowState::Failed, &settlement)
             .await
             .unwrap(),
         "the renewed lease still holds"
     );
 
-    let much_later = now + TimeDelta::seconds(90);
     store
         .plan_steps(
             output,
@@ -385,34 +381,24 @@ async fn a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out(store
         )
         .await
         .unwrap();
-    let expired = store.expired_leases(much_later, 10).await.unwrap();
+    assert!(store.renew_lease(output, &mine, short).await.unwrap());
+    tokio::time::sleep(short * 2).await;
+    let expired = store.expired_leases(10).await.unwrap();
     assert_eq!(
         expired.iter().map(|f| f.id).collect::<Vec<_>>(),
         [flow.flow.id]
     );
     assert!(
         store
-            .settle_expired(
-                output,
-                FlowState::Running,
-                FlowState::Failed,
-                much_later,
-                &settlement
-            )
+            .settle_expired(output, FlowState::Running, FlowState::Failed, &settlement)
             .await
             .unwrap()
     );
     assert!(
-        !store.renew_lease(output, &mine, much_later).await.unwrap(),
+        !store.renew_lease(output, &mine, short).await.unwrap(),
         "a settled flow is no longer the runner's"
     );
-    assert!(
-        store
-            .expired_leases(much_later, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.expired_leases(10).await.unwrap().is_empty());
 }
 
 async fn a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can_do_it(
@@ -422,7 +408,7 @@ async fn a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can
     let flow = FlowRepository::create(store, input).await.unwrap();
     let output = flow.output.id;
     let (mine, theirs) = (RunnerId("mine".into()), RunnerId("theirs".into()));
-    let until = Utc::now() + TimeDelta::seconds(30);
+    let until = Duration::from_secs(30);
     store.claim_ready(&mine, until).await.unwrap().unwrap();
     store
         .plan_steps(

@@ -2,7 +2,7 @@
 //! flow's output current (state, progress, log and error lines).
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -102,10 +102,9 @@ impl FlowRunner {
     /// # Errors
     /// `Unavailable`.
     pub async fn settle_expired(&self) -> Result<usize> {
-        let now = Utc::now();
         let mut settled = Vec::new();
         loop {
-            let expired = self.flows.expired_leases(now, 100).await?;
+            let expired = self.flows.expired_leases(100).await?;
             let mut moved = 0;
             for flow in &expired {
                 if self.is_running_here(flow.id) {
@@ -122,7 +121,7 @@ impl FlowRunner {
                 if state.can_become(end)
                     && self
                         .outputs
-                        .settle_expired(output, state, end, now, &settlement)
+                        .settle_expired(output, state, end, &settlement)
                         .await?
                 {
                     tracing::warn!(flow_id = %flow.id, "settled a flow whose runner stopped as {end}");
@@ -176,8 +175,10 @@ impl FlowRunner {
         let hand_back = CancellationToken::new();
         loop {
             let permit = tokio::select! {
-                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                // A stopping runner claims nothing more, even with a slot free.
+                biased;
                 () = shutdown.cancelled() => break,
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             };
             let claimed = match self.claim_next().await {
                 Ok(claimed) => claimed,
@@ -242,12 +243,8 @@ impl FlowRunner {
     /// store never get the same flow.
     async fn claim_next(&self) -> Result<Option<Flow>> {
         self.flows
-            .claim_ready(&self.settings.runner, self.lease_from_now())
+            .claim_ready(&self.settings.runner, self.settings.lease)
             .await
-    }
-
-    fn lease_from_now(&self) -> DateTime<Utc> {
-        Utc::now() + TimeDelta::from_std(self.settings.lease).unwrap_or_else(|_| TimeDelta::days(1))
     }
 
     /// Runs a claimed flow to its end; `hand_back` stops it and gives it back to the queue.
@@ -452,7 +449,7 @@ impl FlowRunner {
         let runner = self.settings.runner.clone();
         let every = self.settings.cancel_check_interval;
         let renew_every = self.settings.lease / 3;
-        let lease = TimeDelta::from_std(self.settings.lease).unwrap_or_else(|_| TimeDelta::days(1));
+        let lease = self.settings.lease;
         tokio::spawn(async move {
             let mut renewed = tokio::time::Instant::now();
             loop {
@@ -461,10 +458,7 @@ impl FlowRunner {
                     () = tokio::time::sleep(every) => {}
                 }
                 if renewed.elapsed() >= renew_every {
-                    match outputs
-                        .renew_lease(output, &runner, Utc::now() + lease)
-                        .await
-                    {
+                    match outputs.renew_lease(output, &runner, lease).await {
                         Ok(true) => renewed = tokio::time::Instant::now(),
                         Ok(false) => {
                             lease_lost.store(true, Ordering::SeqCst);
@@ -588,10 +582,9 @@ impl StepEvents for OutputEvents {
     async fn may_commit(&self) -> bool {
         // Renewing the lease is the fence: it succeeds only while the flow is still this
         // runner's, and then no other process can settle it for a whole lease.
-        let lease = TimeDelta::from_std(self.lease).unwrap_or_else(|_| TimeDelta::days(1));
         let renewed = patiently("renewing a lease before a commit", || {
             self.outputs
-                .renew_lease(self.output, &self.runner, Utc::now() + lease)
+                .renew_lease(self.output, &self.runner, self.lease)
         })
         .await;
         match renewed {

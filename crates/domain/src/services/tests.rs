@@ -1,6 +1,5 @@
 //! The services' rules, on in-memory ports.
 
-use chrono::{TimeDelta, Utc};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -306,11 +305,20 @@ async fn flows_whose_runner_stopped_renewing_its_lease_are_settled_as_interrupte
         .unwrap()
         .id;
     let dead = RunnerId("dead".into());
-    let later = Utc::now() + TimeDelta::minutes(1);
     FlowRepository::create(s.store.as_ref(), id).await.unwrap();
     FlowRepository::create(s.store.as_ref(), id).await.unwrap();
-    let running = s.store.claim_ready(&dead, later).await.unwrap().unwrap();
-    let cancelling = s.store.claim_ready(&dead, later).await.unwrap().unwrap();
+    let running = s
+        .store
+        .claim_ready(&dead, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let cancelling = s
+        .store
+        .claim_ready(&dead, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
     s.store
         .set_state(
             cancelling.flow_output_id,

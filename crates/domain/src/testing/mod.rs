@@ -366,11 +366,8 @@ impl FlowRepository for MemoryStore {
             .collect())
     }
 
-    async fn claim_ready(
-        &self,
-        runner: &RunnerId,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Option<Flow>> {
+    async fn claim_ready(&self, runner: &RunnerId, lease: Duration) -> Result<Option<Flow>> {
+        let lease_until = Utc::now() + lease;
         let flows = self.flows.lock().unwrap().clone();
         let mut outputs = self.outputs.lock().unwrap();
         for flow in flows {
@@ -387,7 +384,8 @@ impl FlowRepository for MemoryStore {
         Ok(None)
     }
 
-    async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Flow>> {
+    async fn expired_leases(&self, limit: u64) -> Result<Vec<Flow>> {
+        let now = Utc::now();
         let flows = self.flows.lock().unwrap().clone();
         let outputs = self.outputs.lock().unwrap();
         let leases = self.leases.lock().unwrap();
@@ -456,8 +454,9 @@ impl FlowOutputRepository for MemoryStore {
         &self,
         id: FlowOutputId,
         runner: &RunnerId,
-        until: DateTime<Utc>,
+        lease: Duration,
     ) -> Result<bool> {
+        let until = Utc::now() + lease;
         let running = matches!(
             self.output(id).state,
             FlowState::Running | FlowState::Cancelling
@@ -477,9 +476,9 @@ impl FlowOutputRepository for MemoryStore {
         id: FlowOutputId,
         from: FlowState,
         to: FlowState,
-        now: DateTime<Utc>,
         settlement: &Settlement,
     ) -> Result<bool> {
+        let now = Utc::now();
         let expired = self
             .leases
             .lock()
