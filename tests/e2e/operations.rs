@@ -160,3 +160,68 @@ async fn a_ready_flow_cancelled_before_it_runs_is_cancelled_at_once() {
         .wait_for_state(first, "CANCELLED", std::time::Duration::from_secs(2))
         .await;
 }
+
+/// In JSON logs, a request's id is on its access line, in its problem and in its answer's
+/// header; one the client sends is kept, an implausible one is replaced.
+#[tokio::test]
+async fn json_logs_and_answers_carry_each_requests_id() {
+    let server = TestServer::start(Options {
+        env: vec![("SLUICE__LOG__FORMAT", "json".into())],
+        ..Options::default()
+    })
+    .await;
+    let sent = server
+        .client
+        .get(server.url("/v2/flows/999"))
+        .header("X-Request-Id", "req-7f3a")
+        .header(
+            "X-Amzn-Trace-Id",
+            "Root=1-67891233-abcdef012345678912345678",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 404);
+    assert_eq!(sent.headers()["x-request-id"], "req-7f3a");
+    let problem: serde_json::Value = sent.json().await.unwrap();
+    assert_eq!(problem["request_id"], "req-7f3a", "{problem}");
+
+    let odd = server
+        .client
+        .get(server.url("/healthz"))
+        .header("X-Request-Id", "<script>")
+        .send()
+        .await
+        .unwrap();
+    let made = odd.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(
+        made.len() == 32 && made.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{made}"
+    );
+
+    // Every line is a JSON object; the access lines name the ids.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let output = server.output();
+    let lines: Vec<serde_json::Value> = output
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access = |id: &str| {
+        lines.iter().any(|l| {
+            let message = l["fields"]["message"].as_str().unwrap_or_default();
+            message.contains("/v2/flows/999") && message.contains(&format!("request_id={id}"))
+        })
+    };
+    assert!(access("req-7f3a"), "{output}");
+    assert!(
+        output.contains("trace_id=Root=1-67891233-abcdef012345678912345678"),
+        "{output}"
+    );
+    assert!(!output.contains("<script>"), "an odd id is never logged");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["timestamp"].is_string() && l["level"].is_string())
+    );
+}

@@ -245,9 +245,13 @@ impl TestServer {
         let started = Instant::now();
         let base = loop {
             let found = output.lock().unwrap().iter().find_map(|line| {
-                line.split("listening on ")
-                    .nth(1)
-                    .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+                // In text or JSON lines: the address ends at a space or a quote.
+                line.split("listening on ").nth(1).map(|rest| {
+                    rest.split(|c: char| c.is_whitespace() || c == '"')
+                        .next()
+                        .unwrap_or("")
+                        .to_owned()
+                })
             });
             if let Some(base) = found {
                 break base;

@@ -105,3 +105,4 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
 }
 
 pub use problem_instance::add_problem_instance;
+pub use wire::request_id::tag_request;

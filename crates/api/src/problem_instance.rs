@@ -1,5 +1,5 @@
-//! Fills in a problem's `instance` (the request path) as it leaves, so errors raised anywhere,
-//! extractors included, say which request they answer.
+//! Fills in a problem's `instance` (the request path) and `request_id` as it leaves, so errors
+//! raised anywhere, extractors included, say which request they answer.
 
 use actix_web::Error;
 use actix_web::body::{BoxBody, to_bytes};
@@ -14,6 +14,11 @@ pub async fn add_problem_instance(
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let path = req.path().to_owned();
+    let request_id = req
+        .headers()
+        .get(crate::wire::request_id::X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let res = next.call(req).await?;
     let is_problem = res
         .headers()
@@ -32,6 +37,9 @@ pub async fn add_problem_instance(
             problem
                 .entry("instance")
                 .or_insert(serde_json::Value::String(path));
+            if let Some(id) = request_id {
+                problem.insert("request_id".into(), serde_json::Value::String(id));
+            }
             serde_json::to_vec(&problem).unwrap_or_else(|_| bytes.to_vec())
         }
         _ => bytes.to_vec(),

@@ -10,7 +10,7 @@ pub mod telemetry;
 
 use actix_web::middleware::{Condition, Logger, from_fn};
 use actix_web::{App, HttpServer};
-use sluice_api::{ApiState, Authenticator, Limiter, Stopping, add_problem_instance};
+use sluice_api::{ApiState, Authenticator, Limiter, Stopping, add_problem_instance, tag_request};
 use sluice_domain::flow::RunnerId;
 use sluice_domain::services::{
     ApiKeyService, DataStoreService, FlowInputService, FlowRunner, FlowService, IdempotencyService,
@@ -170,8 +170,13 @@ impl Application {
                 .wrap(from_fn(add_problem_instance))
                 .wrap(from_fn(move |req, next| limiter.clone().apply(req, next)))
                 .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
-                // One access line per request: method, path and query, status, size, duration.
-                .wrap(Logger::new("%r %s %b %Dms"))
+                // One access line per request: method, path and query, status, size, duration,
+                // the request's id and the load balancer's trace id.
+                .wrap(Logger::new(
+                    "%r %s %b %Dms request_id=%{x-request-id}i trace_id=%{x-amzn-trace-id}i",
+                ))
+                // Outermost: every part, the access line included, sees the request's id.
+                .wrap(from_fn(tag_request))
                 .configure(sluice_api::configure(state.clone()))
         })
         .client_request_timeout(Duration::from_secs(
@@ -295,7 +300,12 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
                 actix_web::http::header::AUTHORIZATION,
                 actix_web::http::header::HeaderName::from_static("x-api-key"),
             ])
-            .expose_headers(["Location", "Retry-After", "X-Pagination-Total-Results"])
+            .expose_headers([
+                "Location",
+                "Retry-After",
+                "X-Pagination-Total-Results",
+                "X-Request-Id",
+            ])
             .max_age(3600),
         |cors, origin| cors.allowed_origin(origin),
     )

@@ -109,6 +109,10 @@ fn problem_schema() -> Schema {
         .property("detail", string("What happened, for a person"))
         .property("instance", string("The request's path"))
         .property(
+            "request_id",
+            string("The request's id, as in its `X-Request-Id` answer header and in the logs"),
+        )
+        .property(
             "errors",
             ArrayBuilder::new()
                 .items(field_problem)

@@ -12,4 +12,5 @@ pub mod limits;
 pub mod naming;
 pub mod problems;
 pub mod rate_limit;
+pub mod request_id;
 pub mod strict_json;

@@ -5,7 +5,7 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, test};
 use serde_json::Value;
-use sluice_api::{ApiState, add_problem_instance, configure};
+use sluice_api::{ApiState, add_problem_instance, configure, tag_request};
 use sluice_domain::services::{
     ApiKeyService, DataStoreService, FlowInputService, FlowService, IdempotencyService,
     MetadataPorts, MetadataService,
@@ -54,6 +54,7 @@ pub async fn app_with(
     test::init_service(
         App::new()
             .wrap(from_fn(add_problem_instance))
+            .wrap(from_fn(tag_request))
             .configure(configure(state)),
     )
     .await
