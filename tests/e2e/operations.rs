@@ -225,3 +225,98 @@ async fn json_logs_and_answers_carry_each_requests_id() {
             .all(|l| l["timestamp"].is_string() && l["level"].is_string())
     );
 }
+
+/// `/metrics` as Prometheus' own parser reads it: `(name, labels) -> value` of every sample.
+fn scrape(text: &str) -> std::collections::HashMap<String, f64> {
+    const SCRIPT: &str = "import json, sys\nfrom prometheus_client.parser import text_string_to_metric_families\nout = {}\nfor family in text_string_to_metric_families(sys.stdin.read()):\n    for s in family.samples:\n        labels = ','.join(f'{k}={v}' for k, v in sorted(s.labels.items()))\n        out[f'{s.name}{{{labels}}}'] = s.value\nprint(json.dumps(out))";
+    use std::io::Write;
+    let mut parser = std::process::Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    parser
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = parser.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the Prometheus parser refused /metrics (pip install -r tests/requirements.txt): {}\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+async fn metrics_text(server: &TestServer, token: Option<&str>) -> (u16, String) {
+    let mut request = server.client.get(server.url("/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn metrics_parse_as_prometheus_text_and_move_as_flows_run() {
+    let server = TestServer::start(Options {
+        env: vec![("SLUICE__METRICS__BEARER_TOKEN", "scrape-secret".into())],
+        ..Options::default()
+    })
+    .await;
+    let (status, _) = metrics_text(&server, None).await;
+    assert_eq!(status, 401, "the token is needed");
+    let (status, before) = metrics_text(&server, Some("scrape-secret")).await;
+    assert_eq!(status, 200);
+    let before = scrape(&before);
+    assert_eq!(before["sluice_flows{state=COMPLETED}"], 0.0, "{before:?}");
+
+    crate::support::write_orders_csv(&server.data.join("orders.csv"), 50);
+    let orders = server
+        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
+        .await;
+    let lake = server
+        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
+        .await;
+    let end = server
+        .run_flow(json!({
+            "source_data_store_ids": [orders], "target_data_store_id": lake,
+            "sources": [{"data_store_id": orders, "as": "orders"}],
+            "transforms": [{"name": "big", "sql": "SELECT * FROM orders WHERE amount > 100"}],
+            "outputs": [{"transform": "big", "table": "big", "mode": "replace"}]
+        }))
+        .await;
+    assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+    let (_, after) = metrics_text(&server, Some("scrape-secret")).await;
+    let after = scrape(&after);
+    assert_eq!(after["sluice_flows{state=COMPLETED}"], 1.0, "{after:?}");
+    assert_eq!(after["sluice_flows_finished_total{state=COMPLETED}"], 1.0);
+    assert_eq!(after["sluice_rows_read_total{}"], 50.0);
+    assert!(after["sluice_rows_written_total{}"] >= 1.0);
+    assert_eq!(after["sluice_runner_flows_running{}"], 0.0);
+    assert_eq!(after["sluice_runner_slots{}"], 4.0);
+    assert!(after["sluice_flow_duration_seconds_count{state=COMPLETED}"] >= 1.0);
+    assert!(after["sluice_step_duration_seconds_count{kind=ingest}"] >= 1.0);
+    let posts = after
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with("sluice_http_requests_total{")
+                && k.contains("method=POST")
+                && k.contains("route=/v1/flows,")
+                && k.contains("status=201")
+        })
+        .map(|(_, v)| *v)
+        .sum::<f64>();
+    assert_eq!(posts, 1.0, "{after:?}");
+    assert!(
+        after.contains_key(
+            "sluice_http_request_duration_seconds_bucket{le=0.005,method=GET,route=/v1/flows/{id}}"
+        ),
+        "{after:?}"
+    );
+    assert!(after["sluice_state_db_connections{state=idle}"] >= 0.0);
+}

@@ -46,6 +46,7 @@ pub struct ApiState {
     pub readiness: Arc<dyn Readiness>,
     /// Set when the process begins to stop: `/readyz` then answers 503.
     pub stopping: Stopping,
+    pub metrics: MetricsEndpoint,
 }
 
 /// The largest request body accepted.
@@ -70,6 +71,9 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .get(health::healthz)
                     .register(routes);
                 Endpoint::at("/readyz").get(health::readyz).register(routes);
+                Endpoint::at("/metrics")
+                    .get(wire::metrics::scrape)
+                    .register(routes);
                 Endpoint::at("/docs")
                     .get(contract::docs_root)
                     .register(routes);
@@ -105,4 +109,5 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
 }
 
 pub use problem_instance::add_problem_instance;
+pub use wire::metrics::{MetricsEndpoint, Scrape, count_request};
 pub use wire::request_id::tag_request;

@@ -142,6 +142,12 @@ pub trait FlowRepository: Send + Sync {
     /// # Errors
     /// `NotFound` for an unknown flow; `Unavailable`.
     async fn lines(&self, id: FlowId, after: Option<i64>, limit: u64) -> Result<Vec<LogLine>>;
+
+    /// How many flows are in each state (states with none left out).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn count_by_state(&self) -> Result<Vec<(FlowState, u64)>>;
 }
 
 #[async_trait]

@@ -3,6 +3,7 @@
 
 pub mod cli;
 mod metadata;
+mod observability;
 mod own_files;
 mod query_threads;
 pub mod settings;
@@ -10,7 +11,10 @@ pub mod telemetry;
 
 use actix_web::middleware::{Condition, Logger, from_fn};
 use actix_web::{App, HttpServer};
-use sluice_api::{ApiState, Authenticator, Limiter, Stopping, add_problem_instance, tag_request};
+use secrecy::ExposeSecret;
+use sluice_api::{
+    ApiState, Authenticator, Limiter, Stopping, add_problem_instance, count_request, tag_request,
+};
 use sluice_domain::flow::RunnerId;
 use sluice_domain::services::{
     ApiKeyService, DataStoreService, FlowInputService, FlowRunner, FlowService, IdempotencyService,
@@ -134,6 +138,17 @@ impl Application {
             .api
             .v1_deprecation()
             .map_err(StartError::Settings)?;
+        let flows = FlowService::new(store.clone(), store.clone(), wakeup);
+        let metrics = sluice_api::MetricsEndpoint {
+            scrape: settings
+                .metrics
+                .enabled
+                .then(|| observability::PrometheusScrape::install(flows.clone(), store.clone()))
+                .flatten()
+                .map(|scrape| Arc::new(scrape) as Arc<dyn sluice_api::Scrape>),
+            token: Some(settings.metrics.bearer_token.clone())
+                .filter(|token| !token.expose_secret().is_empty()),
+        };
         let state = ApiState {
             api_keys,
             v1_deprecation,
@@ -141,10 +156,11 @@ impl Application {
             idempotency: idempotency.clone(),
             data_stores: DataStoreService::new(store.clone(), Arc::new(folder)),
             flow_inputs: FlowInputService::new(store.clone(), store.clone(), analyzer),
-            flows: FlowService::new(store.clone(), store.clone(), wakeup),
+            flows,
             metadata,
             readiness: store.clone(),
             stopping: Stopping::default(),
+            metrics,
         };
         let stopping = state.stopping.clone();
         let checkpoints = store;
@@ -175,6 +191,7 @@ impl Application {
                 .wrap(Logger::new(
                     "%r %s %b %Dms request_id=%{x-request-id}i trace_id=%{x-amzn-trace-id}i",
                 ))
+                .wrap(from_fn(count_request))
                 // Outermost: every part, the access line included, sees the request's id.
                 .wrap(from_fn(tag_request))
                 .configure(sluice_api::configure(state.clone()))

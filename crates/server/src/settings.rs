@@ -27,6 +27,16 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub api: ApiSettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// `GET /metrics`.
+#[derive(Debug, Deserialize)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    /// When not empty, a scrape must send it as `Authorization: Bearer …`.
+    #[serde(default)]
+    pub bearer_token: SecretString,
 }
 
 /// What every API version shares.

@@ -228,6 +228,25 @@ impl FlowRepository for Store {
         self.views(rows).await
     }
 
+    async fn count_by_state(&self) -> Result<Vec<(FlowState, u64)>> {
+        let rows: Vec<(String, i64)> = flow_output::Entity::find()
+            .select_only()
+            .column(flow_output::Column::State)
+            .column_as(flow_output::Column::Id.count(), "n")
+            .group_by(flow_output::Column::State)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        rows.into_iter()
+            .map(|(state, n)| {
+                let state = FlowState::parse(&state)
+                    .ok_or_else(|| corrupt("flow output", 0, "unknown state"))?;
+                Ok((state, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+
     async fn claim_ready(&self, runner: &RunnerId, lease: Duration) -> Result<Option<Flow>> {
         let backend = self.db.get_database_backend();
         // PostgreSQL locks the row it picks and skips rows others hold, so concurrent claimers

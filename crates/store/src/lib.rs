@@ -84,6 +84,21 @@ impl Store {
         }
         Ok(())
     }
+
+    /// The connections the pool holds now, and how many of them are idle.
+    pub fn connections(&self) -> (u32, usize) {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DbBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => (0, 0),
+        }
+    }
 }
 
 #[async_trait::async_trait]

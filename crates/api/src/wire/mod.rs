@@ -9,6 +9,7 @@ pub mod deprecation;
 pub mod endpoint;
 pub mod idempotency;
 pub mod limits;
+pub mod metrics;
 pub mod naming;
 pub mod problems;
 pub mod rate_limit;

@@ -50,6 +50,7 @@ pub async fn app_with(
         }),
         readiness: store,
         stopping: sluice_api::Stopping::default(),
+        metrics: sluice_api::MetricsEndpoint::default(),
     };
     test::init_service(
         App::new()

@@ -21,6 +21,24 @@ pub struct FlowService {
 }
 
 impl FlowService {
+    /// How many flows are in each state, every state named (0 when none is in it).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn count_by_state(&self) -> Result<Vec<(FlowState, u64)>> {
+        let counted = self.flows.count_by_state().await?;
+        Ok(FlowState::ALL
+            .iter()
+            .map(|state| {
+                let n = counted
+                    .iter()
+                    .find(|(s, _)| s == state)
+                    .map_or(0, |(_, n)| *n);
+                (*state, n)
+            })
+            .collect())
+    }
+
     pub fn new(
         flows: Arc<dyn FlowRepository>,
         outputs: Arc<dyn FlowOutputRepository>,

@@ -17,7 +17,7 @@ use crate::ports::{
     DataStoreRepository, FlowEngine, FlowInputRepository, FlowOutputRepository, FlowPlan,
     FlowRepository, PlannedOutput, PlannedSource, RunOutcome, SqlAnalyzer, Step, StepEvents,
 };
-use crate::step::{StepChange, StepState};
+use crate::step::{StepChange, StepKind, StepState};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -170,6 +170,8 @@ impl FlowRunner {
             return;
         }
         let slots = self.settings.max_concurrent_flows;
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("sluice_runner_slots").set(slots as f64);
         let permits = Arc::new(Semaphore::new(slots));
         // Fired when the drain is over: the flows still running stop and go back to the queue.
         let hand_back = CancellationToken::new();
@@ -254,7 +256,11 @@ impl FlowRunner {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(flow.id);
+        let running = metrics::gauge!("sluice_runner_flows_running");
+        running.increment(1.0);
+        let started = std::time::Instant::now();
         let settled = self.run_and_settle(&flow, hand_back).await;
+        running.decrement(1.0);
         self.running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -278,6 +284,12 @@ impl FlowRunner {
                     .set_state(output, from, FlowState::Failed)
                     .await;
             }
+        }
+        // How it ended (READY: handed back), for the flows counted by end state.
+        if let Ok(end) = self.outputs.state(output).await {
+            metrics::counter!("sluice_flows_finished_total", "state" => end.as_str()).increment(1);
+            metrics::histogram!("sluice_flow_duration_seconds", "state" => end.as_str())
+                .record(started.elapsed().as_secs_f64());
         }
     }
 
@@ -556,6 +568,14 @@ impl StepEvents for OutputEvents {
     }
 
     async fn finished(&self, step: &Step, rows: u64, elapsed: Duration) {
+        let kind = step.kind.as_str();
+        metrics::histogram!("sluice_step_duration_seconds", "kind" => kind)
+            .record(elapsed.as_secs_f64());
+        match step.kind {
+            StepKind::Ingest => metrics::counter!("sluice_rows_read_total").increment(rows),
+            StepKind::Output => metrics::counter!("sluice_rows_written_total").increment(rows),
+            StepKind::Transform => {}
+        }
         let _in_order = self.in_order.lock().await;
         let change = StepChange::Completed {
             rows,

@@ -402,6 +402,18 @@ impl FlowRepository for MemoryStore {
             .collect())
     }
 
+    async fn count_by_state(&self) -> Result<Vec<(FlowState, u64)>> {
+        let outputs = self.outputs.lock().unwrap();
+        let mut counts: Vec<(FlowState, u64)> = Vec::new();
+        for output in outputs.values() {
+            match counts.iter_mut().find(|(s, _)| *s == output.state) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((output.state, 1)),
+            }
+        }
+        Ok(counts)
+    }
+
     async fn lines(&self, id: FlowId, after: Option<i64>, limit: u64) -> Result<Vec<LogLine>> {
         let view = FlowRepository::get(self, id).await?;
         let output = view.flow.flow_output_id;
