@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make run` and `make test`.
-.PHONY: run test bench build lint openapi
+.PHONY: run test bench build lint openapi deploy-check
 
 # Builds and serves on the embedded default (SQLite + ./data) at http://127.0.0.1:8080.
 run:
@@ -25,3 +25,8 @@ build:
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# The image and the infrastructure, checked offline: hadolint, the CDK app's tests, cdk synth with
+# cdk-nag, cfn-lint and checkov (deploy/README.md).
+deploy-check:
+	bash deploy/check.sh
