@@ -1,6 +1,7 @@
 //! Passwords are never returned and never logged.
 
 use serde_json::json;
+use std::time::Duration;
 
 use crate::support::{Options, TestServer};
 
@@ -52,4 +53,100 @@ async fn no_password_appears_in_any_response_or_log_line() {
         "the log should show the requests"
     );
     assert!(!output.contains(PASSWORD), "the log carried the password");
+}
+
+async fn copy_runs(server: &TestServer, input: i64) {
+    let flow = server.start_flow(input).await;
+    let (_, end) = server.wait_for_end(flow, Duration::from_secs(60)).await;
+    assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+}
+
+/// What the state database holds in the password column, as a dump of it would show.
+async fn stored_passwords(server: &TestServer) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let db = Database::connect(server.state_url()).await.unwrap();
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT password FROM data_store WHERE password IS NOT NULL",
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.try_get::<String>("", "password").unwrap())
+    .collect()
+}
+
+/// A store password is sealed in the state database, opens for flows, and survives a key
+/// rotation: the new key with the old one still known, `sluice secrets rotate`, then the new
+/// key alone. MariaDB checks the password each time.
+#[tokio::test]
+async fn passwords_are_sealed_in_the_state_database_and_survive_a_key_rotation() {
+    const PASSWORD: &str = "the-right-one";
+    let database = crate::databases::MysqlDatabase::create(&format!(
+        "CREATE TABLE present (id INT);
+         INSERT INTO present VALUES (1), (2), (3);
+         CREATE USER IF NOT EXISTS 'sluice_password_check'@'%' IDENTIFIED BY '{PASSWORD}';
+         GRANT SELECT ON present TO 'sluice_password_check'@'%';"
+    ))
+    .await;
+    let options = || Options {
+        postgres: true,
+        ..Options::default()
+    };
+    let server = TestServer::start(options()).await;
+    let mut shop = database.store("shop");
+    shop["connection"]["user"] = json!("sluice_password_check");
+    shop["connection"]["password"] = json!(PASSWORD);
+    let shop = server.data_store(shop).await;
+    let out = server
+        .data_store(json!({"name": "out", "type": "file", "connection": {"path": "out.csv", "format": "csv"}}))
+        .await;
+    let input = server
+        .flow_input(json!({
+            "source_data_store_ids": [shop], "target_data_store_id": out,
+            "sources": [{"data_store_id": shop, "table": "present", "as": "present"}],
+            "transforms": [{"name": "copied", "sql": "SELECT id FROM present"}],
+            "outputs": [{"transform": "copied", "mode": "replace"}]
+        }))
+        .await;
+    copy_runs(&server, input).await;
+
+    let stored = stored_passwords(&server).await;
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].starts_with("sluice-sealed:v1:k1:"), "{stored:?}");
+    assert!(!stored[0].contains(PASSWORD));
+
+    // The first key was made on first start, beside the state.
+    let old = std::fs::read_to_string(server.data.parent().unwrap().join("state/secret.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let new = String::from_utf8(server.command(&["secrets", "generate-key"]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let rotating = vec![
+        ("SLUICE__SECRETS__KEY", new.clone()),
+        ("SLUICE__SECRETS__KEY_ID", "k2".to_owned()),
+        ("SLUICE__SECRETS__PREVIOUS_KEYS", format!("k1:{old}")),
+    ];
+    let rotate = server.command_with(&["secrets", "rotate"], &rotating);
+    let said = String::from_utf8_lossy(&rotate.stderr);
+    assert!(rotate.status.success(), "{said}");
+    assert!(
+        said.contains("sealed 1 password(s) again under key 'k2'"),
+        "{said}"
+    );
+    assert!(!said.contains(&new) && !said.contains(&old) && !said.contains(PASSWORD));
+    let stored = stored_passwords(&server).await;
+    assert!(stored[0].starts_with("sluice-sealed:v1:k2:"), "{stored:?}");
+
+    // The new key alone opens it.
+    let server = server
+        .restart(Options {
+            env: rotating[..2].to_vec(),
+            ..options()
+        })
+        .await;
+    copy_runs(&server, input).await;
 }

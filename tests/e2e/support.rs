@@ -287,10 +287,28 @@ impl TestServer {
     /// Runs `sluice <args>` as a command on this server's state database and data folder, as an
     /// operator would on its host.
     pub fn command(&self, args: &[&str]) -> std::process::Output {
-        sluice_command(&self.data, &self.state_url, &Options::default())
+        self.command_with(args, &[])
+    }
+
+    /// `sluice <args>` with more settings, as `SLUICE__…` variables.
+    pub fn command_with(
+        &self,
+        args: &[&str],
+        env: &[(&'static str, String)],
+    ) -> std::process::Output {
+        let options = Options {
+            env: env.to_vec(),
+            ..Options::default()
+        };
+        sluice_command(&self.data, &self.state_url, &options)
             .args(args)
             .output()
             .expect("run the sluice binary")
+    }
+
+    /// The state database's URL (PostgreSQL), to read what it holds as a dump would.
+    pub fn state_url(&self) -> &str {
+        &self.state_url
     }
 
     /// A new API key made with `sluice keys create`.

@@ -28,6 +28,40 @@ pub enum Command {
     /// Manage the API keys kept in the state database.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The keys data store passwords are sealed with.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Print a new random key (base64), for secrets.key.
+    GenerateKey,
+    /// Seal every stored password again under the current key (secrets.key, secrets.key_id),
+    /// opening them with it or any of secrets.previous_keys.
+    Rotate,
+}
+
+/// Runs a secrets command. A generated key goes alone to standard output.
+///
+/// # Errors
+/// A message for the person at the terminal.
+pub async fn secrets(settings: &Settings, command: SecretsCommand) -> Result<(), StartError> {
+    match command {
+        SecretsCommand::GenerateKey => {
+            let key = sluice_store::Keyring::generate_key().map_err(StartError::Command)?;
+            println!("{key}");
+        }
+        SecretsCommand::Rotate => {
+            let store = open_state_database(settings).await?;
+            let sealed = store.reseal_passwords().await?;
+            eprintln!(
+                "sealed {sealed} password(s) again under key '{}'; every password is now under it",
+                settings.secrets.key_id
+            );
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ mod metadata;
 mod observability;
 mod own_files;
 mod query_threads;
+mod secrets;
 pub mod settings;
 pub mod telemetry;
 
@@ -303,7 +304,10 @@ pub async fn open_state_database(settings: &Settings) -> Result<Store, StartErro
     if let Some(file) = settings.state_file() {
         own_files::prepare_state_file(&file, &settings.data.root, settings.database.url.is_none())?;
     }
-    Ok(Store::connect(&settings.database_url()).await?)
+    let keyring = secrets::keyring(&settings.secrets)?;
+    Ok(Store::connect(&settings.database_url())
+        .await?
+        .with_keyring(keyring))
 }
 
 /// Cross-origin requests from `origins` only. Not used at all when there are none: a browser then

@@ -21,6 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing::info!("the state database is up to date");
         }),
         Command::Keys(keys) => sluice_server::cli::keys(&settings, keys).await,
+        Command::Secrets(secrets) => sluice_server::cli::secrets(&settings, secrets).await,
     };
     if let Err(err) = outcome {
         tracing::error!(error = %err, "sluice stopped");

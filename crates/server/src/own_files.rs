@@ -121,6 +121,10 @@ pub fn protect(
         }
     }
     own.extend(settings.datasette.paths());
+    // The key data store passwords are sealed with: no store may read it.
+    if !settings.secrets.key_file.is_empty() {
+        own.push(PathBuf::from(&settings.secrets.key_file));
+    }
     own.into_iter()
         .try_fold(folder, |folder, path| folder.protect(&path))
         .map_err(StartError::DataFolder)

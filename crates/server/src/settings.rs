@@ -28,6 +28,23 @@ pub struct Settings {
     pub api: ApiSettings,
     pub log: LogSettings,
     pub metrics: MetricsSettings,
+    pub secrets: SecretsSettings,
+}
+
+/// How data store passwords are sealed at rest.
+#[derive(Debug, Deserialize)]
+pub struct SecretsSettings {
+    /// The key passwords are sealed with: 32 bytes, base64. Empty: the key file's.
+    #[serde(default)]
+    pub key: SecretString,
+    /// Its id, kept with each sealed password.
+    pub key_id: String,
+    /// Keys sealed passwords may still be under, `id:base64` comma-separated (while rotating).
+    #[serde(default)]
+    pub previous_keys: SecretString,
+    /// Where the key is kept when `key` is empty, made on first start; empty: `key` is needed.
+    #[serde(default)]
+    pub key_file: String,
 }
 
 /// `GET /metrics`.

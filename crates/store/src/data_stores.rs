@@ -17,12 +17,80 @@ use crate::Store;
 use crate::connection_json::StoredConnection;
 use crate::entity::{data_store, flow_input, flow_input_store};
 use crate::error::{corrupt, map_db_err};
+use crate::sealed::Opened;
+use sea_orm::sea_query::Expr;
 
-fn to_domain(row: data_store::Model) -> Result<DataStore> {
+impl Store {
+    fn to_domain(&self, row: data_store::Model) -> Result<DataStore> {
+        let password = match (&row.password, &self.keyring) {
+            (Some(stored), Some(keyring)) => Some(
+                keyring
+                    .open(stored, &row.name)
+                    .map_err(|e| corrupt("data store", row.id, e))?
+                    .into_password(),
+            ),
+            (password, None) => password.clone(),
+            (None, Some(_)) => None,
+        };
+        to_domain(row, password)
+    }
+
+    /// The password as the state database keeps it: sealed when the store has a keyring.
+    fn seal(&self, password: Option<String>, store: &DataStoreName) -> Result<Option<String>> {
+        match (password, &self.keyring) {
+            (Some(password), Some(keyring)) => keyring
+                .seal(&password, store.as_str())
+                .map(Some)
+                .map_err(Error::Internal),
+            (password, _) => Ok(password),
+        }
+    }
+
+    /// Seals every stored password again under the current key: those sealed under a previous
+    /// one, and any stored before passwords were sealed. Returns how many it sealed.
+    ///
+    /// # Errors
+    /// `Internal` when the store has no keyring or a password does not open; `Unavailable`.
+    pub async fn reseal_passwords(&self) -> Result<usize> {
+        let Some(keyring) = &self.keyring else {
+            return Err(Error::Internal("no key to seal passwords with".into()));
+        };
+        let rows = data_store::Entity::find()
+            .filter(data_store::Column::Password.is_not_null())
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        let mut sealed = 0;
+        for row in rows {
+            let Some(stored) = &row.password else {
+                continue;
+            };
+            let opened = keyring
+                .open(stored, &row.name)
+                .map_err(|e| corrupt("data store", row.id, e))?;
+            if let Opened::Stale(password) = opened {
+                let again = keyring
+                    .seal(&password, &row.name)
+                    .map_err(Error::Internal)?;
+                data_store::Entity::update_many()
+                    .col_expr(data_store::Column::Password, Expr::value(again))
+                    .filter(data_store::Column::Id.eq(row.id))
+                    .filter(data_store::Column::Password.eq(stored.as_str()))
+                    .exec(&self.db)
+                    .await
+                    .map_err(map_db_err)?;
+                sealed += 1;
+            }
+        }
+        Ok(sealed)
+    }
+}
+
+fn to_domain(row: data_store::Model, password: Option<String>) -> Result<DataStore> {
     let stored: StoredConnection =
         serde_json::from_str(&row.connection).map_err(|e| corrupt("data store", row.id, e))?;
     let connection = stored
-        .into_domain(row.password)
+        .into_domain(password)
         .map_err(|e| corrupt("data store", row.id, e))?;
     let name = DataStoreName::parse(&row.name).map_err(|e| corrupt("data store", row.id, e))?;
     Ok(DataStore {
@@ -37,6 +105,7 @@ fn to_domain(row: data_store::Model) -> Result<DataStore> {
 impl DataStoreRepository for Store {
     async fn create(&self, new: NewDataStore) -> Result<DataStore> {
         let (connection, password) = stored(&new.connection)?;
+        let password = self.seal(password, &new.name)?;
         let row = data_store::ActiveModel {
             name: Set(new.name.as_str().to_owned()),
             kind: Set(new.connection.kind().as_str().to_owned()),
@@ -53,7 +122,7 @@ impl DataStoreRepository for Store {
             }
             other => other,
         })?;
-        to_domain(row)
+        self.to_domain(row)
     }
 
     async fn get(&self, id: DataStoreId) -> Result<DataStore> {
@@ -65,7 +134,7 @@ impl DataStoreRepository for Store {
                 entity: "data store",
                 key: id.0.to_string(),
             })
-            .and_then(to_domain)
+            .and_then(|row| self.to_domain(row))
     }
 
     async fn get_by_name(&self, name: &DataStoreName) -> Result<DataStore> {
@@ -78,7 +147,7 @@ impl DataStoreRepository for Store {
                 entity: "data store",
                 key: name.to_string(),
             })
-            .and_then(to_domain)
+            .and_then(|row| self.to_domain(row))
     }
 
     async fn list(&self, page: Page) -> Result<Vec<DataStore>> {
@@ -94,7 +163,7 @@ impl DataStoreRepository for Store {
             .await
             .map_err(map_db_err)?
             .into_iter()
-            .map(to_domain)
+            .map(|row| self.to_domain(row))
             .collect()
     }
 
@@ -104,6 +173,9 @@ impl DataStoreRepository for Store {
         connection: Connection,
     ) -> Result<DataStore> {
         let (stored_connection, password) = stored(&connection)?;
+        // The name is the sealed password's associated data.
+        let name = DataStoreRepository::get(self, id).await?.name;
+        let password = self.seal(password, &name)?;
         let row = data_store::ActiveModel {
             id: Set(id.0),
             kind: Set(connection.kind().as_str().to_owned()),
@@ -120,7 +192,7 @@ impl DataStoreRepository for Store {
             },
             other => map_db_err(other),
         })?;
-        to_domain(row)
+        self.to_domain(row)
     }
 
     async fn delete(&self, id: DataStoreId) -> Result<()> {

@@ -13,6 +13,7 @@ mod flow_steps;
 mod flows;
 mod idempotency;
 mod lease_clock;
+mod sealed;
 
 use sea_orm::sqlx::sqlite::SqliteSynchronous;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
@@ -20,14 +21,26 @@ use sluice_migration::{Migrator, MigratorTrait};
 use std::time::Duration;
 
 pub use error::map_db_err;
+pub use sealed::{KEY_LEN, Keyring};
 
 /// The size in bytes a SQLite state database's write-ahead log is cut back to (64 MB).
 const WAL_SIZE_LIMIT: &str = "67108864";
 
 /// The metadata store. Cheap to clone: it shares one connection pool.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Seals data store passwords at rest; without one (tests of other things) they are kept
+    /// as given.
+    keyring: Option<std::sync::Arc<Keyring>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -64,7 +77,14 @@ impl Store {
         Migrator::up(&db, None).await.map_err(|err| {
             sluice_domain::Error::Internal(format!("migrating the metadata store failed: {err}"))
         })?;
-        Ok(Self { db })
+        Ok(Self { db, keyring: None })
+    }
+
+    /// Seals the passwords this store writes with `keyring`, and opens them with it.
+    #[must_use]
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(std::sync::Arc::new(keyring));
+        self
     }
 
     /// Copies a SQLite state database's write-ahead log into the database and empties it. SQLite

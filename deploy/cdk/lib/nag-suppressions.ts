@@ -54,6 +54,11 @@ export function suppressWithReasons(stack: Stack): void {
     "It holds the database URL built from the database's credentials; it is rotated with them (deploy/README.md).",
   );
   acknowledge(
+    at("SealingKey"),
+    ["AwsSolutions-SMG4"],
+    "Rotating the sealing key means sealing every stored password again (`sluice secrets rotate`), a runbook step (deploy/README.md).",
+  );
+  acknowledge(
     at("MetricsToken"),
     ["AwsSolutions-SMG4"],
     "Prometheus holds the same token; rotating it is a coordinated change (deploy/README.md).",

@@ -126,6 +126,12 @@ export class SluiceStack extends Stack {
       encryptionKey: key,
       description: "SLUICE__DATABASE__URL: postgres://sluice:<password>@<host>:5432/sluice",
     });
+    // The key data store passwords are sealed with in the state database: write the output of
+    // `sluice secrets generate-key` here before the first deployment (deploy/README.md).
+    const sealingKey = new secretsmanager.Secret(this, "SealingKey", {
+      encryptionKey: key,
+      description: "SLUICE__SECRETS__KEY: 32 bytes, base64, from `sluice secrets generate-key`",
+    });
     const metricsToken = new secretsmanager.Secret(this, "MetricsToken", {
       encryptionKey: key,
       description: "SLUICE__METRICS__BEARER_TOKEN: what Prometheus sends to scrape /metrics",
@@ -163,6 +169,7 @@ export class SluiceStack extends Stack {
     const secrets = {
       SLUICE__DATABASE__URL: ecs.Secret.fromSecretsManager(databaseUrl),
       SLUICE__METRICS__BEARER_TOKEN: ecs.Secret.fromSecretsManager(metricsToken),
+      SLUICE__SECRETS__KEY: ecs.Secret.fromSecretsManager(sealingKey),
     };
     const container = task.addContainer("sluice", {
       image,

@@ -83,6 +83,7 @@ test("the container stops within 120 s, on a read-only root with its scratch on 
         Secrets: Match.arrayWith([
           Match.objectLike({ Name: "SLUICE__DATABASE__URL" }),
           Match.objectLike({ Name: "SLUICE__METRICS__BEARER_TOKEN" }),
+          Match.objectLike({ Name: "SLUICE__SECRETS__KEY" }),
         ]),
         LogConfiguration: Match.objectLike({ LogDriver: "awslogs" }),
       }),
