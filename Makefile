@@ -5,11 +5,22 @@
 run:
 	cargo run -p sluice-server --bin sluice
 
+# The Python tools the tests run beside Sluice, in a virtual environment of their own, made (and
+# brought up to date) from tests/requirements.txt. SLUICE_TEST_VENV puts it elsewhere.
+VENV ?= $(or $(SLUICE_TEST_VENV),.venv)
+
+$(VENV)/.installed: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
 # Every test: unit, store contract (SQLite and PostgreSQL), handler and end-to-end.
 # PostgreSQL must answer on 127.0.0.1:5432 and MariaDB or MySQL on 127.0.0.1:3306
-# (SLUICE_TEST_POSTGRES_URL and SLUICE_TEST_MYSQL_URL point elsewhere).
-test:
-	cargo test --workspace --no-fail-fast
+# (SLUICE_TEST_POSTGRES_URL and SLUICE_TEST_MYSQL_URL point elsewhere; deploy/compose.yaml starts
+# both); tests/preflight.sh says in one line what is missing.
+test: $(VENV)/.installed
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash tests/preflight.sh
+	PATH="$(abspath $(VENV))/bin:$$PATH" cargo test --workspace --no-fail-fast
 
 # Sluice against DuckDB on the same work; prints both times and their ratio.
 bench:
