@@ -8,6 +8,7 @@ mod m20261124_000001_flow_leases_and_steps;
 mod m20261201_000001_api_keys;
 mod m20261201_000002_named_flow_inputs;
 mod m20261201_000003_idempotent_requests;
+mod m20261201_000004_flow_attempts;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_api_keys::Migration),
             Box::new(m20261201_000002_named_flow_inputs::Migration),
             Box::new(m20261201_000003_idempotent_requests::Migration),
+            Box::new(m20261201_000004_flow_attempts::Migration),
         ]
     }
 }

@@ -658,3 +658,67 @@ async fn an_event_stream_on_one_replica_follows_a_flow_another_runs_to_its_end()
     );
     drop(runner);
 }
+
+/// A version allowing attempts runs a failed flow again after the backoff: here the source file
+/// appears between the attempts, and the second completes. The attempt is in the view and log.
+#[tokio::test]
+async fn a_failed_attempt_is_run_again_while_the_flow_input_allows() {
+    let server = TestServer::start(Options {
+        env: vec![("SLUICE__RUNNER__RETRY_BACKOFF_MS", "1500".into())],
+        ..Options::default()
+    })
+    .await;
+    for store in [
+        json!({"name": "orders", "type": "file", "connection": {"path": "later.csv", "format": "csv"}}),
+        json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}),
+    ] {
+        assert_eq!(server.post("/v2/data-stores", &store).await.0, 201);
+    }
+    let (status, input) = server
+        .post(
+            "/v2/flow-inputs",
+            &json!({
+                "name": "patient", "target": "lake", "max_attempts": 3,
+                "sources": [{"data_store": "orders", "alias": "orders"}],
+                "transforms": [{"name": "copied", "sql": "SELECT * FROM orders"}],
+                "outputs": [{"transform": "copied", "table": "copied"}]
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{input}");
+    assert_eq!(input["max_attempts"], 3);
+    let (_, flow) = server
+        .post("/v2/flows", &json!({"flow_input": "patient"}))
+        .await;
+    let id = flow["id"].as_i64().unwrap();
+    assert_eq!(flow["attempt"], 1);
+
+    // The first attempt fails: the file is not there yet.
+    let started = std::time::Instant::now();
+    loop {
+        let (_, page) = server.get(&format!("/v2/flows/{id}/logs?limit=100")).await;
+        if page.to_string().contains("attempt 1 failed") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    std::fs::write(server.data.join("later.csv"), "id,amount\n1,2\n").unwrap();
+    let (_, end) = server
+        .wait_for_end(id, std::time::Duration::from_secs(30))
+        .await;
+    assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+    let (_, view) = server.get(&format!("/v2/flows/{id}")).await;
+    assert_eq!(view["attempt"], 2, "{view}");
+    assert_eq!(
+        view["errors"],
+        json!([]),
+        "the failed attempt is in the log, not the errors"
+    );
+    let logs = end["output"]["logs"]["lines"].to_string();
+    assert!(logs.contains("(attempt 2 of 3)"), "{logs}");
+    assert!(logs.contains("attempt 2 of 3 starts in 1.5 s"), "{logs}");
+}

@@ -198,6 +198,8 @@ pub struct FlowOutput {
     pub errors: Lines,
     /// Each step of the flow and what it did, in plan order; empty until the flow starts.
     pub steps: Vec<StepResult>,
+    /// Which attempt this is, from 1 (a failed attempt is retried while the input allows).
+    pub attempt: u32,
 }
 
 /// A flow with its output, as one read.

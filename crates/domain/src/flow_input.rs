@@ -215,7 +215,13 @@ pub struct NewFlowInput {
     pub sources: Vec<Source>,
     pub transforms: Vec<Transform>,
     pub outputs: Vec<Output>,
+    /// How many times a flow of it may run before it stays FAILED: 1 (no retry) to
+    /// [`MAX_ATTEMPTS`].
+    pub max_attempts: u32,
 }
+
+/// The most attempts a flow input may allow.
+pub const MAX_ATTEMPTS: u32 = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowInput {
@@ -228,6 +234,7 @@ pub struct FlowInput {
     pub sources: Vec<Source>,
     pub transforms: Vec<Transform>,
     pub outputs: Vec<Output>,
+    pub max_attempts: u32,
     pub created_utc: DateTime<Utc>,
 }
 

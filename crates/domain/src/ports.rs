@@ -215,6 +215,21 @@ pub trait FlowOutputRepository: Send + Sync {
     /// `Unavailable`.
     async fn hand_back(&self, id: FlowOutputId, runner: &RunnerId, line: String) -> Result<bool>;
 
+    /// Puts a RUNNING flow that `runner` holds back in the queue for its next attempt, not to be
+    /// claimed before `after` from now (by the store's clock): READY, attempt one more, without
+    /// runner, lease, progress or steps, with `line` in its log; in one transaction, only while
+    /// `runner` holds it. Returns whether it moved.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn retry(
+        &self,
+        id: FlowOutputId,
+        runner: &RunnerId,
+        line: String,
+        after: Duration,
+    ) -> Result<bool>;
+
     /// Records the steps a flow will run, all PENDING, in order.
     ///
     /// # Errors

@@ -120,6 +120,7 @@ impl Application {
                     settings.runner.cancel_check_interval_ms,
                 ),
                 lease: Duration::from_secs(settings.runner.lease_secs.max(1)),
+                retry_backoff: Duration::from_millis(settings.runner.retry_backoff_ms),
             },
             wakeup.clone(),
         ));

@@ -193,6 +193,8 @@ pub struct RunnerSettings {
     pub lease_secs: u64,
     /// How long a stopping process lets its running flows finish before handing them back.
     pub drain_secs: u64,
+    /// How long a failed attempt of a flow waits before the next, doubled after each.
+    pub retry_backoff_ms: u64,
 }
 
 /// How each flow runs.

@@ -42,6 +42,7 @@ fn to_domain(row: flow_input::Model) -> Result<FlowInput> {
         sources: parts.sources,
         transforms: parts.transforms,
         outputs: parts.outputs,
+        max_attempts: u32::try_from(row.max_attempts).unwrap_or(1),
         created_utc: row.created_utc,
     })
 }
@@ -64,6 +65,7 @@ async fn insert(
         version: Set(Some(
             i32::try_from(version).map_err(|e| Error::Internal(e.to_string()))?,
         )),
+        max_attempts: Set(i32::try_from(new.max_attempts).unwrap_or(1)),
         ..Default::default()
     }
     .insert(db)

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
 };
@@ -120,40 +120,17 @@ impl FlowOutputRepository for Store {
     }
 
     async fn hand_back(&self, id: FlowOutputId, runner: &RunnerId, line: String) -> Result<bool> {
-        let txn = self.db.begin().await.map_err(map_db_err)?;
-        let result = flow_output::Entity::update_many()
-            .col_expr(
-                flow_output::Column::State,
-                Expr::value(FlowState::Ready.as_str()),
-            )
-            .col_expr(flow_output::Column::RunnerId, Expr::value(None::<String>))
-            .col_expr(
-                flow_output::Column::LeaseExpiresUtc,
-                Expr::value(None::<DateTime<Utc>>),
-            )
-            .col_expr(flow_output::Column::ProgressPercent, Expr::value(0_i16))
-            .col_expr(
-                flow_output::Column::ProgressUpdatedUtc,
-                Expr::value(Utc::now()),
-            )
-            .filter(flow_output::Column::Id.eq(id.0))
-            .filter(flow_output::Column::RunnerId.eq(runner.0.as_str()))
-            .filter(flow_output::Column::State.eq(FlowState::Running.as_str()))
-            .exec(&txn)
-            .await
-            .map_err(map_db_err)?;
-        if result.rows_affected != 1 {
-            // Dropping the transaction rolls it back.
-            return Ok(false);
-        }
-        flow_step::Entity::delete_many()
-            .filter(flow_step::Column::FlowOutputId.eq(id.0))
-            .exec(&txn)
-            .await
-            .map_err(map_db_err)?;
-        append_line(&txn, id, flow_output_line::LOG, line).await?;
-        txn.commit().await.map_err(map_db_err)?;
-        Ok(true)
+        self.requeue(id, runner, line, None).await
+    }
+
+    async fn retry(
+        &self,
+        id: FlowOutputId,
+        runner: &RunnerId,
+        line: String,
+        after: Duration,
+    ) -> Result<bool> {
+        self.requeue(id, runner, line, Some(after)).await
     }
 
     async fn plan_steps(&self, id: FlowOutputId, steps: &[Step]) -> Result<()> {
@@ -172,6 +149,66 @@ impl FlowOutputRepository for Store {
         at: DateTime<Utc>,
     ) -> Result<()> {
         end_open_steps(&self.db, id, running_end, error, at).await
+    }
+}
+
+impl Store {
+    /// Back to READY for another run from the start: a hand-back (`retry_after` none) or the
+    /// next attempt, not claimed before `retry_after` by the store's clock.
+    async fn requeue(
+        &self,
+        id: FlowOutputId,
+        runner: &RunnerId,
+        line: String,
+        retry_after: Option<Duration>,
+    ) -> Result<bool> {
+        let backend = self.db.get_database_backend();
+        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let mut update = flow_output::Entity::update_many()
+            .col_expr(
+                flow_output::Column::State,
+                Expr::value(FlowState::Ready.as_str()),
+            )
+            .col_expr(flow_output::Column::RunnerId, Expr::value(None::<String>))
+            .col_expr(
+                flow_output::Column::LeaseExpiresUtc,
+                Expr::value(None::<DateTime<Utc>>),
+            )
+            .col_expr(flow_output::Column::ProgressPercent, Expr::value(0_i16))
+            .col_expr(
+                flow_output::Column::ProgressUpdatedUtc,
+                Expr::value(Utc::now()),
+            );
+        if let Some(after) = retry_after {
+            update = update
+                .col_expr(
+                    flow_output::Column::Attempt,
+                    Expr::col(flow_output::Column::Attempt).add(1),
+                )
+                .col_expr(
+                    flow_output::Column::ReadyAfterUtc,
+                    lease_clock::lease_end(backend, after),
+                );
+        }
+        let result = update
+            .filter(flow_output::Column::Id.eq(id.0))
+            .filter(flow_output::Column::RunnerId.eq(runner.0.as_str()))
+            .filter(flow_output::Column::State.eq(FlowState::Running.as_str()))
+            .exec(&txn)
+            .await
+            .map_err(map_db_err)?;
+        if result.rows_affected != 1 {
+            // Dropping the transaction rolls it back.
+            return Ok(false);
+        }
+        flow_step::Entity::delete_many()
+            .filter(flow_step::Column::FlowOutputId.eq(id.0))
+            .exec(&txn)
+            .await
+            .map_err(map_db_err)?;
+        append_line(&txn, id, flow_output_line::LOG, line).await?;
+        txn.commit().await.map_err(map_db_err)?;
+        Ok(true)
     }
 }
 

@@ -64,6 +64,7 @@ fn output_to_domain(
         logs: lines.logs,
         errors: lines.errors,
         steps,
+        attempt: u32::try_from(row.attempt).unwrap_or(1),
     })
 }
 
@@ -164,6 +165,8 @@ impl FlowRepository for Store {
             state: Set(FlowState::Ready.as_str().to_owned()),
             progress_percent: Set(0),
             progress_updated_utc: Set(now),
+            attempt: Set(1),
+            ready_after_utc: Set(None),
             ..Default::default()
         }
         .insert(&txn)
@@ -256,6 +259,15 @@ impl FlowRepository for Store {
             .column(flow_output::Column::Id)
             .from(flow_output::Entity)
             .and_where(flow_output::Column::State.eq(FlowState::Ready.as_str()))
+            // A flow waiting to be retried waits its turn (by the store's clock).
+            .cond_where(
+                Condition::any()
+                    .add(flow_output::Column::ReadyAfterUtc.is_null())
+                    .add(
+                        Expr::col(flow_output::Column::ReadyAfterUtc)
+                            .lte(lease_clock::now(backend)),
+                    ),
+            )
             .order_by(flow_output::Column::Id, Order::Asc)
             .limit(1)
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)

@@ -122,6 +122,7 @@ async fn flow_input(store: &Store) -> FlowInputId {
             table: None,
             mode: WriteMode::Replace,
         }],
+        max_attempts: 1,
     };
     FlowInputRepository::create(store, new).await.unwrap().id
 }
@@ -465,6 +466,51 @@ async fn a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can
     let view = FlowRepository::get(store, flow.flow.id).await.unwrap();
     assert_eq!(view.output.state, FlowState::Cancelling);
     assert_eq!(view.output.steps.len(), 1);
+}
+
+async fn a_retried_flow_counts_its_attempt_and_waits_its_turn(store: &Store) {
+    let input = flow_input(store).await;
+    let flow = FlowRepository::create(store, input).await.unwrap();
+    assert_eq!(flow.output.attempt, 1);
+    let output = flow.output.id;
+    let (mine, theirs) = (RunnerId("mine".into()), RunnerId("theirs".into()));
+    let lease = Duration::from_secs(30);
+    store.claim_ready(&mine, lease).await.unwrap().unwrap();
+    store
+        .plan_steps(
+            output,
+            &[Step {
+                kind: StepKind::Transform,
+                name: "t".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    let wait = Duration::from_millis(500);
+    assert!(
+        !store
+            .retry(output, &theirs, "no".into(), wait)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .retry(output, &mine, "attempt 1 failed".into(), wait)
+            .await
+            .unwrap()
+    );
+    let view = FlowRepository::get(store, flow.flow.id).await.unwrap();
+    assert_eq!(view.output.state, FlowState::Ready);
+    assert_eq!(view.output.attempt, 2);
+    assert!(view.output.steps.is_empty());
+    assert_eq!(view.output.logs.lines, ["attempt 1 failed"]);
+    assert!(
+        store.claim_ready(&theirs, lease).await.unwrap().is_none(),
+        "not before its turn"
+    );
+    tokio::time::sleep(wait * 2).await;
+    let claimed = store.claim_ready(&theirs, lease).await.unwrap().unwrap();
+    assert_eq!(claimed.id, flow.flow.id);
 }
 
 async fn a_view_holds_the_newest_lines_and_pages_reach_every_line(store: &Store) {
@@ -900,6 +946,7 @@ contract!(
     concurrent_claims_take_every_ready_flow_exactly_once,
     a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out,
     a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can_do_it,
+    a_retried_flow_counts_its_attempt_and_waits_its_turn,
     a_view_holds_the_newest_lines_and_pages_reach_every_line,
     steps_are_planned_pending_then_changed_and_closed,
     api_keys_are_found_by_lookup_listed_by_name_and_deleted_by_name,

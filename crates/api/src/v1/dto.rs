@@ -312,7 +312,9 @@ impl CreateFlowInput {
                 });
             }
         }
+        // `/v1` keeps its shape: its inputs allow one attempt.
         let new = NewFlowInput {
+            max_attempts: 1,
             name: None,
             source_data_store_ids: self
                 .source_data_store_ids

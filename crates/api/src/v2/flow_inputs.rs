@@ -34,6 +34,14 @@ struct CreateFlowInput {
     outputs: Vec<OutputDto>,
     /// The store the outputs are written to.
     target: String,
+    /// How many times a flow may run before it stays FAILED: 1 (no retry, the default) to 10.
+    #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 10, default = 1)]
+    max_attempts: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl CreateFlowInput {
@@ -43,6 +51,7 @@ impl CreateFlowInput {
             transforms: self.transforms,
             outputs: self.outputs,
             target: self.target,
+            max_attempts: self.max_attempts,
         };
         (self.name, definition)
     }
@@ -59,6 +68,10 @@ struct DefinitionDto {
     outputs: Vec<OutputDto>,
     /// The store the outputs are written to.
     target: String,
+    /// How many times a flow may run before it stays FAILED: 1 (no retry, the default) to 10.
+    #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 10, default = 1)]
+    max_attempts: u32,
 }
 
 /// A source: a table or a query of a relational store, a table of a columnar store, or a file
@@ -122,6 +135,8 @@ struct FlowInputDto {
     outputs: Vec<OutputDto>,
     /// The store the outputs are written to.
     target: String,
+    /// How many times a flow may run before it stays FAILED.
+    max_attempts: u32,
     created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     versions: Option<Vec<VersionDto>>,
@@ -205,6 +220,7 @@ async fn to_dto(
             })
             .collect(),
         target: name_of(&input.target_data_store_id),
+        max_attempts: input.max_attempts,
     };
     Ok(FlowInputDto {
         id: input.public_id(),
@@ -214,6 +230,7 @@ async fn to_dto(
         transforms: definition.transforms,
         outputs: definition.outputs,
         target: definition.target,
+        max_attempts: definition.max_attempts,
         created_at: input.created_utc,
         versions: versions.map(|v| v.iter().map(VersionDto::from).collect()),
     })
@@ -349,6 +366,7 @@ impl DefinitionDto {
         }
         match target {
             Some(target) if violations.is_empty() => Ok(NewFlowInput {
+                max_attempts: self.max_attempts,
                 name,
                 source_data_store_ids: source_ids,
                 target_data_store_id: target,

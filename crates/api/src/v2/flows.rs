@@ -65,6 +65,10 @@ pub struct FlowDto {
     /// Percent done, 0 to 100.
     #[schema(maximum = 100)]
     progress: u8,
+    /// Which attempt this is, from 1; a failed attempt is run again while the flow input's
+    /// `max_attempts` allows.
+    #[schema(minimum = 1)]
+    attempt: u32,
     steps: Vec<StepDto>,
     /// The newest error lines; every line is on `/v2/flows/{id}/logs`.
     errors: Vec<String>,
@@ -79,6 +83,7 @@ impl From<&FlowView> for FlowDto {
             flow_input: view.flow_input.to_string(),
             state: view.output.state.as_str(),
             progress: view.output.progress.percent,
+            attempt: view.output.attempt,
             steps: view.output.steps.iter().map(StepDto::from).collect(),
             errors: view.output.errors.lines.clone(),
             created_at: view.flow.created_utc,

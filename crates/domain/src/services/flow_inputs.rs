@@ -4,8 +4,8 @@ use std::sync::Arc;
 use crate::data_store::{Connection, DataStore, DataStoreId};
 use crate::error::{FieldPath, Violation};
 use crate::flow_input::{
-    FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion, MAX_SQL_BYTES,
-    NewFlowInput, SourceRead, list_too_long,
+    FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion, MAX_ATTEMPTS,
+    MAX_SQL_BYTES, NewFlowInput, SourceRead, list_too_long,
 };
 use crate::graph::TransformGraph;
 use crate::names::TableName;
@@ -126,6 +126,12 @@ impl FlowInputService {
             return Err(Error::Invalid(violations));
         }
         let mut violations = Vec::new();
+        if !(1..=MAX_ATTEMPTS).contains(&new.max_attempts) {
+            violations.push(Violation::new(
+                FieldPath::new("max_attempts"),
+                format!("must be from 1 (no retry) to {MAX_ATTEMPTS}"),
+            ));
+        }
         let mut stores: HashMap<DataStoreId, DataStore> = HashMap::new();
 
         for (i, id) in new.source_data_store_ids.iter().enumerate() {

@@ -34,6 +34,8 @@ pub struct RunnerSettings {
     /// of this, and every half of this looks for flows whose lease ran out (their process died)
     /// and settles them: a dead process's flow is settled within 1.5 leases.
     pub lease: Duration,
+    /// How long a failed attempt waits before the next, doubled after each (at most 10 min).
+    pub retry_backoff: Duration,
 }
 
 impl Default for RunnerSettings {
@@ -44,6 +46,7 @@ impl Default for RunnerSettings {
             poll_interval: Duration::from_millis(500),
             cancel_check_interval: Duration::from_millis(200),
             lease: Duration::from_secs(30),
+            retry_backoff: Duration::from_secs(10),
         }
     }
 }
@@ -313,12 +316,18 @@ impl FlowRunner {
             self.outputs.plan_steps(output, &steps)
         })
         .await?;
+        let attempts = patiently("reading the flow", || self.attempts(flow)).await?;
         let runner = &self.settings.runner;
+        let of = if attempts.1 > 1 {
+            format!(" (attempt {} of {})", attempts.0, attempts.1)
+        } else {
+            String::new()
+        };
         patiently("recording the flow", || {
             self.outputs.append_log(
                 output,
                 stamped(&format!(
-                    "flow {} started on runner {runner}: {} steps",
+                    "flow {} started on runner {runner}{of}: {} steps",
                     flow.id,
                     steps.len()
                 )),
@@ -382,6 +391,24 @@ impl FlowRunner {
             RunOutcome::Cancelled => self.settle_cancelled(output, now).await,
             RunOutcome::Failed { step, message } => {
                 tracing::warn!(flow_id = %flow.id, %step, error = %message, "flow failed");
+                let (attempt, max_attempts) = attempts;
+                if attempt < max_attempts {
+                    let after = self.backoff(attempt);
+                    let line = format!(
+                        "attempt {attempt} failed: step {step} failed: {message}; the target was left unchanged; attempt {} of {max_attempts} starts in {:.1} s",
+                        attempt + 1,
+                        after.as_secs_f64()
+                    );
+                    let queued = patiently("retrying the flow", || {
+                        self.outputs.retry(output, runner, stamped(&line), after)
+                    })
+                    .await?;
+                    if queued {
+                        tracing::info!(flow_id = %flow.id, attempt = attempt + 1, "a failed flow will be tried again");
+                        return Ok(());
+                    }
+                    // A cancel came first: the flow ends as this attempt did.
+                }
                 patiently("recording the flow", || {
                     self.outputs.change_step(
                         output,
@@ -414,6 +441,23 @@ impl FlowRunner {
                 self.finish(output, FlowState::Failed).await
             }
         }
+    }
+
+    /// Which attempt the flow is on, and how many its input allows.
+    async fn attempts(&self, flow: &Flow) -> Result<(u32, u32)> {
+        let view = self.flows.get(flow.id).await?;
+        let input = self.inputs.get(flow.flow_input_id).await?;
+        Ok((view.output.attempt, input.max_attempts))
+    }
+
+    /// How long after failed attempt `attempt` the next one starts: the backoff, doubled after
+    /// each attempt, at most ten minutes.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let doubled = self
+            .settings
+            .retry_backoff
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        doubled.min(Duration::from_secs(600))
     }
 
     async fn settle_cancelled(&self, output: FlowOutputId, now: DateTime<Utc>) -> Result<()> {

@@ -62,6 +62,7 @@ fn input(source: DataStoreId, target: DataStoreId, transforms: &[(&str, &str)]) 
             table: Some(table(transforms[0].0)),
             mode: WriteMode::Replace,
         }],
+        max_attempts: 1,
     }
 }
 
@@ -107,6 +108,7 @@ fn runner_on(
         poll_interval: Duration::from_millis(20),
         cancel_check_interval: Duration::from_millis(10),
         lease: Duration::from_millis(60),
+        retry_backoff: Duration::from_millis(20),
     };
     Arc::new(FlowRunner::new(
         store.clone(),
@@ -575,4 +577,54 @@ async fn a_flow_cancelled_while_its_runner_drains_ends_cancelled_not_back_in_the
         s.flows.get(flow).await.unwrap().output.state,
         FlowState::Cancelled
     );
+}
+
+#[tokio::test]
+async fn a_failed_flow_is_tried_again_while_its_input_allows_then_stays_failed() {
+    let s = services(1, Duration::from_millis(1));
+    let (csv, lake) = stores(&s.store).await;
+    let mut new = input(csv, lake, &[("a", "SELECT * FROM orders WHERE fail")]);
+    new.max_attempts = 3;
+    let id = s.inputs.create(new).await.unwrap().id;
+    tokio::spawn(
+        s.runner
+            .clone()
+            .run_until(CancellationToken::new(), CancellationToken::new()),
+    );
+    let flow = s.flows.start(id).await.unwrap().flow.id;
+    assert_eq!(wait_until_finished(&s.flows, flow).await, FlowState::Failed);
+    let view = s.flows.get(flow).await.unwrap().output;
+    assert_eq!(view.attempt, 3);
+    let logs = view.logs.lines.join("\n");
+    for attempt in 1..=3 {
+        assert!(
+            logs.contains(&format!("(attempt {attempt} of 3)")),
+            "{logs}"
+        );
+    }
+    assert!(
+        logs.contains("attempt 1 failed: step transform 'a' failed"),
+        "{logs}"
+    );
+    assert!(logs.contains("attempt 2 of 3 starts in"), "{logs}");
+    assert_eq!(
+        view.errors.lines.len(),
+        1,
+        "only the last attempt's error: {:?}",
+        view.errors.lines
+    );
+}
+
+#[tokio::test]
+async fn an_input_allows_one_to_ten_attempts() {
+    let s = services(1, Duration::ZERO);
+    let (csv, lake) = stores(&s.store).await;
+    for bad in [0, 11] {
+        let mut new = input(csv, lake, &[("a", "SELECT * FROM orders")]);
+        new.max_attempts = bad;
+        let Err(Error::Invalid(violations)) = s.inputs.create(new).await else {
+            panic!("{bad} accepted")
+        };
+        assert_eq!(violations[0].path.to_string(), "/max_attempts");
+    }
 }

@@ -41,6 +41,8 @@ pub struct MemoryStore {
     outputs: Mutex<HashMap<i64, FlowOutput>>,
     lines: Mutex<Vec<(FlowOutputId, LogLine)>>,
     leases: Mutex<HashMap<i64, (RunnerId, DateTime<Utc>)>>,
+    /// Flows waiting to be retried: not claimed before this.
+    ready_after: Mutex<HashMap<i64, DateTime<Utc>>>,
 }
 
 impl MemoryStore {
@@ -289,6 +291,7 @@ fn stored_input(
         sources: new.sources,
         transforms: new.transforms,
         outputs: new.outputs,
+        max_attempts: new.max_attempts,
         created_utc: Utc::now(),
     }
 }
@@ -309,6 +312,7 @@ impl FlowRepository for MemoryStore {
             logs: Lines::default(),
             errors: Lines::default(),
             steps: Vec::new(),
+            attempt: 1,
         };
         let flow = Flow {
             id: FlowId(id),
@@ -367,12 +371,17 @@ impl FlowRepository for MemoryStore {
     }
 
     async fn claim_ready(&self, runner: &RunnerId, lease: Duration) -> Result<Option<Flow>> {
-        let lease_until = Utc::now() + lease;
+        let now = Utc::now();
+        let lease_until = now + lease;
         let flows = self.flows.lock().unwrap().clone();
+        let ready_after = self.ready_after.lock().unwrap().clone();
         let mut outputs = self.outputs.lock().unwrap();
         for flow in flows {
             let output = outputs.get_mut(&flow.flow_output_id.0).unwrap();
-            if output.state == FlowState::Ready {
+            let waiting = ready_after
+                .get(&output.id.0)
+                .is_some_and(|after| *after > now);
+            if output.state == FlowState::Ready && !waiting {
                 output.state = FlowState::Running;
                 self.leases
                     .lock()
@@ -507,6 +516,24 @@ impl FlowOutputRepository for MemoryStore {
                 result.close(settlement.running_steps, step_error, now);
             }
         });
+        Ok(true)
+    }
+
+    async fn retry(
+        &self,
+        id: FlowOutputId,
+        runner: &RunnerId,
+        line: String,
+        after: Duration,
+    ) -> Result<bool> {
+        if !FlowOutputRepository::hand_back(self, id, runner, line).await? {
+            return Ok(false);
+        }
+        self.outputs.lock().unwrap().get_mut(&id.0).unwrap().attempt += 1;
+        self.ready_after
+            .lock()
+            .unwrap()
+            .insert(id.0, Utc::now() + after);
         Ok(true)
     }
 

@@ -12,6 +12,7 @@ pub struct Model {
     /// Set on every row; nullable only because SQLite adds columns that way.
     pub name: Option<String>,
     pub version: Option<i32>,
+    pub max_attempts: i32,
 }
 
 impl Model {

@@ -10,6 +10,10 @@ pub struct Model {
     pub progress_updated_utc: DateTimeUtc,
     pub runner_id: Option<String>,
     pub lease_expires_utc: Option<DateTimeUtc>,
+    /// Which attempt of the flow this is, from 1.
+    pub attempt: i32,
+    /// A flow waiting to be retried is not claimed before this.
+    pub ready_after_utc: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
