@@ -10,6 +10,10 @@ use crate::Store;
 use crate::entity::flow_output_line;
 use crate::error::{corrupt, map_db_err};
 
+/// Outputs whose newest lines one statement reads: two `UNION ALL` terms each, and SQLite takes
+/// at most 500 terms in a compound SELECT (`SQLITE_MAX_COMPOUND_SELECT`).
+const OUTPUTS_PER_STATEMENT: usize = 200;
+
 /// Each flow output's log and error lines, as a view shows them.
 #[derive(Default)]
 pub(crate) struct NewestLines {
@@ -26,9 +30,10 @@ fn stream_of(row: &flow_output_line::Model) -> Result<LineStream> {
 }
 
 impl Store {
-    /// The newest [`Lines::NEWEST`] lines of each stream of each output, in one statement:
-    /// a `UNION ALL` of one index range scan per output and stream (newest first, one more than
-    /// is shown), so that it costs the same however many lines a flow has written.
+    /// The newest [`Lines::NEWEST`] lines of each stream of each output, in one statement per
+    /// [`OUTPUTS_PER_STATEMENT`] outputs: a `UNION ALL` of one index range scan per output and
+    /// stream (newest first, one more than is shown), so that it costs the same however many
+    /// lines a flow has written.
     pub(crate) async fn newest_lines(&self, outputs: &[i64]) -> Result<HashMap<i64, NewestLines>> {
         let mut found: HashMap<i64, NewestLines> = HashMap::new();
         // One more than is shown, to learn whether earlier lines exist.
@@ -54,20 +59,26 @@ impl Store {
                 .from_subquery(newest_first, Alias::new("newest"))
                 .to_owned()
         };
-        let mut parts = outputs.iter().flat_map(|&output| {
-            [flow_output_line::LOG, flow_output_line::ERROR].map(|stream| newest_of(output, stream))
-        });
-        let Some(mut query) = parts.next() else {
-            return Ok(found);
-        };
-        for part in parts {
-            query.union(UnionType::All, part);
+        let mut rows = Vec::new();
+        for chunk in outputs.chunks(OUTPUTS_PER_STATEMENT) {
+            let mut parts = chunk.iter().flat_map(|&output| {
+                [flow_output_line::LOG, flow_output_line::ERROR]
+                    .map(|stream| newest_of(output, stream))
+            });
+            let Some(mut query) = parts.next() else {
+                continue;
+            };
+            for part in parts {
+                query.union(UnionType::All, part);
+            }
+            let statement = self.db.get_database_backend().build(&query);
+            rows.extend(
+                flow_output_line::Model::find_by_statement(statement)
+                    .all(&self.db)
+                    .await
+                    .map_err(map_db_err)?,
+            );
         }
-        let statement = self.db.get_database_backend().build(&query);
-        let mut rows = flow_output_line::Model::find_by_statement(statement)
-            .all(&self.db)
-            .await
-            .map_err(map_db_err)?;
         rows.sort_by_key(|row| row.id);
         // Oldest first now; a stream with one line too many has earlier lines.
         let mut counts: HashMap<(i64, LineStream), usize> = HashMap::new();

@@ -10,7 +10,7 @@ use sluice_domain::data_store::{
     Connection, DataPath, DataStoreId, FileFormat, NewDataStore, RelationalConnection,
     ServerConnection, ServerEngine,
 };
-use sluice_domain::flow::{FlowId, FlowState, LineStream, RunnerId, Settlement};
+use sluice_domain::flow::{FlowId, FlowOutputId, FlowState, LineStream, RunnerId, Settlement};
 use sluice_domain::flow_input::{
     FlowInputId, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
 };
@@ -513,6 +513,21 @@ async fn a_retried_flow_counts_its_attempt_and_waits_its_turn(store: &Store) {
     assert_eq!(claimed.id, flow.flow.id);
 }
 
+async fn a_page_of_six_hundred_flows_is_read_whole(store: &Store) {
+    let input = flow_input(store).await;
+    for _ in 0..600 {
+        FlowRepository::create(store, input).await.unwrap();
+    }
+    store
+        .append_log(FlowOutputId(599), "late".into())
+        .await
+        .unwrap();
+    let page = Page::keyset(Some(1000), None).unwrap();
+    let views = FlowRepository::list(store, &[], None, page).await.unwrap();
+    assert_eq!(views.len(), 600);
+    assert_eq!(views[598].output.logs.lines, ["late"]);
+}
+
 async fn a_view_holds_the_newest_lines_and_pages_reach_every_line(store: &Store) {
     let input = flow_input(store).await;
     let flow = FlowRepository::create(store, input).await.unwrap();
@@ -947,6 +962,7 @@ contract!(
     a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out,
     a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can_do_it,
     a_retried_flow_counts_its_attempt_and_waits_its_turn,
+    a_page_of_six_hundred_flows_is_read_whole,
     a_view_holds_the_newest_lines_and_pages_reach_every_line,
     steps_are_planned_pending_then_changed_and_closed,
     api_keys_are_found_by_lookup_listed_by_name_and_deleted_by_name,
