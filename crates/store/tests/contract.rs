@@ -339,6 +339,20 @@ async fn concurrent_claims_take_every_ready_flow_exactly_once(store: &Store) {
     assert_eq!(running.len(), 30);
 }
 
+/// Plans a flow of one transform step `t`.
+async fn plan_one_step(store: &Store, output: FlowOutputId) {
+    store
+        .plan_steps(
+            output,
+            &[Step {
+                kind: StepKind::Transform,
+                name: "t".into(),
+            }],
+        )
+        .await
+        .unwrap();
+}
+
 async fn a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out(store: &Store) {
     // Leases run on the store's clock: this test lets short ones run out for real.
     let input = flow_input(store).await;
@@ -376,16 +390,7 @@ async fn a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out(store
         "the renewed lease still holds"
     );
 
-    store
-        .plan_steps(
-            output,
-            &[Step {
-                kind: StepKind::Transform,
-                name: "t".into(),
-            }],
-        )
-        .await
-        .unwrap();
+    plan_one_step(store, output).await;
     assert!(store.renew_lease(output, &mine, short).await.unwrap());
     tokio::time::sleep(short * 2).await;
     let expired = store.expired_leases(10).await.unwrap();
@@ -415,16 +420,7 @@ async fn a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can
     let (mine, theirs) = (RunnerId("mine".into()), RunnerId("theirs".into()));
     let until = Duration::from_secs(30);
     store.claim_ready(&mine, until).await.unwrap().unwrap();
-    store
-        .plan_steps(
-            output,
-            &[Step {
-                kind: StepKind::Transform,
-                name: "t".into(),
-            }],
-        )
-        .await
-        .unwrap();
+    plan_one_step(store, output).await;
     store.raise_progress(output, 40).await.unwrap();
     assert!(
         !store
@@ -448,16 +444,7 @@ async fn a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can
     // Claimed again and planned again, as a new run; a CANCELLING flow is not handed back.
     let again = store.claim_ready(&theirs, until).await.unwrap().unwrap();
     assert_eq!(again.id, flow.flow.id);
-    store
-        .plan_steps(
-            output,
-            &[Step {
-                kind: StepKind::Transform,
-                name: "t".into(),
-            }],
-        )
-        .await
-        .unwrap();
+    plan_one_step(store, output).await;
     store
         .set_state(output, FlowState::Running, FlowState::Cancelling)
         .await
@@ -476,16 +463,7 @@ async fn a_retried_flow_counts_its_attempt_and_waits_its_turn(store: &Store) {
     let (mine, theirs) = (RunnerId("mine".into()), RunnerId("theirs".into()));
     let lease = Duration::from_secs(30);
     store.claim_ready(&mine, lease).await.unwrap().unwrap();
-    store
-        .plan_steps(
-            output,
-            &[Step {
-                kind: StepKind::Transform,
-                name: "t".into(),
-            }],
-        )
-        .await
-        .unwrap();
+    plan_one_step(store, output).await;
     let wait = Duration::from_millis(500);
     assert!(
         !store

@@ -235,13 +235,7 @@ async fn the_runner_completes_flows_at_100_percent_and_never_runs_more_than_its_
 #[tokio::test]
 async fn a_cancel_stops_a_running_flow_and_a_finished_flow_refuses_one() {
     let s = services(1, Duration::from_secs(60));
-    let (csv, lake) = stores(&s.store).await;
-    let id = s
-        .inputs
-        .create(input(csv, lake, &[("a", "SELECT * FROM orders")]))
-        .await
-        .unwrap()
-        .id;
+    let id = copy_input(&s).await;
     tokio::spawn(
         s.runner
             .clone()
@@ -299,13 +293,7 @@ async fn a_failing_step_fails_the_flow_with_an_error_naming_it() {
 #[tokio::test]
 async fn flows_whose_runner_stopped_renewing_its_lease_are_settled_as_interrupted_and_cleaned_up() {
     let s = services(1, Duration::ZERO);
-    let (csv, lake) = stores(&s.store).await;
-    let id = s
-        .inputs
-        .create(input(csv, lake, &[("a", "SELECT * FROM orders")]))
-        .await
-        .unwrap()
-        .id;
+    let id = copy_input(&s).await;
     let dead = RunnerId("dead".into());
     FlowRepository::create(s.store.as_ref(), id).await.unwrap();
     FlowRepository::create(s.store.as_ref(), id).await.unwrap();
@@ -453,6 +441,16 @@ async fn a_runner_that_lost_its_lease_stops_the_flow_and_keeps_the_settled_state
     assert_eq!(output.errors.lines.len(), 1, "{:?}", output.errors);
 }
 
+/// A flow input of one transform over the orders, on fresh stores.
+async fn copy_input(s: &Services) -> crate::flow_input::FlowInputId {
+    let (csv, lake) = stores(&s.store).await;
+    s.inputs
+        .create(input(csv, lake, &[("a", "SELECT * FROM orders")]))
+        .await
+        .unwrap()
+        .id
+}
+
 async fn wait_for(flows: &FlowService, flow: FlowId, state: FlowState) {
     for _ in 0..500 {
         if flows.get(flow).await.unwrap().output.state == state {
@@ -466,13 +464,7 @@ async fn wait_for(flows: &FlowService, flow: FlowId, state: FlowState) {
 #[tokio::test]
 async fn a_stopping_runner_lets_its_running_flow_finish_within_the_drain_and_claims_no_more() {
     let s = services(2, Duration::from_millis(150));
-    let (csv, lake) = stores(&s.store).await;
-    let id = s
-        .inputs
-        .create(input(csv, lake, &[("a", "SELECT * FROM orders")]))
-        .await
-        .unwrap()
-        .id;
+    let id = copy_input(&s).await;
     let shutdown = CancellationToken::new();
     let runner = tokio::spawn(
         s.runner
@@ -499,13 +491,7 @@ async fn a_stopping_runner_lets_its_running_flow_finish_within_the_drain_and_cla
 async fn a_flow_still_running_when_the_drain_ends_goes_back_to_the_queue_and_another_runner_runs_it()
  {
     let s = services(1, Duration::from_secs(60));
-    let (csv, lake) = stores(&s.store).await;
-    let id = s
-        .inputs
-        .create(input(csv, lake, &[("a", "SELECT * FROM orders")]))
-        .await
-        .unwrap()
-        .id;
+    let id = copy_input(&s).await;
     let (shutdown, drain_over) = (CancellationToken::new(), CancellationToken::new());
     let runner = tokio::spawn(
         s.runner
@@ -555,13 +541,7 @@ async fn a_flow_still_running_when_the_drain_ends_goes_back_to_the_queue_and_ano
 #[tokio::test]
 async fn a_flow_cancelled_while_its_runner_drains_ends_cancelled_not_back_in_the_queue() {
     let s = services(1, Duration::from_secs(60));
-    let (csv, lake) = stores(&s.store).await;
-    let id = s
-        .inputs
-        .create(input(csv, lake, &[("a", "SELECT * FROM orders")]))
-        .await
-        .unwrap()
-        .id;
+    let id = copy_input(&s).await;
     let shutdown = CancellationToken::new();
     let runner = tokio::spawn(
         s.runner
