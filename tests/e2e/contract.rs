@@ -108,5 +108,11 @@ async fn the_binary_answers_as_each_version_documents() {
             output.status.success(),
             "/{version} answers otherwise than its document says:\n{report}"
         );
+        // How much ran, for the record (`--nocapture` shows it).
+        for line in report.lines().filter(|l| {
+            l.contains("Selected:") || l.contains("generated,") || l.contains("passed,")
+        }) {
+            eprintln!("/{version}: {}", line.trim());
+        }
     }
 }
