@@ -568,6 +568,67 @@ async fn a_flow_left_running_by_a_killed_process_is_failed_as_interrupted_once_i
     );
 }
 
+/// At start, what flows that are not running left staged in the data folder is removed: here a
+/// completed flow's and an unknown flow's; a running flow's staging and other hidden files stay.
+#[tokio::test]
+async fn what_stopped_flows_left_staged_in_the_data_folder_is_removed_at_start() {
+    let server = TestServer::start(Options::default()).await;
+    write_orders_csv(&server.data.join("orders.csv"), 3000);
+    let orders = server
+        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
+        .await;
+    let lake = server
+        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
+        .await;
+    let done = server
+        .run_flow(json!({
+            "source_data_store_ids": [orders], "target_data_store_id": lake,
+            "sources": [{"data_store_id": orders, "as": "orders"}],
+            "transforms": [{"name": "copied", "sql": "SELECT * FROM orders"}],
+            "outputs": [{"transform": "copied", "table": "copied", "mode": "replace"}]
+        }))
+        .await;
+    assert_eq!(done["output"]["state"], "COMPLETED", "{done}");
+    let done = done["id"].as_i64().unwrap();
+    let input = server.flow_input(endless(orders, lake)).await;
+    let running = server.start_flow(input).await;
+    server
+        .wait_for_state(running, "RUNNING", Duration::from_secs(10))
+        .await;
+
+    // What a process killed while writing would leave, and what is not staging at all.
+    let lake = server.data.join("lake");
+    let stale = [
+        lake.join(format!(".copied.sluice-{done}-0a1b")),
+        lake.join(format!(".copied.sluice-{done}-2c3d.old")),
+        lake.join(".gone.sluice-4242-9f8e"),
+    ];
+    std::fs::create_dir_all(stale[0].join("part")).unwrap();
+    std::fs::write(stale[0].join("part/0.parquet"), "x").unwrap();
+    std::fs::write(&stale[1], "x").unwrap();
+    std::fs::write(&stale[2], "x").unwrap();
+    let live = lake.join(format!(".other.sluice-{running}-5e6f"));
+    let unrelated = lake.join(".keep");
+    std::fs::write(&live, "x").unwrap();
+    std::fs::write(&unrelated, "x").unwrap();
+
+    // restart() kills the process and starts another; the running flow's lease still holds.
+    let server = server.restart(Options::default()).await;
+    let started = Instant::now();
+    while stale.iter().any(|p| p.exists()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still there: {:?}",
+            stale.iter().filter(|p| p.exists()).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(live.exists(), "a running flow's staging stays");
+    assert!(unrelated.exists());
+    let (_, view) = server.get(&format!("/v1/flows/{running}")).await;
+    assert_eq!(view["output"]["state"], "RUNNING", "{view}");
+}
+
 #[tokio::test]
 async fn the_server_runs_flows_with_a_postgresql_metadata_store() {
     let server = TestServer::start(Options {

@@ -32,3 +32,4 @@ pub use error::{Error, Result};
 pub use folder::DataFolder;
 pub use location::S3Settings;
 pub use servers::protect_state_database;
+pub use targets::staged_under;

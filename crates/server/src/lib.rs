@@ -2,6 +2,7 @@
 //! sets up telemetry and runs an [`Application`].
 
 pub mod cli;
+mod leftovers;
 mod metadata;
 mod observability;
 mod own_files;
@@ -102,6 +103,7 @@ impl Application {
             &engine_settings.scratch,
         )?;
         tracing::info!(state_database = settings.database_backend(), data_folder = %folder.root().display(), "state database ready");
+        let data_root = folder.root().to_path_buf();
 
         let analyzer = Arc::new(DataFusionSqlAnalyzer);
         let wakeup = Arc::new(Notify::new());
@@ -141,6 +143,11 @@ impl Application {
             .v1_deprecation()
             .map_err(StartError::Settings)?;
         let flows = FlowService::new(store.clone(), store.clone(), wakeup);
+        // In the background: serving need not wait for a look through the data folder.
+        tokio::spawn(leftovers::remove_stale_staging(
+            data_root.clone(),
+            flows.clone(),
+        ));
         let metrics = sluice_api::MetricsEndpoint {
             scrape: settings
                 .metrics

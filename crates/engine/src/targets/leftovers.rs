@@ -28,6 +28,43 @@ fn staged_by(name: &str, flow: FlowId, final_name: Option<&str>) -> bool {
     }
 }
 
+/// The flow that staged `name`, when it is a staged name (`.<name>.sluice-<flow>-…`).
+pub fn staging_flow(name: &str) -> Option<FlowId> {
+    let rest = name.strip_prefix('.')?;
+    let (_, after) = rest.split_once(".sluice-")?;
+    let (digits, _) = after.split_once('-')?;
+    digits.parse().ok().map(FlowId)
+}
+
+/// How deep below the data folder staged entries are looked for: targets are folders of tables.
+const MAX_DEPTH: usize = 16;
+
+/// Every staged file and folder under `root`, with the flow that staged it. Staged folders are
+/// not entered, links not followed.
+pub fn staged_under(root: &Path) -> Vec<(std::path::PathBuf, FlowId)> {
+    let mut found = Vec::new();
+    let mut folders = vec![(root.to_owned(), 0)];
+    while let Some((folder, depth)) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if let Some(flow) = staging_flow(&name.to_string_lossy()) {
+                if !kind.is_symlink() {
+                    found.push((entry.path(), flow));
+                }
+            } else if kind.is_dir() && depth < MAX_DEPTH {
+                folders.push((entry.path(), depth + 1));
+            }
+        }
+    }
+    found
+}
+
 /// Removes what `flow` staged in `folder` (beside `final_name`, or beside any table).
 ///
 /// # Errors
@@ -132,6 +169,34 @@ pub async fn discard_beside_file(location: &Location, flow: FlowId) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_staged_name_says_its_flow() {
+        assert_eq!(staging_flow(".orders.sluice-7-abc"), Some(FlowId(7)));
+        assert_eq!(staging_flow(".orders.sluice-12-abc.old"), Some(FlowId(12)));
+        assert_eq!(staging_flow(".orders"), None);
+        assert_eq!(staging_flow("orders.sluice-7-abc"), None);
+        assert_eq!(staging_flow(".orders.sluice-x-abc"), None);
+    }
+
+    #[test]
+    fn staged_entries_are_found_below_the_root_and_nothing_else() {
+        let root = tempfile::tempdir().unwrap();
+        let lake = root.path().join("lake");
+        std::fs::create_dir_all(lake.join(".t.sluice-3-x/inner")).unwrap();
+        std::fs::write(lake.join(".u.sluice-4-y"), "").unwrap();
+        std::fs::write(lake.join(".keep"), "").unwrap();
+        std::fs::write(root.path().join("t.csv"), "").unwrap();
+        let mut found = staged_under(root.path());
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            found,
+            [
+                (lake.join(".t.sluice-3-x"), FlowId(3)),
+                (lake.join(".u.sluice-4-y"), FlowId(4))
+            ]
+        );
+    }
 
     #[test]
     fn only_the_flow_s_own_staged_names_are_taken() {

@@ -6,6 +6,7 @@ mod columnar;
 mod columnar_s3;
 mod file;
 mod leftovers;
+pub use leftovers::staged_under;
 mod mysql;
 mod postgres;
 mod sqlite;
