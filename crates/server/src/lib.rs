@@ -209,6 +209,10 @@ impl Application {
             settings.server.head_read_timeout_secs.max(1),
         ))
         .max_connections(settings.server.max_connections_per_worker.max(1))
+        // Once the listener closes, requests in flight get this long to finish; event streams,
+        // which would run on, are then closed (their clients resume with Last-Event-ID), so a
+        // stop fits in the orchestrator's timeout after the drain.
+        .shutdown_timeout(10)
         // Signals are this application's to handle: it drains before the listener closes.
         .disable_signals()
         .listen(listener)
