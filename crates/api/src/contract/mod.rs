@@ -49,12 +49,20 @@ impl Version {
         }
     }
 
-    /// The document as it is served and committed under `docs/openapi/`.
-    pub fn document_json(self) -> String {
-        let mut json =
-            serde_json::to_string_pretty(self.document()).expect("an OpenAPI document serializes");
-        json.push('\n');
-        json
+    /// The document as it is served and committed under `docs/openapi/`, written once.
+    pub fn document_json(self) -> &'static str {
+        fn written(version: Version) -> String {
+            let mut json = serde_json::to_string_pretty(version.document())
+                .expect("an OpenAPI document serializes");
+            json.push('\n');
+            json
+        }
+        static V1: LazyLock<String> = LazyLock::new(|| written(Version::V1));
+        static V2: LazyLock<String> = LazyLock::new(|| written(Version::V2));
+        match self {
+            Version::V1 => &V1,
+            Version::V2 => &V2,
+        }
     }
 
     /// Every path and method the version serves (`HEAD` left out: every `GET` answers it).

@@ -4,6 +4,7 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -44,7 +45,7 @@ pub async fn count_request<B: MessageBody>(
     next: Next<B>,
 ) -> Result<ServiceResponse<B>, actix_web::Error> {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let res = next.call(req).await?;
     let route = res
         .request()
@@ -53,7 +54,7 @@ pub async fn count_request<B: MessageBody>(
     let status = res.status().as_str().to_owned();
     metrics::counter!(
         "sluice_http_requests_total",
-        "method" => method.clone(),
+        "method" => method,
         "route" => route.clone(),
         "status" => status
     )
@@ -65,6 +66,26 @@ pub async fn count_request<B: MessageBody>(
     )
     .record(started.elapsed().as_secs_f64());
     Ok(res)
+}
+
+/// The method as a label: HTTP's own methods by name, any other (a client may invent them) as
+/// `other`, so that callers cannot make series without end.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN
+        .iter()
+        .find(|known| *known == method)
+        .map_or("other", |known| known.as_str())
 }
 
 /// `GET /metrics`.
@@ -93,4 +114,16 @@ pub async fn scrape(
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
         .body(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invented_method_is_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        let invented = Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(method_label(&invented), "other");
+    }
 }

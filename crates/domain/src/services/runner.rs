@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::data_store::DataStore;
 use crate::flow::{Flow, FlowId, FlowOutputId, FlowState, RunnerId, Settlement};
+use crate::flow_input::FlowInput;
 use crate::graph::TransformGraph;
 use crate::ports::{
     DataStoreRepository, FlowEngine, FlowInputRepository, FlowOutputRepository, FlowPlan,
@@ -298,8 +299,15 @@ impl FlowRunner {
 
     async fn run_and_settle(&self, flow: &Flow, hand_back: CancellationToken) -> Result<()> {
         let output = flow.flow_output_id;
-        let plan = match patiently("planning the flow", || self.plan(flow)).await {
-            Ok(plan) => plan,
+        // The input is read once: for the plan and for how many attempts it allows.
+        let planned = patiently("planning the flow", || async {
+            let input = self.inputs.get(flow.flow_input_id).await?;
+            let max_attempts = input.max_attempts;
+            Ok((self.plan_of(flow, input).await?, max_attempts))
+        })
+        .await;
+        let (plan, max_attempts) = match planned {
+            Ok(planned) => planned,
             Err(err) => {
                 patiently("recording the flow", || {
                     self.outputs.append_error(
@@ -316,7 +324,16 @@ impl FlowRunner {
             self.outputs.plan_steps(output, &steps)
         })
         .await?;
-        let attempts = patiently("reading the flow", || self.attempts(flow)).await?;
+        // Only an input that allows retries has an attempt worth reading.
+        let attempt = if max_attempts > 1 {
+            patiently("reading the flow", || self.flows.get(flow.id))
+                .await?
+                .output
+                .attempt
+        } else {
+            1
+        };
+        let attempts = (attempt, max_attempts);
         let runner = &self.settings.runner;
         let of = if attempts.1 > 1 {
             format!(" (attempt {} of {})", attempts.0, attempts.1)
@@ -443,13 +460,6 @@ impl FlowRunner {
         }
     }
 
-    /// Which attempt the flow is on, and how many its input allows.
-    async fn attempts(&self, flow: &Flow) -> Result<(u32, u32)> {
-        let view = self.flows.get(flow.id).await?;
-        let input = self.inputs.get(flow.flow_input_id).await?;
-        Ok((view.output.attempt, input.max_attempts))
-    }
-
     /// How long after failed attempt `attempt` the next one starts: the backoff, doubled after
     /// each attempt, at most ten minutes.
     fn backoff(&self, attempt: u32) -> Duration {
@@ -550,6 +560,10 @@ impl FlowRunner {
 
     async fn plan(&self, flow: &Flow) -> Result<FlowPlan> {
         let input = self.inputs.get(flow.flow_input_id).await?;
+        self.plan_of(flow, input).await
+    }
+
+    async fn plan_of(&self, flow: &Flow, input: FlowInput) -> Result<FlowPlan> {
         let mut sources = Vec::with_capacity(input.sources.len());
         for source in &input.sources {
             let store = self.stores.get(source.data_store_id).await?;
