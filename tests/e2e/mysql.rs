@@ -317,23 +317,25 @@ async fn mysql_stores_that_cannot_be_used_fail_the_flow_saying_where() {
 }
 
 #[tokio::test]
-async fn mysql_time_bit_set_and_spatial_columns_reach_parquet() {
+async fn mysql_time_bit_set_enum_year_and_spatial_columns_reach_parquet_and_come_back_typed() {
     let database = MysqlDatabase::create(
-        "CREATE TABLE odd (id INT, took TIME, flags BIT(4), kinds SET('a', 'b', 'c'), spot POINT);
-         INSERT INTO odd VALUES (1, '-12:30:05', b'1010', 'a,c', ST_GeomFromText('POINT(1 2)')),
-             (2, NULL, NULL, NULL, NULL);",
+        "CREATE TABLE odd (id INT, took TIME(3), flags BIT(4), kinds SET('a', 'b', 'c'), \
+             mood ENUM('sad', 'it''s ok'), born YEAR, spot POINT);
+         INSERT INTO odd VALUES (1, '-12:30:05.250', b'1010', 'a,c', 'it''s ok', 1999, \
+             ST_GeomFromText('POINT(1 2)')),
+             (2, NULL, NULL, NULL, NULL, NULL, NULL);",
     )
     .await;
     let server = TestServer::start(Options::default()).await;
     let source = server.data_store(database.store("shop")).await;
-    let target = server
+    let file = server
         .data_store(json!({"name": "out", "type": "file", "connection": {"path": "odd.parquet", "format": "parquet"}}))
         .await;
     let end = server
         .run_flow(one_source_flow(
             source,
             json!({"table": "odd"}),
-            target,
+            file,
             json!([{"name": "copied", "sql": "SELECT * FROM src ORDER BY id"}]),
             json!([{"transform": "copied", "mode": "replace"}]),
         ))
@@ -341,20 +343,136 @@ async fn mysql_time_bit_set_and_spatial_columns_reach_parquet() {
     assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
     let batches = parquet_rows(
         &server.data.join("odd.parquet"),
-        "SELECT took, flags, kinds, spot FROM t ORDER BY id",
+        "SELECT took, flags, kinds, mood, born, spot FROM t ORDER BY id",
     )
     .await;
     let batch = &batches[0];
     let value = |i: usize| array_value_to_string(batch.column(i), 0).unwrap();
-    assert_eq!(value(0), "-12:30:05");
+    assert_eq!(value(0), "-12:30:05.250");
     assert_eq!(value(1), "10");
     assert_eq!(value(2), "a,c");
+    assert_eq!(value(3), "it's ok");
+    assert_eq!(value(4), "1999");
     // MySQL's own form of a point: SRID 0, then the WKB (little-endian, type 1, x, y).
-    let spot = cast(batch.column(3), &DataType::Binary).unwrap();
+    let spot = cast(batch.column(5), &DataType::Binary).unwrap();
     let spot = spot.as_binary::<i32>().value(0).to_vec();
     assert_eq!(spot.len(), 4 + 21, "{spot:?}");
     assert_eq!(&spot[4..9], [1, 1, 0, 0, 0]);
-    for i in 0..4 {
+    for i in 0..6 {
         assert!(batch.column(i).is_null(1), "column {i} of the NULL row");
     }
+
+    // Back from the Parquet file into MySQL: each column is created with its type again.
+    let mart = server.data_store(database.store("mart")).await;
+    let end = server
+        .run_flow(one_source_flow(
+            file,
+            json!({}),
+            mart,
+            json!([{"name": "back", "sql": "SELECT * FROM src"}]),
+            json!([{"transform": "back", "table": "odd_back", "mode": "replace"}]),
+        ))
+        .await;
+    assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+    let column_types = |table: &str| {
+        format!(
+            "SELECT CAST(CONCAT(column_name, ' ', column_type) AS CHAR) \
+             FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = '{table}' ORDER BY ordinal_position"
+        )
+    };
+    let types = database.rows(&column_types("odd_back")).await;
+    assert_eq!(types, database.rows(&column_types("odd")).await);
+    assert_eq!(types[3], some(&["kinds set('a','b','c')"]), "{types:?}");
+    let compared = "SELECT CAST(took AS CHAR), CAST(flags + 0 AS CHAR), kinds, mood, \
+                    CAST(born AS CHAR), ST_AsText(spot) FROM {} ORDER BY id";
+    assert_eq!(
+        database.rows(&compared.replace("{}", "odd_back")).await,
+        database.rows(&compared.replace("{}", "odd")).await
+    );
+    assert_eq!(
+        database.rows(&compared.replace("{}", "odd_back")).await[0],
+        some(&[
+            "-12:30:05.250",
+            "10",
+            "a,c",
+            "it's ok",
+            "1999",
+            "POINT(1 2)"
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_mysql_type_named_in_a_parquet_file_is_never_pasted_into_sql() {
+    use datafusion::arrow::array::{StringArray, UInt64Array};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::parquet::arrow::ArrowWriter;
+    use std::sync::Arc;
+
+    let database =
+        MysqlDatabase::create("CREATE TABLE kept (id INT); INSERT INTO kept VALUES (1);").await;
+    let server = TestServer::start(Options::default()).await;
+    // Whoever writes a Parquet file chooses its metadata.
+    let typed = |name: &str, data_type, declared: &str| {
+        Field::new(name, data_type, true).with_metadata(
+            [("sluice.mysql_type".to_owned(), declared.to_owned())]
+                .into_iter()
+                .collect(),
+        )
+    };
+    let schema = Arc::new(Schema::new(vec![
+        typed(
+            "sneaky",
+            DataType::Utf8,
+            "enum('a'), b INT); DROP TABLE kept; -- ')",
+        ),
+        typed("quoted", DataType::Utf8, "set('a\\'), b INT, c ENUM(''')"),
+        typed("flags", DataType::UInt64, "bit(4)"),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["a"])),
+            Arc::new(StringArray::from(vec!["a"])),
+            Arc::new(UInt64Array::from(vec![5])),
+        ],
+    )
+    .unwrap();
+    let file = std::fs::File::create(server.data.join("crafted.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+
+    let source = server
+        .data_store(json!({"name": "crafted", "type": "file", "connection": {"path": "crafted.parquet", "format": "parquet"}}))
+        .await;
+    let mart = server.data_store(database.store("mart")).await;
+    let end = server
+        .run_flow(one_source_flow(
+            source,
+            json!({}),
+            mart,
+            json!([{"name": "landed", "sql": "SELECT * FROM src"}]),
+            json!([{"transform": "landed", "table": "landed", "mode": "replace"}]),
+        ))
+        .await;
+    assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
+    let types = database
+        .rows(
+            "SELECT CAST(CONCAT(column_name, ' ', column_type) AS CHAR) \
+             FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = 'landed' ORDER BY ordinal_position",
+        )
+        .await;
+    assert_eq!(
+        types,
+        [
+            some(&["sneaky longtext"]),
+            some(&["quoted longtext"]),
+            some(&["flags bit(4)"])
+        ]
+    );
+    assert_eq!(database.tables().await, ["kept", "landed"]);
 }

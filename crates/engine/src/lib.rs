@@ -13,6 +13,7 @@ mod handoff;
 mod identifiers;
 mod location;
 mod mysql_arrow;
+mod mysql_kept_type;
 pub mod pg_copy;
 mod plan_errors;
 mod redact;

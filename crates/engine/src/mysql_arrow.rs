@@ -30,6 +30,9 @@
 //! `information_schema`, as the result's description leaves the scale out). A DECIMAL computed by
 //! the query has none to read, and arrives as Decimal128(38, 9), as an unconstrained PostgreSQL
 //! numeric does. Decimals are exact: a value that does not fit fails the read, naming the column.
+//!
+//! A TIME, BIT, SET, ENUM, JSON, YEAR or spatial column of a table also carries its declared type
+//! in its field's metadata, for a MySQL target to create it again ([`crate::mysql_kept_type`]).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use datafusion::arrow::array::{
@@ -48,6 +51,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::decimal_text::unscaled;
+use crate::mysql_kept_type::{KeptType, MYSQL_TYPE};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,18 +145,27 @@ pub struct RowsToArrow {
 }
 
 impl RowsToArrow {
-    /// `decimals` holds, for each column, its declared precision and scale when it is a DECIMAL
-    /// of a table ([`declared_decimals`]).
-    pub fn new(columns: &[MySqlColumn], decimals: &[Option<(u8, i8)>]) -> Self {
+    /// `declared` holds what each column's table declares about it ([`declared_columns`]).
+    pub fn new(columns: &[MySqlColumn], declared: &[Declared]) -> Self {
+        let declared = |i: usize| declared.get(i).cloned().unwrap_or_default();
         let types: Vec<MyType> = columns
             .iter()
-            .zip(decimals.iter().copied().chain(std::iter::repeat(None)))
-            .map(|(c, decimal)| MyType::of(c.type_info(), decimal))
+            .enumerate()
+            .map(|(i, c)| MyType::of(c.type_info(), declared(i).decimal))
             .collect();
         let fields: Vec<Field> = columns
             .iter()
             .zip(&types)
-            .map(|(c, t)| Field::new(c.name(), t.data_type(), true))
+            .enumerate()
+            .map(|(i, (c, t))| {
+                let field = Field::new(c.name(), t.data_type(), true);
+                match declared(i).kept {
+                    Some(kept) => {
+                        field.with_metadata([(MYSQL_TYPE.to_owned(), kept)].into_iter().collect())
+                    }
+                    None => field,
+                }
+            })
             .collect();
         Self {
             schema: Arc::new(Schema::new(fields)),
@@ -183,57 +196,79 @@ fn read_failed(err: sea_orm::sqlx::Error) -> Error {
     Error::Database(format!("reading a MySQL row: {err}"))
 }
 
-/// The precision and scale each column declares when it is a DECIMAL column of a table; `None`
-/// for other columns and for DECIMALs the query computes.
+/// What a table declares about a column beyond what the result's description says.
+#[derive(Debug, Clone, Default)]
+pub struct Declared {
+    /// The precision and scale of a DECIMAL column.
+    decimal: Option<(u8, i8)>,
+    /// The declared type of a column Arrow has no type for ([`KeptType`]), kept in the field's
+    /// metadata for a MySQL target.
+    kept: Option<String>,
+}
+
+/// What each column's table declares about it ([`Declared`]); nothing for columns the query
+/// computes.
 ///
 /// # Errors
 /// `Database` when the catalog cannot be read.
-pub async fn declared_decimals(
+pub async fn declared_columns(
     connection: &mut MySqlConnection,
     columns: &[MySqlColumn],
-) -> Result<Vec<Option<(u8, i8)>>> {
-    // One catalog lookup per distinct column: a query may select the same one many times.
-    let mut looked_up: HashMap<(String, String), Option<(u8, i8)>> = HashMap::new();
+) -> Result<Vec<Declared>> {
+    // One catalog query per table the columns come from (a query may join several).
+    let mut tables: HashMap<String, HashMap<String, Declared>> = HashMap::new();
     let mut declared = Vec::with_capacity(columns.len());
     for column in columns {
         let origin = column.origin();
-        let table = origin
-            .table_column()
-            .filter(|_| column.type_info().name() == "DECIMAL");
-        let Some(table) = table else {
-            declared.push(None);
+        let Some(origin) = origin.table_column() else {
+            declared.push(Declared::default());
             continue;
         };
-        let key = (table.table.to_string(), table.name.to_string());
-        if let Some(known) = looked_up.get(&key) {
-            declared.push(*known);
-            continue;
+        if !tables.contains_key(&*origin.table) {
+            let found = declared_in_table(connection, &origin.table).await?;
+            tables.insert(origin.table.to_string(), found);
         }
-        // The origin names the table as `schema.table` (or `table` in the current schema).
-        let (schema, name) = match table.table.split_once('.') {
-            Some((schema, name)) => (Some(schema), name),
-            None => (None, &*table.table),
-        };
-        let row: Option<(Option<u64>, Option<u64>)> = sea_orm::sqlx::query_as(
-            "SELECT NUMERIC_PRECISION, NUMERIC_SCALE FROM information_schema.COLUMNS \
-             WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?",
-        )
-        .bind(schema)
-        .bind(name)
-        .bind(&*table.name)
-        .fetch_optional(&mut *connection)
-        .await
-        .map_err(read_failed)?;
-        let shape = match row {
-            Some((Some(precision), Some(scale))) => {
-                u8::try_from(precision).ok().zip(i8::try_from(scale).ok())
-            }
-            _ => None,
-        };
-        looked_up.insert(key, shape);
-        declared.push(shape);
+        declared.push(
+            tables[&*origin.table]
+                .get(&origin.name.to_lowercase())
+                .cloned()
+                .unwrap_or_default(),
+        );
     }
     Ok(declared)
+}
+
+/// What the catalog declares about each column of `table` (`schema.table`, or `table` in the
+/// current schema), by column name in lower case.
+async fn declared_in_table(
+    connection: &mut MySqlConnection,
+    table: &str,
+) -> Result<HashMap<String, Declared>> {
+    let (schema, name) = match table.split_once('.') {
+        Some((schema, name)) => (Some(schema), name),
+        None => (None, table),
+    };
+    let rows: Vec<(String, Option<u64>, Option<u64>, String)> = sea_orm::sqlx::query_as(
+        "SELECT CAST(COLUMN_NAME AS CHAR), NUMERIC_PRECISION, NUMERIC_SCALE, \
+         CAST(COLUMN_TYPE AS CHAR) FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
+    )
+    .bind(schema)
+    .bind(name)
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(read_failed)?;
+    Ok(rows
+        .into_iter()
+        .map(|(column, precision, scale, column_type)| {
+            let decimal = precision
+                .zip(scale)
+                .and_then(|(p, s)| u8::try_from(p).ok().zip(i8::try_from(s).ok()));
+            let kept = KeptType::parse(&column_type).map(|_| column_type);
+            // MySQL compares column names without regard to case.
+            (column.to_lowercase(), Declared { decimal, kept })
+        })
+        .collect())
 }
 
 /// A DECIMAL column, parsed from the text the server sends, exactly.

@@ -10,7 +10,7 @@ use sluice_domain::data_store::ServerConnection;
 use super::SourceConnector;
 use crate::Result;
 use crate::handoff::Wanted;
-use crate::mysql_arrow::{RowsToArrow, declared_decimals};
+use crate::mysql_arrow::{RowsToArrow, declared_columns};
 use crate::rows::StepRows;
 use crate::servers::Server;
 
@@ -39,8 +39,8 @@ impl SourceConnector for MysqlSource {
             .prepare(AssertSqlSafe(self.sql.clone()).into_sql_str())
             .await
             .map_err(failed)?;
-        let decimals = declared_decimals(&mut connection, statement.columns()).await?;
-        let converter = RowsToArrow::new(statement.columns(), &decimals);
+        let declared = declared_columns(&mut connection, statement.columns()).await?;
+        let converter = RowsToArrow::new(statement.columns(), &declared);
         spool.declare(converter.schema())?;
         // Unprepared, so the server streams the rows as it finds them (text protocol).
         let mut rows = connection.fetch(AssertSqlSafe(self.sql.clone()));

@@ -24,6 +24,10 @@
 //! | Binary, LargeBinary, BinaryView, FixedSizeBinary | LONGBLOB |
 //! | Date32, Date64 | DATE |
 //! | Timestamp (any unit, with or without a zone) | DATETIME(6), in UTC |
+//!
+//! A column read from a MySQL `TIME`, `BIT(n)`, `SET`, `ENUM`, `JSON`, `YEAR` or spatial column,
+//! unchanged (its field's metadata names the type: [`crate::mysql_kept_type`]), is created with
+//! that type again.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, TimeDelta};
@@ -47,6 +51,7 @@ use sluice_domain::names::TableName;
 use super::{StagedWrite, required_table};
 use crate::Result;
 use crate::identifiers::quote_mysql as quote;
+use crate::mysql_kept_type::KeptType;
 use crate::servers::Server;
 
 /// MySQL's limit on the placeholders of one statement.
@@ -269,6 +274,20 @@ impl TargetColumn {
     fn of(field: &Field) -> Result<Self> {
         use DataType as D;
         let micros = D::Timestamp(TimeUnit::Microsecond, None);
+        // A column read from a MySQL TIME, SET, BIT, spatial… column is created as that again.
+        if let Some(kept) = KeptType::of(field) {
+            let arrow = match field.data_type() {
+                D::UInt64 => D::UInt64,
+                D::Int16 => D::Int64,
+                D::Binary | D::LargeBinary | D::BinaryView => D::Binary,
+                _ => D::Utf8,
+            };
+            return Ok(Self {
+                name: field.name().clone(),
+                mysql_type: kept.sql(),
+                arrow,
+            });
+        }
         let (mysql_type, arrow): (String, DataType) = match field.data_type() {
             D::Boolean => ("BOOLEAN".into(), D::Boolean),
             D::Int8 | D::Int16 | D::UInt8 => ("SMALLINT".into(), D::Int64),
