@@ -10,6 +10,7 @@ mod decimals;
 mod flows;
 mod handoff;
 mod matrix;
+mod memory_cap;
 mod metadata;
 mod mysql;
 mod operations;

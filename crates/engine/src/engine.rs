@@ -3,9 +3,7 @@
 use async_trait::async_trait;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{
-    FairSpillPool, GreedyMemoryPool, MemoryPool, MemoryReservation,
-};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, MemoryReservation};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::future::{BoxFuture, try_join_all};
@@ -23,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::folder::DataFolder;
 use crate::handoff::Handoff;
 use crate::location::{Locator, S3Settings};
+use crate::memory_pool::FlowMemoryPool;
 use crate::rows::{StepRows, pass_frame};
 use crate::spool::Spool;
 use crate::targets::{self, StagedWrite};
@@ -176,8 +175,9 @@ impl DataFusionEngine {
                 .with_mode(DiskManagerMode::Directories(vec![scratch.path().into()])),
         );
         if self.settings.operator_memory_per_flow > 0 {
-            // Fair: each spilling operator gets its share, rather than the first taking all.
-            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(
+            // Fair: each spilling operator gets its share, rather than the first taking all, and
+            // operators that cannot spill keep room (see `memory_pool`).
+            runtime = runtime.with_memory_pool(Arc::new(FlowMemoryPool::new(
                 self.settings.operator_memory_per_flow,
             )));
         }

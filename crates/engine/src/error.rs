@@ -40,12 +40,14 @@ impl Error {
     /// quoted value hidden (it may have been read from a source, see [`crate::redact`]);
     /// Sluice's own words as they are.
     pub fn for_flow(&self) -> String {
-        if self.is_out_of_memory() {
-            return "the flow's joins, aggregates and sorts needed more memory than \
-                    engine.operator_memory_per_flow_mb allows, and one that cannot spill to disk \
-                    (a hash join's build side, say) could not get it; give flows more memory, or \
-                    make the side a join builds on smaller"
-                .to_owned();
+        if let Some(exhausted) = self.out_of_memory() {
+            // DataFusion's words name the operator and the sizes, never a value.
+            return format!(
+                "the flow's joins, aggregates and sorts needed more memory than \
+                 engine.operator_memory_per_flow_mb allows, and one that cannot spill to disk \
+                 (a hash join's build side, say) could not get it; give flows more memory, or \
+                 make the side a join builds on smaller ({exhausted})"
+            );
         }
         match self {
             Self::DataFusion(_) | Self::Arrow(_) | Self::Sqlite(_) | Self::Database(_) => {
@@ -57,13 +59,19 @@ impl Error {
         }
     }
 
-    /// Whether DataFusion ran out of the flow's operator memory.
-    fn is_out_of_memory(&self) -> bool {
+    /// What DataFusion said when it ran out of the flow's operator memory.
+    fn out_of_memory(&self) -> Option<String> {
         let Self::DataFusion(error) = self else {
-            return false;
+            return None;
         };
-        matches!(error.find_root(), DataFusionError::ResourcesExhausted(_))
-            || error.to_string().contains("Resources exhausted")
+        match error.find_root() {
+            DataFusionError::ResourcesExhausted(said) => Some(said.clone()),
+            _ => {
+                let said = error.to_string();
+                let at = said.find("Resources exhausted")?;
+                Some(said[at..].to_owned())
+            }
+        }
     }
 
     /// The planning error of a transform whose SQL is `sql`.

@@ -12,6 +12,7 @@ mod folder;
 mod handoff;
 mod identifiers;
 mod location;
+mod memory_pool;
 mod mysql_arrow;
 mod mysql_kept_type;
 pub mod pg_copy;
