@@ -493,6 +493,64 @@ async fn a_cancelled_flow_stops_within_two_seconds_and_leaves_the_target_alone()
     assert_eq!(status, 409, "a finished flow cannot be cancelled");
 }
 
+/// A large sort and a large hash join, each cancelled while it computes: the process stops
+/// working on it within the 2 s a cancel may take. (DataFusion yields between batches; what runs
+/// without yielding, such as hashing a join's whole build side in one call, must end in time.)
+#[tokio::test]
+async fn a_cancel_stops_a_large_sort_and_a_large_join_within_two_seconds() {
+    let server = TestServer::start(Options::default()).await;
+    write_orders_csv(&server.data.join("orders.csv"), 3000);
+    let orders = server
+        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
+        .await;
+    let lake = server
+        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
+        .await;
+    // 9M rows each, keyed by text so that no shortcut (an array map of dense integers) applies.
+    for (what, sql) in [
+        (
+            "the sort",
+            "SELECT max(r) AS m FROM (SELECT row_number() OVER (ORDER BY concat(b.id, '-', a.id)) \
+             AS r FROM orders a CROSS JOIN orders b) s",
+        ),
+        (
+            "the join",
+            "WITH big AS (SELECT concat(a.id, '-', b.id) AS k FROM orders a CROSS JOIN orders b) \
+             SELECT count(*) AS n FROM big x JOIN big y ON x.k = y.k",
+        ),
+    ] {
+        let input = server
+            .flow_input(json!({
+                "source_data_store_ids": [orders], "target_data_store_id": lake,
+                "sources": [{"data_store_id": orders, "as": "orders"}],
+                "transforms": [{"name": "t", "sql": sql}],
+                "outputs": [{"transform": "t", "table": "t", "mode": "replace"}]
+            }))
+            .await;
+        let flow = server.start_flow(input).await;
+        server
+            .wait_for_state(flow, "RUNNING", Duration::from_secs(10))
+            .await;
+        // Into the CPU-bound part: the rows are made and being sorted or hashed by then.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let busy = crate::support::cpu_time(server.pid());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(
+            crate::support::cpu_time(server.pid()) - busy >= Duration::from_millis(150),
+            "{what} was not computing when cancelled"
+        );
+        let asked = Instant::now();
+        let (status, body) = server
+            .post(&format!("/v1/flows/cancel/{flow}"), &json!({}))
+            .await;
+        assert_eq!(status, 202, "{what}: {body}");
+        server
+            .wait_for_state(flow, "CANCELLED", Duration::from_secs(2))
+            .await;
+        assert_idle(server.pid(), what, asked).await;
+    }
+}
+
 #[tokio::test]
 async fn eight_flows_started_together_all_complete_with_at_most_the_configured_number_running() {
     let server = TestServer::start(Options {
