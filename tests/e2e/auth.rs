@@ -312,6 +312,74 @@ async fn a_key_revoked_on_one_replica_is_refused_by_the_other_within_its_cache_t
 }
 
 #[tokio::test]
+async fn an_event_stream_ends_when_the_key_it_was_opened_with_is_revoked() {
+    // This process runs no flows: the flow followed waits for ever, and so would its stream.
+    let server = TestServer::start(Options {
+        max_concurrent_flows: 0,
+        ..required(false)
+    })
+    .await;
+    let admin = server.create_key("ops", &["admin"]);
+    let watcher = server.create_key("watcher", &["read"]);
+    std::fs::write(server.data.join("in.csv"), "id\n1\n").unwrap();
+    let (_, store) = post_with(&server, "/v1/data-stores", &admin, &a_store("in")).await;
+    let (status, input) = post_with(
+        &server,
+        "/v1/flow-inputs",
+        &admin,
+        &json!({
+            "source_data_store_ids": [store["id"]], "target_data_store_id": store["id"],
+            "sources": [{"data_store_id": store["id"], "as": "src"}],
+            "transforms": [{"name": "t", "sql": "SELECT * FROM src"}],
+            "outputs": [{"transform": "t", "mode": "replace"}]
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{input}");
+    let (_, flow) = post_with(
+        &server,
+        "/v1/flows",
+        &admin,
+        &json!({"flow_input_id": input["id"]}),
+    )
+    .await;
+    let mut stream = server
+        .client
+        .get(server.url(&format!("/v2/flows/{}/events", flow["id"])))
+        .bearer_auth(&watcher)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let first = stream.chunk().await.unwrap().unwrap();
+    assert!(std::str::from_utf8(&first).unwrap().contains("READY"));
+
+    let response = server
+        .client
+        .delete(server.url("/v2/keys/watcher"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let revoked = Instant::now();
+    let mut rest = String::new();
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+        .await
+        .expect("the stream goes on after its key was revoked")
+        .unwrap()
+    {
+        rest.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(
+        revoked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        revoked.elapsed()
+    );
+    assert!(rest.contains("no longer valid"), "{rest}");
+}
+
+#[tokio::test]
 async fn the_binary_answers_help_and_version_without_starting() {
     let server = TestServer::start(Options::default()).await;
     let version = server.command(&["--version"]);

@@ -8,18 +8,21 @@
 //! Every event's id is the id of the newest line sent, so a client that reconnects with
 //! `Last-Event-ID` gets the current state again and only the lines after it. The stream reads the
 //! state database, not this process's memory, so it follows a flow whichever replica runs it,
-//! within one poll interval of each change.
+//! within one poll interval of each change. A stream opened with an API key ends when the key is
+//! revoked (within `auth.key_cache_secs` when revoked through another replica).
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
 use serde::Serialize;
 use sluice_domain::flow::{FlowId, FlowState, FlowView};
 use sluice_domain::page::Page;
-use sluice_domain::services::FlowService;
+use sluice_domain::services::{ApiKeyService, FlowService};
 use std::time::{Duration, Instant};
 
 use super::flows::{LogLineDto, StepDto};
+use crate::wire::auth::PresentedKey;
 use crate::{ApiError, ApiState};
 
 /// How often the state database is read for changes: events arrive within this of a change.
@@ -62,7 +65,15 @@ pub async fn follow(
         .get("Last-Event-ID")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok());
+    let key = req
+        .extensions()
+        .get::<PresentedKey>()
+        .map(|presented| KeyCheck {
+            keys: state.api_keys.clone(),
+            presented: presented.0.clone(),
+        });
     let follower = Follower {
+        key,
         flows: state.flows.clone(),
         id,
         last_line: after,
@@ -85,7 +96,16 @@ pub async fn follow(
         .streaming(stream))
 }
 
+/// The key a stream was opened with, checked again on every poll (from the key service's
+/// memory, so at most one state-database read per `auth.key_cache_secs`).
+struct KeyCheck {
+    keys: ApiKeyService,
+    presented: SecretString,
+}
+
 struct Follower {
+    /// `None` when the stream was opened without a key (keys are not required).
+    key: Option<KeyCheck>,
     flows: FlowService,
     id: FlowId,
     last_line: Option<i64>,
@@ -110,6 +130,11 @@ impl Follower {
                 Some(view) => view,
                 None => {
                     tokio::time::sleep(POLL).await;
+                    if !self.key_still_valid().await {
+                        // A revoked key follows nothing more; reconnecting with it gets 401.
+                        self.ended = true;
+                        return Some(Bytes::from_static(b": the API key is no longer valid\n\n"));
+                    }
                     match self.flows.get(self.id).await {
                         Ok(view) => view,
                         Err(err) => {
@@ -140,6 +165,21 @@ impl Follower {
             if self.last_write.elapsed() >= KEEP_ALIVE {
                 self.last_write = Instant::now();
                 return Some(Bytes::from_static(b": keep-alive\n\n"));
+            }
+        }
+    }
+
+    /// Whether the key the stream was opened with is still a key. A state database that does
+    /// not answer ends nothing: the stream waits, as it does for the flow's changes.
+    async fn key_still_valid(&self) -> bool {
+        let Some(check) = &self.key else {
+            return true;
+        };
+        match check.keys.authenticate(&check.presented).await {
+            Ok(key) => key.is_some(),
+            Err(err) => {
+                tracing::warn!(error = %err, flow = %self.id, "a flow's event stream could not check its key");
+                true
             }
         }
     }

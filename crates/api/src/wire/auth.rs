@@ -45,7 +45,8 @@ impl Authenticator {
     }
 
     /// The middleware (`App::wrap(from_fn(move |req, next| auth.clone().apply(req, next)))`).
-    /// A request let through with a key carries its [`ApiKey`] in its extensions.
+    /// A request let through with a key carries its [`ApiKey`] and [`PresentedKey`] in its
+    /// extensions.
     ///
     /// # Errors
     /// What the wrapped service fails with.
@@ -58,8 +59,9 @@ impl Authenticator {
             return next.call(req).await;
         };
         match self.check(req.headers(), needed).await {
-            Ok(Some(key)) => {
+            Ok(Some((key, presented))) => {
                 req.extensions_mut().insert(key);
+                req.extensions_mut().insert(presented);
                 next.call(req).await
             }
             Ok(None) => next.call(req).await,
@@ -67,7 +69,11 @@ impl Authenticator {
         }
     }
 
-    async fn check(&self, headers: &HeaderMap, needed: Scope) -> Result<Option<ApiKey>, Refusal> {
+    async fn check(
+        &self,
+        headers: &HeaderMap,
+        needed: Scope,
+    ) -> Result<Option<(ApiKey, PresentedKey)>, Refusal> {
         let Some(presented) = presented_key(headers)? else {
             // Managing keys always takes a key: credentials are never made anonymously, even
             // where other requests need none.
@@ -90,9 +96,15 @@ impl Authenticator {
         if !key.scopes.allows(needed) {
             return Err(Refusal::Forbidden(needed));
         }
-        Ok(Some(key))
+        Ok(Some((key, PresentedKey(presented))))
     }
 }
+
+/// The key a request was let through with, as presented, in the request's extensions: a
+/// response that goes on after the request (an event stream) checks it again, so that revoking
+/// the key ends it.
+#[derive(Clone)]
+pub struct PresentedKey(pub SecretString);
 
 /// The scope a request needs; `None` for paths outside the versioned API (health, docs) and for
 /// each version's published contract.
