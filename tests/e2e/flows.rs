@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Options, TestServer, assert_idle, endless, parquet_rows, sqlite_rows, write_customers_sqlite,
-    write_orders_csv,
+    Options, TestServer, assert_idle, endless, one_transform_over_orders, orders_and_lake,
+    parquet_rows, sqlite_rows, write_customers_sqlite, write_orders_csv,
 };
 
 /// Registers orders.csv, shop.sqlite (customers) and a target, and returns (orders, shop, target).
@@ -499,13 +499,7 @@ async fn a_cancelled_flow_stops_within_two_seconds_and_leaves_the_target_alone()
 #[tokio::test]
 async fn a_cancel_stops_a_large_sort_and_a_large_join_within_two_seconds() {
     let server = TestServer::start(Options::default()).await;
-    write_orders_csv(&server.data.join("orders.csv"), 2000);
-    let orders = server
-        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
-        .await;
-    let lake = server
-        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
-        .await;
+    let (orders, lake) = orders_and_lake(&server, 2000).await;
     // 4M rows each, keyed by text so that no shortcut (an array map of dense integers) applies.
     for (what, sql) in [
         (
@@ -520,12 +514,7 @@ async fn a_cancel_stops_a_large_sort_and_a_large_join_within_two_seconds() {
         ),
     ] {
         let input = server
-            .flow_input(json!({
-                "source_data_store_ids": [orders], "target_data_store_id": lake,
-                "sources": [{"data_store_id": orders, "as": "orders"}],
-                "transforms": [{"name": "t", "sql": sql}],
-                "outputs": [{"transform": "t", "table": "t", "mode": "replace"}]
-            }))
+            .flow_input(one_transform_over_orders(orders, lake, sql, "t"))
             .await;
         let before = crate::support::cpu_time(server.pid());
         let flow = server.start_flow(input).await;
@@ -592,13 +581,7 @@ async fn a_flow_left_running_by_a_killed_process_is_failed_as_interrupted_once_i
         ..Options::default()
     };
     let server = TestServer::start(short_lease()).await;
-    write_orders_csv(&server.data.join("orders.csv"), 3000);
-    let orders = server
-        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
-        .await;
-    let lake = server
-        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
-        .await;
+    let (orders, lake) = orders_and_lake(&server, 3000).await;
     let input = server.flow_input(endless(orders, lake)).await;
     let flow = server.start_flow(input).await;
     server
@@ -628,13 +611,7 @@ async fn a_flow_left_running_by_a_killed_process_is_failed_as_interrupted_once_i
 #[tokio::test]
 async fn what_stopped_flows_left_staged_in_the_data_folder_is_removed_at_start() {
     let server = TestServer::start(Options::default()).await;
-    write_orders_csv(&server.data.join("orders.csv"), 3000);
-    let orders = server
-        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
-        .await;
-    let lake = server
-        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
-        .await;
+    let (orders, lake) = orders_and_lake(&server, 3000).await;
     let done = server
         .run_flow(json!({
             "source_data_store_ids": [orders], "target_data_store_id": lake,

@@ -4,11 +4,10 @@
 
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
-use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::support::{Options, TestServer, write_orders_csv};
+use crate::support::{Options, TestServer, one_transform_over_orders, orders_and_lake};
 
 /// A memory cgroup holding one process, the way a container's memory limit holds it: past the
 /// limit the kernel's OOM killer ends the process. Removed when dropped (after the process).
@@ -71,24 +70,11 @@ async fn under_a_process_memory_cap_a_flow_past_its_memory_spills_or_fails_and_t
     if cap.is_none() {
         return;
     }
-    write_orders_csv(&server.data.join("orders.csv"), 2000);
-    let orders = server
-        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
-        .await;
-    let lake = server
-        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
-        .await;
+    let (orders, lake) = orders_and_lake(&server, 2000).await;
     // 4M rows made in the flow, each with up to 120 bytes of text no optimizer can fold away.
     let rows = "WITH big AS (SELECT a.id * 2000 + b.id AS k, \
                 repeat(CAST(a.id AS VARCHAR), 30) AS pad FROM orders a CROSS JOIN orders b)";
-    let flow_of = |sql: String, table: &str| {
-        json!({
-            "source_data_store_ids": [orders], "target_data_store_id": lake,
-            "sources": [{"data_store_id": orders, "as": "orders"}],
-            "transforms": [{"name": "t", "sql": sql}],
-            "outputs": [{"transform": "t", "table": table, "mode": "replace"}]
-        })
-    };
+    let flow_of = |sql: String, table: &str| one_transform_over_orders(orders, lake, &sql, table);
     // A hash join keeps one side's rows and their hash table in memory: it cannot spill.
     let joined = server
         .flow_input(flow_of(
