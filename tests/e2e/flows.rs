@@ -446,19 +446,13 @@ async fn a_join_past_the_flow_s_operator_memory_fails_that_flow_alone_saying_so(
 #[tokio::test]
 async fn a_cancelled_flow_stops_within_two_seconds_and_leaves_the_target_alone() {
     let server = TestServer::start(Options::default()).await;
-    write_orders_csv(&server.data.join("orders.csv"), 3000);
     std::fs::create_dir_all(server.data.join("lake/crossed")).unwrap();
     std::fs::write(
         server.data.join("lake/crossed/old.parquet"),
         b"the previous results",
     )
     .unwrap();
-    let orders = server
-        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
-        .await;
-    let lake = server
-        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
-        .await;
+    let (orders, lake) = orders_and_lake(&server, 3000).await;
     let input = server.flow_input(endless(orders, lake)).await;
     let flow = server.start_flow(input).await;
     server

@@ -132,13 +132,7 @@ async fn a_ready_flow_cancelled_before_it_runs_is_cancelled_at_once() {
         ..Options::default()
     })
     .await;
-    crate::support::write_orders_csv(&server.data.join("orders.csv"), 3000);
-    let orders = server
-        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
-        .await;
-    let lake = server
-        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
-        .await;
+    let (orders, lake) = crate::support::orders_and_lake(&server, 3000).await;
     let input = server
         .flow_input(crate::support::endless(orders, lake))
         .await;

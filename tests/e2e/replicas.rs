@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crate::databases::MysqlDatabase;
-use crate::support::{Options, TestServer, assert_idle, endless, parquet_rows, write_orders_csv};
+use crate::support::{
+    Options, TestServer, assert_idle, endless, orders_and_lake, parquet_rows, write_orders_csv,
+};
 
 /// Short leases, so that a dead process's flows are settled within seconds.
 const LEASE_SECS: u64 = 2;
@@ -31,17 +33,6 @@ fn runner_of(flow: &Value) -> String {
         .collect();
     assert_eq!(started.len(), 1, "the flow started once: {flow}");
     started[0].split(':').next().unwrap().to_owned()
-}
-
-async fn orders_and_lake(server: &TestServer, rows: usize) -> (i64, i64) {
-    write_orders_csv(&server.data.join("orders.csv"), rows);
-    let orders = server
-        .data_store(json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}))
-        .await;
-    let lake = server
-        .data_store(json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}))
-        .await;
-    (orders, lake)
 }
 
 #[tokio::test]
