@@ -150,3 +150,79 @@ async fn passwords_are_sealed_in_the_state_database_and_survive_a_key_rotation()
         .await;
     copy_runs(&server, input).await;
 }
+
+/// A process whose key cannot open a store's password (the key file lost, a key not given) still
+/// shows the store and lets it be given its password again; a flow that needs the password fails
+/// saying why, never with the password.
+#[tokio::test]
+async fn a_store_whose_password_does_not_open_is_shown_its_flows_fail_saying_why_and_it_can_be_fixed()
+ {
+    const PASSWORD: &str = "the-right-one";
+    let database = crate::databases::MysqlDatabase::create(&format!(
+        "CREATE TABLE present (id INT);
+         INSERT INTO present VALUES (1), (2), (3);
+         CREATE USER IF NOT EXISTS 'sluice_password_check'@'%' IDENTIFIED BY '{PASSWORD}';
+         GRANT SELECT ON present TO 'sluice_password_check'@'%';"
+    ))
+    .await;
+    let server = TestServer::start(Options::default()).await;
+    let mut shop = database.store("shop");
+    shop["connection"]["user"] = json!("sluice_password_check");
+    shop["connection"]["password"] = json!(PASSWORD);
+    let connection = shop["connection"].clone();
+    let shop = server.data_store(shop).await;
+    let out = server
+        .data_store(json!({"name": "out", "type": "file", "connection": {"path": "out.csv", "format": "csv"}}))
+        .await;
+    let input = server
+        .flow_input(json!({
+            "source_data_store_ids": [shop], "target_data_store_id": out,
+            "sources": [{"data_store_id": shop, "table": "present", "as": "present"}],
+            "transforms": [{"name": "copied", "sql": "SELECT id FROM present"}],
+            "outputs": [{"transform": "copied", "mode": "replace"}]
+        }))
+        .await;
+    copy_runs(&server, input).await;
+
+    // Another key, and the one the password was sealed under not given.
+    let other = String::from_utf8(server.command(&["secrets", "generate-key"]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let server = server
+        .restart(Options {
+            env: vec![
+                ("SLUICE__SECRETS__KEY", other),
+                ("SLUICE__SECRETS__KEY_ID", "k2".to_owned()),
+            ],
+            ..Options::default()
+        })
+        .await;
+    let (status, stores) = server.get("/v1/data-stores").await;
+    assert_eq!(status, 200, "{stores}");
+    let (status, store) = server.get("/v2/data-stores/shop").await;
+    assert_eq!(status, 200, "{store}");
+    assert_eq!(store["connection"]["has_password"], true);
+
+    let flow = server.start_flow(input).await;
+    let (_, end) = server.wait_for_end(flow, Duration::from_secs(60)).await;
+    assert_eq!(end["output"]["state"], "FAILED", "{end}");
+    let error = end["output"]["errors"]["lines"][0].as_str().unwrap();
+    assert!(
+        error.contains("password cannot be opened") && error.contains("key 'k1'"),
+        "{error}"
+    );
+    assert!(!end.to_string().contains(PASSWORD));
+
+    // Given its password again, under the key this process has, the store works.
+    let response = server
+        .client
+        .patch(server.url("/v2/data-stores/shop"))
+        .json(&json!({ "connection": connection }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    copy_runs(&server, input).await;
+    assert!(!server.output().contains(PASSWORD));
+}

@@ -149,6 +149,10 @@ pub struct ServerConnection {
     pub user: String,
     pub password: Option<SecretString>,
     pub database: String,
+    /// Why the stored password could not be opened (the key it was sealed under is not this
+    /// process's, say), never the password itself. The store can still be shown, changed and
+    /// deleted; a flow that needs it fails saying this.
+    pub password_unreadable: Option<String>,
 }
 
 impl ServerConnection {

@@ -199,6 +199,7 @@ fn relational(c: DescribedConnection, violations: &mut Violations) -> Option<Con
             user: user?,
             password: c.password,
             database: database?,
+            password_unreadable: None,
         },
     )))
 }

@@ -67,7 +67,22 @@ impl Server {
         Error::Database(format!("{what} {}: {err}", self.place()))
     }
 
+    /// Refuses to connect without the store's password when it is stored but does not open.
+    fn password_opens(&self) -> Result<()> {
+        match &self.server.password_unreadable {
+            Some(reason) => Err(self.failed(
+                "connecting to",
+                format!(
+                    "the data store's stored password cannot be opened: {reason}; give that \
+                     key, or set the password again"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
     pub async fn postgres(&self) -> Result<PgConnection> {
+        self.password_opens()?;
         let s = &self.server;
         let mut options = PgConnectOptions::new()
             .host(&s.host)
@@ -96,6 +111,7 @@ impl Server {
 
     /// A MySQL or MariaDB session in UTC, so TIMESTAMP values read and written are UTC instants.
     pub async fn mysql(&self) -> Result<MySqlConnection> {
+        self.password_opens()?;
         let s = &self.server;
         let mut options = MySqlConnectOptions::new()
             .host(&s.host)

@@ -54,7 +54,12 @@ impl StoredConnection {
         }
     }
 
-    pub fn into_domain(self, password: Option<String>) -> Result<Connection, String> {
+    /// `unreadable` says why a stored password could not be opened, when it could not.
+    pub fn into_domain(
+        self,
+        password: Option<String>,
+        unreadable: Option<String>,
+    ) -> Result<Connection, String> {
         Ok(match self {
             Self::Sqlite { path } => Connection::Relational(RelationalConnection::Sqlite {
                 path: DataPath::parse(&path)?,
@@ -78,6 +83,7 @@ impl StoredConnection {
                     user,
                     password: password.map(Into::into),
                     database,
+                    password_unreadable: unreadable,
                 }))
             }
             Self::Columnar { path } => Connection::Columnar {

@@ -22,17 +22,20 @@ use sea_orm::sea_query::Expr;
 
 impl Store {
     fn to_domain(&self, row: data_store::Model) -> Result<DataStore> {
-        let password = match (&row.password, &self.keyring) {
-            (Some(stored), Some(keyring)) => Some(
-                keyring
-                    .open(stored, &row.name)
-                    .map_err(|e| corrupt("data store", row.id, e))?
-                    .into_password(),
-            ),
-            (password, None) => password.clone(),
-            (None, Some(_)) => None,
+        let (password, unreadable) = match (&row.password, &self.keyring) {
+            (Some(stored), Some(keyring)) => match keyring.open(stored, &row.name) {
+                Ok(opened) => (Some(opened.into_password()), None),
+                // The store stays usable as a record (shown, changed, deleted); only what
+                // needs the password fails, saying why.
+                Err(reason) => {
+                    tracing::warn!(store = %row.name, %reason, "a data store's password does not open");
+                    (None, Some(reason))
+                }
+            },
+            (password, None) => (password.clone(), None),
+            (None, Some(_)) => (None, None),
         };
-        to_domain(row, password)
+        to_domain(row, password, unreadable)
     }
 
     /// The password as the state database keeps it: sealed when the store has a keyring.
@@ -86,11 +89,15 @@ impl Store {
     }
 }
 
-fn to_domain(row: data_store::Model, password: Option<String>) -> Result<DataStore> {
+fn to_domain(
+    row: data_store::Model,
+    password: Option<String>,
+    unreadable: Option<String>,
+) -> Result<DataStore> {
     let stored: StoredConnection =
         serde_json::from_str(&row.connection).map_err(|e| corrupt("data store", row.id, e))?;
     let connection = stored
-        .into_domain(password)
+        .into_domain(password, unreadable)
         .map_err(|e| corrupt("data store", row.id, e))?;
     let name = DataStoreName::parse(&row.name).map_err(|e| corrupt("data store", row.id, e))?;
     Ok(DataStore {

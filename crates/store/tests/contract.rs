@@ -137,6 +137,7 @@ async fn data_stores_round_trip_and_keep_their_password(store: &Store) {
             user: "etl".into(),
             password: Some("s3cr3t".to_owned().into()),
             database: "sales".into(),
+            password_unreadable: None,
         })),
     };
     let created = DataStoreRepository::create(store, server).await.unwrap();
@@ -812,6 +813,7 @@ async fn passwords_are_sealed_at_rest_and_sealed_again_under_a_new_key(fixture: 
             user: "etl".into(),
             password: Some("old-plain-pw".to_owned().into()),
             database: "sales".into(),
+            password_unreadable: None,
         })),
     };
     DataStoreRepository::create(&fixture.store, plain)
@@ -831,6 +833,7 @@ async fn passwords_are_sealed_at_rest_and_sealed_again_under_a_new_key(fixture: 
             user: "etl".into(),
             password: Some("s3cr3t-at-rest".to_owned().into()),
             database: "sales".into(),
+            password_unreadable: None,
         })),
     };
     let created = DataStoreRepository::create(&k1, sealed).await.unwrap();

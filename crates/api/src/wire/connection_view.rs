@@ -75,7 +75,7 @@ impl From<&Connection> for ConnectionView {
                     port: server.port,
                     user: server.user.clone(),
                     database: server.database.clone(),
-                    has_password: server.password.is_some(),
+                    has_password: server.password.is_some() || server.password_unreadable.is_some(),
                 })
             }
         }
