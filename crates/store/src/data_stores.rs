@@ -26,9 +26,10 @@ impl Store {
             (Some(stored), Some(keyring)) => match keyring.open(stored, &row.name) {
                 Ok(opened) => (Some(opened.into_password()), None),
                 // The store stays usable as a record (shown, changed, deleted); only what
-                // needs the password fails, saying why.
+                // needs the password fails, saying why. Debug, not a warning: every read of
+                // the store list would repeat it; the failing flow says it where it matters.
                 Err(reason) => {
-                    tracing::warn!(store = %row.name, %reason, "a data store's password does not open");
+                    tracing::debug!(store = %row.name, %reason, "a data store's password does not open");
                     (None, Some(reason))
                 }
             },
