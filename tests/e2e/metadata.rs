@@ -455,6 +455,28 @@ async fn specifications_list_every_dataset_of_the_specification_file(server: &Te
     let (_, total) = server.get_page("/v1/specification/specification").await;
     assert_eq!(total, expected);
 
+    // Each item is the dataset's entry as the file stores it, every key in its order, nothing
+    // added; by specification, then in each specification's own order (offsets across them).
+    let mut stored = Vec::new();
+    for row in duckdb(&format!(
+        "SELECT specification, json FROM {file} ORDER BY specification"
+    )) {
+        let document: Value = serde_json::from_str(row[1].as_str().unwrap()).unwrap();
+        stored.extend(document.as_array().unwrap().iter().map(Value::to_string));
+    }
+    let mut served = Vec::new();
+    while served.len() < stored.len() {
+        let (items, _) = server
+            .get_page(&format!(
+                "/v1/specification/specification?limit=7&offset={}",
+                served.len()
+            ))
+            .await;
+        assert!(!items.is_empty(), "a page ended the list early");
+        served.extend(items.iter().map(Value::to_string));
+    }
+    assert_eq!(served, stored);
+
     let (rows, total) = server
         .get_page("/v1/specification/specification?dataset=conservation-area")
         .await;

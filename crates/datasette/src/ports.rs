@@ -298,8 +298,7 @@ impl SpecificationRepository for Datasette {
         if let Some(wanted) = &query.dataset {
             datasets.retain(|d| d.dataset == wanted.as_str());
         }
-        datasets
-            .sort_by(|a, b| (&a.specification, &a.dataset).cmp(&(&b.specification, &b.dataset)));
+        DatasetSpecification::sort(&mut datasets);
         Ok(Paged::cut(datasets, query.page))
     }
 }

@@ -13,7 +13,7 @@ use crate::arrow_values::strings;
 const SPECIFICATION_FILE: &str = "specification.parquet";
 
 impl ParquetArchive {
-    /// Every dataset of every specification, ordered by specification then dataset.
+    /// Every dataset of every specification: by specification, then in each one's own order.
     async fn all_datasets(&self) -> sluice_domain::Result<Vec<DatasetSpecification>> {
         let url = self.specification_url(SPECIFICATION_FILE);
         if !self.file_exists(&url).await? {
@@ -42,8 +42,7 @@ impl ParquetArchive {
                 )?);
             }
         }
-        datasets
-            .sort_by(|a, b| (&a.specification, &a.dataset).cmp(&(&b.specification, &b.dataset)));
+        DatasetSpecification::sort(&mut datasets);
         Ok(datasets)
     }
 }

@@ -47,8 +47,17 @@ fn metadata() -> Arc<MemoryMetadata> {
         specifications: vec![DatasetSpecification {
             specification: "tree-preservation-order".into(),
             dataset: "tree".into(),
-            name: Some("Tree".into()),
-            fields: vec![Record(vec![("field".into(), text("reference"))])],
+            item: Record(vec![
+                ("dataset".into(), text("tree")),
+                ("name".into(), text("Tree")),
+                (
+                    "fields".into(),
+                    Value::List(vec![Value::Object(Record(vec![(
+                        "field".into(),
+                        text("reference"),
+                    )]))]),
+                ),
+            ]),
         }],
         ..MemoryMetadata::default()
     })
@@ -154,17 +163,18 @@ async fn a_performance_table_is_filtered_and_an_absent_one_is_a_404() {
 }
 
 #[actix_web::test]
-async fn specifications_are_listed_one_item_per_dataset() {
+async fn specifications_are_listed_one_item_per_dataset_as_stored() {
     let response = get("/v1/specification/specification?dataset=tree").await;
     assert_eq!(response.status(), 200);
+    let items = body(response).await;
     assert_eq!(
-        body(response).await,
-        json!([{
-            "specification": "tree-preservation-order",
-            "dataset": "tree",
-            "name": "Tree",
-            "fields": [{"field": "reference"}],
-        }])
+        items,
+        json!([{"dataset": "tree", "name": "Tree", "fields": [{"field": "reference"}]}])
+    );
+    // The stored keys in their stored order, nothing added.
+    assert_eq!(
+        items[0].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["dataset", "name", "fields"]
     );
     let response = get("/v1/specification/specification?dataset=nothing").await;
     assert_eq!(body(response).await, json!([]));

@@ -9,12 +9,13 @@ use crate::page::Page;
 pub struct DatasetSpecification {
     pub specification: String,
     pub dataset: String,
-    pub name: Option<String>,
-    /// Each field with the attributes the specification gives it (`field`, `description`, …).
-    pub fields: Vec<Record>,
+    /// The dataset's entry as the specification stores it: every key (`dataset`, `name`,
+    /// `description`, `fields`, …) in its order, nothing added.
+    pub item: Record,
 }
 
-/// A page of datasets across specifications, ordered by specification then dataset.
+/// A page of datasets across specifications: by specification, then in the order each
+/// specification lists its datasets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecificationQuery {
     pub dataset: Option<FilterValue>,
@@ -22,9 +23,9 @@ pub struct SpecificationQuery {
 }
 
 impl DatasetSpecification {
-    /// The datasets a specification's document describes: a JSON array of objects, each with
-    /// `dataset`, `name` and `fields` (objects of the field's attributes). Both archives store the
-    /// specification this way.
+    /// The datasets a specification's document describes, in its order: a JSON array of
+    /// objects, each naming its `dataset` (with `name`, `fields` and whatever else it gives).
+    /// Both archives store the specification this way.
     ///
     /// # Errors
     /// `Internal` naming the specification when its document is not of that shape.
@@ -43,36 +44,26 @@ impl DatasetSpecification {
         entries
             .into_iter()
             .map(|entry| {
-                let Json::Object(mut entry) = entry else {
+                let dataset = match entry.get("dataset") {
+                    Some(Json::String(dataset)) => dataset.clone(),
+                    _ if !entry.is_object() => return Err(shape("a dataset is not an object")),
+                    _ => return Err(shape("a dataset has no name")),
+                };
+                let Value::Object(item) = Value::from(entry) else {
                     return Err(shape("a dataset is not an object"));
-                };
-                let text = |v: Option<Json>| match v {
-                    Some(Json::String(s)) => Some(s),
-                    _ => None,
-                };
-                let dataset =
-                    text(entry.remove("dataset")).ok_or_else(|| shape("a dataset has no name"))?;
-                let fields = match entry.remove("fields") {
-                    Some(Json::Array(fields)) => fields
-                        .into_iter()
-                        .map(|f| match Value::from(f) {
-                            Value::Object(record) => Ok(record),
-                            _ => Err(shape(&format!("a field of {dataset} is not an object"))),
-                        })
-                        .collect::<crate::Result<_>>()?,
-                    None => Vec::new(),
-                    Some(_) => {
-                        return Err(shape(&format!("the fields of {dataset} are not a list")));
-                    }
                 };
                 Ok(Self {
                     specification: specification.to_owned(),
-                    name: text(entry.remove("name")),
                     dataset,
-                    fields,
+                    item,
                 })
             })
             .collect()
+    }
+
+    /// Orders datasets by specification, keeping each specification's own order of them.
+    pub fn sort(datasets: &mut [Self]) {
+        datasets.sort_by(|a, b| a.specification.cmp(&b.specification));
     }
 }
 
@@ -96,17 +87,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_document_gives_one_item_per_dataset_with_its_fields() {
+    fn a_document_gives_each_dataset_s_entry_as_it_is_in_its_order() {
         let document = r#"[{"dataset": "tree", "name": "Tree", "fields": [{"field": "reference", "description": "its id"}]},
-                           {"dataset": "tree-preservation-zone", "fields": []}]"#;
+                           {"fields": [], "dataset": "a-later-one", "description": "no name"}]"#;
         let datasets = DatasetSpecification::from_document("tpo", document).unwrap();
-        assert_eq!(datasets.len(), 2);
-        assert_eq!(datasets[0].name.as_deref(), Some("Tree"));
+        let datasets: Vec<(&str, Vec<&str>)> = datasets
+            .iter()
+            .map(|d| {
+                let keys = d.item.0.iter().map(|(k, _)| k.as_str()).collect();
+                (d.dataset.as_str(), keys)
+            })
+            .collect();
         assert_eq!(
-            datasets[0].fields[0].get("description"),
-            Some(&Value::Text("its id".into()))
+            datasets,
+            [
+                ("tree", vec!["dataset", "name", "fields"]),
+                ("a-later-one", vec!["fields", "dataset", "description"]),
+            ]
         );
-        assert_eq!(datasets[1].name, None);
     }
 
     #[test]

@@ -163,8 +163,7 @@ impl SpecificationRepository for MemoryMetadata {
             })
             .cloned()
             .collect();
-        datasets
-            .sort_by(|a, b| (&a.specification, &a.dataset).cmp(&(&b.specification, &b.dataset)));
+        DatasetSpecification::sort(&mut datasets);
         Ok(Paged::cut(datasets, query.page))
     }
 }

@@ -8,7 +8,7 @@ use sluice_domain::metadata::{DatasetSpecification, FilterValue, SpecificationQu
 use super::dto::{SpecificationParams, object_of, page, paged_response};
 use crate::{ApiError, ApiState};
 
-/// One item per dataset of each specification, with its fields.
+/// One item per dataset of each specification: its entry as the specification stores it.
 #[utoipa::path(
     get,
     path = "/v1/specification/specification",
@@ -16,7 +16,7 @@ use crate::{ApiError, ApiState};
     operation_id = "listSpecificationDatasets",
     params(SpecificationParams),
     responses(
-        (status = 200, description = "Items with `specification`, `dataset`, `name` and `fields`",
+        (status = 200, description = "Each dataset's entry as its specification stores it (`dataset`, `name`, `fields`, … with their keys in the stored order), by specification, then in each specification's order",
          body = Vec<serde_json::Value>),
     )
 )]
@@ -33,13 +33,9 @@ pub async fn datasets(
     Ok(paged_response(datasets, query.page, dataset_json))
 }
 
+/// The dataset's entry as the specification stores it: its keys, in its order, nothing added.
 fn dataset_json(dataset: DatasetSpecification) -> Json {
-    json!({
-        "specification": dataset.specification,
-        "dataset": dataset.dataset,
-        "name": dataset.name,
-        "fields": dataset.fields.into_iter().map(|f| Json::Object(object_of(f))).collect::<Vec<_>>(),
-    })
+    Json::Object(object_of(dataset.item))
 }
 
 /// The dataset's row of the specification, with `fields`: its rows of `dataset-field`.
