@@ -514,7 +514,12 @@ async fn a_cancel_stops_a_large_sort_and_a_large_join_within_two_seconds() {
         let flow = server.start_flow(input).await;
         // Into the CPU-bound part: once the flow has had 600 ms of CPU its rows are made and
         // being sorted or hashed (counted in CPU, not wall time, as other tests share the cores).
+        let waited = Instant::now();
         while crate::support::cpu_time(server.pid()) - before < Duration::from_millis(600) {
+            assert!(
+                waited.elapsed() < Duration::from_secs(60),
+                "{what} never had 600 ms of CPU"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let (_, view) = server.get(&format!("/v1/flows/{flow}")).await;
