@@ -273,10 +273,14 @@ async fn an_archive_on_an_s3_compatible_server_answers_like_duckdb() {
 
 fn partitioned_issues() -> String {
     format!(
-        "read_parquet('{}/collection-archive/log/issue/*/*/*.parquet', hive_partitioning=true, union_by_name=true)",
+        "read_parquet('{}/collection-archive/log/issue/*/*/*.parquet', hive_partitioning=true, \
+         union_by_name=true, filename=true, file_row_number=true)",
         fixtures().display()
     )
 }
+
+/// The order of `/v1/log/issue`: dataset, resource, then each row's position in its file.
+const FILE_ORDER: &str = "dataset, resource, filename, file_row_number";
 
 /// DuckDB's rows as the API keys them.
 fn issue_objects(rows: Vec<Vec<Value>>) -> Vec<Value> {
@@ -296,8 +300,18 @@ fn count(sql: &str) -> u64 {
 
 async fn issue_pages_match_duckdb_row_for_row(server: &TestServer) {
     let issues = partitioned_issues();
+    // A page that starts 3 rows before the end of the dataset's first resource.
+    let first_resource = count(&format!(
+        "SELECT count(*) FROM {issues} WHERE dataset = 'conservation-area' \
+         GROUP BY resource ORDER BY resource LIMIT 1"
+    ));
+    let across = format!(
+        "dataset=conservation-area&offset={}&limit=10",
+        first_resource - 3
+    );
     for (query, filter) in [
         ("dataset=conservation-area", "dataset = 'conservation-area'"),
+        (across.as_str(), "dataset = 'conservation-area'"),
         (
             "dataset=conservation-area-document&issue_type=invalid%20URI&offset=100&limit=100",
             "dataset = 'conservation-area-document' AND \"issue-type\" = 'invalid URI'",
@@ -315,7 +329,7 @@ async fn issue_pages_match_duckdb_row_for_row(server: &TestServer) {
         );
         let (offset, limit) = page_of(query);
         let expected = issue_objects(duckdb(&format!(
-            "SELECT {ISSUE_ORDER} FROM {issues} WHERE {filter} ORDER BY {ISSUE_ORDER} LIMIT {limit} OFFSET {offset}"
+            "SELECT {ISSUE_ORDER} FROM {issues} WHERE {filter} ORDER BY {FILE_ORDER} LIMIT {limit} OFFSET {offset}"
         )));
         assert!(!expected.is_empty(), "{query}");
         assert_eq!(rows, expected, "{query}");
@@ -363,7 +377,10 @@ async fn a_flat_issue_log_is_read_like_a_partitioned_one() {
         ..Options::default()
     })
     .await;
-    let file = format!("'{}/issues.parquet'", flat.display());
+    let file = format!(
+        "read_parquet('{}/issues.parquet', filename=true, file_row_number=true)",
+        flat.display()
+    );
     let dataset = duckdb(&format!(
         "SELECT dataset FROM {file} GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
     ))[0][0]
@@ -374,7 +391,7 @@ async fn a_flat_issue_log_is_read_like_a_partitioned_one() {
         .get_page(&format!("/v1/log/issue?dataset={dataset}&limit=100"))
         .await;
     let expected = issue_objects(duckdb(&format!(
-        "SELECT {ISSUE_ORDER} FROM {file} WHERE dataset = '{dataset}' ORDER BY {ISSUE_ORDER}"
+        "SELECT {ISSUE_ORDER} FROM {file} WHERE dataset = '{dataset}' ORDER BY {FILE_ORDER}"
     )));
     assert_eq!(total, expected.len() as u64);
     assert_eq!(rows, expected);
@@ -607,4 +624,87 @@ async fn the_embedded_default_serves_the_sample_archive() {
     assert_eq!(rows.len(), 1);
     let (_, total) = server.get_page("/v1/resource").await;
     assert!(total > 0, "{total}");
+}
+
+/// Writes one resource's issue file with its rows in the order given (not sorted any way).
+fn write_issue_file(folder: &Path, rows: &[(i64, &str, &str)]) {
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::parquet::arrow::ArrowWriter;
+    use std::sync::Arc;
+
+    std::fs::create_dir_all(folder).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("line-number", DataType::Int64, true),
+        Field::new("entry-number", DataType::Int64, true),
+        Field::new("field", DataType::Utf8, true),
+        Field::new("issue-type", DataType::Utf8, true),
+        Field::new("value", DataType::Utf8, true),
+        Field::new("message", DataType::Utf8, true),
+    ]));
+    let text = |values: Vec<&str>| Arc::new(StringArray::from(values));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.0 * 10).collect::<Vec<_>>(),
+            )),
+            text(rows.iter().map(|r| r.1).collect()),
+            text(vec!["invalid"; rows.len()]),
+            text(rows.iter().map(|r| r.2).collect()),
+            text(vec!["a message"; rows.len()]),
+        ],
+    )
+    .unwrap();
+    let file = std::fs::File::create(folder.join("issues.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+/// `/v1/log/issue` answers each resource's rows in the order its file holds them, as the
+/// service Sluice replaces does: by dataset, resource, then position in the file, whatever the
+/// rows' values; pages run across resources.
+#[tokio::test]
+async fn issue_pages_follow_each_file_s_row_order_across_resources() {
+    let archive = tempfile::tempdir().unwrap();
+    let issues = archive.path().join("log/issue/dataset=tree");
+    let first = [(9, "z", "9"), (2, "b", "2"), (5, "a", "5"), (1, "m", "1")];
+    let second = [(3, "y", "3"), (3, "a", "3"), (1, "q", "1")];
+    write_issue_file(&issues.join("resource=r1"), &first);
+    write_issue_file(&issues.join("resource=r2"), &second);
+    let server = TestServer::start(Options {
+        archive: archive.path().to_owned(),
+        ..Options::default()
+    })
+    .await;
+    let written: Vec<(String, i64, String)> = first
+        .iter()
+        .map(|r| ("r1", r))
+        .chain(second.iter().map(|r| ("r2", r)))
+        .map(|(resource, r)| (resource.to_owned(), r.0, r.1.to_owned()))
+        .collect();
+    for filter in ["", "&issue_type=invalid"] {
+        let mut served = Vec::new();
+        for offset in (0..written.len()).step_by(3) {
+            let (rows, total) = server
+                .get_page(&format!(
+                    "/v1/log/issue?dataset=tree{filter}&limit=3&offset={offset}"
+                ))
+                .await;
+            assert_eq!(total, written.len() as u64);
+            served.extend(rows.iter().map(|r| {
+                (
+                    r["resource"].as_str().unwrap().to_owned(),
+                    r["line-number"].as_i64().unwrap(),
+                    r["field"].as_str().unwrap().to_owned(),
+                )
+            }));
+        }
+        assert_eq!(served, written, "{filter}");
+    }
 }

@@ -17,7 +17,7 @@ use crate::{Error, Result};
 
 const ISSUE_TABLE: &str = "issue";
 
-/// The issue table's columns in the order of the documented sort.
+/// The issue table's columns, as a page lists them.
 const ISSUE_COLUMNS: [&str; 8] = [
     "dataset",
     "resource",
@@ -129,8 +129,11 @@ impl IssueLog for Datasette {
         let columns: Vec<String> = ISSUE_COLUMNS.iter().map(|c| quoted(c)).collect();
         page.push(&format!("SELECT {} FROM issue", columns.join(", ")));
         push_filters(&mut page, query.filters());
+        // A resource's rows in the order the pipeline inserted them, as they stand in its file:
+        // the table's rowid order.
         page.push(" ORDER BY ")
-            .push(&ascending(ISSUE_COLUMNS.iter().map(|c| (*c).to_owned())));
+            .push(&ascending(["dataset".to_owned(), "resource".to_owned()]))
+            .push(", rowid");
         push_page(&mut page, query.page());
 
         let (total, rows) = tokio::try_join!(count(database, &total), database.query(&page))?;

@@ -184,6 +184,20 @@ impl ParquetArchive {
         Ok(self.ctx.table(ISSUE_TABLE).await?)
     }
 
+    /// The issue log read as one stream, file after file in path order and each file's rows in
+    /// the order they were written: what a row's position in its file is counted from. Cheap:
+    /// the context shares the archive's runtime (object stores, listing and footer caches).
+    pub(crate) async fn issue_frame_in_file_order(&self) -> Result<DataFrame> {
+        let config = SessionConfig::new()
+            .with_information_schema(false)
+            .with_collect_statistics(false)
+            .with_target_partitions(1)
+            .with_repartition_file_scans(false);
+        let ordered = SessionContext::new_with_config_rt(config, self.ctx.runtime_env());
+        ordered.register_table(ISSUE_TABLE, self.ctx.table_provider(ISSUE_TABLE).await?)?;
+        Ok(ordered.table(ISSUE_TABLE).await?)
+    }
+
     /// Whether a single file exists in the archive.
     pub(crate) async fn file_exists(&self, url: &str) -> Result<bool> {
         let url = ListingTableUrl::parse(url)?;

@@ -1,12 +1,15 @@
 //! The issue log port over the archive: pages in the documented order, and counts grouped on
 //! the fly.
 //!
-//! A page of a partitioned log sorts only the partitions it falls in (see
-//! [`crate::issue_partitions`]); other pages sort every matching row, keeping the smallest.
+//! Pages are in the order the replaced service answered: by dataset, by resource, then each
+//! row's position in its file (the order the pipeline wrote them). A page of a partitioned log
+//! reads only the partitions it falls in (see [`crate::issue_partitions`]); other pages order
+//! every matching row, keeping the page.
 
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::SortExpr;
 use datafusion::prelude::{DataFrame, Expr, ident, lit};
 use sluice_domain::metadata::{
@@ -17,7 +20,7 @@ use crate::ParquetArchive;
 use crate::arrow_values::{integers, strings};
 use crate::issue_partitions::{covering, plain};
 
-/// The columns of a page, in the order of [`IssueQuery`]'s documented sort.
+/// The columns of a page.
 const ISSUE_COLUMNS: [&str; 8] = [
     "dataset",
     "resource",
@@ -31,6 +34,9 @@ const ISSUE_COLUMNS: [&str; 8] = [
 
 /// The name of the count column of a grouped query; no issue column has it.
 const COUNT: &str = "count";
+
+/// The name of a row's position in the log read in file order; no issue column has it.
+const POSITION: &str = "sluice_position";
 
 fn ascending(column: &str) -> SortExpr {
     ident(column).sort(true, false)
@@ -46,12 +52,23 @@ fn predicate(filters: &IssueFilters) -> Option<Expr> {
 
 impl ParquetArchive {
     async fn filtered_issues(&self, filters: &IssueFilters) -> crate::Result<DataFrame> {
-        let frame = self.issue_frame().await?;
-        Ok(match predicate(filters) {
-            Some(predicate) => frame.filter(predicate)?,
-            None => frame,
-        })
+        filtered(self.issue_frame().await?, filters)
     }
+
+    /// The filtered rows, one stream in file order (see [`Self::issue_frame_in_file_order`]).
+    async fn filtered_issues_in_file_order(
+        &self,
+        filters: &IssueFilters,
+    ) -> crate::Result<DataFrame> {
+        filtered(self.issue_frame_in_file_order().await?, filters)
+    }
+}
+
+fn filtered(frame: DataFrame, filters: &IssueFilters) -> crate::Result<DataFrame> {
+    Ok(match predicate(filters) {
+        Some(predicate) => frame.filter(predicate)?,
+        None => frame,
+    })
 }
 
 /// The rows before a page and the partitions it falls in, with the page's total.
@@ -125,17 +142,26 @@ impl ParquetArchive {
         Ok(rows)
     }
 
-    /// The sorted page of a frame.
-    async fn sorted_page(
+    /// A page of a frame read in file order (one stream): by dataset, resource, then each
+    /// row's position in that stream, which within a resource is its file's order.
+    async fn page_in_file_order(
         &self,
         frame: DataFrame,
         skip: usize,
         limit: usize,
     ) -> crate::Result<Vec<IssueRow>> {
+        // Files are read in path order, which is not the datasets' order ("a/…" after "a-b/…"):
+        // the sort puts datasets and resources in order and keeps each one's rows as read.
         let batches = frame
             .select_columns(&ISSUE_COLUMNS)?
-            .sort(ISSUE_COLUMNS.iter().map(|c| ascending(c)).collect())?
+            .window(vec![row_number().alias(POSITION)])?
+            .sort(vec![
+                ascending("dataset"),
+                ascending("resource"),
+                ascending(POSITION),
+            ])?
             .limit(skip, Some(limit))?
+            .select_columns(&ISSUE_COLUMNS)?
             .collect()
             .await?;
         issue_rows(&batches)
@@ -185,9 +211,10 @@ impl IssueLog for ParquetArchive {
             let partitions =
                 ident("resource").in_list(span.resources.into_iter().map(lit).collect(), false);
             let skip = offset.saturating_sub(usize::try_from(span.before).unwrap_or(usize::MAX));
+            let in_order = self.filtered_issues_in_file_order(query.filters()).await?;
             let items = self
-                .sorted_page(
-                    frame.filter(partitions).map_err(crate::Error::from)?,
+                .page_in_file_order(
+                    in_order.filter(partitions).map_err(crate::Error::from)?,
                     skip,
                     limit,
                 )
@@ -198,9 +225,10 @@ impl IssueLog for ParquetArchive {
             });
         }
         // The count and the page are independent scans; run them side by side.
+        let in_order = self.filtered_issues_in_file_order(query.filters()).await?;
         let (total, items) = tokio::try_join!(
             async { frame.clone().count().await.map_err(crate::Error::from) },
-            self.sorted_page(frame.clone(), offset, limit)
+            self.page_in_file_order(in_order, offset, limit)
         )?;
         Ok(Paged {
             items,

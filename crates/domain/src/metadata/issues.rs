@@ -86,9 +86,9 @@ impl IssueFilters {
 
 /// A page of the issue log of one dataset.
 ///
-/// Rows come in one documented, stable order: dataset, resource, line-number, entry-number,
-/// field, issue-type, value, message, each ascending with unknowns last, so paging through a
-/// result that does not change sees every row exactly once.
+/// Rows come in one documented, stable order, the one the service Sluice replaces answered in:
+/// by dataset, by resource, then each row's position in its file (the order the pipeline wrote
+/// them), so paging through a result that does not change sees every row exactly once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueQuery {
     filters: IssueFilters,
