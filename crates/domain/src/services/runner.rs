@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::data_store::DataStore;
 use crate::flow::{Flow, FlowId, FlowOutputId, FlowState, RunnerId, Settlement};
@@ -299,6 +300,17 @@ impl FlowRunner {
 
     async fn run_and_settle(&self, flow: &Flow, hand_back: CancellationToken) -> Result<()> {
         let output = flow.flow_output_id;
+        // The lease is renewed from the claim on, not from the start of the run: planning and
+        // recording wait out a state database that stops answering for up to PATIENCE, longer
+        // than a lease, and the flow must not be settled as interrupted meanwhile.
+        let cancel = CancellationToken::new();
+        let lease_lost = Arc::new(AtomicBool::new(false));
+        let heartbeat = AbortOnDropHandle::new(self.heartbeat(
+            output,
+            cancel.clone(),
+            hand_back.clone(),
+            lease_lost.clone(),
+        ));
         // The input is read once: for the plan and for how many attempts it allows.
         let planned = patiently("planning the flow", || async {
             let input = self.inputs.get(flow.flow_input_id).await?;
@@ -353,14 +365,6 @@ impl FlowRunner {
         .await?;
         tracing::info!(flow_id = %flow.id, steps = steps.len(), "flow started");
 
-        let cancel = CancellationToken::new();
-        let lease_lost = Arc::new(AtomicBool::new(false));
-        let heartbeat = self.heartbeat(
-            output,
-            cancel.clone(),
-            hand_back.clone(),
-            lease_lost.clone(),
-        );
         let events = OutputEvents {
             outputs: self.outputs.clone(),
             output,
