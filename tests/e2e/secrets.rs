@@ -61,6 +61,44 @@ async fn copy_runs(server: &TestServer, input: i64) {
     assert_eq!(end["output"]["state"], "COMPLETED", "{end}");
 }
 
+/// A MariaDB database with a table `present` of three rows that only the role
+/// `sluice_password_check`, with `password`, may read: MariaDB checks the password.
+async fn password_checked_database(password: &str) -> crate::databases::MysqlDatabase {
+    crate::databases::MysqlDatabase::create(&format!(
+        "CREATE TABLE present (id INT);
+         INSERT INTO present VALUES (1), (2), (3);
+         CREATE USER IF NOT EXISTS 'sluice_password_check'@'%' IDENTIFIED BY '{password}';
+         GRANT SELECT ON present TO 'sluice_password_check'@'%';"
+    ))
+    .await
+}
+
+/// The store `shop` on that database with `password`, and a flow input copying `present` into a
+/// CSV file: the input's id and the store's connection as registered.
+async fn copy_from_the_checked_table(
+    server: &TestServer,
+    database: &crate::databases::MysqlDatabase,
+    password: &str,
+) -> (i64, serde_json::Value) {
+    let mut shop = database.store("shop");
+    shop["connection"]["user"] = json!("sluice_password_check");
+    shop["connection"]["password"] = json!(password);
+    let connection = shop["connection"].clone();
+    let shop = server.data_store(shop).await;
+    let out = server
+        .data_store(json!({"name": "out", "type": "file", "connection": {"path": "out.csv", "format": "csv"}}))
+        .await;
+    let input = server
+        .flow_input(json!({
+            "source_data_store_ids": [shop], "target_data_store_id": out,
+            "sources": [{"data_store_id": shop, "table": "present", "as": "present"}],
+            "transforms": [{"name": "copied", "sql": "SELECT id FROM present"}],
+            "outputs": [{"transform": "copied", "mode": "replace"}]
+        }))
+        .await;
+    (input, connection)
+}
+
 /// What the state database holds in the password column, as a dump of it would show.
 async fn stored_passwords(server: &TestServer) -> Vec<String> {
     use sea_orm::{ConnectionTrait, Database, Statement};
@@ -82,33 +120,13 @@ async fn stored_passwords(server: &TestServer) -> Vec<String> {
 #[tokio::test]
 async fn passwords_are_sealed_in_the_state_database_and_survive_a_key_rotation() {
     const PASSWORD: &str = "the-right-one";
-    let database = crate::databases::MysqlDatabase::create(&format!(
-        "CREATE TABLE present (id INT);
-         INSERT INTO present VALUES (1), (2), (3);
-         CREATE USER IF NOT EXISTS 'sluice_password_check'@'%' IDENTIFIED BY '{PASSWORD}';
-         GRANT SELECT ON present TO 'sluice_password_check'@'%';"
-    ))
-    .await;
+    let database = password_checked_database(PASSWORD).await;
     let options = || Options {
         postgres: true,
         ..Options::default()
     };
     let server = TestServer::start(options()).await;
-    let mut shop = database.store("shop");
-    shop["connection"]["user"] = json!("sluice_password_check");
-    shop["connection"]["password"] = json!(PASSWORD);
-    let shop = server.data_store(shop).await;
-    let out = server
-        .data_store(json!({"name": "out", "type": "file", "connection": {"path": "out.csv", "format": "csv"}}))
-        .await;
-    let input = server
-        .flow_input(json!({
-            "source_data_store_ids": [shop], "target_data_store_id": out,
-            "sources": [{"data_store_id": shop, "table": "present", "as": "present"}],
-            "transforms": [{"name": "copied", "sql": "SELECT id FROM present"}],
-            "outputs": [{"transform": "copied", "mode": "replace"}]
-        }))
-        .await;
+    let (input, _) = copy_from_the_checked_table(&server, &database, PASSWORD).await;
     copy_runs(&server, input).await;
 
     let stored = stored_passwords(&server).await;
@@ -158,30 +176,9 @@ async fn passwords_are_sealed_in_the_state_database_and_survive_a_key_rotation()
 async fn a_store_whose_password_does_not_open_is_shown_its_flows_fail_saying_why_and_it_can_be_fixed()
  {
     const PASSWORD: &str = "the-right-one";
-    let database = crate::databases::MysqlDatabase::create(&format!(
-        "CREATE TABLE present (id INT);
-         INSERT INTO present VALUES (1), (2), (3);
-         CREATE USER IF NOT EXISTS 'sluice_password_check'@'%' IDENTIFIED BY '{PASSWORD}';
-         GRANT SELECT ON present TO 'sluice_password_check'@'%';"
-    ))
-    .await;
+    let database = password_checked_database(PASSWORD).await;
     let server = TestServer::start(Options::default()).await;
-    let mut shop = database.store("shop");
-    shop["connection"]["user"] = json!("sluice_password_check");
-    shop["connection"]["password"] = json!(PASSWORD);
-    let connection = shop["connection"].clone();
-    let shop = server.data_store(shop).await;
-    let out = server
-        .data_store(json!({"name": "out", "type": "file", "connection": {"path": "out.csv", "format": "csv"}}))
-        .await;
-    let input = server
-        .flow_input(json!({
-            "source_data_store_ids": [shop], "target_data_store_id": out,
-            "sources": [{"data_store_id": shop, "table": "present", "as": "present"}],
-            "transforms": [{"name": "copied", "sql": "SELECT id FROM present"}],
-            "outputs": [{"transform": "copied", "mode": "replace"}]
-        }))
-        .await;
+    let (input, connection) = copy_from_the_checked_table(&server, &database, PASSWORD).await;
     copy_runs(&server, input).await;
 
     // Another key, and the one the password was sealed under not given.
