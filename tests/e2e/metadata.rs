@@ -46,6 +46,8 @@ async fn answers_match_duckdb(server: &TestServer) {
     configuration_tables_match_their_csv_files(server).await;
     specification_tables_match_their_csv_files(server).await;
     the_collection_log_matches_duckdb_on_its_csv_files(server).await;
+    v2_issue_pages_walk_the_file_order_of_several_datasets(server).await;
+    v2_issue_counts_match_duckdbs_group_by(server).await;
 }
 
 async fn the_collection_log_matches_duckdb_on_its_csv_files(server: &TestServer) {
@@ -582,6 +584,8 @@ async fn files_added_to_the_archive_appear_after_the_listing_refresh_without_a_r
     })
     .await;
     let (_, before) = server.get_page("/v1/log/issue?dataset=border").await;
+    // Counts answered now are kept (the partitions' summaries); they must not outlive the files.
+    assert_eq!(border_issues_counted(&server).await, before);
 
     for resource in rest {
         copy_folder(
@@ -608,6 +612,38 @@ async fn files_added_to_the_archive_appear_after_the_listing_refresh_without_a_r
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    assert_eq!(border_issues_counted(&server).await, expected);
+
+    // A partition whose file is replaced is counted anew.
+    let changed = archive
+        .join("log/issue/dataset=border")
+        .join(first.file_name().unwrap());
+    for file in std::fs::read_dir(&changed).unwrap() {
+        std::fs::remove_file(file.unwrap().path()).unwrap();
+    }
+    write_issue_file(&changed, &[(1, "geometry", "x")]);
+    let kept = expected
+        - count(&format!(
+            "SELECT count(*) FROM read_parquet('{}/*.parquet')",
+            first.display()
+        ))
+        + 1;
+    let started = Instant::now();
+    while border_issues_counted(&server).await != kept {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the replaced file is still counted long after the refresh interval"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The issues of `border`, as its counts by resource add up.
+async fn border_issues_counted(server: &TestServer) -> u64 {
+    let (groups, _) = server
+        .get_page("/v1/performance/issues?dataset=border&group_by=resource&limit=100")
+        .await;
+    groups.iter().map(|g| g["count"].as_u64().unwrap()).sum()
 }
 
 #[tokio::test]
@@ -707,4 +743,146 @@ async fn issue_pages_follow_each_file_s_row_order_across_resources() {
         }
         assert_eq!(served, written, "{filter}");
     }
+}
+
+/// DuckDB's issue rows as `/v2` answers them: snake_case keys, empty text `null`.
+fn v2_issue_objects(rows: Vec<Vec<Value>>) -> Vec<Value> {
+    let text = |v: &Value| match v {
+        Value::String(s) if s.is_empty() => Value::Null,
+        other => other.clone(),
+    };
+    rows.into_iter()
+        .map(|r| {
+            json!({
+                "dataset": r[0], "resource": r[1], "line_number": r[2], "entry_number": r[3],
+                "field": text(&r[4]), "issue_type": text(&r[5]), "value": text(&r[6]),
+                "message": text(&r[7]),
+            })
+        })
+        .collect()
+}
+
+/// Every page of a `/v2` list, following `next_cursor` from `path`.
+async fn walk(server: &TestServer, path: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut next = path.to_owned();
+    loop {
+        let (status, page) = server.get(&next).await;
+        assert_eq!(status, 200, "{next}: {page}");
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(cursor) => next = format!("{path}&cursor={cursor}"),
+            None => return items,
+        }
+    }
+}
+
+async fn v2_issue_pages_walk_the_file_order_of_several_datasets(server: &TestServer) {
+    let issues = partitioned_issues();
+    let expected = v2_issue_objects(duckdb(&format!(
+        "SELECT {ISSUE_ORDER} FROM {issues} \
+         WHERE dataset IN ('border', 'conservation-area-document') \
+           AND \"issue-type\" IN ('unknown entity', 'invalid URI') \
+         ORDER BY {FILE_ORDER}"
+    )));
+    assert!(expected.len() > 900, "{}", expected.len());
+    let served = walk(
+        server,
+        "/v2/issues?dataset=border&dataset=conservation-area-document\
+         &issue_type=unknown%20entity&issue_type=invalid%20URI&limit=300",
+    )
+    .await;
+    assert_eq!(served.len(), expected.len());
+    assert_eq!(served, expected);
+}
+
+async fn v2_issue_counts_match_duckdbs_group_by(server: &TestServer) {
+    let issues = partitioned_issues();
+    let expected: Vec<Value> = duckdb(&format!(
+        "SELECT dataset, \"issue-type\", count(*) FROM {issues} \
+         WHERE dataset IN ('border', 'conservation-area') \
+         GROUP BY ALL ORDER BY dataset, \"issue-type\" NULLS LAST"
+    ))
+    .into_iter()
+    .map(|r| json!({"dataset": r[0], "issue_type": r[1], "count": r[2]}))
+    .collect();
+    let served = walk(
+        server,
+        "/v2/issues/counts?group_by=dataset,issue_type&order_by=key\
+         &dataset=border&dataset=conservation-area&limit=4",
+    )
+    .await;
+    assert!(expected.len() > 4, "more than one page");
+    assert_eq!(served, expected);
+}
+
+/// `organisation=` keeps the issues of the resources the collection log says it published.
+#[tokio::test]
+async fn v2_issues_of_an_organisation_are_those_of_its_resources() {
+    let issues = partitioned_issues();
+    let published = duckdb(&format!(
+        "SELECT DISTINCT resource FROM {issues} WHERE dataset = 'conservation-area' \
+         ORDER BY resource LIMIT 2"
+    ));
+    let (first, second) = (
+        published[0][0].as_str().unwrap(),
+        published[1][0].as_str().unwrap(),
+    );
+    let log = tempfile::tempdir().unwrap();
+    std::fs::write(
+        log.path().join("log.csv"),
+        "bytes,content-type,elapsed,endpoint,resource,status,entry-date,start-date,end-date,exception\n",
+    )
+    .unwrap();
+    std::fs::write(
+        log.path().join("resource.csv"),
+        format!(
+            "resource,bytes,organisations,datasets,endpoints,start-date,end-date\n\
+             {first},10,local-authority-eng:AAA;local-authority-eng:BBB,conservation-area,e1,2021-01-01,\n\
+             {second},10,local-authority-eng:BBB,conservation-area,e2,2021-01-02,\n"
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start(Options {
+        archive: fixtures().join("collection-archive"),
+        env: vec![(
+            "SLUICE__COLLECTION_LOG__URL",
+            log.path().to_string_lossy().into_owned(),
+        )],
+        ..Options::default()
+    })
+    .await;
+    for (organisation, resources) in [
+        ("local-authority-eng:AAA", format!("'{first}'")),
+        ("local-authority-eng:BBB", format!("'{first}', '{second}'")),
+    ] {
+        let expected = v2_issue_objects(duckdb(&format!(
+            "SELECT {ISSUE_ORDER} FROM {issues} \
+             WHERE dataset = 'conservation-area' AND resource IN ({resources}) \
+             ORDER BY {FILE_ORDER}"
+        )));
+        let served = walk(
+            &server,
+            &format!("/v2/issues?dataset=conservation-area&organisation={organisation}&limit=1000"),
+        )
+        .await;
+        assert!(!expected.is_empty());
+        assert_eq!(served, expected, "{organisation}");
+        let (_, counts) = server
+            .get(&format!(
+                "/v2/issues/counts?group_by=resource&organisation={organisation}&order_by=key"
+            ))
+            .await;
+        let counted: u64 = counts["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(counted, expected.len() as u64, "{organisation}: {counts}");
+    }
+    let (_, nothing) = server
+        .get("/v2/issues?dataset=conservation-area&organisation=local-authority-eng:ZZZ")
+        .await;
+    assert_eq!(nothing["items"], json!([]));
 }

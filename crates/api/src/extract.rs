@@ -83,6 +83,31 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
+/// Reads a query string whose filters may repeat (`dataset=a&dataset=b` into a `Vec`), as the
+/// `/v2` metadata lists take them. A `limit` that is not a number says its rule
+/// (`limit_rule`), not the parser's words; an unknown parameter is named.
+///
+/// # Errors
+/// `ApiError` 422 naming the parameter at fault.
+pub fn from_repeated_query<T: DeserializeOwned>(
+    query: &str,
+    limit_rule: &str,
+) -> Result<T, ApiError> {
+    serde_html_form::from_str(query).map_err(|err| {
+        let given = serde_urlencoded_pairs(query).unwrap_or_default();
+        if given
+            .iter()
+            .any(|(key, value)| key == "limit" && value.parse::<u64>().is_err())
+        {
+            return ApiError::invalid_field("/limit", limit_rule);
+        }
+        ApiError::new(
+            problems::VALIDATION,
+            format!("invalid query parameters: {err}"),
+        )
+    })
+}
+
 /// The query string's name and value pairs, decoded.
 fn serde_urlencoded_pairs(query: &str) -> Option<Vec<(String, String)>> {
     web::Query::<Vec<(String, String)>>::from_query(query)

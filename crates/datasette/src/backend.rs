@@ -79,6 +79,13 @@ impl Datasette {
         matches!((self.tables.get(a), self.tables.get(b)), (Some(x), Some(y)) if x == y)
     }
 
+    /// The database holding `table`, shared, for work that outlives a call (an export).
+    pub(crate) fn holding_shared(&self, table: &str) -> Option<Arc<dyn Database>> {
+        self.tables
+            .get(table)
+            .map(|&index| self.databases[index].clone())
+    }
+
     /// The database holding `table`, if any does.
     pub(crate) fn holding(&self, table: &str) -> Option<&dyn Database> {
         self.tables

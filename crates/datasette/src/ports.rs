@@ -5,14 +5,14 @@ use async_trait::async_trait;
 use serde_json::Value as Json;
 use sluice_domain::Error as DomainError;
 use sluice_domain::metadata::{
-    DatasetSpecification, IssueColumn, IssueCount, IssueCountQuery, IssueFilters, IssueLog,
-    IssueQuery, IssueRow, Paged, PerformanceQuery, PerformanceRepository, PerformanceTable, Record,
-    SpecificationQuery, SpecificationRepository, Value,
+    CountOrder, DatasetSpecification, IssueBatches, IssueColumn, IssueCount, IssueCountQuery,
+    IssueFilters, IssueLog, IssueQuery, IssueRow, Paged, PerformanceQuery, PerformanceRepository,
+    PerformanceTable, Record, SpecificationQuery, SpecificationRepository, Value,
 };
 use sluice_domain::page::Page;
 
 use crate::backend::{Database, Datasette};
-use crate::query::{Sql, quoted};
+use crate::query::{Placeholders, Sql, quoted};
 use crate::{Error, Result};
 
 const ISSUE_TABLE: &str = "issue";
@@ -43,11 +43,17 @@ fn ascending(columns: impl IntoIterator<Item = String>) -> String {
 }
 
 fn push_filters(sql: &mut Sql, filters: &IssueFilters) {
-    for (n, (column, value)) in filters.iter().enumerate() {
+    for (n, (column, values)) in filters.iter().enumerate() {
         sql.push(if n == 0 { " WHERE " } else { " AND " })
             .push(&quoted(&legacy(column)))
-            .push(" = ")
-            .bind(value.as_str());
+            .push(" IN (");
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind(value.as_str());
+        }
+        sql.push(")");
     }
 }
 
@@ -111,6 +117,69 @@ impl Datasette {
     }
 }
 
+/// A row of the issue table as a page lists its columns.
+fn issue_row(row: &[Json]) -> Result<IssueRow> {
+    Ok(IssueRow {
+        dataset: text(&row[0]).unwrap_or_default(),
+        resource: text(&row[1]).unwrap_or_default(),
+        line_number: integer(&row[2])?,
+        entry_number: integer(&row[3])?,
+        field: text(&row[4]),
+        issue_type: text(&row[5]),
+        value: text(&row[6]),
+        message: text(&row[7]),
+    })
+}
+
+/// The rows an export reads at once: Datasette's default `max_returned_rows`, the most one of
+/// its answers holds.
+const EXPORT_CHUNK: usize = 1000;
+
+/// The last row an export has read, in the page order (dataset, resource, rowid).
+struct ExportMark {
+    dataset: String,
+    resource: Option<String>,
+    rowid: i64,
+}
+
+/// The next chunk of an export: the rows after `after` in the page order, found by their keys
+/// rather than an offset, so each chunk costs the same however far the export has gone.
+fn export_chunk(style: Placeholders, filters: &IssueFilters, after: Option<&ExportMark>) -> Sql {
+    let mut sql = Sql::new(style);
+    let columns: Vec<String> = ISSUE_COLUMNS.iter().map(|c| quoted(c)).collect();
+    sql.push(&format!("SELECT rowid, {} FROM issue", columns.join(", ")));
+    push_filters(&mut sql, filters);
+    if let Some(mark) = after {
+        sql.push(if filters.iter().next().is_some() {
+            " AND "
+        } else {
+            " WHERE "
+        });
+        // Unknown resources sort last, as on a page.
+        sql.push("(dataset > ").bind(mark.dataset.as_str());
+        sql.push(" OR (dataset = ").bind(mark.dataset.as_str());
+        match &mark.resource {
+            Some(resource) => {
+                sql.push(" AND (resource > ")
+                    .bind(resource.as_str())
+                    .push(" OR resource IS NULL OR (resource = ")
+                    .bind(resource.as_str())
+                    .push(&format!(" AND rowid > {}))))", mark.rowid));
+            }
+            None => {
+                sql.push(&format!(
+                    " AND resource IS NULL AND rowid > {}))",
+                    mark.rowid
+                ));
+            }
+        }
+    }
+    sql.push(" ORDER BY ")
+        .push(&ascending(["dataset".to_owned(), "resource".to_owned()]))
+        .push(&format!(", rowid LIMIT {EXPORT_CHUNK}"));
+    sql
+}
+
 #[async_trait]
 impl IssueLog for Datasette {
     async fn issues(&self, query: &IssueQuery) -> sluice_domain::Result<Paged<IssueRow>> {
@@ -139,20 +208,48 @@ impl IssueLog for Datasette {
         let (total, rows) = tokio::try_join!(count(database, &total), database.query(&page))?;
         let items = rows
             .iter()
-            .map(|row| {
-                Ok(IssueRow {
-                    dataset: text(&row[0]).unwrap_or_default(),
-                    resource: text(&row[1]).unwrap_or_default(),
-                    line_number: integer(&row[2])?,
-                    entry_number: integer(&row[3])?,
-                    field: text(&row[4]),
-                    issue_type: text(&row[5]),
-                    value: text(&row[6]),
-                    message: text(&row[7]),
-                })
-            })
+            .map(|row| issue_row(row))
             .collect::<Result<_>>()?;
         Ok(Paged { items, total })
+    }
+
+    async fn export(&self, query: &IssueQuery) -> sluice_domain::Result<IssueBatches> {
+        let Some(database) = self.holding_shared(ISSUE_TABLE) else {
+            return Ok(Box::pin(futures::stream::empty()));
+        };
+        let filters = query.filters().clone();
+        let batches = futures::stream::try_unfold(Some(None::<ExportMark>), move |mark| {
+            let database = database.clone();
+            let filters = filters.clone();
+            async move {
+                let Some(after) = mark else {
+                    return Ok(None);
+                };
+                let rows = database
+                    .query(&export_chunk(
+                        database.placeholders(),
+                        &filters,
+                        after.as_ref(),
+                    ))
+                    .await?;
+                let Some(last) = rows.last() else {
+                    return Ok(None);
+                };
+                let next = (rows.len() == EXPORT_CHUNK).then(|| {
+                    Some(ExportMark {
+                        dataset: text(&last[1]).unwrap_or_default(),
+                        resource: text(&last[2]),
+                        rowid: integer(&last[0]).ok().flatten().unwrap_or(i64::MAX),
+                    })
+                });
+                let batch = rows
+                    .iter()
+                    .map(|row| issue_row(&row[1..]))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok::<_, sluice_domain::Error>(Some((batch, next)))
+            }
+        });
+        Ok(Box::pin(batches))
     }
 
     async fn issue_counts(
@@ -181,9 +278,14 @@ impl IssueLog for Datasette {
         let mut page = Sql::new(style);
         page.push(&format!("SELECT {key_list}, count(*) AS n FROM issue"));
         push_filters(&mut page, query.filters());
+        let by_key = ascending(keys.iter().cloned());
         page.push(&format!(
-            " GROUP BY {key_list} ORDER BY n DESC, {}",
-            ascending(keys.iter().cloned())
+            " GROUP BY {key_list} ORDER BY {}",
+            match query.order() {
+                CountOrder::LargestFirst => format!("n DESC, {by_key}"),
+                CountOrder::SmallestFirst => format!("n ASC, {by_key}"),
+                CountOrder::ByKey => by_key,
+            }
         ));
         push_page(&mut page, query.page());
 

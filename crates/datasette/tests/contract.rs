@@ -6,7 +6,7 @@
 use sluice_datasette::Datasette;
 use sluice_domain::Error;
 use sluice_domain::metadata::{
-    CollectionFilters, CollectionLog, CollectionLogQuery, FilterValue, IssueCountQuery,
+    CollectionFilters, CollectionLog, CollectionLogQuery, CountOrder, FilterValue, IssueCountQuery,
     IssueFilters, IssueLog, IssueQuery, PerformanceQuery, PerformanceRepository, PerformanceTable,
     ResourceQuery, SpecificationQuery, SpecificationRepository, Value,
 };
@@ -188,12 +188,12 @@ async fn adapters() -> Adapters {
 fn filters(pairs: &[(&str, &str)]) -> IssueFilters {
     let mut filters = IssueFilters::default();
     for (name, value) in pairs {
-        let value = Some(FilterValue::parse(name, (*value).to_owned()).unwrap());
+        let value = FilterValue::parse(name, (*value).to_owned()).unwrap();
         match *name {
-            "dataset" => filters.dataset = value,
-            "resource" => filters.resource = value,
-            "field" => filters.field = value,
-            "issue_type" => filters.issue_type = value,
+            "dataset" => filters.dataset.push(value),
+            "resource" => filters.resource.push(value),
+            "field" => filters.field.push(value),
+            "issue_type" => filters.issue_type.push(value),
             other => panic!("no filter {other}"),
         }
     }
@@ -256,6 +256,25 @@ async fn issue_pages_are_the_same_from_every_adapter() {
             100,
             0,
         ),
+        // Repeated filters: rows whose value is any of those given, across datasets.
+        (
+            vec![
+                ("dataset", "conservation-area"),
+                ("dataset", "border"),
+                ("issue_type", "invalid URI"),
+                ("issue_type", "missing value"),
+            ],
+            100,
+            0,
+        ),
+        (
+            vec![
+                ("dataset", "conservation-area-document"),
+                ("dataset", "conservation-area"),
+            ],
+            100,
+            19_950,
+        ),
     ] {
         let query = IssueQuery::new(filters(&pairs), page(limit, offset)).unwrap();
         let answer = same_everywhere!(adapters.all, |m| m.issues(&query)).unwrap();
@@ -284,6 +303,46 @@ async fn issue_counts_are_the_same_from_every_adapter() {
         let answer = same_everywhere!(adapters.all, |m| m.issue_counts(&query)).unwrap();
         assert!(!answer.items.is_empty(), "{group_by}: nothing to compare");
     }
+}
+
+#[tokio::test]
+async fn issue_counts_come_in_the_order_asked_from_every_adapter() {
+    let adapters = adapters().await;
+    let by = |order| {
+        IssueCountQuery::parse(
+            "dataset,issue-type",
+            filters(&[("dataset", "conservation-area"), ("dataset", "border")]),
+            page(100, 0),
+        )
+        .unwrap()
+        .ordered(order)
+    };
+    let largest = same_everywhere!(adapters.all, |m| m
+        .issue_counts(&by(CountOrder::LargestFirst)))
+    .unwrap();
+    let smallest = same_everywhere!(adapters.all, |m| m
+        .issue_counts(&by(CountOrder::SmallestFirst)))
+    .unwrap();
+    let by_key =
+        same_everywhere!(adapters.all, |m| m.issue_counts(&by(CountOrder::ByKey))).unwrap();
+    let counts: Vec<u64> = largest.items.iter().map(|g| g.count).collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+    let counts: Vec<u64> = smallest.items.iter().map(|g| g.count).collect();
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+    // Unknown values sort last.
+    let keys: Vec<Vec<String>> = by_key
+        .items
+        .iter()
+        .map(|g| {
+            g.key
+                .iter()
+                .map(|(_, v)| v.clone().unwrap_or_else(|| char::MAX.to_string()))
+                .collect()
+        })
+        .collect();
+    assert!(keys.windows(2).all(|w| w[0] <= w[1]), "{keys:?}");
+    let datasets: std::collections::BTreeSet<_> = keys.iter().map(|k| k[0].clone()).collect();
+    assert_eq!(datasets.len(), 2, "both datasets are counted: {datasets:?}");
 }
 
 #[tokio::test]
@@ -480,3 +539,45 @@ async fn resources_are_the_same_from_every_adapter() {
         assert_eq!(answer.total, expected, "{pairs:?}");
     }
 }
+
+#[tokio::test]
+async fn an_export_holds_every_page_in_order_on_every_adapter() {
+    use futures::TryStreamExt;
+    let adapters = adapters().await;
+    for pairs in [
+        vec![
+            ("dataset", "border"),
+            ("dataset", "conservation-area-document"),
+        ],
+        vec![
+            ("dataset", "conservation-area"),
+            ("issue_type", "missing value"),
+            ("issue_type", "invalid date"),
+        ],
+    ] {
+        let whole = IssueQuery::new(filters(&pairs), Page::default()).unwrap();
+        let exported = same_everywhere!(adapters.all, |m| async {
+            m.export(&whole).await?.try_concat().await
+        })
+        .unwrap();
+        let (_, parquet) = &adapters.all[0];
+        let mut paged = Vec::new();
+        for offset in (0..).step_by(100) {
+            let query = IssueQuery::new(filters(&pairs), page(100, offset)).unwrap();
+            let page = parquet.issues(&query).await.unwrap();
+            if page.items.is_empty() {
+                break;
+            }
+            paged.extend(page.items);
+        }
+        assert!(
+            exported.len() > EXPORT_CHUNK_OF_DATASETTE,
+            "{pairs:?}: {}",
+            exported.len()
+        );
+        assert_eq!(exported, paged, "{pairs:?}");
+    }
+}
+
+/// More rows than the Datasette adapter reads at once, so that exports span several chunks.
+const EXPORT_CHUNK_OF_DATASETTE: usize = 1000;

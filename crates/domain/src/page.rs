@@ -45,6 +45,28 @@ impl Page {
         })
     }
 
+    /// `limit` (1 to [`MAX_KEYSET_LIMIT`], default [`DEFAULT_LIMIT`]) rows from `offset`: the
+    /// pages `/v2` cursors walk through the metadata, which has no row ids to key on.
+    ///
+    /// # Errors
+    /// `Invalid` pointing at `limit` or `offset` when either is out of range.
+    pub fn wide(limit: Option<u64>, offset: u64) -> crate::Result<Self> {
+        let limit = Self::keyset(limit, None)?.limit;
+        // The offset and the largest limit together stay within signed 64 bits.
+        let most = i64::MAX as u64 - MAX_KEYSET_LIMIT;
+        if offset > most {
+            return Err(crate::Error::invalid(
+                crate::FieldPath::new("offset"),
+                format!("must be between 0 and {most}"),
+            ));
+        }
+        Ok(Self {
+            limit,
+            offset,
+            after: None,
+        })
+    }
+
     /// The first `limit` (1 to [`MAX_KEYSET_LIMIT`], default [`DEFAULT_LIMIT`]) rows after the
     /// row with id `after` (from the start when `None`).
     ///

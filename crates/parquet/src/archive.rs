@@ -14,6 +14,7 @@ use datafusion::object_store::ObjectStoreExt;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 use crate::issue_partitions::PartitionCounts;
+use crate::issue_summary::SummaryIndex;
 use crate::{Error, Result};
 
 /// Where the archive is and how it is laid out.
@@ -84,6 +85,8 @@ pub struct ParquetArchive {
     issue_layout: IssueLayout,
     /// Row counts of a partitioned issue log's partitions; `None` for a flat log.
     partition_counts: Option<PartitionCounts>,
+    /// Counts of each partition by field and issue type, made as queries need them.
+    summary_index: SummaryIndex,
 }
 
 impl ParquetArchive {
@@ -123,6 +126,7 @@ impl ParquetArchive {
             settings,
             issue_layout: IssueLayout::Partitioned,
             partition_counts: None,
+            summary_index: SummaryIndex::default(),
         };
         archive.issue_layout = archive.detect_issue_layout().await?;
         archive.register_issue_log().await?;
@@ -170,6 +174,10 @@ impl ParquetArchive {
             "{}/{file}",
             self.settings.specification_path.trim_matches('/')
         ))
+    }
+
+    pub(crate) fn summary_index(&self) -> &SummaryIndex {
+        &self.summary_index
     }
 
     pub(crate) fn partition_counts(&self) -> Option<&PartitionCounts> {

@@ -7,6 +7,7 @@
 //! from scanning rows.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,9 @@ const FOOTER_READS: usize = 16;
 pub(crate) struct Partition {
     pub resource: String,
     pub rows: u64,
+    /// Which files, of which sizes and times, the partition holds: what a summary of it was
+    /// made from, so that a changed partition is summarised again.
+    pub fingerprint: u64,
 }
 
 /// A file as listed: its identity for the footer cache is its path, size and last change.
@@ -124,6 +128,31 @@ impl PartitionCounts {
         Ok(Some(partitions))
     }
 
+    /// The datasets the log holds, in order: its `dataset=` folders whose names are [`plain`];
+    /// `None` when one is not, as only the general path reads such a name right.
+    ///
+    /// # Errors
+    /// `DataFusion` when the folder cannot be listed.
+    pub async fn datasets(&self) -> Result<Option<Vec<String>>> {
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&self.folder))
+            .await
+            .map_err(|e| Error::DataFusion(e.into()))?;
+        let mut datasets = Vec::new();
+        for folder in listed.common_prefixes {
+            let Some(name) = folder.filename().and_then(|f| f.strip_prefix("dataset=")) else {
+                continue;
+            };
+            if !plain(name) {
+                return Ok(None);
+            }
+            datasets.push(name.to_owned());
+        }
+        datasets.sort();
+        Ok(Some(datasets))
+    }
+
     async fn count(&self, dataset: &str) -> Result<Option<Vec<Partition>>> {
         let prefix = self
             .folder
@@ -163,9 +192,16 @@ impl PartitionCounts {
         let rows = self.footer_rows(metas).await?;
         let mut partitions: Vec<Partition> = by_resource
             .into_iter()
-            .map(|(resource, files)| Partition {
-                rows: files.iter().map(|f| rows[&FileVersion::from(f)]).sum(),
-                resource,
+            .map(|(resource, files)| {
+                let mut versions: Vec<FileVersion> = files.iter().map(FileVersion::from).collect();
+                versions.sort_by(|a, b| a.path.cmp(&b.path));
+                let mut hasher = std::hash::DefaultHasher::new();
+                versions.hash(&mut hasher);
+                Partition {
+                    rows: versions.iter().map(|f| rows[f]).sum(),
+                    fingerprint: hasher.finish(),
+                    resource,
+                }
             })
             .collect();
         partitions.sort_by(|a, b| a.resource.cmp(&b.resource));

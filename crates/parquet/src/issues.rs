@@ -6,19 +6,25 @@
 //! reads only the partitions it falls in (see [`crate::issue_partitions`]); other pages order
 //! every matching row, keeping the page.
 
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::SortExpr;
 use datafusion::prelude::{DataFrame, Expr, ident, lit};
+use futures::{StreamExt, TryStreamExt};
 use sluice_domain::metadata::{
-    IssueCount, IssueCountQuery, IssueFilters, IssueLog, IssueQuery, IssueRow, Paged,
+    CountOrder, FilterValue, IssueBatches, IssueColumn, IssueCount, IssueCountQuery, IssueFilters,
+    IssueLog, IssueQuery, IssueRow, Paged,
 };
 
 use crate::ParquetArchive;
 use crate::arrow_values::{integers, strings};
 use crate::issue_partitions::{covering, plain};
+use crate::issue_summary::Summary;
 
 /// The columns of a page.
 const ISSUE_COLUMNS: [&str; 8] = [
@@ -42,11 +48,17 @@ fn ascending(column: &str) -> SortExpr {
     ident(column).sort(true, false)
 }
 
-/// The filters as one conjunction of equalities on literal values.
+/// The filters as one conjunction, each column equal to its one value or in its list of values.
 fn predicate(filters: &IssueFilters) -> Option<Expr> {
     filters
         .iter()
-        .map(|(column, value)| ident(column.archive_name()).eq(lit(value.as_str())))
+        .map(|(column, values)| {
+            let column = ident(column.archive_name());
+            match values {
+                [one] => column.eq(lit(one.as_str())),
+                many => column.in_list(many.iter().map(|v| lit(v.as_str())).collect(), false),
+            }
+        })
         .reduce(Expr::and)
 }
 
@@ -87,25 +99,29 @@ impl ParquetArchive {
     /// layout or a value needs the general path.
     async fn page_span(&self, query: &IssueQuery) -> crate::Result<Option<PageSpan>> {
         let filters = query.filters();
-        let (Some(counts), Some(dataset)) = (self.partition_counts(), &filters.dataset) else {
+        // One dataset's partitions are counted; pages across datasets take the general path.
+        let (Some(counts), Some(dataset)) = (
+            self.partition_counts(),
+            filters.single(IssueColumn::Dataset),
+        ) else {
             return Ok(None);
         };
-        let values_are_plain = [&filters.dataset, &filters.resource]
-            .into_iter()
-            .flatten()
+        let values_are_plain = filters
+            .dataset
+            .iter()
+            .chain(&filters.resource)
             .all(|v| plain(v.as_str()));
         if !values_are_plain {
             return Ok(None);
         }
-        let resource = filters.resource.as_ref().map(|r| r.as_str());
         let mut rows: Vec<(String, u64)> =
-            if filters.field.is_none() && filters.issue_type.is_none() {
+            if filters.field.is_empty() && filters.issue_type.is_empty() {
                 let Some(partitions) = counts.of(dataset.as_str()).await? else {
                     return Ok(None);
                 };
                 partitions
                     .iter()
-                    .filter(|p| resource.is_none_or(|r| r == p.resource))
+                    .filter(|p| filters.admits(IssueColumn::Resource, Some(&p.resource)))
                     .map(|p| (p.resource.clone(), p.rows))
                     .collect()
             } else {
@@ -123,8 +139,18 @@ impl ParquetArchive {
         }))
     }
 
-    /// How many rows match the filters in each resource partition.
+    /// How many rows match the filters in each resource partition: from the partitions'
+    /// summaries where there are some, else from a count of the filtered rows.
     async fn rows_per_resource(&self, filters: &IssueFilters) -> crate::Result<Vec<(String, u64)>> {
+        if let Some(summaries) = self.summaries(filters).await? {
+            return Ok(summaries
+                .iter()
+                .map(|s| {
+                    let rows = s.admitted(filters).map(|g| g.rows).sum();
+                    (s.resource.clone(), rows)
+                })
+                .collect());
+        }
         let batches = self
             .filtered_issues(filters)
             .await?
@@ -142,30 +168,147 @@ impl ParquetArchive {
         Ok(rows)
     }
 
-    /// A page of a frame read in file order (one stream): by dataset, resource, then each
-    /// row's position in that stream, which within a resource is its file's order.
+    /// A page of a frame read in file order (one stream).
     async fn page_in_file_order(
         &self,
         frame: DataFrame,
         skip: usize,
         limit: usize,
     ) -> crate::Result<Vec<IssueRow>> {
-        // Files are read in path order, which is not the datasets' order ("a/…" after "a-b/…"):
-        // the sort puts datasets and resources in order and keeps each one's rows as read.
-        let batches = frame
-            .select_columns(&ISSUE_COLUMNS)?
-            .window(vec![row_number().alias(POSITION)])?
-            .sort(vec![
-                ascending("dataset"),
-                ascending("resource"),
-                ascending(POSITION),
-            ])?
+        let batches = in_file_order(frame)?
             .limit(skip, Some(limit))?
-            .select_columns(&ISSUE_COLUMNS)?
             .collect()
             .await?;
         issue_rows(&batches)
     }
+
+    /// The frames an export reads one after the other, together in the order of a page.
+    ///
+    /// A dataset of a partitioned log is one stream of its files in path order, which is the
+    /// order of its resources and, within each, of its rows: nothing is sorted, so memory holds
+    /// a batch or two whatever the size. Other logs are sorted as a page is, whole.
+    async fn export_frames(&self, filters: &IssueFilters) -> crate::Result<Vec<DataFrame>> {
+        if let Some(frames) = self.export_by_partition(filters).await? {
+            return Ok(frames);
+        }
+        let in_order = self.filtered_issues_in_file_order(filters).await?;
+        Ok(vec![in_file_order(in_order)?])
+    }
+
+    async fn export_by_partition(
+        &self,
+        filters: &IssueFilters,
+    ) -> crate::Result<Option<Vec<DataFrame>>> {
+        let Some(counts) = self.partition_counts() else {
+            return Ok(None);
+        };
+        let values_are_plain = filters
+            .dataset
+            .iter()
+            .chain(&filters.resource)
+            .all(|v| plain(v.as_str()));
+        if filters.dataset.is_empty() || !values_are_plain {
+            return Ok(None);
+        }
+        let mut datasets = filters.dataset.clone();
+        datasets.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let mut frames = Vec::new();
+        for dataset in datasets {
+            let Some(partitions) = counts.of(dataset.as_str()).await? else {
+                return Ok(None);
+            };
+            let resources: Vec<&str> = partitions
+                .iter()
+                .map(|p| p.resource.as_str())
+                .filter(|r| filters.admits(IssueColumn::Resource, Some(r)))
+                .collect();
+            let one_dataset = IssueFilters {
+                dataset: vec![dataset.clone()],
+                ..filters.clone()
+            };
+            // `resource=<r>/` sorts as `<r>` does, unless one resource's name continues
+            // another's with a character that sorts before `/` (`a` and `a-b`): then each
+            // partition is read on its own, in resource order.
+            let mut by_path = resources.clone();
+            by_path.sort_by_key(|r| format!("{r}/"));
+            if by_path == resources {
+                let frame = self.filtered_issues_in_file_order(&one_dataset).await?;
+                frames.push(frame.select_columns(&ISSUE_COLUMNS)?);
+                continue;
+            }
+            for resource in resources {
+                // A partition's name is plain, so it is a filter value.
+                let resource = FilterValue::parse("resource", resource.to_owned())
+                    .map_err(|e| crate::Error::Shape(e.to_string()))?;
+                let one_resource = IssueFilters {
+                    resource: vec![resource],
+                    ..one_dataset.clone()
+                };
+                let frame = self.filtered_issues_in_file_order(&one_resource).await?;
+                frames.push(frame.select_columns(&ISSUE_COLUMNS)?);
+            }
+        }
+        Ok(Some(frames))
+    }
+}
+
+/// A frame read in file order (one stream), sorted by dataset, resource, then each row's
+/// position in that stream, which within a resource is its file's order.
+fn in_file_order(frame: DataFrame) -> crate::Result<DataFrame> {
+    // Files are read in path order, which is not the datasets' order ("a/…" after "a-b/…"):
+    // the sort puts datasets and resources in order and keeps each one's rows as read.
+    Ok(frame
+        .select_columns(&ISSUE_COLUMNS)?
+        .window(vec![row_number().alias(POSITION)])?
+        .sort(vec![
+            ascending("dataset"),
+            ascending("resource"),
+            ascending(POSITION),
+        ])?
+        .select_columns(&ISSUE_COLUMNS)?)
+}
+
+/// Issue counts added up from the partitions' summaries, in the query's order.
+fn counts_from_summaries(summaries: &[Summary], query: &IssueCountQuery) -> Paged<IssueCount> {
+    let columns = query.group_by();
+    let mut totals: HashMap<Vec<Option<&str>>, u64> = HashMap::new();
+    for summary in summaries {
+        for group in summary.admitted(query.filters()) {
+            let key = columns.iter().map(|c| summary.value(group, *c)).collect();
+            *totals.entry(key).or_default() += group.rows;
+        }
+    }
+    let mut groups: Vec<(Vec<Option<&str>>, u64)> = totals.into_iter().collect();
+    // Ascending, unknown values last, as the engine sorts the same groups.
+    let by_key = |a: &[Option<&str>], b: &[Option<&str>]| {
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| match (a, b) {
+                (Some(a), Some(b)) => a.cmp(b),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+    };
+    groups.sort_by(|(a, n), (b, m)| match query.order() {
+        CountOrder::LargestFirst => m.cmp(n).then_with(|| by_key(a, b)),
+        CountOrder::SmallestFirst => n.cmp(m).then_with(|| by_key(a, b)),
+        CountOrder::ByKey => by_key(a, b),
+    });
+    let groups = groups
+        .into_iter()
+        .map(|(key, count)| IssueCount {
+            key: columns
+                .iter()
+                .zip(key)
+                .map(|(column, value)| (*column, value.map(str::to_owned)))
+                .collect(),
+            count,
+        })
+        .collect();
+    Paged::cut(groups, query.page())
 }
 
 fn issue_rows(batches: &[RecordBatch]) -> crate::Result<Vec<IssueRow>> {
@@ -236,15 +379,38 @@ impl IssueLog for ParquetArchive {
         })
     }
 
+    async fn export(&self, query: &IssueQuery) -> sluice_domain::Result<IssueBatches> {
+        let frames = self.export_frames(query.filters()).await?;
+        let batches = futures::stream::iter(frames)
+            .then(|frame| frame.execute_stream())
+            .try_flatten()
+            .map(|batch| {
+                let batch = batch.map_err(crate::Error::from)?;
+                Ok(issue_rows(std::slice::from_ref(&batch))?)
+            });
+        Ok(Box::pin(batches))
+    }
+
     async fn issue_counts(
         &self,
         query: &IssueCountQuery,
     ) -> sluice_domain::Result<Paged<IssueCount>> {
+        if let Some(summaries) = self.summaries(query.filters()).await? {
+            return Ok(counts_from_summaries(&summaries, query));
+        }
         let frame = self.filtered_issues(query.filters()).await?;
         let columns = query.group_by();
         let keys: Vec<&str> = columns.iter().map(|c| c.archive_name()).collect();
-        let mut order = vec![ident(COUNT).sort(false, false)];
-        order.extend(keys.iter().map(|k| ascending(k)));
+        let by_key = keys.iter().map(|k| ascending(k));
+        let order: Vec<SortExpr> = match query.order() {
+            CountOrder::LargestFirst => std::iter::once(ident(COUNT).sort(false, false))
+                .chain(by_key)
+                .collect(),
+            CountOrder::SmallestFirst => std::iter::once(ident(COUNT).sort(true, false))
+                .chain(by_key)
+                .collect(),
+            CountOrder::ByKey => by_key.collect(),
+        };
         // Every group is collected and the page cut here: the number of groups is small next to
         // the rows they count, and the total needs them all anyway.
         let batches = frame

@@ -22,6 +22,7 @@ mod configuration;
 mod csv_folder;
 mod error;
 mod issue_partitions;
+mod issue_summary;
 mod issues;
 mod performance;
 mod specification;

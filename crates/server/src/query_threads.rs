@@ -11,9 +11,9 @@
 use async_trait::async_trait;
 use sluice_domain::metadata::{
     CollectionLog, CollectionLogQuery, ConfigurationQuery, ConfigurationRepository, DatasetEntry,
-    DatasetSpecification, FieldEntry, IssueCount, IssueCountQuery, IssueLog, IssueQuery, IssueRow,
-    Paged, PerformanceQuery, PerformanceRepository, PerformanceTable, Record, ResourceQuery,
-    SpecificationCatalog, SpecificationQuery, SpecificationRepository,
+    DatasetSpecification, FieldEntry, IssueBatches, IssueCount, IssueCountQuery, IssueLog,
+    IssueQuery, IssueRow, Paged, PerformanceQuery, PerformanceRepository, PerformanceTable, Record,
+    ResourceQuery, SpecificationCatalog, SpecificationQuery, SpecificationRepository,
 };
 use sluice_domain::services::MetadataPorts;
 use sluice_domain::{Error, Result};
@@ -21,6 +21,9 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::runtime::{Handle, Runtime};
 use tokio_util::task::AbortOnDropHandle;
+
+/// How many batches of an export are read ahead of the client.
+const EXPORT_BATCHES_AHEAD: usize = 2;
 
 /// How much lower than the rest of the process the query threads run (a `nice` increment).
 const LOWER_PRIORITY: i32 = 5;
@@ -133,6 +136,29 @@ impl<P: IssueLog + ?Sized + 'static> IssueLog for OnThreads<P> {
             port.issues(&query).await
         })
         .await
+    }
+
+    /// The batches are read and decoded on the pool too, a few ahead of the client: a client
+    /// that goes away drops the channel and so ends the reading.
+    async fn export(&self, query: &IssueQuery) -> Result<IssueBatches> {
+        use futures::StreamExt;
+        let mut batches = self
+            .call(query.clone(), |port, query| async move {
+                port.export(&query).await
+            })
+            .await?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(EXPORT_BATCHES_AHEAD);
+        self.threads.handle.spawn(async move {
+            while let Some(batch) = batches.next().await {
+                if sender.send(batch).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Box::pin(futures::stream::unfold(
+            receiver,
+            |mut receiver| async move { receiver.recv().await.map(|batch| (batch, receiver)) },
+        )))
     }
 
     async fn issue_counts(&self, query: &IssueCountQuery) -> Result<Paged<IssueCount>> {

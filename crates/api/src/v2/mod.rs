@@ -7,6 +7,7 @@ mod events;
 mod flow_inputs;
 mod flows;
 mod keys;
+mod metadata;
 
 use crate::contract::{self, Version};
 use crate::wire::endpoint::{Endpoint, Routes};
@@ -45,12 +46,24 @@ pub fn wire_name(domain: &str) -> Option<&'static str> {
         keys::create,
         keys::list,
         keys::revoke,
+        metadata::issues::list,
+        metadata::issues::counts,
+        metadata::collection::log_entries,
+        metadata::collection::resources,
+        metadata::performance::rows,
+        metadata::specification::datasets,
+        metadata::specification::dataset,
+        metadata::specification::field,
+        metadata::configuration::overview,
+        metadata::configuration::origin,
+        metadata::configuration::rules,
     ),
     tags(
         (name = "data stores", description = "Where data is read from and written to, by name"),
         (name = "flow inputs", description = "What a flow does, in named versions that never change"),
         (name = "flows", description = "Runs of a flow input version: start, follow, cancel"),
         (name = "keys", description = "API keys, for holders of the admin scope"),
+        (name = "metadata", description = "What the pipelines recorded: issues, fetches, resources, performance"),
         (name = "contract", description = "This document"),
     )
 )]
@@ -113,5 +126,38 @@ pub fn routes(cfg: &mut Routes) {
         .register(cfg);
     Endpoint::at("/keys/{name}")
         .delete(keys::revoke)
+        .register(cfg);
+    Endpoint::at("/issues")
+        .get(metadata::issues::list)
+        .register(cfg);
+    Endpoint::at("/issues/counts")
+        .get(metadata::issues::counts)
+        .register(cfg);
+    Endpoint::at("/collection-log")
+        .get(metadata::collection::log_entries)
+        .register(cfg);
+    Endpoint::at("/resources")
+        .get(metadata::collection::resources)
+        .register(cfg);
+    Endpoint::at("/performance/{table}")
+        .get(metadata::performance::rows)
+        .register(cfg);
+    Endpoint::at("/specification/datasets")
+        .get(metadata::specification::datasets)
+        .register(cfg);
+    Endpoint::at("/specification/datasets/{dataset}")
+        .get(metadata::specification::dataset)
+        .register(cfg);
+    Endpoint::at("/specification/fields/{field}")
+        .get(metadata::specification::field)
+        .register(cfg);
+    Endpoint::at("/configuration/{collection}")
+        .get(metadata::configuration::overview)
+        .register(cfg);
+    Endpoint::at("/configuration/{collection}/{table}")
+        .get(metadata::configuration::origin)
+        .register(cfg);
+    Endpoint::at("/configuration/{collection}/rules/{kind}")
+        .get(metadata::configuration::rules)
         .register(cfg);
 }

@@ -4,4 +4,5 @@
 mod contract;
 mod flows;
 mod metadata;
+mod metadata_v2;
 mod support;

@@ -61,26 +61,51 @@ impl fmt::Display for IssueColumn {
     }
 }
 
-/// Equality filters on the issue log; an absent filter matches every row.
+/// Filters on the issue log: a row matches when, for every column given values, its value is
+/// one of them; a column with no values matches every row.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IssueFilters {
-    pub dataset: Option<FilterValue>,
-    pub resource: Option<FilterValue>,
-    pub field: Option<FilterValue>,
-    pub issue_type: Option<FilterValue>,
+    pub dataset: Vec<FilterValue>,
+    pub resource: Vec<FilterValue>,
+    pub field: Vec<FilterValue>,
+    pub issue_type: Vec<FilterValue>,
 }
 
 impl IssueFilters {
-    /// The filters that are set, with the column each applies to.
-    pub fn iter(&self) -> impl Iterator<Item = (IssueColumn, &FilterValue)> {
+    /// The filters that are set, with the column each applies to and its accepted values.
+    pub fn iter(&self) -> impl Iterator<Item = (IssueColumn, &[FilterValue])> {
         [
-            (IssueColumn::Dataset, &self.dataset),
-            (IssueColumn::Resource, &self.resource),
-            (IssueColumn::Field, &self.field),
-            (IssueColumn::IssueType, &self.issue_type),
+            (IssueColumn::Dataset, self.dataset.as_slice()),
+            (IssueColumn::Resource, self.resource.as_slice()),
+            (IssueColumn::Field, self.field.as_slice()),
+            (IssueColumn::IssueType, self.issue_type.as_slice()),
         ]
         .into_iter()
-        .filter_map(|(column, value)| value.as_ref().map(|v| (column, v)))
+        .filter(|(_, values)| !values.is_empty())
+    }
+
+    /// The one value a column is filtered on, when it is filtered on exactly one.
+    pub fn single(&self, column: IssueColumn) -> Option<&FilterValue> {
+        match self.values(column) {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
+    /// The values a column is filtered on (none: any value).
+    pub fn values(&self, column: IssueColumn) -> &[FilterValue] {
+        match column {
+            IssueColumn::Dataset => &self.dataset,
+            IssueColumn::Resource => &self.resource,
+            IssueColumn::Field => &self.field,
+            IssueColumn::IssueType => &self.issue_type,
+        }
+    }
+
+    /// Whether a row whose `column` holds `value` passes that column's filter.
+    pub fn admits(&self, column: IssueColumn, value: Option<&str>) -> bool {
+        let wanted = self.values(column);
+        wanted.is_empty() || value.is_some_and(|v| wanted.iter().any(|w| w.as_str() == v))
     }
 }
 
@@ -100,7 +125,7 @@ impl IssueQuery {
     /// `Invalid` pointing at `/dataset` when the filters do not name a dataset: the log of every
     /// dataset at once is not a page anyone reads.
     pub fn new(filters: IssueFilters, page: Page) -> Result<Self> {
-        if filters.dataset.is_none() {
+        if filters.dataset.is_empty() {
             return Err(Error::invalid(
                 crate::FieldPath::new("dataset"),
                 "is required",
@@ -118,12 +143,49 @@ impl IssueQuery {
     }
 }
 
-/// Issue counts grouped by some columns, largest count first (ties in ascending order of the
-/// group's values, so the order is stable).
+/// The order of issue counts. Groups of equal count, and groups under [`CountOrder::ByKey`],
+/// come in ascending order of their values (unknown values last), so every order is stable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CountOrder {
+    /// Largest count first: the groups that matter most.
+    #[default]
+    LargestFirst,
+    SmallestFirst,
+    /// By the groups' values alone, as a listing of them reads.
+    ByKey,
+}
+
+impl CountOrder {
+    /// The names a client orders by: `-count`, `count`, `key`.
+    pub const NAMES: [(&'static str, CountOrder); 3] = [
+        ("-count", CountOrder::LargestFirst),
+        ("count", CountOrder::SmallestFirst),
+        ("key", CountOrder::ByKey),
+    ];
+
+    /// # Errors
+    /// `Invalid` pointing at `/order_by` when `raw` is not one of [`CountOrder::NAMES`].
+    pub fn parse(raw: &str) -> Result<Self> {
+        Self::NAMES
+            .iter()
+            .find(|(name, _)| *name == raw)
+            .map(|(_, order)| *order)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::NAMES.iter().map(|(name, _)| *name).collect();
+                Error::invalid(
+                    crate::FieldPath::new("order_by"),
+                    format!("'{raw}' is not an order; use one of {}", names.join(", ")),
+                )
+            })
+    }
+}
+
+/// Issue counts grouped by some columns, in a [`CountOrder`] (largest first unless asked).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueCountQuery {
     group_by: Vec<IssueColumn>,
     filters: IssueFilters,
+    order: CountOrder,
     page: Page,
 }
 
@@ -157,12 +219,22 @@ impl IssueCountQuery {
         Ok(Self {
             group_by: columns,
             filters,
+            order: CountOrder::default(),
             page,
         })
     }
 
+    #[must_use]
+    pub fn ordered(self, order: CountOrder) -> Self {
+        Self { order, ..self }
+    }
+
     pub fn group_by(&self) -> &[IssueColumn] {
         &self.group_by
+    }
+
+    pub fn order(&self) -> CountOrder {
+        self.order
     }
 
     pub fn filters(&self) -> &IssueFilters {
@@ -227,6 +299,36 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn count_orders_come_from_an_allow_list() {
+        assert_eq!(
+            CountOrder::parse("-count").unwrap(),
+            CountOrder::LargestFirst
+        );
+        assert_eq!(CountOrder::parse("key").unwrap(), CountOrder::ByKey);
+        for bad in ["", "-key", "count desc", "n"] {
+            let err = CountOrder::parse(bad).unwrap_err();
+            assert!(matches!(&err, Error::Invalid(v) if v[0].path.to_string() == "/order_by"));
+        }
+    }
+
+    #[test]
+    fn a_row_passes_a_filter_when_its_value_is_one_of_those_given() {
+        let value = |raw: &str| FilterValue::parse("x", raw.to_owned()).unwrap();
+        let filters = IssueFilters {
+            dataset: vec![value("a"), value("b")],
+            ..IssueFilters::default()
+        };
+        assert!(filters.admits(IssueColumn::Dataset, Some("b")));
+        assert!(!filters.admits(IssueColumn::Dataset, Some("c")));
+        assert!(!filters.admits(IssueColumn::Dataset, None));
+        assert!(
+            filters.admits(IssueColumn::Field, None),
+            "no filter: any value"
+        );
+        assert_eq!(filters.single(IssueColumn::Dataset), None);
     }
 
     #[test]

@@ -15,11 +15,13 @@ mod value;
 
 pub use collection::{CollectionFilters, CollectionLogQuery, ResourceQuery};
 pub use configuration::{CollectionName, ConfigurationQuery, ConfigurationTable, RuleKind};
-pub use issues::{IssueColumn, IssueCount, IssueCountQuery, IssueFilters, IssueQuery, IssueRow};
+pub use issues::{
+    CountOrder, IssueColumn, IssueCount, IssueCountQuery, IssueFilters, IssueQuery, IssueRow,
+};
 pub use performance::{PerformanceQuery, PerformanceTable};
 pub use ports::{
-    CollectionLog, ConfigurationRepository, IssueLog, PerformanceRepository, SpecificationCatalog,
-    SpecificationRepository,
+    CollectionLog, ConfigurationRepository, IssueBatches, IssueLog, PerformanceRepository,
+    SpecificationCatalog, SpecificationRepository,
 };
 pub use query::{FilterValue, Paged};
 pub use specification::{DatasetEntry, DatasetSpecification, FieldEntry, SpecificationQuery};

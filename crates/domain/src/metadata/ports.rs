@@ -12,6 +12,10 @@ use super::specification::{DatasetEntry, DatasetSpecification, FieldEntry, Speci
 use super::value::Record;
 use crate::Result;
 
+/// Every issue a query selects, in batches, read only as fast as the batches are taken, so an
+/// export of any size holds a few batches at a time.
+pub type IssueBatches = futures::stream::BoxStream<'static, Result<Vec<IssueRow>>>;
+
 #[async_trait]
 pub trait IssueLog: Send + Sync {
     /// One page of issues in the order [`IssueQuery`] documents, and how many match in all.
@@ -26,6 +30,12 @@ pub trait IssueLog: Send + Sync {
     /// # Errors
     /// As [`IssueLog::issues`].
     async fn issue_counts(&self, query: &IssueCountQuery) -> Result<Paged<IssueCount>>;
+
+    /// Every issue `query` selects (its page aside), in its order, as a stream of batches.
+    ///
+    /// # Errors
+    /// As [`IssueLog::issues`], before the stream or as one of its items.
+    async fn export(&self, query: &IssueQuery) -> Result<IssueBatches>;
 }
 
 #[async_trait]

@@ -12,6 +12,10 @@ pub struct FilterValue(String);
 /// The longest filter value, in bytes: longer than any identifier, URL or name in the metadata.
 pub const MAX_FILTER_BYTES: usize = 2048;
 
+/// The most values one filter takes: enough for any list a person or a tool means, few enough
+/// that no query grows without bound.
+pub const MAX_FILTER_VALUES: usize = 100;
+
 impl FilterValue {
     /// # Errors
     /// `Invalid` pointing at `/{parameter}` when `raw` is empty, too long or holds control
@@ -44,6 +48,28 @@ impl FilterValue {
         raw.map(|raw| Self::parse(parameter, raw)).transpose()
     }
 
+    /// Parses the values of a repeated parameter (`dataset=a&dataset=b`), keeping the first of
+    /// any repeated value.
+    ///
+    /// # Errors
+    /// As [`FilterValue::parse`]; `Invalid` when more than [`MAX_FILTER_VALUES`] are given.
+    pub fn list(parameter: &str, raws: Vec<String>) -> crate::Result<Vec<Self>> {
+        if raws.len() > MAX_FILTER_VALUES {
+            return Err(Error::invalid(
+                crate::FieldPath::new(parameter.to_owned()),
+                format!("takes at most {MAX_FILTER_VALUES} values"),
+            ));
+        }
+        let mut values: Vec<Self> = Vec::with_capacity(raws.len());
+        for raw in raws {
+            let value = Self::parse(parameter, raw)?;
+            if !values.contains(&value) {
+                values.push(value);
+            }
+        }
+        Ok(values)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -57,6 +83,14 @@ pub struct Paged<T> {
 }
 
 impl<T> Paged<T> {
+    /// The answer of a query that nothing can match.
+    pub fn nothing() -> Self {
+        Self {
+            items: Vec::new(),
+            total: 0,
+        }
+    }
+
     /// Cuts one page out of a whole result.
     pub fn cut(all: Vec<T>, page: Page) -> Self {
         let total = all.len() as u64;

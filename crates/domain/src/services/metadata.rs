@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::Result;
+use crate::metadata::{CollectionFilters, CountOrder, FilterValue, IssueBatches, Value};
 use crate::metadata::{
     CollectionLog, CollectionLogQuery, CollectionName, ConfigurationQuery, ConfigurationRepository,
     ConfigurationTable, DatasetEntry, DatasetSpecification, FieldEntry, IssueCount,
@@ -11,7 +12,7 @@ use crate::metadata::{
     PerformanceRepository, Record, ResourceQuery, RuleKind, SpecificationCatalog,
     SpecificationQuery, SpecificationRepository,
 };
-use crate::page::Page;
+use crate::page::{MAX_LIMIT, Page};
 
 /// The adapters that answer each part of the metadata.
 #[derive(Clone)]
@@ -44,9 +45,52 @@ impl MetadataService {
     /// # Errors
     /// `Invalid` pointing at `/dataset` when no dataset is named; the port's errors.
     pub async fn issues(&self, filters: IssueFilters, page: Page) -> Result<Paged<IssueRow>> {
+        self.issues_of(filters, &[], page).await
+    }
+
+    /// As [`Self::issues`], kept to the resources that `organisations` (any of them) published,
+    /// as the collection's resource table lists them.
+    ///
+    /// # Errors
+    /// As [`Self::issues`]; the collection log's errors.
+    pub async fn issues_of(
+        &self,
+        filters: IssueFilters,
+        organisations: &[FilterValue],
+        page: Page,
+    ) -> Result<Paged<IssueRow>> {
+        let query = IssueQuery::new(filters, page)?;
+        let Some(filters) = self
+            .narrowed_to(query.filters().clone(), organisations)
+            .await?
+        else {
+            return Ok(Paged::nothing());
+        };
         self.ports
             .issues
             .issues(&IssueQuery::new(filters, page)?)
+            .await
+    }
+
+    /// Every issue [`Self::issues_of`] would page through, as a stream of batches.
+    ///
+    /// # Errors
+    /// As [`Self::issues_of`].
+    pub async fn export_issues(
+        &self,
+        filters: IssueFilters,
+        organisations: &[FilterValue],
+    ) -> Result<IssueBatches> {
+        let query = IssueQuery::new(filters, Page::default())?;
+        let Some(filters) = self
+            .narrowed_to(query.filters().clone(), organisations)
+            .await?
+        else {
+            return Ok(Box::pin(futures::stream::empty()));
+        };
+        self.ports
+            .issues
+            .export(&IssueQuery::new(filters, Page::default())?)
             .await
     }
 
@@ -60,8 +104,86 @@ impl MetadataService {
         filters: IssueFilters,
         page: Page,
     ) -> Result<Paged<IssueCount>> {
-        let query = IssueCountQuery::parse(group_by, filters, page)?;
+        self.issue_counts_of(group_by, filters, &[], CountOrder::default(), page)
+            .await
+    }
+
+    /// As [`Self::issue_counts`], in `order`, counting only the issues of resources that
+    /// `organisations` (any of them) published.
+    ///
+    /// # Errors
+    /// As [`Self::issue_counts`]; the collection log's errors.
+    pub async fn issue_counts_of(
+        &self,
+        group_by: &str,
+        filters: IssueFilters,
+        organisations: &[FilterValue],
+        order: CountOrder,
+        page: Page,
+    ) -> Result<Paged<IssueCount>> {
+        // Parsed first, so a bad `group_by` is reported whatever the organisations hold.
+        IssueCountQuery::parse(group_by, IssueFilters::default(), page)?;
+        let Some(filters) = self.narrowed_to(filters, organisations).await? else {
+            return Ok(Paged::nothing());
+        };
+        let query = IssueCountQuery::parse(group_by, filters, page)?.ordered(order);
         self.ports.issues.issue_counts(&query).await
+    }
+
+    /// `filters` with their resources kept to those the organisations published; `None` when
+    /// no resource is left, so nothing can match.
+    async fn narrowed_to(
+        &self,
+        mut filters: IssueFilters,
+        organisations: &[FilterValue],
+    ) -> Result<Option<IssueFilters>> {
+        if organisations.is_empty() {
+            return Ok(Some(filters));
+        }
+        let mut published: Vec<FilterValue> = Vec::new();
+        for organisation in organisations {
+            for resource in self.resources_of(organisation).await? {
+                if !published.contains(&resource) {
+                    published.push(resource);
+                }
+            }
+        }
+        if !filters.resource.is_empty() {
+            published.retain(|r| filters.resource.contains(r));
+        }
+        if published.is_empty() {
+            return Ok(None);
+        }
+        filters.resource = published;
+        Ok(Some(filters))
+    }
+
+    /// Every resource the collection's resource table lists for `organisation`.
+    async fn resources_of(&self, organisation: &FilterValue) -> Result<Vec<FilterValue>> {
+        let mut resources = Vec::new();
+        let mut offset = 0;
+        loop {
+            let query = ResourceQuery {
+                filters: CollectionFilters {
+                    organisation: Some(organisation.clone()),
+                    ..CollectionFilters::default()
+                },
+                page: Page::new(Some(MAX_LIMIT), Some(offset))?,
+            };
+            let page = self.ports.collection_log.resources(&query).await?;
+            let read = page.items.len() as u64;
+            for row in page.items {
+                if let Some(Value::Text(resource)) = row.get("resource")
+                    && let Ok(value) = FilterValue::parse("resource", resource.clone())
+                {
+                    resources.push(value);
+                }
+            }
+            offset += read;
+            if read == 0 || offset >= page.total {
+                return Ok(resources);
+            }
+        }
     }
 
     /// # Errors

@@ -7,11 +7,12 @@ use std::cmp::Ordering;
 use crate::metadata::collection::{select_log, select_resources};
 use crate::metadata::{
     CollectionLog, CollectionLogQuery, ConfigurationQuery, ConfigurationRepository,
-    ConfigurationTable, DatasetEntry, FieldEntry, IssueColumn, ResourceQuery, SpecificationCatalog,
+    ConfigurationTable, CountOrder, DatasetEntry, FieldEntry, IssueColumn, ResourceQuery,
+    SpecificationCatalog,
 };
 use crate::metadata::{
-    DatasetSpecification, IssueCount, IssueCountQuery, IssueFilters, IssueLog, IssueQuery,
-    IssueRow, Paged, PerformanceQuery, PerformanceRepository, PerformanceTable, Record,
+    DatasetSpecification, IssueBatches, IssueCount, IssueCountQuery, IssueFilters, IssueLog,
+    IssueQuery, IssueRow, Paged, PerformanceQuery, PerformanceRepository, PerformanceTable, Record,
     SpecificationQuery, SpecificationRepository, Value,
 };
 use crate::{Error, Result};
@@ -40,9 +41,9 @@ fn column_of(row: &IssueRow, column: IssueColumn) -> Option<&str> {
 }
 
 fn matches(row: &IssueRow, filters: &IssueFilters) -> bool {
-    filters
-        .iter()
-        .all(|(column, value)| column_of(row, column) == Some(value.as_str()))
+    IssueColumn::ALL
+        .into_iter()
+        .all(|column| filters.admits(column, column_of(row, column)))
 }
 
 /// Ascending with unknowns last, as every metadata order is.
@@ -80,6 +81,20 @@ impl IssueLog for MemoryMetadata {
         Ok(Paged::cut(rows, query.page()))
     }
 
+    async fn export(&self, query: &IssueQuery) -> Result<IssueBatches> {
+        let mut rows: Vec<IssueRow> = self
+            .issues
+            .iter()
+            .filter(|row| matches(row, query.filters()))
+            .cloned()
+            .collect();
+        rows.sort_by(issue_order);
+        // Batches of two, so that tests see a stream of several.
+        let batches: Vec<Result<Vec<IssueRow>>> =
+            rows.chunks(2).map(|chunk| Ok(chunk.to_vec())).collect();
+        Ok(Box::pin(futures::stream::iter(batches)))
+    }
+
     async fn issue_counts(&self, query: &IssueCountQuery) -> Result<Paged<IssueCount>> {
         let mut groups: Vec<IssueCount> = Vec::new();
         for row in self
@@ -98,14 +113,19 @@ impl IssueLog for MemoryMetadata {
             }
         }
         groups.sort_by(|a, b| {
-            b.count.cmp(&a.count).then_with(|| {
+            let by_key = || {
                 a.key
                     .iter()
                     .zip(&b.key)
                     .map(|((_, a), (_, b))| nulls_last(a, b))
                     .find(|o| o.is_ne())
                     .unwrap_or(Ordering::Equal)
-            })
+            };
+            match query.order() {
+                CountOrder::LargestFirst => b.count.cmp(&a.count).then_with(by_key),
+                CountOrder::SmallestFirst => a.count.cmp(&b.count).then_with(by_key),
+                CountOrder::ByKey => by_key(),
+            }
         });
         Ok(Paged::cut(groups, query.page()))
     }

@@ -69,11 +69,14 @@ pub fn issue_filters(
     field: Option<String>,
     issue_type: Option<String>,
 ) -> Result<IssueFilters, ApiError> {
+    let list = |parameter: &str, raw: Option<String>| {
+        FilterValue::list(parameter, raw.into_iter().collect())
+    };
     Ok(IssueFilters {
-        dataset: FilterValue::optional("dataset", dataset)?,
-        resource: FilterValue::optional("resource", resource)?,
-        field: FilterValue::optional("field", field)?,
-        issue_type: FilterValue::optional("issue_type", issue_type)?,
+        dataset: list("dataset", dataset)?,
+        resource: list("resource", resource)?,
+        field: list("field", field)?,
+        issue_type: list("issue_type", issue_type)?,
     })
 }
 

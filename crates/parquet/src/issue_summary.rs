@@ -1,0 +1,214 @@
+//! How many issues each resource partition holds by field and issue type: the summary that
+//! answers issue counts, and finds where a filtered page falls, without scanning rows.
+//!
+//! Every column a count groups on or a filter names is one of dataset, resource, field and issue
+//! type, and a partition's rows all share their dataset and resource; so a partition's counts by
+//! (field, issue type) answer any of those queries by addition. A partition is summarised by one
+//! grouped scan of its two small columns the first time a query needs it, and again only when
+//! its files change (a new fingerprint in the listing), so new files show within the listing
+//! refresh as they do everywhere else.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::prelude::{ident, lit};
+use sluice_domain::metadata::{FilterValue, IssueColumn, IssueFilters};
+
+use crate::ParquetArchive;
+use crate::arrow_values::{integers, strings};
+use crate::issue_partitions::Partition;
+
+/// One group of a partition's summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Group {
+    pub field: Option<String>,
+    pub issue_type: Option<String>,
+    pub rows: u64,
+}
+
+/// A partition as summarised: its dataset and resource and its groups.
+#[derive(Debug, Clone)]
+pub(crate) struct Summary {
+    pub dataset: String,
+    pub resource: String,
+    pub groups: Arc<Vec<Group>>,
+}
+
+impl Summary {
+    /// The value of `column` in `group` of this partition.
+    pub fn value<'a>(&'a self, group: &'a Group, column: IssueColumn) -> Option<&'a str> {
+        match column {
+            IssueColumn::Dataset => Some(&self.dataset),
+            IssueColumn::Resource => Some(&self.resource),
+            IssueColumn::Field => group.field.as_deref(),
+            IssueColumn::IssueType => group.issue_type.as_deref(),
+        }
+    }
+
+    /// The groups of this partition that pass `filters`.
+    pub fn admitted<'a>(&'a self, filters: &'a IssueFilters) -> impl Iterator<Item = &'a Group> {
+        self.groups.iter().filter(move |group| {
+            IssueColumn::ALL
+                .into_iter()
+                .all(|column| filters.admits(column, self.value(group, column)))
+        })
+    }
+}
+
+/// The most partitions summarised by one scan: the scan names them in a list.
+const PARTITIONS_PER_SCAN: usize = 512;
+
+/// The most partitions whose summaries are kept; past it the index starts again (every summary
+/// is a scan away), so made-up datasets cannot grow it for ever.
+const MAX_SUMMARIES: usize = 1 << 20;
+
+/// Summaries by (dataset, resource), with the fingerprint of the files each was made from.
+#[derive(Default)]
+pub(crate) struct SummaryIndex {
+    summaries: Mutex<HashMap<(String, String), (u64, Arc<Vec<Group>>)>>,
+}
+
+impl SummaryIndex {
+    fn get(&self, dataset: &str, partition: &Partition) -> Option<Arc<Vec<Group>>> {
+        let summaries = self.summaries.lock().unwrap();
+        summaries
+            .get(&(dataset.to_owned(), partition.resource.clone()))
+            .filter(|(fingerprint, _)| *fingerprint == partition.fingerprint)
+            .map(|(_, groups)| groups.clone())
+    }
+
+    fn put(&self, dataset: &str, partition: &Partition, groups: Arc<Vec<Group>>) {
+        let mut summaries = self.summaries.lock().unwrap();
+        if summaries.len() >= MAX_SUMMARIES {
+            summaries.clear();
+        }
+        summaries.insert(
+            (dataset.to_owned(), partition.resource.clone()),
+            (partition.fingerprint, groups),
+        );
+    }
+}
+
+impl ParquetArchive {
+    /// The summaries of every partition of the datasets `filters` name (of every dataset when
+    /// it names none), in dataset then resource order; `None` when the log is flat or a name
+    /// is not plain, which only the general path reads right.
+    ///
+    /// # Errors
+    /// `DataFusion` when the archive cannot be listed or read.
+    pub(crate) async fn summaries(
+        &self,
+        filters: &IssueFilters,
+    ) -> crate::Result<Option<Vec<Summary>>> {
+        let Some(counts) = self.partition_counts() else {
+            return Ok(None);
+        };
+        let datasets: Vec<String> = if filters.dataset.is_empty() {
+            match counts.datasets().await? {
+                Some(datasets) => datasets,
+                None => return Ok(None),
+            }
+        } else {
+            let mut named: Vec<String> = filters
+                .dataset
+                .iter()
+                .map(|d| d.as_str().to_owned())
+                .collect();
+            named.sort();
+            named
+        };
+        if !datasets
+            .iter()
+            .map(String::as_str)
+            .chain(filters.resource.iter().map(FilterValue::as_str))
+            .all(crate::issue_partitions::plain)
+        {
+            return Ok(None);
+        }
+        let mut all = Vec::new();
+        for dataset in datasets {
+            let Some(partitions) = counts.of(&dataset).await? else {
+                return Ok(None);
+            };
+            let wanted: Vec<&Partition> = partitions
+                .iter()
+                .filter(|p| filters.admits(IssueColumn::Resource, Some(&p.resource)))
+                .collect();
+            let missing: Vec<&Partition> = wanted
+                .iter()
+                .copied()
+                .filter(|p| self.summary_index().get(&dataset, p).is_none())
+                .collect();
+            for chunk in missing.chunks(PARTITIONS_PER_SCAN) {
+                self.summarise(&dataset, chunk).await?;
+            }
+            for partition in wanted {
+                // Summarised above unless the index was just cleared: then scan this one again.
+                let groups = match self.summary_index().get(&dataset, partition) {
+                    Some(groups) => groups,
+                    None => self.summarise(&dataset, &[partition]).await?.remove(0),
+                };
+                all.push(Summary {
+                    dataset: dataset.clone(),
+                    resource: partition.resource.clone(),
+                    groups,
+                });
+            }
+        }
+        Ok(Some(all))
+    }
+
+    /// Counts the rows of `partitions` by field and issue type, in one scan of those columns,
+    /// and keeps the summaries; answers them in the order of `partitions`.
+    async fn summarise(
+        &self,
+        dataset: &str,
+        partitions: &[&Partition],
+    ) -> crate::Result<Vec<Arc<Vec<Group>>>> {
+        let resources = partitions
+            .iter()
+            .map(|p| lit(p.resource.as_str()))
+            .collect();
+        let batches = self
+            .issue_frame()
+            .await?
+            .filter(
+                ident("dataset")
+                    .eq(lit(dataset))
+                    .and(ident("resource").in_list(resources, false)),
+            )?
+            .aggregate(
+                vec![ident("resource"), ident("field"), ident("issue-type")],
+                vec![count(lit(1)).alias("rows")],
+            )?
+            .collect()
+            .await?;
+        let mut groups: HashMap<String, Vec<Group>> = HashMap::new();
+        for batch in &batches {
+            let resource = strings(batch, 0)?;
+            let field = strings(batch, 1)?;
+            let issue_type = strings(batch, 2)?;
+            let rows = integers(batch, 3)?;
+            for row in 0..batch.num_rows() {
+                groups
+                    .entry(resource[row].clone().unwrap_or_default())
+                    .or_default()
+                    .push(Group {
+                        field: field[row].clone(),
+                        issue_type: issue_type[row].clone(),
+                        rows: rows[row].unwrap_or(0).max(0) as u64,
+                    });
+            }
+        }
+        Ok(partitions
+            .iter()
+            .map(|partition| {
+                let summary = Arc::new(groups.remove(&partition.resource).unwrap_or_default());
+                self.summary_index()
+                    .put(dataset, partition, summary.clone());
+                summary
+            })
+            .collect())
+    }
+}
