@@ -1,8 +1,10 @@
 """The pipeline metadata API on the fixtures' archive and on a copy scaled to 10M issue rows: p50
 and p99 latency of an issue page and of the on-the-fly group-by through Sluice's HTTP API, DuckDB's
-for the same query on the same files (one warm in-process connection, no HTTP), and Sluice's peak
-memory. Targets: issue page p50 under 20 ms on the fixtures; group-by within 1.5x of DuckDB; peak
-memory under 500 MB at 10M rows."""
+for the same query on the same files (one warm in-process connection, no HTTP), the first group-by
+(which summarises every partition: the index build), a whole-archive CSV export through /v2 against
+DuckDB's COPY of the same rows in the same order, and Sluice's peak memory. Targets at 10M rows:
+filtered issue page p50 under 50 ms; group-by p50 within 0.25x of DuckDB; export at 100 MB/s or
+more; peak memory under 500 MB."""
 
 import argparse
 import os
@@ -11,12 +13,17 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 
 import duckdb
 
 from common import peak_rss_mb, start_sluice, time_sluice
 
 ISSUE_COLUMNS = '''dataset, resource, "line-number", "entry-number", field, "issue-type", value, message'''
+
+# The order Sluice answers issues in: dataset, resource, then each row's position in its file.
+FILE_ORDER = "dataset, resource, filename, file_row_number"
 
 
 def queries(dataset):
@@ -25,14 +32,14 @@ def queries(dataset):
         ("issue page", f"/log/issue?dataset={dataset}&limit=50&offset=1000", [
             f"SELECT count(*) FROM issue WHERE dataset = '{dataset}'",
             f"SELECT {ISSUE_COLUMNS} FROM issue WHERE dataset = '{dataset}' "
-            f"ORDER BY {ISSUE_COLUMNS} LIMIT 50 OFFSET 1000",
+            f"ORDER BY {FILE_ORDER} LIMIT 50 OFFSET 1000",
         ]),
         ("issue page, issue_type filter",
          f"/log/issue?dataset={dataset}&issue_type=invalid%20geometry%20-%20fixed&limit=50&offset=100", [
             f"SELECT count(*) FROM issue WHERE dataset = '{dataset}' AND \"issue-type\" = 'invalid geometry - fixed'",
             f"SELECT {ISSUE_COLUMNS} FROM issue WHERE dataset = '{dataset}' "
             f"AND \"issue-type\" = 'invalid geometry - fixed' "
-            f"ORDER BY {ISSUE_COLUMNS} LIMIT 50 OFFSET 100",
+            f"ORDER BY {FILE_ORDER} LIMIT 50 OFFSET 100",
         ]),
         ("group-by dataset,issue-type", "/performance/issues?group_by=dataset,issue-type&limit=100", [
             'SELECT dataset, "issue-type", count(*) AS n FROM issue GROUP BY ALL '
@@ -46,10 +53,15 @@ def percentile(samples, p):
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def time_duckdb(archive, statements, runs, warmup):
+def duckdb_over(archive):
     con = duckdb.connect()
     con.sql(f"CREATE VIEW issue AS SELECT * FROM read_parquet('{archive}/log/issue/*/*/*.parquet', "
-            "hive_partitioning = true, union_by_name = true)")
+            "hive_partitioning = true, union_by_name = true, filename = true, file_row_number = true)")
+    return con
+
+
+def time_duckdb(archive, statements, runs, warmup):
+    con = duckdb_over(archive)
     samples = []
     for i in range(warmup + runs):
         started = time.perf_counter()
@@ -77,13 +89,55 @@ def scale(source, target, copies):
                         shutil.copyfile(src, dst)
 
 
+def first_group_by(base):
+    """The first group-by of a fresh process: it summarises every partition (the index build)."""
+    started = time.perf_counter()
+    with urllib.request.urlopen(base + "/performance/issues?group_by=dataset,issue-type&limit=100") as r:
+        r.read()
+    return time.perf_counter() - started
+
+
+def datasets_of(archive):
+    return sorted(name.removeprefix("dataset=") for name in os.listdir(os.path.join(archive, "log/issue")))
+
+
+def time_export(base, archive):
+    """Bytes and seconds of a CSV export of every issue, read as fast as it comes."""
+    query = "&".join(f"dataset={urllib.parse.quote(d)}" for d in datasets_of(archive))
+    url = base.removesuffix("/v1") + f"/v2/issues?{query}&format=csv"
+    started = time.perf_counter()
+    size = 0
+    with urllib.request.urlopen(url) as response:
+        while chunk := response.read(1 << 20):
+            size += len(chunk)
+    return size, time.perf_counter() - started
+
+
+def time_duckdb_export(archive):
+    """DuckDB's COPY of the same rows, in the same order, to a CSV file."""
+    con = duckdb_over(archive)
+    out = tempfile.mktemp(suffix=".csv")
+    started = time.perf_counter()
+    con.sql(f"COPY (SELECT {ISSUE_COLUMNS} FROM issue ORDER BY {FILE_ORDER}) TO '{out}' (HEADER)")
+    elapsed = time.perf_counter() - started
+    size = os.path.getsize(out)
+    os.remove(out)
+    con.close()
+    return size, elapsed
+
+
 def bench(binary, archive, label, runs, group_runs):
     rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{archive}/log/issue/*/*/*.parquet')").fetchall()[0][0]
+    groups = duckdb.sql(f"SELECT count(*) FROM (SELECT DISTINCT dataset, resource, field, \"issue-type\" "
+                        f"FROM read_parquet('{archive}/log/issue/*/*/*.parquet', hive_partitioning = true, "
+                        f"union_by_name = true))").fetchall()[0][0]
     print(f"\n{label}: {rows:,} issue rows")
-    print(f"{'query':30}{'sluice p50':>12}{'p99':>9}{'duckdb p50':>12}{'p99':>9}{'ratio p50':>11}")
     data = tempfile.mkdtemp(prefix="sluice-bench-data-")
     process, base = start_sluice(binary, data, SLUICE__ARCHIVE__URL=archive)
     try:
+        print(f"index build (the first group-by): {first_group_by(base) * 1000:.0f} ms; "
+              f"{groups:,} summary groups (partition x field x issue type)")
+        print(f"{'query':30}{'sluice p50':>12}{'p99':>9}{'duckdb p50':>12}{'p99':>9}{'ratio p50':>11}")
         for name, path, statements in queries("conservation-area"):
             n = group_runs if name.startswith("group-by") else runs
             sluice = time_sluice(base, path, n, warmup=5)
@@ -91,7 +145,13 @@ def bench(binary, archive, label, runs, group_runs):
             s50, d50 = statistics.median(sluice), statistics.median(duck)
             print(f"{name:30}{s50 * 1000:>10.1f}ms{percentile(sluice, 99) * 1000:>7.1f}ms"
                   f"{d50 * 1000:>10.1f}ms{percentile(duck, 99) * 1000:>7.1f}ms{s50 / d50:>11.2f}")
-        print(f"sluice peak RSS: {peak_rss_mb(process.pid):.0f} MB")
+        print(f"sluice peak RSS after the queries: {peak_rss_mb(process.pid):.0f} MB")
+        size, seconds = time_export(base, archive)
+        duck_size, duck_seconds = time_duckdb_export(archive)
+        print(f"CSV export of every issue: sluice {size / 1e6:,.0f} MB in {seconds:.1f} s "
+              f"({size / 1e6 / seconds:,.0f} MB/s); duckdb COPY {duck_size / 1e6:,.0f} MB in "
+              f"{duck_seconds:.1f} s ({duck_size / 1e6 / duck_seconds:,.0f} MB/s); ratio {seconds / duck_seconds:.2f}")
+        print(f"sluice peak RSS after the export: {peak_rss_mb(process.pid):.0f} MB")
     finally:
         process.terminate()
         process.wait()

@@ -63,10 +63,13 @@ const PARTITIONS_PER_SCAN: usize = 512;
 /// is a scan away), so made-up datasets cannot grow it for ever.
 const MAX_SUMMARIES: usize = 1 << 20;
 
-/// Summaries by (dataset, resource), with the fingerprint of the files each was made from.
+/// A partition's summary and the fingerprint of the files it was made from.
+type Kept = (u64, Arc<Vec<Group>>);
+
+/// Summaries by (dataset, resource).
 #[derive(Default)]
 pub(crate) struct SummaryIndex {
-    summaries: Mutex<HashMap<(String, String), (u64, Arc<Vec<Group>>)>>,
+    summaries: Mutex<HashMap<(String, String), Kept>>,
 }
 
 impl SummaryIndex {
