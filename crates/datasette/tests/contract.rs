@@ -1,6 +1,7 @@
 //! One contract for the metadata ports, run against every adapter on equivalent data: the
-//! Parquet archive (the fixtures), and the Datasette adapter over a SQLite copy of them built
-//! here, both as a file and through a running Datasette. Every adapter must give the same answer
+//! Parquet archive (the fixtures) in a folder and on a real S3-compatible server, and the
+//! Datasette adapter over a SQLite copy of them built here, both as a file and through a running
+//! Datasette. Every adapter must give the same answer
 //! to the same query.
 
 use sluice_datasette::Datasette;
@@ -12,26 +13,13 @@ use sluice_domain::metadata::{
 };
 use sluice_domain::page::Page;
 use sluice_parquet::{ArchiveSettings, CsvCollectionLog, ParquetArchive};
+use sluice_test_support::{S3Server, fixtures};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
-
-/// The repository's cut of real pipeline metadata (`tests/fixtures`), or the full set that
-/// `SLUICE_FIXTURES` points at.
-fn fixtures() -> PathBuf {
-    let path = std::env::var_os("SLUICE_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures"));
-    assert!(
-        path.join("collection-archive").is_dir(),
-        "the contract tests need fixtures at {} (SLUICE_FIXTURES points elsewhere)",
-        path.display()
-    );
-    path.canonicalize().unwrap()
-}
 
 /// The fixtures' collection log with what they lack: a failed fetch (no resource) from an
 /// endpoint that feeds a dataset, two entries at one time, and a resource of several datasets,
@@ -148,6 +136,25 @@ struct Adapters {
     /// The collection log has its own source beside the archive: its CSV folder.
     logs: Vec<(&'static str, Arc<dyn CollectionLog>)>,
     _datasette: DatasetteServer,
+    _s3: S3Server,
+}
+
+/// The fixtures' archive on a real S3-compatible server, read through its own client.
+async fn archive_on_s3() -> (ParquetArchive, S3Server) {
+    let s3 = S3Server::start().await;
+    s3.upload(
+        &fixtures().join("collection-archive"),
+        "pipelines",
+        "archive",
+    )
+    .await;
+    let archive = ParquetArchive::open_with_store(
+        ArchiveSettings::at("s3://pipelines/archive"),
+        Arc::new(s3.bucket("pipelines")),
+    )
+    .await
+    .unwrap();
+    (archive, s3)
 }
 
 async fn adapters() -> Adapters {
@@ -156,6 +163,7 @@ async fn adapters() -> Adapters {
     ))
     .await
     .unwrap();
+    let (on_s3, s3) = archive_on_s3().await;
     let copy = legacy_copy().await;
     let files = Datasette::open_files(&[copy.to_owned()]).await.unwrap();
     // The legacy Datasette's one-second limit is too short for counts over the whole log.
@@ -168,6 +176,7 @@ async fn adapters() -> Adapters {
     Adapters {
         all: vec![
             ("parquet", Arc::new(archive)),
+            ("parquet on s3", Arc::new(on_s3)),
             ("sqlite", files.clone()),
             ("datasette", http.clone()),
         ],
@@ -182,6 +191,7 @@ async fn adapters() -> Adapters {
             ("datasette", http),
         ],
         _datasette: server,
+        _s3: s3,
     }
 }
 

@@ -10,7 +10,7 @@ use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::object_store::ObjectStoreExt;
+use datafusion::object_store::{ObjectStore, ObjectStoreExt};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 use crate::issue_partitions::PartitionCounts;
@@ -96,6 +96,39 @@ impl ParquetArchive {
     /// # Errors
     /// `Location` when the archive cannot be listed.
     pub async fn open(settings: ArchiveSettings) -> Result<Self> {
+        let store = match bucket_of(&settings.url) {
+            Some(bucket) => Some(Arc::new(
+                s3_store(bucket, settings.endpoint.as_deref())
+                    .map_err(|e| Error::Location(settings.url.clone(), e.to_string()))?,
+            ) as Arc<dyn ObjectStore>),
+            None => None,
+        };
+        Self::open_on(settings, store).await
+    }
+
+    /// Opens an archive on S3 through a client built elsewhere (with credentials of its own),
+    /// rather than one built from this process's AWS settings. `settings.url` names the bucket
+    /// and prefix (`s3://bucket/prefix`); `settings.endpoint` is not used.
+    ///
+    /// # Errors
+    /// `Location` when `settings.url` is not an S3 URL or the archive cannot be listed.
+    pub async fn open_with_store(
+        settings: ArchiveSettings,
+        store: Arc<dyn ObjectStore>,
+    ) -> Result<Self> {
+        if bucket_of(&settings.url).is_none() {
+            return Err(Error::Location(
+                settings.url.clone(),
+                "an archive on a given store is at an s3:// URL".into(),
+            ));
+        }
+        Self::open_on(settings, Some(store)).await
+    }
+
+    async fn open_on(
+        settings: ArchiveSettings,
+        store: Option<Arc<dyn ObjectStore>>,
+    ) -> Result<Self> {
         let root = root_url(&settings.url)?;
         let cache = CacheManagerConfig::default()
             .with_list_files_cache_ttl(Some(settings.listing_refresh))
@@ -112,12 +145,9 @@ impl ParquetArchive {
             .with_information_schema(false)
             .with_collect_statistics(false);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        if let Some(bucket) = root.strip_prefix("s3://") {
-            let bucket = bucket.split('/').next().unwrap_or_default();
-            let store = s3_store(bucket, settings.endpoint.as_deref())
-                .map_err(|e| Error::Location(settings.url.clone(), e.to_string()))?;
+        if let (Some(bucket), Some(store)) = (bucket_of(&root), store) {
             let url = ObjectStoreUrl::parse(format!("s3://{bucket}"))?;
-            ctx.register_object_store(url.as_ref(), Arc::new(store));
+            ctx.register_object_store(url.as_ref(), store);
         }
 
         let mut archive = Self {
@@ -298,6 +328,12 @@ pub(crate) fn s3_store(
             .with_allow_http(endpoint.starts_with("http://"));
     }
     builder.build()
+}
+
+/// The bucket of an `s3://bucket/prefix` URL.
+fn bucket_of(url: &str) -> Option<&str> {
+    url.strip_prefix("s3://")
+        .map(|rest| rest.split('/').next().unwrap_or_default())
 }
 
 /// The archive root as a URL ending in `/`: an S3 URL as given, a folder made absolute.
