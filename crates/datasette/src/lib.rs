@@ -5,7 +5,8 @@
 //! `issue` (`dataset`, `resource`, `line_number`, `entry_number`, `field`, `issue_type`, `value`,
 //! `message`), the performance tables (`provision_summary`, …) and `specification`
 //! (`specification`, `json`), and the collection log's `log` and `resource` (`entry_date`,
-//! `content_type`, …; lists in `datasets`, `organisations` and `endpoints` separated by `;`). They are read either as SQLite files ([`Datasette::open_files`]) or
+//! `content_type`, …; lists in `datasets`, `organisations` and `endpoints` separated by `;`), and
+//! the specification's tables `dataset`, `field` and `dataset_field`. They are read either as SQLite files ([`Datasette::open_files`]) or
 //! through a running Datasette's JSON API ([`Datasette::open_http`]). Each table is looked up in
 //! whichever database holds it.
 //!
@@ -18,6 +19,7 @@ mod error;
 mod http;
 mod ports;
 mod query;
+mod specification_tables;
 mod sqlite;
 
 pub use backend::Datasette;

@@ -9,10 +9,10 @@ use sluice_domain::Error;
 use sluice_domain::metadata::{
     CollectionFilters, CollectionLog, CollectionLogQuery, CountOrder, FilterValue, IssueCountQuery,
     IssueFilters, IssueLog, IssueQuery, PerformanceQuery, PerformanceRepository, PerformanceTable,
-    ResourceQuery, SpecificationQuery, SpecificationRepository, Value,
+    ResourceQuery, SpecificationCatalog, SpecificationQuery, SpecificationRepository, Value,
 };
 use sluice_domain::page::Page;
-use sluice_parquet::{ArchiveSettings, CsvCollectionLog, ParquetArchive};
+use sluice_parquet::{ArchiveSettings, CsvCollectionLog, CsvSpecification, ParquetArchive};
 use sluice_test_support::{S3Server, fixtures};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -63,6 +63,7 @@ async fn legacy_copy() -> &'static Path {
                 .arg(fixtures().join("collection-archive"))
                 .arg(&path)
                 .arg(collection_log())
+                .arg(fixtures().join("specification"))
                 .status()
                 .expect("run python3");
             assert!(
@@ -135,6 +136,8 @@ struct Adapters {
     all: Vec<(&'static str, Arc<dyn Metadata>)>,
     /// The collection log has its own source beside the archive: its CSV folder.
     logs: Vec<(&'static str, Arc<dyn CollectionLog>)>,
+    /// So have the specification's tables.
+    catalogs: Vec<(&'static str, Arc<dyn SpecificationCatalog>)>,
     _datasette: DatasetteServer,
     _s3: S3Server,
 }
@@ -185,6 +188,20 @@ async fn adapters() -> Adapters {
                 "csv",
                 Arc::new(
                     CsvCollectionLog::open(&collection_log().to_string_lossy(), None).unwrap(),
+                ),
+            ),
+            ("sqlite", files.clone()),
+            ("datasette", http.clone()),
+        ],
+        catalogs: vec![
+            (
+                "csv",
+                Arc::new(
+                    CsvSpecification::open(
+                        &fixtures().join("specification").to_string_lossy(),
+                        None,
+                    )
+                    .unwrap(),
                 ),
             ),
             ("sqlite", files),
@@ -591,3 +608,32 @@ async fn an_export_holds_every_page_in_order_on_every_adapter() {
 
 /// More rows than the Datasette adapter reads at once, so that exports span several chunks.
 const EXPORT_CHUNK_OF_DATASETTE: usize = 1000;
+
+#[tokio::test]
+async fn the_specification_tables_are_the_same_from_every_adapter() {
+    let adapters = adapters().await;
+    for dataset in ["conservation-area", "address", "tree", "no-such-dataset"] {
+        let entry = same_everywhere!(adapters.catalogs, |c| c.dataset(dataset));
+        if dataset == "no-such-dataset" {
+            assert!(matches!(entry, Err(Error::NotFound { .. })), "{entry:?}");
+        } else {
+            let entry = entry.unwrap();
+            assert!(!entry.fields.is_empty(), "{dataset}: no fields");
+            assert!(
+                entry.dataset.get("key-field").is_some(),
+                "{dataset}: {entry:?}"
+            );
+        }
+    }
+    for field in ["reference", "geometry", "no-such-field"] {
+        let entry = same_everywhere!(adapters.catalogs, |c| c.field(field));
+        if field == "no-such-field" {
+            assert!(matches!(entry, Err(Error::NotFound { .. })), "{entry:?}");
+        } else {
+            assert!(
+                !entry.unwrap().datasets.is_empty(),
+                "{field}: in no dataset"
+            );
+        }
+    }
+}

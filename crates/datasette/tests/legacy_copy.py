@@ -1,7 +1,7 @@
 """Builds a Datasette-style SQLite copy of a Parquet collection archive and a collection log, as
 the legacy service shaped it: underscore column names, one table per part, CSV values as text.
 
-    python3 legacy_copy.py <archive folder> <out.sqlite> [<collection log folder>]
+    python3 legacy_copy.py <archive folder> <out.sqlite> [<collection log folder> [<specification folder>]]
 """
 import csv
 import os
@@ -48,5 +48,8 @@ def copy_csv(table, path):
 if len(sys.argv) > 3:
     copy_csv("log", os.path.join(sys.argv[3], "log.csv"))
     copy_csv("resource", os.path.join(sys.argv[3], "resource.csv"))
+if len(sys.argv) > 4:
+    for table, name in [("dataset", "dataset.csv"), ("field", "field.csv"), ("dataset_field", "dataset-field.csv")]:
+        copy_csv(table, os.path.join(sys.argv[4], name))
 db.commit()
 db.close()

@@ -1,6 +1,7 @@
 //! Which source answers the pipeline metadata endpoints: Datasette-style databases when they are
-//! configured, the Parquet collection archive and the collection log's CSV folder otherwise; the
-//! pipeline configuration and the specification's tables always come from their CSV folders.
+//! configured (the specification's tables too, when they hold them), the Parquet collection
+//! archive and the CSV folders otherwise; the pipeline configuration always comes from its CSV
+//! folders.
 
 use sluice_datasette::Datasette;
 use sluice_domain::metadata::{ConfigurationRepository, SpecificationCatalog};
@@ -46,9 +47,15 @@ async fn ports(settings: &Settings) -> Result<MetadataPorts, StartError> {
         } else {
             Datasette::open_files(&paths).await?
         });
+        let catalog: Arc<dyn SpecificationCatalog> = if datasette.holds_the_specification_tables() {
+            datasette.clone()
+        } else {
+            catalog
+        };
         tracing::info!(
             files = paths.len(),
             urls = urls.len(),
+            specification_tables = datasette.holds_the_specification_tables(),
             "metadata from Datasette"
         );
         return Ok(MetadataPorts {
