@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use serde_json::Value as Json;
 use sluice_domain::metadata::collection::{LIST_SEPARATOR, LOG_ORDER, RESOURCE_ORDER};
 use sluice_domain::metadata::{
-    CollectionFilters, CollectionLog, CollectionLogQuery, Paged, Record, ResourceQuery, Value,
+    CollectionFilters, CollectionLog, CollectionLogQuery, FilterValue, Paged, Record,
+    ResourceQuery, Value,
 };
 use sluice_domain::page::Page;
 
@@ -23,32 +24,43 @@ fn legacy(column: &str) -> String {
     column.replace('-', "_")
 }
 
-/// `AND <list column> holds <value>`, the column qualified by `table`.
-fn push_holds(sql: &mut Sql, table: &str, column: &str, value: &str) {
+/// `AND (<list column> holds <value> OR …)` for any of `values`, the column qualified by
+/// `table`; nothing when there are no values.
+fn push_holds(sql: &mut Sql, table: &str, column: &str, values: &[FilterValue]) {
     let sep = LIST_SEPARATOR;
-    sql.push(&format!(
-        " AND instr('{sep}' || {table}.{} || '{sep}', '{sep}' || ",
-        quoted(column)
-    ))
-    .bind(value)
-    .push(&format!(" || '{sep}') > 0"));
+    for (n, value) in values.iter().enumerate() {
+        sql.push(if n == 0 { " AND (" } else { " OR " })
+            .push(&format!(
+                "instr('{sep}' || {table}.{} || '{sep}', '{sep}' || ",
+                quoted(column)
+            ))
+            .bind(value.as_str())
+            .push(&format!(" || '{sep}') > 0"));
+    }
+    if !values.is_empty() {
+        sql.push(")");
+    }
 }
 
-fn push_equals(sql: &mut Sql, table: &str, column: &str, value: &str) {
-    sql.push(&format!(" AND {table}.{} = ", quoted(column)))
-        .bind(value);
+/// `AND <column> IN (<values>)`, the column qualified by `table`; nothing when there are none.
+fn push_equals(sql: &mut Sql, table: &str, column: &str, values: &[FilterValue]) {
+    for (n, value) in values.iter().enumerate() {
+        if n == 0 {
+            sql.push(&format!(" AND {table}.{} IN (", quoted(column)));
+        } else {
+            sql.push(", ");
+        }
+        sql.bind(value.as_str());
+    }
+    if !values.is_empty() {
+        sql.push(")");
+    }
 }
 
 /// The dataset and organisation filters on the lists of the resource table named `table`.
 fn push_lists(sql: &mut Sql, table: &str, filters: &CollectionFilters) {
-    for (column, value) in [
-        ("datasets", &filters.dataset),
-        ("organisations", &filters.organisation),
-    ] {
-        if let Some(value) = value {
-            push_holds(sql, table, column, value.as_str());
-        }
-    }
+    push_holds(sql, table, "datasets", &filters.dataset);
+    push_holds(sql, table, "organisations", &filters.organisation);
 }
 
 /// `ORDER BY` on the given columns, an empty cell as `''` and the row's place as the last tie
@@ -136,13 +148,9 @@ impl CollectionLog for Datasette {
         let filters = &query.filters;
         let mut filter = Sql::new(database.placeholders());
         let log = quoted(LOG_TABLE);
-        if let Some(endpoint) = &filters.endpoint {
-            push_equals(&mut filter, &log, "endpoint", endpoint.as_str());
-        }
-        if let Some(resource) = &filters.resource {
-            push_equals(&mut filter, &log, "resource", resource.as_str());
-        }
-        if filters.dataset.is_some() || filters.organisation.is_some() {
+        push_equals(&mut filter, &log, "endpoint", &filters.endpoint);
+        push_equals(&mut filter, &log, "resource", &filters.resource);
+        if !filters.dataset.is_empty() || !filters.organisation.is_empty() {
             // The resource table must sit beside the log for SQL to join them; without it no
             // endpoint is known to feed any dataset.
             if !self.holds_together(LOG_TABLE, RESOURCE_TABLE) {
@@ -173,12 +181,8 @@ impl CollectionLog for Datasette {
         let filters = &query.filters;
         let mut filter = Sql::new(database.placeholders());
         let table = quoted(RESOURCE_TABLE);
-        if let Some(endpoint) = &filters.endpoint {
-            push_holds(&mut filter, &table, "endpoints", endpoint.as_str());
-        }
-        if let Some(resource) = &filters.resource {
-            push_equals(&mut filter, &table, "resource", resource.as_str());
-        }
+        push_holds(&mut filter, &table, "endpoints", &filters.endpoint);
+        push_equals(&mut filter, &table, "resource", &filters.resource);
         push_lists(&mut filter, &table, filters);
         Ok(page_of(
             database,

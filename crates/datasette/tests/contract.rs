@@ -469,12 +469,12 @@ async fn a_datasette_that_pages_its_tables_is_read_to_the_end() {
 fn collection_filters(pairs: &[(&str, &str)]) -> CollectionFilters {
     let mut filters = CollectionFilters::default();
     for (name, value) in pairs {
-        let value = Some(FilterValue::parse(name, (*value).to_owned()).unwrap());
+        let value = FilterValue::parse(name, (*value).to_owned()).unwrap();
         match *name {
-            "dataset" => filters.dataset = value,
-            "organisation" => filters.organisation = value,
-            "endpoint" => filters.endpoint = value,
-            "resource" => filters.resource = value,
+            "dataset" => filters.dataset.push(value),
+            "organisation" => filters.organisation.push(value),
+            "endpoint" => filters.endpoint.push(value),
+            "resource" => filters.resource.push(value),
             other => panic!("no filter {other}"),
         }
     }
@@ -506,6 +506,8 @@ async fn the_collection_log_is_the_same_from_every_adapter() {
         (vec![("endpoint", FED)], 2),
         (vec![("resource", MULTI)], 1),
         (vec![("dataset", "listed-building")], 0),
+        (vec![("dataset", "tree"), ("dataset", "listed-building")], 3),
+        (vec![("endpoint", FED), ("endpoint", SHARED)], 3),
         (
             vec![
                 ("dataset", "x' OR '1'='1"),
@@ -557,6 +559,19 @@ async fn resources_are_the_same_from_every_adapter() {
         ),
         (vec![("resource", MULTI), ("endpoint", SHARED)], 1),
         (vec![("dataset", "listed-building")], 0),
+        // A repeated filter accepts any of its values.
+        (
+            vec![("dataset", "tree"), ("dataset", "listed-building-outline")],
+            6,
+        ),
+        (
+            vec![
+                ("dataset", "tree"),
+                ("dataset", "locally-listed-building"),
+                ("organisation", "local-authority-eng:CAT"),
+            ],
+            2,
+        ),
     ] {
         let query = ResourceQuery {
             filters: collection_filters(&pairs),

@@ -39,7 +39,7 @@ impl CollectionLog for CsvCollectionLog {
         query: &CollectionLogQuery,
     ) -> sluice_domain::Result<Paged<Record>> {
         let filters = &query.filters;
-        let (log, resources) = if filters.dataset.is_some() || filters.organisation.is_some() {
+        let (log, resources) = if !filters.dataset.is_empty() || !filters.organisation.is_empty() {
             tokio::try_join!(self.table(LOG_FILE), self.table(RESOURCE_FILE))?
         } else {
             (self.table(LOG_FILE).await?, Vec::new())

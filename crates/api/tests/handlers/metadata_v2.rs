@@ -388,3 +388,11 @@ async fn an_export_refuses_pages_and_unknown_formats() {
         );
     }
 }
+
+#[actix_web::test]
+async fn resources_take_repeated_filters_too() {
+    let page = ok("/v2/resources?dataset=border&dataset=tree").await;
+    assert_eq!(column(&page, "resource"), ["r1", "r3"]);
+    let page = ok("/v2/resources?organisation=org:B&organisation=nobody").await;
+    assert_eq!(column(&page, "resource"), ["r3"]);
+}

@@ -28,14 +28,19 @@ pub const LOG_ORDER: [&str; 3] = ["entry-date", "endpoint", "resource"];
 /// The columns resources are sorted on.
 pub const RESOURCE_ORDER: [&str; 2] = ["start-date", "resource"];
 
-/// Equality and membership filters shared by the log and the resources; an absent filter
-/// matches every row.
+/// Equality and membership filters shared by the log and the resources: a row matches a filter
+/// when it matches any of its values; a filter without values matches every row.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CollectionFilters {
-    pub dataset: Option<FilterValue>,
-    pub organisation: Option<FilterValue>,
-    pub endpoint: Option<FilterValue>,
-    pub resource: Option<FilterValue>,
+    pub dataset: Vec<FilterValue>,
+    pub organisation: Vec<FilterValue>,
+    pub endpoint: Vec<FilterValue>,
+    pub resource: Vec<FilterValue>,
+}
+
+/// Whether `wanted` (any value when empty) admits a row by `test` on one of its values.
+fn any_of(wanted: &[FilterValue], test: impl Fn(&str) -> bool) -> bool {
+    wanted.is_empty() || wanted.iter().any(|v| test(v.as_str()))
 }
 
 /// A page of the collection log.
@@ -74,18 +79,13 @@ fn compare_on(a: &Record, b: &Record, columns: &[&str]) -> Ordering {
 }
 
 fn resource_matches(resource: &Record, filters: &CollectionFilters) -> bool {
-    let held = |column: &str, wanted: &Option<FilterValue>| {
-        wanted
-            .as_ref()
-            .is_none_or(|v| list_holds(text(resource, column), v.as_str()))
+    let held = |column: &str, wanted: &[FilterValue]| {
+        any_of(wanted, |v| list_holds(text(resource, column), v))
     };
     held("datasets", &filters.dataset)
         && held("organisations", &filters.organisation)
         && held("endpoints", &filters.endpoint)
-        && filters
-            .resource
-            .as_ref()
-            .is_none_or(|v| text(resource, "resource") == v.as_str())
+        && any_of(&filters.resource, |v| text(resource, "resource") == v)
 }
 
 /// The page of `resources` (every row of the resource table) that `query` asks for.
@@ -108,17 +108,11 @@ pub fn select_log(
         organisation: filters.organisation.clone(),
         ..CollectionFilters::default()
     };
-    let through_resources = filters.dataset.is_some() || filters.organisation.is_some();
+    let through_resources = !filters.dataset.is_empty() || !filters.organisation.is_empty();
     log.retain(|entry| {
         let endpoint = text(entry, "endpoint");
-        filters
-            .endpoint
-            .as_ref()
-            .is_none_or(|v| endpoint == v.as_str())
-            && filters
-                .resource
-                .as_ref()
-                .is_none_or(|v| text(entry, "resource") == v.as_str())
+        any_of(&filters.endpoint, |v| endpoint == v)
+            && any_of(&filters.resource, |v| text(entry, "resource") == v)
             && (!through_resources
                 || resources.iter().any(|r| {
                     list_holds(text(r, "endpoints"), endpoint) && resource_matches(r, &by_resource)
@@ -141,8 +135,8 @@ mod tests {
         )
     }
 
-    fn value(raw: &str) -> Option<FilterValue> {
-        Some(FilterValue::parse("x", raw.to_owned()).unwrap())
+    fn value(raw: &str) -> Vec<FilterValue> {
+        vec![FilterValue::parse("x", raw.to_owned()).unwrap()]
     }
 
     fn resources() -> Vec<Record> {

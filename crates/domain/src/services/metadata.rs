@@ -165,7 +165,7 @@ impl MetadataService {
         loop {
             let query = ResourceQuery {
                 filters: CollectionFilters {
-                    organisation: Some(organisation.clone()),
+                    organisation: vec![organisation.clone()],
                     ..CollectionFilters::default()
                 },
                 page: Page::new(Some(MAX_LIMIT), Some(offset))?,

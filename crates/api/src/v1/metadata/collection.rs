@@ -11,11 +11,14 @@ use super::dto::{CollectionParams, object_of, page, paged_response};
 use crate::{ApiError, ApiState};
 
 fn filters(params: &mut CollectionParams) -> Result<CollectionFilters, ApiError> {
+    let list = |parameter: &str, raw: Option<String>| {
+        FilterValue::list(parameter, raw.into_iter().collect())
+    };
     Ok(CollectionFilters {
-        dataset: FilterValue::optional("dataset", params.dataset.take())?,
-        organisation: FilterValue::optional("organisation", params.organisation.take())?,
-        endpoint: FilterValue::optional("endpoint", params.endpoint.take())?,
-        resource: FilterValue::optional("resource", params.resource.take())?,
+        dataset: list("dataset", params.dataset.take())?,
+        organisation: list("organisation", params.organisation.take())?,
+        endpoint: list("endpoint", params.endpoint.take())?,
+        resource: list("resource", params.resource.take())?,
     })
 }
 

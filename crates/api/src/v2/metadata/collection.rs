@@ -33,12 +33,17 @@ const RESOURCE_LISTS: [&str; 3] = ["organisations", "datasets", "endpoints"];
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CollectionParams {
-    /// Only rows of this dataset (a fetch belongs to the datasets its endpoint feeds).
-    dataset: Option<String>,
-    /// Only rows of this organisation (`local-authority-eng:SWK`).
-    organisation: Option<String>,
-    endpoint: Option<String>,
-    resource: Option<String>,
+    /// Only rows of these datasets (a fetch belongs to the datasets its endpoint feeds); repeat
+    /// a filter to accept any of several values.
+    #[serde(default)]
+    dataset: Vec<String>,
+    /// Only rows of these organisations (`local-authority-eng:SWK`).
+    #[serde(default)]
+    organisation: Vec<String>,
+    #[serde(default)]
+    endpoint: Vec<String>,
+    #[serde(default)]
+    resource: Vec<String>,
     /// How many rows, 1 to 1000 (50 when left out).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
@@ -49,10 +54,13 @@ pub struct CollectionParams {
 impl CollectionParams {
     fn filters(&mut self) -> Result<CollectionFilters, ApiError> {
         Ok(CollectionFilters {
-            dataset: FilterValue::optional("dataset", self.dataset.take())?,
-            organisation: FilterValue::optional("organisation", self.organisation.take())?,
-            endpoint: FilterValue::optional("endpoint", self.endpoint.take())?,
-            resource: FilterValue::optional("resource", self.resource.take())?,
+            dataset: FilterValue::list("dataset", std::mem::take(&mut self.dataset))?,
+            organisation: FilterValue::list(
+                "organisation",
+                std::mem::take(&mut self.organisation),
+            )?,
+            endpoint: FilterValue::list("endpoint", std::mem::take(&mut self.endpoint))?,
+            resource: FilterValue::list("resource", std::mem::take(&mut self.resource))?,
         })
     }
 }
