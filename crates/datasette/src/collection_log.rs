@@ -73,8 +73,8 @@ fn order_by(columns: &[&str]) -> String {
     format!(" ORDER BY {}, rowid", keys.join(", "))
 }
 
-/// Rows keyed by the log's hyphenated names, every value text as the CSV would hold it.
-fn records(columns: &[String], rows: Vec<Vec<Json>>) -> Vec<Record> {
+/// Rows keyed by the CSV's hyphenated names, every value text as the CSV would hold it.
+pub(crate) fn records(columns: &[String], rows: Vec<Vec<Json>>) -> Vec<Record> {
     rows.into_iter()
         .map(|row| {
             Record(

@@ -9,7 +9,8 @@ use sluice_domain::metadata::{DatasetEntry, FieldEntry, Record, SpecificationCat
 
 use crate::Result;
 use crate::backend::{Database, Datasette};
-use crate::ports::{columns_of, text};
+use crate::collection_log::records;
+use crate::ports::columns_of;
 use crate::query::{Sql, quoted};
 
 const DATASET_TABLE: &str = "dataset";
@@ -51,25 +52,7 @@ async fn rows_where(
     ))
     .bind(value)
     .push(" ORDER BY rowid");
-    Ok(database
-        .query(&sql)
-        .await?
-        .into_iter()
-        .map(|row| {
-            Record(
-                columns
-                    .iter()
-                    .zip(row)
-                    .map(|(c, v)| {
-                        (
-                            c.replace('_', "-"),
-                            Value::Text(text(&v).unwrap_or_default()),
-                        )
-                    })
-                    .collect(),
-            )
-        })
-        .collect())
+    Ok(records(&columns, database.query(&sql).await?))
 }
 
 #[async_trait]

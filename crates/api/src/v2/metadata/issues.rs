@@ -38,7 +38,9 @@ impl FilterLists {
     }
 }
 
-/// The issue log's filters; repeat a parameter to accept any of several values.
+/// The issue log's filters; repeat a parameter to accept any of several values. (The filters are
+/// written out here and in [`IssueCountParams`]: serde cannot flatten a shared struct into one
+/// that refuses unknown parameters.)
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
