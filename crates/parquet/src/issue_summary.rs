@@ -66,30 +66,38 @@ const MAX_SUMMARIES: usize = 1 << 20;
 /// A partition's summary and the fingerprint of the files it was made from.
 type Kept = (u64, Arc<Vec<Group>>);
 
-/// Summaries by (dataset, resource).
+/// Summaries by dataset, then resource.
 #[derive(Default)]
 pub(crate) struct SummaryIndex {
-    summaries: Mutex<HashMap<(String, String), Kept>>,
+    summaries: Mutex<HashMap<String, HashMap<String, Kept>>>,
 }
 
 impl SummaryIndex {
-    fn get(&self, dataset: &str, partition: &Partition) -> Option<Arc<Vec<Group>>> {
+    /// The summary of each of `partitions` of `dataset` that is kept and still fits its files.
+    fn get(&self, dataset: &str, partitions: &[&Partition]) -> Vec<Option<Arc<Vec<Group>>>> {
         let summaries = self.summaries.lock().unwrap();
-        summaries
-            .get(&(dataset.to_owned(), partition.resource.clone()))
-            .filter(|(fingerprint, _)| *fingerprint == partition.fingerprint)
-            .map(|(_, groups)| groups.clone())
+        let of_dataset = summaries.get(dataset);
+        partitions
+            .iter()
+            .map(|partition| {
+                of_dataset?
+                    .get(&partition.resource)
+                    .filter(|(fingerprint, _)| *fingerprint == partition.fingerprint)
+                    .map(|(_, groups)| groups.clone())
+            })
+            .collect()
     }
 
     fn put(&self, dataset: &str, partition: &Partition, groups: Arc<Vec<Group>>) {
         let mut summaries = self.summaries.lock().unwrap();
-        if summaries.len() >= MAX_SUMMARIES {
+        let kept: usize = summaries.values().map(HashMap::len).sum();
+        if kept >= MAX_SUMMARIES {
             summaries.clear();
         }
-        summaries.insert(
-            (dataset.to_owned(), partition.resource.clone()),
-            (partition.fingerprint, groups),
-        );
+        summaries
+            .entry(dataset.to_owned())
+            .or_default()
+            .insert(partition.resource.clone(), (partition.fingerprint, groups));
     }
 }
 
@@ -138,19 +146,22 @@ impl ParquetArchive {
                 .iter()
                 .filter(|p| filters.admits(IssueColumn::Resource, Some(&p.resource)))
                 .collect();
+            let kept = self.summary_index().get(&dataset, &wanted);
             let missing: Vec<&Partition> = wanted
                 .iter()
-                .copied()
-                .filter(|p| self.summary_index().get(&dataset, p).is_none())
+                .zip(&kept)
+                .filter(|(_, kept)| kept.is_none())
+                .map(|(partition, _)| *partition)
                 .collect();
+            let mut made = Vec::with_capacity(missing.len());
             for chunk in missing.chunks(PARTITIONS_PER_SCAN) {
-                self.summarise(&dataset, chunk).await?;
+                made.extend(self.summarise(&dataset, chunk).await?);
             }
-            for partition in wanted {
-                // Summarised above unless the index was just cleared: then scan this one again.
-                let groups = match self.summary_index().get(&dataset, partition) {
-                    Some(groups) => groups,
-                    None => self.summarise(&dataset, &[partition]).await?.remove(0),
+            let mut made = made.into_iter();
+            for (partition, kept) in wanted.into_iter().zip(kept) {
+                // A partition not kept was summarised above, in the same order.
+                let Some(groups) = kept.or_else(|| made.next()) else {
+                    continue;
                 };
                 all.push(Summary {
                     dataset: dataset.clone(),
