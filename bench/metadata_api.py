@@ -10,6 +10,7 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -127,6 +128,7 @@ def time_duckdb_export(archive):
 
 
 def bench(binary, archive, label, runs, group_runs):
+    """Prints Sluice's figures beside DuckDB's; returns Sluice's p50 of each query."""
     rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{archive}/log/issue/*/*/*.parquet')").fetchall()[0][0]
     groups = duckdb.sql(f"SELECT count(*) FROM (SELECT DISTINCT dataset, resource, field, \"issue-type\" "
                         f"FROM read_parquet('{archive}/log/issue/*/*/*.parquet', hive_partitioning = true, "
@@ -138,11 +140,13 @@ def bench(binary, archive, label, runs, group_runs):
         print(f"index build (the first group-by): {first_group_by(base) * 1000:.0f} ms; "
               f"{groups:,} summary groups (partition x field x issue type)")
         print(f"{'query':30}{'sluice p50':>12}{'p99':>9}{'duckdb p50':>12}{'p99':>9}{'ratio p50':>11}")
+        p50s = {}
         for name, path, statements in queries("conservation-area"):
             n = group_runs if name.startswith("group-by") else runs
             sluice = time_sluice(base, path, n, warmup=5)
             duck = time_duckdb(archive, statements, n, warmup=2)
             s50, d50 = statistics.median(sluice), statistics.median(duck)
+            p50s[name] = s50
             print(f"{name:30}{s50 * 1000:>10.1f}ms{percentile(sluice, 99) * 1000:>7.1f}ms"
                   f"{d50 * 1000:>10.1f}ms{percentile(duck, 99) * 1000:>7.1f}ms{s50 / d50:>11.2f}")
         print(f"sluice peak RSS after the queries: {peak_rss_mb(process.pid):.0f} MB")
@@ -152,9 +156,99 @@ def bench(binary, archive, label, runs, group_runs):
               f"({size / 1e6 / seconds:,.0f} MB/s); duckdb COPY {duck_size / 1e6:,.0f} MB in "
               f"{duck_seconds:.1f} s ({duck_size / 1e6 / duck_seconds:,.0f} MB/s); ratio {seconds / duck_seconds:.2f}")
         print(f"sluice peak RSS after the export: {peak_rss_mb(process.pid):.0f} MB")
+        return p50s
     finally:
         process.terminate()
         process.wait()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def bench_datasette(archive, runs, folder_p50s):
+    """Datasette over a SQLite copy of the archive (as the legacy service served it): its SQL page of
+    the same issues, beside Sluice's issue page on the folder."""
+    import socket
+    here = os.path.dirname(os.path.abspath(__file__))
+    work = tempfile.mkdtemp(prefix="sluice-bench-datasette-")
+    copy = os.path.join(work, "legacy.sqlite")
+    subprocess.run([sys.executable, os.path.join(here, "../crates/datasette/tests/legacy_copy.py"), archive, copy],
+                   check=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    datasette = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "datasette"), "serve", copy,
+                                  "--host", "127.0.0.1", "--port", str(port)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/-/versions.json").read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        sql = urllib.parse.quote("SELECT * FROM issue WHERE dataset = :d ORDER BY dataset, resource, rowid "
+                                 "LIMIT 50 OFFSET 1000")
+        path = f"/legacy.json?sql={sql}&d=conservation-area&_shape=array"
+        d50 = statistics.median(time_sluice(base, path, runs, warmup=5))
+        s50 = folder_p50s["issue page"]
+        print(f"\nissue page p50: datasette's SQL page {d50 * 1000:.1f} ms, sluice {s50 * 1000:.1f} ms "
+              f"(ratio {s50 / d50:.2f})")
+    finally:
+        datasette.terminate()
+        datasette.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_s3(binary, archive, runs, group_runs, folder_p50s):
+    """The same archive on a moto S3 server on loopback: the time from starting Sluice to its first
+    issue page, then each query's p50 beside the folder's."""
+    import socket
+    import boto3
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    credentials = dict(AWS_ACCESS_KEY_ID="sluice-bench", AWS_SECRET_ACCESS_KEY="sluice-bench",
+                       AWS_REGION="us-east-1")
+    data = tempfile.mkdtemp(prefix="sluice-bench-data-")
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(endpoint).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id="sluice-bench", aws_secret_access_key="sluice-bench")
+        client.create_bucket(Bucket="bench")
+        for folder, _, files in os.walk(archive):
+            for name in files:
+                path = os.path.join(folder, name)
+                client.upload_file(path, "bench", "archive/" + os.path.relpath(path, archive))
+        page = queries("conservation-area")[0][1]
+        started = time.perf_counter()
+        process, base = start_sluice(binary, data, SLUICE__ARCHIVE__URL="s3://bench/archive",
+                                     SLUICE__ARCHIVE__ENDPOINT=endpoint, **credentials)
+        try:
+            with urllib.request.urlopen(base + page) as response:
+                response.read()
+            print(f"\nover S3 (moto on loopback): cold start to the first issue page "
+                  f"{(time.perf_counter() - started) * 1000:.0f} ms")
+            print(f"{'query':30}{'s3 p50':>12}{'folder p50':>12}{'ratio':>8}")
+            for name, path, _ in queries("conservation-area"):
+                n = group_runs if name.startswith("group-by") else runs
+                s50 = statistics.median(time_sluice(base, path, n, warmup=5))
+                f50 = folder_p50s[name]
+                print(f"{name:30}{s50 * 1000:>10.1f}ms{f50 * 1000:>10.1f}ms{s50 / f50:>8.2f}")
+            print(f"sluice peak RSS: {peak_rss_mb(process.pid):.0f} MB")
+        finally:
+            process.terminate()
+            process.wait()
+    finally:
+        moto.terminate()
+        moto.wait()
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -170,7 +264,9 @@ def main():
     archive = os.path.abspath(os.path.join(args.fixtures, "collection-archive"))
     print(f"{os.cpu_count()} cores; duckdb {duckdb.__version__}; latencies over {args.runs} requests "
           f"({args.group_runs} for group-by) after a warm-up")
-    bench(args.sluice, archive, "fixtures", args.runs, args.group_runs)
+    folder_p50s = bench(args.sluice, archive, "fixtures", args.runs, args.group_runs)
+    bench_datasette(archive, args.runs, folder_p50s)
+    bench_s3(args.sluice, archive, args.runs, args.group_runs, folder_p50s)
     scaled = tempfile.mkdtemp(prefix="sluice-bench-archive-")
     try:
         scale(archive, scaled, args.copies)
