@@ -15,6 +15,10 @@ use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 use crate::issue_partitions::PartitionCounts;
 use crate::issue_summary::SummaryIndex;
+use crate::small_files::SmallFiles;
+
+/// How much memory the small files of an archive on S3 may take (see [`SmallFiles`]).
+const SMALL_FILES_BUDGET: u64 = 64 << 20;
 use crate::{Error, Result};
 
 /// Where the archive is and how it is laid out.
@@ -147,7 +151,8 @@ impl ParquetArchive {
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         if let (Some(bucket), Some(store)) = (bucket_of(&root), store) {
             let url = ObjectStoreUrl::parse(format!("s3://{bucket}"))?;
-            ctx.register_object_store(url.as_ref(), store);
+            let store = SmallFiles::new(store, settings.listing_refresh, SMALL_FILES_BUDGET);
+            ctx.register_object_store(url.as_ref(), Arc::new(store));
         }
 
         let mut archive = Self {

@@ -25,6 +25,7 @@ mod issue_partitions;
 mod issue_summary;
 mod issues;
 mod performance;
+mod small_files;
 mod specification;
 mod specification_tables;
 
