@@ -60,6 +60,8 @@ pub(crate) struct PartitionCounts {
     /// How long a dataset's listing is trusted, as the archive's other listings are.
     refresh: Duration,
     listings: Mutex<HashMap<String, Listing>>,
+    /// The datasets as listed, and when.
+    datasets: Mutex<Option<(Instant, Option<Vec<String>>)>>,
     footers: Mutex<HashMap<FileVersion, u64>>,
     /// The context's footer cache: footers read here serve its scans, and the other way round.
     metadata_cache: Arc<FileMetadataCache>,
@@ -98,6 +100,7 @@ impl PartitionCounts {
             refresh,
             metadata_cache,
             listings: Mutex::new(HashMap::new()),
+            datasets: Mutex::new(None),
             footers: Mutex::new(HashMap::new()),
         }
     }
@@ -134,6 +137,17 @@ impl PartitionCounts {
     /// # Errors
     /// `DataFusion` when the folder cannot be listed.
     pub async fn datasets(&self) -> Result<Option<Vec<String>>> {
+        if let Some((listed, datasets)) = self.datasets.lock().unwrap().as_ref()
+            && listed.elapsed() < self.refresh
+        {
+            return Ok(datasets.clone());
+        }
+        let datasets = self.list_datasets().await?;
+        *self.datasets.lock().unwrap() = Some((Instant::now(), datasets.clone()));
+        Ok(datasets)
+    }
+
+    async fn list_datasets(&self) -> Result<Option<Vec<String>>> {
         let listed = self
             .store
             .list_with_delimiter(Some(&self.folder))

@@ -56,7 +56,8 @@ impl Summary {
     }
 }
 
-/// The most partitions summarised by one scan: the scan names them in a list.
+/// The most partitions summarised by a scan that names them in a list; more are summarised by a
+/// scan of their whole dataset.
 const PARTITIONS_PER_SCAN: usize = 512;
 
 /// The most partitions whose summaries are kept; past it the index starts again (every summary
@@ -154,8 +155,11 @@ impl ParquetArchive {
                 .map(|(partition, _)| *partition)
                 .collect();
             let mut made = Vec::with_capacity(missing.len());
-            for chunk in missing.chunks(PARTITIONS_PER_SCAN) {
-                made.extend(self.summarise(&dataset, chunk).await?);
+            if missing.len() > PARTITIONS_PER_SCAN {
+                // Most of a large dataset: one scan of all of it beats many scans of lists.
+                made.extend(self.summarise(&dataset, &missing, None).await?);
+            } else if !missing.is_empty() {
+                made.extend(self.summarise(&dataset, &missing, Some(&missing)).await?);
             }
             let mut made = made.into_iter();
             for (partition, kept) in wanted.into_iter().zip(kept) {
@@ -173,25 +177,24 @@ impl ParquetArchive {
         Ok(Some(all))
     }
 
-    /// Counts the rows of `partitions` by field and issue type, in one scan of those columns,
-    /// and keeps the summaries; answers them in the order of `partitions`.
+    /// Counts the rows of `partitions` by field and issue type, in one scan of those columns
+    /// (of the partitions `scan` names, or of the whole dataset), and keeps the summaries;
+    /// answers them in the order of `partitions`.
     async fn summarise(
         &self,
         dataset: &str,
         partitions: &[&Partition],
+        scan: Option<&[&Partition]>,
     ) -> crate::Result<Vec<Arc<Vec<Group>>>> {
-        let resources = partitions
-            .iter()
-            .map(|p| lit(p.resource.as_str()))
-            .collect();
+        let mut predicate = ident("dataset").eq(lit(dataset));
+        if let Some(scan) = scan {
+            let resources = scan.iter().map(|p| lit(p.resource.as_str())).collect();
+            predicate = predicate.and(ident("resource").in_list(resources, false));
+        }
         let batches = self
             .issue_frame()
             .await?
-            .filter(
-                ident("dataset")
-                    .eq(lit(dataset))
-                    .and(ident("resource").in_list(resources, false)),
-            )?
+            .filter(predicate)?
             .aggregate(
                 vec![ident("resource"), ident("field"), ident("issue-type")],
                 vec![count(lit(1)).alias("rows")],
