@@ -47,7 +47,8 @@ async fn ports(settings: &Settings) -> Result<MetadataPorts, StartError> {
         } else {
             Datasette::open_files(&paths).await?
         });
-        let catalog: Arc<dyn SpecificationCatalog> = if datasette.holds_the_specification_tables() {
+        let specification_tables = datasette.holds_the_specification_tables();
+        let catalog: Arc<dyn SpecificationCatalog> = if specification_tables {
             datasette.clone()
         } else {
             catalog
@@ -55,7 +56,7 @@ async fn ports(settings: &Settings) -> Result<MetadataPorts, StartError> {
         tracing::info!(
             files = paths.len(),
             urls = urls.len(),
-            specification_tables = datasette.holds_the_specification_tables(),
+            specification_tables,
             "metadata from Datasette"
         );
         return Ok(MetadataPorts {

@@ -140,14 +140,7 @@ impl MetadataService {
         if organisations.is_empty() {
             return Ok(Some(filters));
         }
-        let mut published: Vec<FilterValue> = Vec::new();
-        for organisation in organisations {
-            for resource in self.resources_of(organisation).await? {
-                if !published.contains(&resource) {
-                    published.push(resource);
-                }
-            }
-        }
+        let mut published = self.resources_of(organisations).await?;
         if !filters.resource.is_empty() {
             published.retain(|r| filters.resource.contains(r));
         }
@@ -158,14 +151,15 @@ impl MetadataService {
         Ok(Some(filters))
     }
 
-    /// Every resource the collection's resource table lists for `organisation`.
-    async fn resources_of(&self, organisation: &FilterValue) -> Result<Vec<FilterValue>> {
-        let mut resources = Vec::new();
+    /// Every resource the collection's resource table lists for any of `organisations`, read in
+    /// one walk of the table's pages whatever the number of organisations.
+    async fn resources_of(&self, organisations: &[FilterValue]) -> Result<Vec<FilterValue>> {
+        let mut resources: Vec<FilterValue> = Vec::new();
         let mut offset = 0;
         loop {
             let query = ResourceQuery {
                 filters: CollectionFilters {
-                    organisation: vec![organisation.clone()],
+                    organisation: organisations.to_vec(),
                     ..CollectionFilters::default()
                 },
                 page: Page::new(Some(MAX_LIMIT), Some(offset))?,
@@ -175,6 +169,7 @@ impl MetadataService {
             for row in page.items {
                 if let Some(Value::Text(resource)) = row.get("resource")
                     && let Ok(value) = FilterValue::parse("resource", resource.clone())
+                    && !resources.contains(&value)
                 {
                     resources.push(value);
                 }
