@@ -30,6 +30,7 @@ def start_sluice(binary, data, **settings):
     SLUICE__… variables; returns the process and the base URL of /v1."""
     env = dict(os.environ, SLUICE__SERVER__ADDRESS="127.0.0.1:0", SLUICE__DATA__ROOT=data,
                SLUICE__DATABASE__PATH=state_database(data),
+               SLUICE__ARCHIVE__INDEX_DIR=os.path.join(data, "state", "archive-index"),
                RUST_LOG="warn,sluice_server=info", NO_COLOR="1", **settings)
     process = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []

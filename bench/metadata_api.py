@@ -2,7 +2,7 @@
 and p99 latency of an issue page and of the on-the-fly group-by through Sluice's HTTP API, DuckDB's
 for the same query on the same files (one warm in-process connection, no HTTP), the first group-by
 (which summarises every partition: the index build), a whole-archive CSV export through /v2 against
-DuckDB's COPY of the same rows in the same order, and Sluice's peak memory. Targets at 10M rows:
+DuckDB's COPY of the same rows in the same order, a Parquet export, and Sluice's peak memory. Targets at 10M rows:
 filtered issue page p50 under 50 ms; group-by p50 within 0.25x of DuckDB; export at 100 MB/s or
 more; peak memory under 500 MB."""
 
@@ -102,10 +102,10 @@ def datasets_of(archive):
     return sorted(name.removeprefix("dataset=") for name in os.listdir(os.path.join(archive, "log/issue")))
 
 
-def time_export(base, archive):
-    """Bytes and seconds of a CSV export of every issue, read as fast as it comes."""
+def time_export(base, archive, export_format="csv"):
+    """Bytes and seconds of an export of every issue, read as fast as it comes."""
     query = "&".join(f"dataset={urllib.parse.quote(d)}" for d in datasets_of(archive))
-    url = base.removesuffix("/v1") + f"/v2/issues?{query}&format=csv"
+    url = base.removesuffix("/v1") + f"/v2/issues?{query}&format={export_format}"
     started = time.perf_counter()
     size = 0
     with urllib.request.urlopen(url) as response:
@@ -156,6 +156,10 @@ def bench(binary, archive, label, runs, group_runs):
               f"({size / 1e6 / seconds:,.0f} MB/s); duckdb COPY {duck_size / 1e6:,.0f} MB in "
               f"{duck_seconds:.1f} s ({duck_size / 1e6 / duck_seconds:,.0f} MB/s); ratio {seconds / duck_seconds:.2f}")
         print(f"sluice peak RSS after the export: {peak_rss_mb(process.pid):.0f} MB")
+        size, seconds = time_export(base, archive, "parquet")
+        print(f"Parquet export of every issue: sluice {size / 1e6:,.0f} MB in {seconds:.1f} s "
+              f"({rows / seconds / 1e6:.2f} M rows/s); peak RSS after it "
+              f"{peak_rss_mb(process.pid):.0f} MB")
         return p50s
     finally:
         process.terminate()
@@ -243,6 +247,18 @@ def bench_s3(binary, archive, runs, group_runs, folder_p50s):
                 f50 = folder_p50s[name]
                 print(f"{name:30}{s50 * 1000:>10.1f}ms{f50 * 1000:>10.1f}ms{s50 / f50:>8.2f}")
             print(f"sluice peak RSS: {peak_rss_mb(process.pid):.0f} MB")
+        finally:
+            process.terminate()
+            process.wait()
+        # A restart on the same state folder reads what the first process learnt of the archive.
+        started = time.perf_counter()
+        process, base = start_sluice(binary, data, SLUICE__ARCHIVE__URL="s3://bench/archive",
+                                     SLUICE__ARCHIVE__ENDPOINT=endpoint, **credentials)
+        try:
+            with urllib.request.urlopen(base + page) as response:
+                response.read()
+            print(f"restart with the archive index kept to the first issue page "
+                  f"{(time.perf_counter() - started) * 1000:.0f} ms")
         finally:
             process.terminate()
             process.wait()

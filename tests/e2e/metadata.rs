@@ -638,6 +638,97 @@ async fn files_added_to_the_archive_appear_after_the_listing_refresh_without_a_r
     }
 }
 
+/// A restarted process reads what the one before learnt of the archive (each file's row count,
+/// each partition's summary) from `archive.index_dir`, rather than every footer and partition.
+#[tokio::test]
+async fn a_restart_answers_from_the_archive_index_without_reading_the_archive_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let border = fixtures().join("collection-archive/log/issue/dataset=border");
+    copy_folder(&border, &archive.join("log/issue/dataset=border"));
+    let options = || Options {
+        archive: archive.clone(),
+        ..Options::default()
+    };
+    let server = TestServer::start(options()).await;
+    let counts = "/v2/issues/counts?dataset=border&group_by=resource,field,issue_type&limit=1000";
+    let page = "/v1/log/issue?dataset=border&offset=40&limit=20";
+    let (_, counted) = server.get(counts).await;
+    let (_, paged) = server.get(page).await;
+    assert!(counted["items"].as_array().unwrap().len() > 1, "{counted}");
+    assert_eq!(
+        read_archive_metrics(&server).await,
+        [true, true],
+        "the first process reads the archive"
+    );
+
+    // Written a little after it was learnt: wait for every file and partition to be in it.
+    let files = count(&format!(
+        "SELECT count(*) FROM glob('{}/*/*.parquet')",
+        border.display()
+    ));
+    let partitions = std::fs::read_dir(&border).unwrap().count();
+    let index_dir = server.data.parent().unwrap().join("state/archive-index");
+    let started = Instant::now();
+    loop {
+        let index: Option<Value> = std::fs::read_dir(&index_dir)
+            .ok()
+            .and_then(|mut entries| {
+                entries.find_map(|e| {
+                    let path = e.ok()?.path();
+                    (path.extension()? == "json").then_some(path)
+                })
+            })
+            .and_then(|path| serde_json::from_slice(&std::fs::read(path).ok()?).ok());
+        let held = index.as_ref().map_or((0, 0), |index| {
+            (
+                index["footers"].as_array().map_or(0, Vec::len),
+                index["summaries"].as_array().map_or(0, Vec::len),
+            )
+        });
+        if held == (files as usize, partitions) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the index holds {held:?} footers and summaries, not {:?}",
+            (files, partitions)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let server = server.restart(options()).await;
+    assert_eq!(server.get(counts).await.1, counted);
+    assert_eq!(server.get(page).await.1, paged);
+    assert_eq!(
+        read_archive_metrics(&server).await,
+        [false, false],
+        "the restarted process answered from the index"
+    );
+}
+
+/// Whether the process read any footer for its row count, and summarised any partition.
+async fn read_archive_metrics(server: &TestServer) -> [bool; 2] {
+    let text = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    [
+        "sluice_archive_footers_read_total",
+        "sluice_archive_partitions_summarised_total",
+    ]
+    .map(|name| {
+        text.lines()
+            .filter(|line| line.starts_with(name))
+            .any(|line| line.rsplit(' ').next() != Some("0"))
+    })
+}
+
 /// The issues of `border`, as its counts by resource add up.
 async fn border_issues_counted(server: &TestServer) -> u64 {
     let (groups, _) = server
@@ -896,6 +987,7 @@ fn legacy_sqlite(dir: &Path) -> std::path::PathBuf {
         .arg(&path)
         .arg(fixtures().join("collection-log"))
         .arg(fixtures().join("specification"))
+        .arg(fixtures().join("config"))
         .status()
         .expect("run python3");
     assert!(status.success(), "building the SQLite copy failed");
@@ -903,8 +995,8 @@ fn legacy_sqlite(dir: &Path) -> std::path::PathBuf {
 }
 
 /// A server reading Datasette-style SQLite answers as one reading the archive and the CSV
-/// folders does: pages, exports, counts and the specification's tables (which the SQLite
-/// file holds, so they come from it).
+/// folders does: pages, exports, counts, the specification's tables and the configuration
+/// (which the SQLite file holds, so they come from it).
 #[tokio::test]
 async fn a_datasette_source_answers_as_the_archive_does() {
     let dir = tempfile::tempdir().unwrap();
@@ -917,9 +1009,13 @@ async fn a_datasette_source_answers_as_the_archive_does() {
                 "SLUICE__DATASETTE__PATHS",
                 sqlite.to_string_lossy().into_owned(),
             ),
-            // Not the specification's tables: the SQLite file holds them.
+            // Not the specification's tables nor the configuration: the SQLite file holds them.
             (
                 "SLUICE__SPECIFICATION__URL",
+                dir.path().to_string_lossy().into_owned(),
+            ),
+            (
+                "SLUICE__CONFIGURATION__URL",
                 dir.path().to_string_lossy().into_owned(),
             ),
         ],
@@ -932,6 +1028,10 @@ async fn a_datasette_source_answers_as_the_archive_does() {
         "/v1/specification/datasets/conservation-area",
         "/v2/specification/fields/reference",
         "/v2/resources?organisation=local-authority-eng:SWK",
+        "/v2/configuration/border",
+        "/v2/configuration/listed-building/sources",
+        "/v2/configuration/border/rules/column?limit=3",
+        "/v1/configuration/listed-building",
     ] {
         let (status, archive) = from_archive.get(path).await;
         assert_eq!(status, 200, "{path}: {archive}");

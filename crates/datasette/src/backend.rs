@@ -23,6 +23,9 @@ pub(crate) trait Database: Send + Sync {
     async fn scan(&self, table: &str, columns: &[&str]) -> Result<Vec<Vec<Json>>>;
 }
 
+/// How many table names are read at once while the databases are opened.
+const TABLES_AT_ONCE: usize = 10;
+
 /// Datasette-style databases, read as the metadata ports.
 pub struct Datasette {
     databases: Vec<Arc<dyn Database>>,
@@ -62,11 +65,26 @@ impl Datasette {
     async fn index(databases: Vec<Arc<dyn Database>>) -> Result<Self> {
         let mut tables = BTreeMap::new();
         for (index, database) in databases.iter().enumerate() {
-            let mut sql = Sql::new(database.placeholders());
-            sql.push("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')");
-            for row in database.query(&sql).await? {
-                if let Some(Json::String(name)) = row.into_iter().next() {
-                    tables.entry(name).or_insert(index);
+            // A few names at a time, after the last one read: a Datasette cuts any answer at its
+            // `max_returned_rows`, which may be fewer than a database has tables.
+            let mut last = String::new();
+            loop {
+                let mut sql = Sql::new(database.placeholders());
+                sql.push(
+                    "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name > ",
+                )
+                .bind(last.as_str())
+                .push(&format!(" ORDER BY name LIMIT {TABLES_AT_ONCE}"));
+                let rows = database.query(&sql).await?;
+                let read = rows.len();
+                for row in rows {
+                    if let Some(Json::String(name)) = row.into_iter().next() {
+                        last.clone_from(&name);
+                        tables.entry(name).or_insert(index);
+                    }
+                }
+                if read < TABLES_AT_ONCE {
+                    break;
                 }
             }
         }

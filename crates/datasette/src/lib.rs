@@ -6,7 +6,9 @@
 //! `message`), the performance tables (`provision_summary`, …) and `specification`
 //! (`specification`, `json`), and the collection log's `log` and `resource` (`entry_date`,
 //! `content_type`, …; lists in `datasets`, `organisations` and `endpoints` separated by `;`), and
-//! the specification's tables `dataset`, `field` and `dataset_field`. They are read either as SQLite files ([`Datasette::open_files`]) or
+//! the specification's tables `dataset`, `field` and `dataset_field`, and the pipeline
+//! configuration (`endpoint`, `source`, a table per kind of rule, and `configuration_file`; see
+//! `configuration_tables`). They are read either as SQLite files ([`Datasette::open_files`]) or
 //! through a running Datasette's JSON API ([`Datasette::open_http`]). Each table is looked up in
 //! whichever database holds it.
 //!
@@ -15,6 +17,7 @@
 
 mod backend;
 mod collection_log;
+mod configuration_tables;
 mod error;
 mod http;
 mod ports;

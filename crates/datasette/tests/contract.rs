@@ -7,12 +7,16 @@
 use sluice_datasette::Datasette;
 use sluice_domain::Error;
 use sluice_domain::metadata::{
-    CollectionFilters, CollectionLog, CollectionLogQuery, CountOrder, FilterValue, IssueCountQuery,
+    CollectionFilters, CollectionLog, CollectionLogQuery, CollectionName, ConfigurationQuery,
+    ConfigurationRepository, ConfigurationTable, CountOrder, FilterValue, IssueCountQuery,
     IssueFilters, IssueLog, IssueQuery, PerformanceQuery, PerformanceRepository, PerformanceTable,
-    ResourceQuery, SpecificationCatalog, SpecificationQuery, SpecificationRepository, Value,
+    ResourceQuery, RuleKind, SpecificationCatalog, SpecificationQuery, SpecificationRepository,
+    Value,
 };
 use sluice_domain::page::Page;
-use sluice_parquet::{ArchiveSettings, CsvCollectionLog, CsvSpecification, ParquetArchive};
+use sluice_parquet::{
+    ArchiveSettings, CsvCollectionLog, CsvConfiguration, CsvSpecification, ParquetArchive,
+};
 use sluice_test_support::{S3Server, fixtures};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -64,6 +68,7 @@ async fn legacy_copy() -> &'static Path {
                 .arg(&path)
                 .arg(collection_log())
                 .arg(fixtures().join("specification"))
+                .arg(fixtures().join("config"))
                 .status()
                 .expect("run python3");
             assert!(
@@ -138,6 +143,8 @@ struct Adapters {
     logs: Vec<(&'static str, Arc<dyn CollectionLog>)>,
     /// So have the specification's tables.
     catalogs: Vec<(&'static str, Arc<dyn SpecificationCatalog>)>,
+    /// And the pipeline configuration.
+    configurations: Vec<(&'static str, Arc<dyn ConfigurationRepository>)>,
     _datasette: DatasetteServer,
     _s3: S3Server,
 }
@@ -202,6 +209,17 @@ async fn adapters() -> Adapters {
                         None,
                     )
                     .unwrap(),
+                ),
+            ),
+            ("sqlite", files.clone()),
+            ("datasette", http.clone()),
+        ],
+        configurations: vec![
+            (
+                "csv",
+                Arc::new(
+                    CsvConfiguration::open(&fixtures().join("config").to_string_lossy(), None)
+                        .unwrap(),
                 ),
             ),
             ("sqlite", files),
@@ -447,8 +465,8 @@ async fn injection_shaped_values_match_nothing_on_every_adapter() {
 #[tokio::test]
 async fn a_datasette_that_pages_its_tables_is_read_to_the_end() {
     let copy = legacy_copy().await;
-    // Ten rows a page: the sixteen specifications take two pages of `next_url`. (Fewer rows than
-    // the copy has tables would cut the list of tables the adapter reads at start.)
+    // Ten rows a page: the sixteen specifications take two pages of `next_url`, and the copy's
+    // two dozen tables are listed in several answers.
     let server = DatasetteServer::start(
         copy,
         &[("max_returned_rows", "10"), ("default_page_size", "10")],
@@ -652,4 +670,33 @@ async fn the_specification_tables_are_the_same_from_every_adapter() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn the_configuration_is_the_same_from_every_adapter() {
+    let adapters = adapters().await;
+    let mut tables = vec![ConfigurationTable::Endpoints, ConfigurationTable::Sources];
+    tables.extend(RuleKind::ALL.into_iter().map(ConfigurationTable::Rules));
+    let mut rows_seen = 0;
+    for collection in ["border", "listed-building", "no-such-collection"] {
+        for table in &tables {
+            for (limit, offset) in [(100, 0), (2, 1)] {
+                let query = ConfigurationQuery {
+                    collection: CollectionName::parse(collection).unwrap(),
+                    table: *table,
+                    page: page(limit, offset),
+                };
+                let answer = same_everywhere!(adapters.configurations, |c| c.rows(&query));
+                match answer {
+                    Ok(paged) => rows_seen += paged.items.len(),
+                    Err(Error::NotFound { .. }) => {}
+                    Err(other) => panic!("{collection} {table}: {other:?}"),
+                }
+            }
+        }
+    }
+    assert!(
+        rows_seen > 10,
+        "the fixtures' configuration has rows to compare"
+    );
 }

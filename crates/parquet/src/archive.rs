@@ -1,18 +1,22 @@
 //! The archive: where it is, how its issue log is laid out, and the one DataFusion context that
 //! reads it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::object_store::{ObjectStore, ObjectStoreExt};
-use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, ident, lit};
 
+use crate::index_file::IndexFile;
 use crate::issue_partitions::PartitionCounts;
 use crate::issue_summary::SummaryIndex;
 use crate::small_files::SmallFiles;
@@ -38,6 +42,9 @@ pub struct ArchiveSettings {
     /// How much memory the decoded Parquet footers kept between queries may take. Each file's
     /// footer is otherwise read again (one more request to S3) whenever a query opens the file.
     pub footer_cache_bytes: usize,
+    /// A local folder where what is learnt of the archive's files (row counts, summaries) is
+    /// kept across restarts; `None` to learn it again in each process.
+    pub index_dir: Option<PathBuf>,
 }
 
 impl ArchiveSettings {
@@ -51,6 +58,7 @@ impl ArchiveSettings {
             specification_path: "data/specification".into(),
             listing_refresh: Duration::from_secs(60),
             footer_cache_bytes: 16 << 20,
+            index_dir: None,
         }
     }
 }
@@ -88,9 +96,9 @@ pub struct ParquetArchive {
     settings: ArchiveSettings,
     issue_layout: IssueLayout,
     /// Row counts of a partitioned issue log's partitions; `None` for a flat log.
-    partition_counts: Option<PartitionCounts>,
+    partition_counts: Option<Arc<PartitionCounts>>,
     /// Counts of each partition by field and issue type, made as queries need them.
-    summary_index: SummaryIndex,
+    summary_index: Arc<SummaryIndex>,
 }
 
 impl ParquetArchive {
@@ -161,14 +169,14 @@ impl ParquetArchive {
             settings,
             issue_layout: IssueLayout::Partitioned,
             partition_counts: None,
-            summary_index: SummaryIndex::default(),
+            summary_index: Arc::default(),
         };
         archive.issue_layout = archive.detect_issue_layout().await?;
         archive.register_issue_log().await?;
         if archive.issue_layout == IssueLayout::Partitioned {
             let url = ListingTableUrl::parse(archive.issue_folder())?;
             let store = archive.ctx.runtime_env().object_store(url.object_store())?;
-            archive.partition_counts = Some(PartitionCounts::new(
+            archive.partition_counts = Some(Arc::new(PartitionCounts::new(
                 store,
                 url.prefix().clone(),
                 archive.settings.listing_refresh,
@@ -177,7 +185,20 @@ impl ParquetArchive {
                     .runtime_env()
                     .cache_manager
                     .get_file_metadata_cache(),
-            ));
+                archive
+                    .ctx
+                    .runtime_env()
+                    .cache_manager
+                    .get_list_files_cache(),
+            )));
+        }
+        if let Some(folder) = &archive.settings.index_dir {
+            let index = IndexFile::new(folder, &archive.root);
+            index.load(archive.partition_counts.as_deref(), &archive.summary_index);
+            index.keep(
+                archive.partition_counts.as_ref().map(Arc::downgrade),
+                Arc::downgrade(&archive.summary_index),
+            );
         }
         tracing::info!(archive = %archive.settings.url, issue_layout = ?archive.issue_layout, "archive opened");
         Ok(archive)
@@ -216,7 +237,7 @@ impl ParquetArchive {
     }
 
     pub(crate) fn partition_counts(&self) -> Option<&PartitionCounts> {
-        self.partition_counts.as_ref()
+        self.partition_counts.as_deref()
     }
 
     pub(crate) fn context(&self) -> &SessionContext {
@@ -231,14 +252,49 @@ impl ParquetArchive {
     /// the order they were written: what a row's position in its file is counted from. Cheap:
     /// the context shares the archive's runtime (object stores, listing and footer caches).
     pub(crate) async fn issue_frame_in_file_order(&self) -> Result<DataFrame> {
+        let ordered = self.file_order_context();
+        ordered.register_table(ISSUE_TABLE, self.ctx.table_provider(ISSUE_TABLE).await?)?;
+        Ok(ordered.table(ISSUE_TABLE).await?)
+    }
+
+    /// One partition of a partitioned issue log (its folder's files alone, so a query plans
+    /// over a handful of files, not the whole log's), read as
+    /// [`Self::issue_frame_in_file_order`] reads the log, with its dataset and resource as
+    /// columns. `dataset` and `resource` are plain names.
+    pub(crate) async fn partition_in_file_order(
+        &self,
+        dataset: &str,
+        resource: &str,
+    ) -> Result<DataFrame> {
+        let url = ListingTableUrl::parse(format!(
+            "{}/dataset={dataset}/resource={resource}/",
+            self.issue_folder().trim_end_matches('/')
+        ))?;
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(Arc::new(Schema::new(issue_columns())));
+        let table = ListingTable::try_new(config)?;
+        let frame = self.file_order_context().read_table(Arc::new(table))?;
+        let mut columns = vec![
+            lit(dataset).alias("dataset"),
+            lit(resource).alias("resource"),
+        ];
+        columns.extend(issue_columns().iter().map(|f| ident(f.name())));
+        Ok(frame.select(columns)?)
+    }
+
+    /// A context that reads each table as one stream, file after file in path order and each
+    /// file's rows in the order they were written. Cheap: it shares the archive's runtime
+    /// (object stores, listing and footer caches).
+    fn file_order_context(&self) -> SessionContext {
         let config = SessionConfig::new()
             .with_information_schema(false)
             .with_collect_statistics(false)
             .with_target_partitions(1)
             .with_repartition_file_scans(false);
-        let ordered = SessionContext::new_with_config_rt(config, self.ctx.runtime_env());
-        ordered.register_table(ISSUE_TABLE, self.ctx.table_provider(ISSUE_TABLE).await?)?;
-        Ok(ordered.table(ISSUE_TABLE).await?)
+        SessionContext::new_with_config_rt(config, self.ctx.runtime_env())
     }
 
     /// Whether a single file exists in the archive.

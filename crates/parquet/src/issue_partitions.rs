@@ -7,20 +7,22 @@
 //! from scanning rows.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
-use datafusion::execution::cache::cache_manager::FileMetadataCache;
+use datafusion::execution::cache::cache_manager::{FileMetadataCache, ListFilesCache};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
+use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
 
-/// Footers read at once while a dataset is first counted.
-const FOOTER_READS: usize = 16;
+/// Footers read at once while a dataset is first counted: on S3 each is a round trip of tens of
+/// milliseconds, so a dataset of a thousand files is counted in a few dozen round trips.
+const FOOTER_READS: usize = 64;
 
 /// One partition of a dataset's issue log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,10 +36,11 @@ pub(crate) struct Partition {
 
 /// A file as listed: its identity for the footer cache is its path, size and last change.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct FileVersion {
-    path: Path,
-    size: u64,
-    modified: i64,
+pub(crate) struct FileVersion {
+    pub path: Path,
+    pub size: u64,
+    /// Nanoseconds since 1970.
+    pub modified: i64,
 }
 
 impl From<&ObjectMeta> for FileVersion {
@@ -63,8 +66,13 @@ pub(crate) struct PartitionCounts {
     /// The datasets as listed, and when.
     datasets: Mutex<Option<(Instant, Option<Vec<String>>)>>,
     footers: Mutex<HashMap<FileVersion, u64>>,
+    /// How many row counts were read from footers: what the index file has to catch up with.
+    learnt: AtomicU64,
     /// The context's footer cache: footers read here serve its scans, and the other way round.
     metadata_cache: Arc<FileMetadataCache>,
+    /// The context's listings, forgotten when a listing here finds a dataset changed: a query
+    /// then never reads an older listing than the one its dataset's version was taken from.
+    context_listings: Option<Arc<ListFilesCache>>,
 }
 
 /// Whether a value is written the same in a folder name as in the data, so that the folder
@@ -93,16 +101,35 @@ impl PartitionCounts {
         folder: Path,
         refresh: Duration,
         metadata_cache: Arc<FileMetadataCache>,
+        context_listings: Option<Arc<ListFilesCache>>,
     ) -> Self {
         Self {
             store,
             folder,
             refresh,
             metadata_cache,
+            context_listings,
             listings: Mutex::new(HashMap::new()),
             datasets: Mutex::new(None),
             footers: Mutex::new(HashMap::new()),
+            learnt: AtomicU64::new(0),
         }
+    }
+
+    /// Row counts known from before (the index file), as if their footers had been read.
+    pub fn learn_footers(&self, known: impl IntoIterator<Item = (FileVersion, u64)>) {
+        self.footers.lock().unwrap().extend(known);
+    }
+
+    /// Every row count known, by file.
+    pub fn known_footers(&self) -> Vec<(FileVersion, u64)> {
+        let footers = self.footers.lock().unwrap();
+        footers.iter().map(|(f, rows)| (f.clone(), *rows)).collect()
+    }
+
+    /// How many row counts were read from footers so far.
+    pub fn learnt(&self) -> u64 {
+        self.learnt.load(Ordering::Relaxed)
     }
 
     /// The partitions of `dataset` (a [`plain`] value) in ascending order of resource, or `None`
@@ -121,6 +148,13 @@ impl PartitionCounts {
         };
         let partitions = Arc::new(partitions);
         let mut listings = self.listings.lock().unwrap();
+        // A dataset listed here for the first time may have been listed by the context before.
+        let changed = listings
+            .get(dataset)
+            .is_none_or(|(_, before)| before != &partitions);
+        if changed && let Some(context_listings) = &self.context_listings {
+            context_listings.clear();
+        }
         if listings.len() >= MAX_LISTINGS {
             listings.retain(|_, (listed, _)| listed.elapsed() < self.refresh);
             if listings.len() >= MAX_LISTINGS {
@@ -209,11 +243,9 @@ impl PartitionCounts {
             .map(|(resource, files)| {
                 let mut versions: Vec<FileVersion> = files.iter().map(FileVersion::from).collect();
                 versions.sort_by(|a, b| a.path.cmp(&b.path));
-                let mut hasher = std::hash::DefaultHasher::new();
-                versions.hash(&mut hasher);
                 Partition {
                     rows: versions.iter().map(|f| rows[f]).sum(),
-                    fingerprint: hasher.finish(),
+                    fingerprint: fingerprint(&versions),
                     resource,
                 }
             })
@@ -251,6 +283,8 @@ impl PartitionCounts {
             .buffer_unordered(FOOTER_READS)
             .try_collect()
             .await?;
+        self.learnt.fetch_add(read.len() as u64, Ordering::Relaxed);
+        metrics::counter!("sluice_archive_footers_read_total").increment(read.len() as u64);
         let mut cache = self.footers.lock().unwrap();
         for (file, rows) in read {
             cache.insert(file.clone(), rows);
@@ -258,6 +292,24 @@ impl PartitionCounts {
         }
         Ok(known)
     }
+}
+
+/// The identity of a partition's files, the same in every process and every build (it is kept
+/// on disk in the index file), unlike the standard library's hashers.
+fn fingerprint(files: &[FileVersion]) -> u64 {
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(file.path.as_ref().as_bytes());
+        hasher.update([0]);
+        hasher.update(file.size.to_le_bytes());
+        hasher.update(file.modified.to_le_bytes());
+    }
+    let digest = hasher.finalize();
+    u64::from_le_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a SHA-256 digest has 32 bytes"),
+    )
 }
 
 /// Which partitions hold the rows `offset..offset + limit` of their concatenation, and how many

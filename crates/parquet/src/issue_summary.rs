@@ -9,18 +9,20 @@
 //! refresh as they do everywhere else.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::prelude::{ident, lit};
+use serde::{Deserialize, Serialize};
 use sluice_domain::metadata::{FilterValue, IssueColumn, IssueFilters};
 
 use crate::ParquetArchive;
 use crate::arrow_values::{integers, strings};
-use crate::issue_partitions::Partition;
+use crate::issue_partitions::{Partition, PartitionCounts};
 
 /// One group of a partition's summary.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Group {
     pub field: Option<String>,
     pub issue_type: Option<String>,
@@ -71,9 +73,48 @@ type Kept = (u64, Arc<Vec<Group>>);
 #[derive(Default)]
 pub(crate) struct SummaryIndex {
     summaries: Mutex<HashMap<String, HashMap<String, Kept>>>,
+    /// How many summaries were made: what the index file has to catch up with.
+    learnt: AtomicU64,
 }
 
+/// A summary as kept on disk: dataset, resource, fingerprint and groups.
+pub(crate) type KnownSummary = (String, String, u64, Arc<Vec<Group>>);
+
 impl SummaryIndex {
+    /// Summaries made before (the index file), as if they had been made now.
+    pub fn learn(&self, known: impl IntoIterator<Item = KnownSummary>) {
+        let mut summaries = self.summaries.lock().unwrap();
+        for (dataset, resource, fingerprint, groups) in known {
+            summaries
+                .entry(dataset)
+                .or_default()
+                .insert(resource, (fingerprint, groups));
+        }
+    }
+
+    /// Every summary kept.
+    pub fn known(&self) -> Vec<KnownSummary> {
+        let summaries = self.summaries.lock().unwrap();
+        summaries
+            .iter()
+            .flat_map(|(dataset, of_dataset)| {
+                of_dataset.iter().map(|(resource, (fingerprint, groups))| {
+                    (
+                        dataset.clone(),
+                        resource.clone(),
+                        *fingerprint,
+                        groups.clone(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// How many summaries were made so far.
+    pub fn learnt(&self) -> u64 {
+        self.learnt.load(Ordering::Relaxed)
+    }
+
     /// The summary of each of `partitions` of `dataset` that is kept and still fits its files.
     fn get(&self, dataset: &str, partitions: &[&Partition]) -> Vec<Option<Arc<Vec<Group>>>> {
         let summaries = self.summaries.lock().unwrap();
@@ -90,6 +131,7 @@ impl SummaryIndex {
     }
 
     fn put(&self, dataset: &str, partition: &Partition, groups: Arc<Vec<Group>>) {
+        self.learnt.fetch_add(1, Ordering::Relaxed);
         let mut summaries = self.summaries.lock().unwrap();
         let kept: usize = summaries.values().map(HashMap::len).sum();
         if kept >= MAX_SUMMARIES {
@@ -103,16 +145,16 @@ impl SummaryIndex {
 }
 
 impl ParquetArchive {
-    /// The summaries of every partition of the datasets `filters` name (of every dataset when
-    /// it names none), in dataset then resource order; `None` when the log is flat or a name
+    /// The partition counts of a partitioned log and the datasets `filters` name (every dataset
+    /// when it names none), in order; `None` when the log is flat or a dataset or resource name
     /// is not plain, which only the general path reads right.
     ///
     /// # Errors
-    /// `DataFusion` when the archive cannot be listed or read.
-    pub(crate) async fn summaries(
+    /// `DataFusion` when the archive cannot be listed.
+    pub(crate) async fn partitioned_datasets(
         &self,
         filters: &IssueFilters,
-    ) -> crate::Result<Option<Vec<Summary>>> {
+    ) -> crate::Result<Option<(&PartitionCounts, Vec<String>)>> {
         let Some(counts) = self.partition_counts() else {
             return Ok(None);
         };
@@ -130,14 +172,27 @@ impl ParquetArchive {
             named.sort();
             named
         };
-        if !datasets
+        let plain = datasets
             .iter()
             .map(String::as_str)
             .chain(filters.resource.iter().map(FilterValue::as_str))
-            .all(crate::issue_partitions::plain)
-        {
+            .all(crate::issue_partitions::plain);
+        Ok(plain.then_some((counts, datasets)))
+    }
+
+    /// The summaries of every partition of the datasets `filters` name (of every dataset when
+    /// it names none), in dataset then resource order; `None` when the log is flat or a name
+    /// is not plain, which only the general path reads right.
+    ///
+    /// # Errors
+    /// `DataFusion` when the archive cannot be listed or read.
+    pub(crate) async fn summaries(
+        &self,
+        filters: &IssueFilters,
+    ) -> crate::Result<Option<Vec<Summary>>> {
+        let Some((counts, datasets)) = self.partitioned_datasets(filters).await? else {
             return Ok(None);
-        }
+        };
         let mut all = Vec::new();
         for dataset in datasets {
             let Some(partitions) = counts.of(&dataset).await? else {
@@ -201,6 +256,8 @@ impl ParquetArchive {
             )?
             .collect()
             .await?;
+        metrics::counter!("sluice_archive_partitions_summarised_total")
+            .increment(partitions.len() as u64);
         let mut groups: HashMap<String, Vec<Group>> = HashMap::new();
         for batch in &batches {
             let resource = strings(batch, 0)?;

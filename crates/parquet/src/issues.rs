@@ -85,9 +85,11 @@ fn filtered(frame: DataFrame, filters: &IssueFilters) -> crate::Result<DataFrame
 
 /// The rows before a page and the partitions it falls in, with the page's total.
 struct PageSpan {
+    dataset: String,
     total: u64,
-    /// The page's partitions, in order; empty when the page is past the end.
-    resources: Vec<String>,
+    /// The page's partitions, in order, each with how many of its rows match; empty when the
+    /// page is past the end.
+    resources: Vec<(String, u64)>,
     /// How many rows of the result come before the first of them.
     before: u64,
 }
@@ -132,9 +134,14 @@ impl ParquetArchive {
         let (offset, limit) = (query.page().offset(), query.page().limit());
         let (resources, before) =
             covering(rows.iter().map(|(r, n)| (r.as_str(), *n)), offset, limit);
+        let matching: HashMap<&str, u64> = rows.iter().map(|(r, n)| (r.as_str(), *n)).collect();
         Ok(Some(PageSpan {
+            dataset: dataset.as_str().to_owned(),
             total,
-            resources: resources.into_iter().map(str::to_owned).collect(),
+            resources: resources
+                .into_iter()
+                .map(|r| (r.to_owned(), matching[r]))
+                .collect(),
             before,
         }))
     }
@@ -166,6 +173,49 @@ impl ParquetArchive {
             }
         }
         Ok(rows)
+    }
+
+    /// The rows `offset..offset + limit` of the partitions of `span`: each partition is read
+    /// alone in file order, from the first row of the page it holds, for as many rows as it
+    /// holds; nothing is sorted, and no other partition is planned or opened.
+    async fn page_of_partitions(
+        &self,
+        span: &PageSpan,
+        filters: &IssueFilters,
+        offset: usize,
+        limit: usize,
+    ) -> crate::Result<Vec<IssueRow>> {
+        // Dataset and resource are the partition's; the other filters are read.
+        let within = IssueFilters {
+            dataset: Vec::new(),
+            resource: Vec::new(),
+            ..filters.clone()
+        };
+        let mut skip = offset.saturating_sub(usize::try_from(span.before).unwrap_or(usize::MAX));
+        let mut wanted = limit;
+        let mut items = Vec::with_capacity(limit);
+        for (resource, rows) in &span.resources {
+            let rows = usize::try_from(*rows).unwrap_or(usize::MAX);
+            if wanted == 0 {
+                break;
+            }
+            if skip >= rows {
+                skip -= rows;
+                continue;
+            }
+            let frame = self
+                .partition_in_file_order(&span.dataset, resource)
+                .await?;
+            let batches = filtered(frame, &within)?
+                .limit(skip, Some(wanted))?
+                .collect()
+                .await?;
+            let read = issue_rows(&batches)?;
+            wanted = wanted.saturating_sub(read.len());
+            items.extend(read);
+            skip = 0;
+        }
+        Ok(items)
     }
 
     /// A page of a frame read in file order (one stream).
@@ -341,32 +391,17 @@ fn issue_rows(batches: &[RecordBatch]) -> crate::Result<Vec<IssueRow>> {
 #[async_trait]
 impl IssueLog for ParquetArchive {
     async fn issues(&self, query: &IssueQuery) -> sluice_domain::Result<Paged<IssueRow>> {
-        let frame = self.filtered_issues(query.filters()).await?;
         let (offset, limit) = query.page().window();
         if let Some(span) = self.page_span(query).await? {
-            if span.resources.is_empty() {
-                return Ok(Paged {
-                    items: Vec::new(),
-                    total: span.total,
-                });
-            }
-            // Only the page's partitions are sorted; the rows before them are skipped by count.
-            let partitions =
-                ident("resource").in_list(span.resources.into_iter().map(lit).collect(), false);
-            let skip = offset.saturating_sub(usize::try_from(span.before).unwrap_or(usize::MAX));
-            let in_order = self.filtered_issues_in_file_order(query.filters()).await?;
             let items = self
-                .page_in_file_order(
-                    in_order.filter(partitions).map_err(crate::Error::from)?,
-                    skip,
-                    limit,
-                )
+                .page_of_partitions(&span, query.filters(), offset, limit)
                 .await?;
             return Ok(Paged {
                 items,
                 total: span.total,
             });
         }
+        let frame = self.filtered_issues(query.filters()).await?;
         // The count and the page are independent scans; run them side by side.
         let in_order = self.filtered_issues_in_file_order(query.filters()).await?;
         let (total, items) = tokio::try_join!(
@@ -389,6 +424,10 @@ impl IssueLog for ParquetArchive {
                 Ok(issue_rows(std::slice::from_ref(&batch))?)
             });
         Ok(Box::pin(batches))
+    }
+
+    async fn version(&self, filters: &IssueFilters) -> sluice_domain::Result<Option<String>> {
+        Ok(self.issue_version(filters).await?)
     }
 
     async fn issue_counts(
@@ -442,5 +481,77 @@ impl IssueLog for ParquetArchive {
             }
         }
         Ok(Paged::cut(groups, query.page()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ArchiveSettings;
+    use crate::test_archive::write_issues;
+    use sluice_domain::page::Page;
+
+    #[tokio::test]
+    async fn pages_across_partitions_hold_the_rows_of_each_file_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log/issue/dataset=d");
+        let fields: Vec<String> = (0..7).map(|i| format!("f{i}")).collect();
+        let first: Vec<&str> = fields.iter().map(String::as_str).collect();
+        write_issues(&log.join("resource=r1"), &first);
+        write_issues(&log.join("resource=r2"), &first[..5]);
+        let archive = ParquetArchive::open(ArchiveSettings::at(dir.path().to_string_lossy()))
+            .await
+            .unwrap();
+        // Every row in the page order: r1's seven, then r2's five, each in its file's order.
+        let every: Vec<(String, i64, String)> = [("r1", 7), ("r2", 5)]
+            .iter()
+            .flat_map(|(r, n)| {
+                (1..=*n).map(move |line| {
+                    let kind = if line % 3 == 0 { "missing" } else { "invalid" };
+                    ((*r).to_owned(), line, kind.to_owned())
+                })
+            })
+            .collect();
+        for issue_type in [None, Some("missing"), Some("invalid")] {
+            let expected: Vec<_> = every
+                .iter()
+                .filter(|(_, _, kind)| issue_type.is_none_or(|t| t == kind))
+                .collect();
+            for (offset, limit) in [(0, 3), (2, 3), (5, 4), (6, 10), (11, 5), (30, 5)] {
+                let filters = IssueFilters {
+                    dataset: FilterValue::list("dataset", vec!["d".into()]).unwrap(),
+                    issue_type: FilterValue::list(
+                        "issue_type",
+                        issue_type.map(str::to_owned).into_iter().collect(),
+                    )
+                    .unwrap(),
+                    ..IssueFilters::default()
+                };
+                let page = Page::new(Some(limit), Some(offset)).unwrap();
+                let answer = archive
+                    .issues(&IssueQuery::new(filters, page).unwrap())
+                    .await
+                    .unwrap();
+                let got: Vec<_> = answer
+                    .items
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.resource.clone(),
+                            r.line_number.unwrap(),
+                            r.issue_type.clone().unwrap(),
+                        )
+                    })
+                    .collect();
+                let want: Vec<_> = expected
+                    .iter()
+                    .skip(offset as usize)
+                    .take(limit as usize)
+                    .map(|row| (*row).clone())
+                    .collect();
+                assert_eq!(got, want, "{issue_type:?} {offset}+{limit}");
+                assert_eq!(answer.total, expected.len() as u64);
+            }
+        }
     }
 }

@@ -21,13 +21,17 @@ mod collection_log;
 mod configuration;
 mod csv_folder;
 mod error;
+mod index_file;
 mod issue_partitions;
 mod issue_summary;
+mod issue_version;
 mod issues;
 mod performance;
 mod small_files;
 mod specification;
 mod specification_tables;
+#[cfg(test)]
+mod test_archive;
 
 pub use archive::{ArchiveSettings, IssueLayout, ParquetArchive};
 pub use collection_log::CsvCollectionLog;

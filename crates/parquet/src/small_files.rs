@@ -6,6 +6,9 @@
 //! The first read of a small file fetches it whole, and later reads of any range of it are served
 //! from memory until the entry is as old as the archive's listing refresh: a replaced file shows
 //! within that time, as new files do. Large files, and reads with conditions, go to the store.
+//!
+//! Whether a file is small is known from the listing that found it (a query lists before it
+//! reads), so a first read is one request, not a `HEAD` and then a `GET`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -40,7 +43,43 @@ pub(crate) struct SmallFiles {
     /// The most bytes kept; past it the oldest entries go.
     budget: u64,
     kept: Mutex<HashMap<Path, (Instant, Kept)>>,
+    /// Each file's size and version as its folder was last listed.
+    listed: Arc<Listed>,
 }
+
+/// Files as listings found them, trusted for as long as a listing is.
+struct Listed {
+    fresh: Duration,
+    files: Mutex<HashMap<Path, (Instant, ObjectMeta)>>,
+}
+
+impl Listed {
+    fn remember<'a>(&self, metas: impl IntoIterator<Item = &'a ObjectMeta>) {
+        let mut files = self.files.lock().unwrap();
+        if files.len() >= MAX_LISTED {
+            files.retain(|_, (at, _)| at.elapsed() < self.fresh);
+            if files.len() >= MAX_LISTED {
+                files.clear();
+            }
+        }
+        let now = Instant::now();
+        for meta in metas {
+            files.insert(meta.location.clone(), (now, meta.clone()));
+        }
+    }
+
+    fn get(&self, location: &Path) -> Option<ObjectMeta> {
+        self.files
+            .lock()
+            .unwrap()
+            .get(location)
+            .filter(|(at, _)| at.elapsed() < self.fresh)
+            .map(|(_, meta)| meta.clone())
+    }
+}
+
+/// The most listed files remembered; past it the stale go, then all (a listing is taken again).
+const MAX_LISTED: usize = 1 << 20;
 
 impl SmallFiles {
     pub(crate) fn new(inner: Arc<dyn ObjectStore>, fresh: Duration, budget: u64) -> Self {
@@ -49,6 +88,18 @@ impl SmallFiles {
             fresh,
             budget,
             kept: Mutex::new(HashMap::new()),
+            listed: Arc::new(Listed {
+                fresh,
+                files: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The file's size and version from a fresh listing, or from the store.
+    async fn meta(&self, location: &Path) -> Result<ObjectMeta> {
+        match self.listed.get(location) {
+            Some(meta) => Ok(meta),
+            None => self.inner.head(location).await,
         }
     }
 
@@ -88,24 +139,34 @@ impl SmallFiles {
     /// The file whole, from memory or fetched now; `None` when it is too large to keep.
     async fn whole(&self, location: &Path) -> Result<Option<(ObjectMeta, Bytes)>> {
         match self.lookup(location) {
-            Some(Kept::Whole(meta, bytes)) => return Ok(Some((meta, bytes))),
+            // Unless a newer listing shows the file replaced since.
+            Some(Kept::Whole(meta, bytes))
+                if self
+                    .listed
+                    .get(location)
+                    .is_none_or(|listed| same_version(&listed, &meta)) =>
+            {
+                return Ok(Some((meta, bytes)));
+            }
             Some(Kept::Large) => return Ok(None),
-            None => {}
+            _ => {}
         }
-        let meta = self.inner.head(location).await?;
-        if meta.size > SMALL_FILE_BYTES {
+        if self.meta(location).await?.size > SMALL_FILE_BYTES {
             self.keep(location, Kept::Large);
             return Ok(None);
         }
-        let bytes = self
-            .inner
-            .get_opts(location, GetOptions::default())
-            .await?
-            .bytes()
-            .await?;
+        let got = self.inner.get_opts(location, GetOptions::default()).await?;
+        // The version read, which a listing may not have caught up with.
+        let meta = got.meta.clone();
+        let bytes = got.bytes().await?;
         self.keep(location, Kept::Whole(meta.clone(), bytes.clone()));
         Ok(Some((meta, bytes)))
     }
+}
+
+/// Whether two descriptions of a file are of the same version of it.
+fn same_version(a: &ObjectMeta, b: &ObjectMeta) -> bool {
+    a.size == b.size && a.last_modified == b.last_modified && a.e_tag == b.e_tag
 }
 
 impl fmt::Display for SmallFiles {
@@ -180,11 +241,21 @@ impl ObjectStore for SmallFiles {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        self.inner.list(prefix)
+        let listed = self.listed.clone();
+        self.inner
+            .list(prefix)
+            .inspect(move |meta| {
+                if let Ok(meta) = meta {
+                    listed.remember([meta]);
+                }
+            })
+            .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        self.inner.list_with_delimiter(prefix).await
+        let listed = self.inner.list_with_delimiter(prefix).await?;
+        self.listed.remember(&listed.objects);
+        Ok(listed)
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
@@ -221,6 +292,57 @@ mod tests {
         // Once stale, the store is asked again.
         tokio::time::sleep(Duration::from_millis(350)).await;
         assert!(cached.get_range(&path, 2..5).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_listed_file_is_known_by_its_listing_until_the_listing_is_stale() {
+        let inner = Arc::new(InMemory::new());
+        let path = Path::from("log/issue/a.parquet");
+        inner
+            .put(&path, PutPayload::from_static(b"0123456789"))
+            .await
+            .unwrap();
+        let cached = SmallFiles::new(inner.clone(), Duration::from_millis(300), 1 << 20);
+        assert!(cached.listed.get(&path).is_none());
+        let listed: Vec<_> = cached.list(Some(&Path::from("log"))).collect().await;
+        assert_eq!(listed.len(), 1);
+        assert_eq!(cached.listed.get(&path).map(|m| m.size), Some(10));
+        cached.listed.files.lock().unwrap().clear();
+        cached
+            .list_with_delimiter(Some(&Path::from("log/issue")))
+            .await
+            .unwrap();
+        assert_eq!(cached.listed.get(&path).map(|m| m.size), Some(10));
+        // Read by the listing's size: one request, the file whole.
+        assert_eq!(cached.get_range(&path, 2..5).await.unwrap(), "234");
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(
+            cached.listed.get(&path).is_none(),
+            "stale listings are not trusted"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_kept_file_a_newer_listing_shows_replaced_is_read_again() {
+        let inner = Arc::new(InMemory::new());
+        let path = Path::from("log/issue/a.parquet");
+        inner
+            .put(&path, PutPayload::from_static(b"old"))
+            .await
+            .unwrap();
+        let cached = SmallFiles::new(inner.clone(), Duration::from_secs(60), 1 << 20);
+        assert_eq!(cached.get_range(&path, 0..3).await.unwrap(), "old");
+        inner
+            .put(&path, PutPayload::from_static(b"new!"))
+            .await
+            .unwrap();
+        assert_eq!(
+            cached.get_range(&path, 0..3).await.unwrap(),
+            "old",
+            "kept while no listing says otherwise"
+        );
+        let _: Vec<_> = cached.list(Some(&Path::from("log"))).collect().await;
+        assert_eq!(cached.get_range(&path, 0..4).await.unwrap(), "new!");
     }
 
     #[tokio::test]

@@ -1,7 +1,6 @@
 //! Which source answers the pipeline metadata endpoints: Datasette-style databases when they are
-//! configured (the specification's tables too, when they hold them), the Parquet collection
-//! archive and the CSV folders otherwise; the pipeline configuration always comes from its CSV
-//! folders.
+//! configured (the specification's tables and the pipeline configuration too, when they hold
+//! them), the Parquet collection archive and the CSV folders otherwise.
 
 use sluice_datasette::Datasette;
 use sluice_domain::metadata::{ConfigurationRepository, SpecificationCatalog};
@@ -53,10 +52,17 @@ async fn ports(settings: &Settings) -> Result<MetadataPorts, StartError> {
         } else {
             catalog
         };
+        let configuration_tables = datasette.holds_the_configuration_tables();
+        let configuration: Arc<dyn ConfigurationRepository> = if configuration_tables {
+            datasette.clone()
+        } else {
+            configuration
+        };
         tracing::info!(
             files = paths.len(),
             urls = urls.len(),
             specification_tables,
+            configuration_tables,
             "metadata from Datasette"
         );
         return Ok(MetadataPorts {

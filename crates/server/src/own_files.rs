@@ -121,6 +121,13 @@ pub fn protect(
         }
     }
     own.extend(settings.datasette.paths());
+    // What Sluice learnt of the archive: a flow that rewrote it could make counts lie.
+    if let Some(index) = settings.archive.index_dir() {
+        std::fs::create_dir_all(index).map_err(|e| {
+            StartError::Settings(format!("creating archive.index_dir {index}: {e}"))
+        })?;
+        own.push(PathBuf::from(index));
+    }
     // The key data store passwords are sealed with: no store may read it.
     if !settings.secrets.key_file.is_empty() {
         own.push(PathBuf::from(&settings.secrets.key_file));

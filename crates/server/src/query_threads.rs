@@ -11,9 +11,10 @@
 use async_trait::async_trait;
 use sluice_domain::metadata::{
     CollectionLog, CollectionLogQuery, ConfigurationQuery, ConfigurationRepository, DatasetEntry,
-    DatasetSpecification, FieldEntry, IssueBatches, IssueCount, IssueCountQuery, IssueLog,
-    IssueQuery, IssueRow, Paged, PerformanceQuery, PerformanceRepository, PerformanceTable, Record,
-    ResourceQuery, SpecificationCatalog, SpecificationQuery, SpecificationRepository,
+    DatasetSpecification, FieldEntry, IssueBatches, IssueCount, IssueCountQuery, IssueFilters,
+    IssueLog, IssueQuery, IssueRow, Paged, PerformanceQuery, PerformanceRepository,
+    PerformanceTable, Record, ResourceQuery, SpecificationCatalog, SpecificationQuery,
+    SpecificationRepository,
 };
 use sluice_domain::services::MetadataPorts;
 use sluice_domain::{Error, Result};
@@ -164,6 +165,13 @@ impl<P: IssueLog + ?Sized + 'static> IssueLog for OnThreads<P> {
     async fn issue_counts(&self, query: &IssueCountQuery) -> Result<Paged<IssueCount>> {
         self.call(query.clone(), |port, query| async move {
             port.issue_counts(&query).await
+        })
+        .await
+    }
+
+    async fn version(&self, filters: &IssueFilters) -> Result<Option<String>> {
+        self.call(filters.clone(), |port, filters| async move {
+            port.version(&filters).await
         })
         .await
     }

@@ -252,6 +252,10 @@ pub struct ArchiveSettings {
     pub listing_refresh_secs: u64,
     /// How much memory the Parquet footers kept between queries may take.
     pub footer_cache_mb: usize,
+    /// A local folder where what Sluice learns of the archive's files is kept across restarts;
+    /// empty to learn it again in each process.
+    #[serde(default)]
+    pub index_dir: String,
 }
 
 impl ArchiveSettings {
@@ -264,7 +268,13 @@ impl ArchiveSettings {
             specification_path: self.specification_path.clone(),
             listing_refresh: std::time::Duration::from_secs(self.listing_refresh_secs),
             footer_cache_bytes: self.footer_cache_mb.saturating_mul(1 << 20),
+            index_dir: self.index_dir().map(PathBuf::from),
         }
+    }
+
+    /// The archive index's folder, when one is set.
+    pub fn index_dir(&self) -> Option<&str> {
+        Some(self.index_dir.trim()).filter(|dir| !dir.is_empty())
     }
 }
 

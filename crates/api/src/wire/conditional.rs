@@ -1,6 +1,11 @@
 //! Conditional reads: every successful `GET` answer carries a strong `ETag` (a hash of its body),
 //! and a request whose `If-None-Match` names it gets `304 Not Modified` without the body, so a
 //! client polling a flow or a page moves no bytes until something changed.
+//!
+//! A handler that knows the version of what its answer is read from tags the answer itself
+//! ([`tagged`]) and answers [`not_modified`] before reading anything when the client's tag is
+//! current ([`is_current`]); such answers (exports included, which are never hashed) pass
+//! through the middleware as they are.
 
 use actix_web::body::{BodySize, BoxBody, MessageBody, to_bytes};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -56,6 +61,28 @@ pub async fn conditional_get(
         req,
         response.set_body(BoxBody::new(bytes)),
     ))
+}
+
+/// Whether `req`'s `If-None-Match` names `tag`: the client holds the answer `tag` stands for.
+pub(crate) fn is_current(req: &actix_web::HttpRequest, tag: &str) -> bool {
+    req.headers()
+        .get(IF_NONE_MATCH)
+        .is_some_and(|wanted| matches(wanted, tag))
+}
+
+/// A `304 Not Modified` for the answer `tag` stands for.
+pub(crate) fn not_modified(tag: &str) -> HttpResponse {
+    HttpResponse::NotModified()
+        .insert_header((ETAG, tag.to_owned()))
+        .finish()
+}
+
+/// `response` with `tag` as its `ETag` (the middleware leaves a tagged answer as it is).
+pub(crate) fn tagged(mut response: HttpResponse, tag: Option<&str>) -> HttpResponse {
+    if let Some(value) = tag.and_then(|t| HeaderValue::from_str(t).ok()) {
+        response.headers_mut().insert(ETAG, value);
+    }
+    response
 }
 
 /// Whether an `If-None-Match` list names `tag` (or is `*`); weak tags compare by their value, as

@@ -369,6 +369,88 @@ async fn an_export_streams_every_matching_issue_as_csv_or_ndjson() {
 }
 
 #[actix_web::test]
+async fn a_parquet_export_is_one_file_of_typed_columns() {
+    use arrow_array::{Array, Int64Array, StringArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let app = app_with(Arc::new(MemoryStore::default()), metadata()).await;
+    let request = test::TestRequest::get()
+        .uri("/v2/issues?dataset=border&dataset=tree")
+        .insert_header(("accept", "application/vnd.apache.parquet"))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers().get("content-type").unwrap(),
+        "application/vnd.apache.parquet"
+    );
+    let file = test::read_body(response).await;
+    let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(batches.len(), 1, "five issues are one batch");
+    let batch = &batches[0];
+    let names: Vec<_> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "dataset",
+            "resource",
+            "line_number",
+            "entry_number",
+            "field",
+            "issue_type",
+            "value",
+            "message"
+        ]
+    );
+    let text = |i: usize| {
+        let column = batch
+            .column(i)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        (0..column.len())
+            .map(|row| column.is_valid(row).then(|| column.value(row).to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let lines = batch
+        .column(2)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    assert_eq!(lines.values().to_vec(), [1, 2, 3, 4, 5]);
+    let resources: Vec<_> = ["r1", "r1", "r2", "r3", "r4"]
+        .map(|r| Some(r.to_owned()))
+        .into();
+    assert_eq!(text(1), resources);
+    assert_eq!(
+        text(6),
+        vec![None::<String>; 5],
+        "empty values are null, as in JSON"
+    );
+
+    let response = get("/v2/issues?dataset=tree&format=parquet").await;
+    assert!(
+        response
+            .headers()
+            .get("content-disposition")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("issues.parquet")
+    );
+}
+
+#[actix_web::test]
 async fn an_export_refuses_pages_and_unknown_formats() {
     for (uri, pointer) in [
         ("/v2/issues?dataset=tree&format=csv&limit=10", "/limit"),
@@ -395,4 +477,78 @@ async fn resources_take_repeated_filters_too() {
     assert_eq!(column(&page, "resource"), ["r1", "r3"]);
     let page = ok("/v2/resources?organisation=org:B&organisation=nobody").await;
     assert_eq!(column(&page, "resource"), ["r3"]);
+}
+
+#[actix_web::test]
+async fn an_issue_answer_is_tagged_by_the_archive_version_and_not_read_again_while_current() {
+    let versioned = |version: &str| {
+        let mut metadata = Arc::into_inner(metadata()).unwrap();
+        metadata.issue_version = Some(version.to_owned());
+        Arc::new(metadata)
+    };
+    let app = app_with(Arc::new(MemoryStore::default()), versioned("files-1")).await;
+    let tag_of = |response: &actix_web::dev::ServiceResponse| {
+        response
+            .headers()
+            .get("etag")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let send = |uri: &str, if_none_match: Option<&str>, accept: Option<&str>| {
+        let mut request = test::TestRequest::get().uri(uri);
+        if let Some(tag) = if_none_match {
+            request = request.insert_header(("if-none-match", tag.to_owned()));
+        }
+        if let Some(accept) = accept {
+            request = request.insert_header(("accept", accept.to_owned()));
+        }
+        request.to_request()
+    };
+
+    let page = "/v2/issues?dataset=border";
+    let first = test::call_service(&app, send(page, None, None)).await;
+    assert_eq!(first.status(), 200);
+    let tag = tag_of(&first);
+    assert!(
+        tag.starts_with("\"v"),
+        "{tag}: a version tag, not a hash of the body"
+    );
+    assert_eq!(first.headers().get("vary").unwrap(), "Accept");
+    let again = test::call_service(&app, send(page, Some(&tag), None)).await;
+    assert_eq!(again.status(), 304);
+    assert_eq!(tag_of(&again), tag);
+
+    // Another URL, another format or another version is another answer.
+    let other = test::call_service(&app, send("/v2/issues?dataset=tree", Some(&tag), None)).await;
+    assert_eq!(other.status(), 200);
+    let csv = test::call_service(&app, send(page, Some(&tag), Some("text/csv"))).await;
+    assert_eq!(csv.status(), 200, "an export is not the page");
+    let csv_tag = tag_of(&csv);
+    assert_ne!(csv_tag, tag);
+    let csv_again = test::call_service(&app, send(page, Some(&csv_tag), Some("text/csv"))).await;
+    assert_eq!(csv_again.status(), 304, "exports are tagged too");
+
+    let counts = "/v2/issues/counts?group_by=dataset";
+    let counted = test::call_service(&app, send(counts, None, None)).await;
+    let counts_tag = tag_of(&counted);
+    let counted_again = test::call_service(&app, send(counts, Some(&counts_tag), None)).await;
+    assert_eq!(counted_again.status(), 304);
+
+    let changed = app_with(Arc::new(MemoryStore::default()), versioned("files-2")).await;
+    let after = test::call_service(&changed, send(page, Some(&tag), None)).await;
+    assert_eq!(after.status(), 200, "the files changed");
+    assert_ne!(tag_of(&after), tag);
+
+    // A request that breaks a rule is told so, whatever tag it sends.
+    let bad = test::call_service(&app, send("/v2/issues", Some(&tag), None)).await;
+    assert_eq!(bad.status(), 422);
+}
+
+#[actix_web::test]
+async fn without_a_version_a_page_is_tagged_by_its_body() {
+    let response = get("/v2/issues?dataset=border").await;
+    let tag = response.headers().get("etag").unwrap().to_str().unwrap();
+    assert!(!tag.starts_with("\"v"), "{tag}");
 }

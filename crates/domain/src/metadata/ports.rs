@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::collection::{CollectionLogQuery, ResourceQuery};
 use super::configuration::ConfigurationQuery;
-use super::issues::{IssueCount, IssueCountQuery, IssueQuery, IssueRow};
+use super::issues::{IssueCount, IssueCountQuery, IssueFilters, IssueQuery, IssueRow};
 use super::performance::{PerformanceQuery, PerformanceTable};
 use super::query::Paged;
 use super::specification::{DatasetEntry, DatasetSpecification, FieldEntry, SpecificationQuery};
@@ -36,6 +36,17 @@ pub trait IssueLog: Send + Sync {
     /// # Errors
     /// As [`IssueLog::issues`], before the stream or as one of its items.
     async fn export(&self, query: &IssueQuery) -> Result<IssueBatches>;
+
+    /// A version of the files that answer queries with `filters`: it changes whenever one of
+    /// them is added, replaced or removed (as seen within the listing refresh), so that answers
+    /// of equal versions are equal. `None` when the adapter cannot tell without reading them.
+    ///
+    /// # Errors
+    /// As [`IssueLog::issues`].
+    async fn version(&self, filters: &IssueFilters) -> Result<Option<String>> {
+        let _ = filters;
+        Ok(None)
+    }
 }
 
 #[async_trait]

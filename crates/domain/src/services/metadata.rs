@@ -94,6 +94,23 @@ impl MetadataService {
             .await
     }
 
+    /// The version of the files that answer issue queries with `filters` (see
+    /// [`IssueLog::version`]); `None` with `organisations`, whose resources come from the
+    /// collection log, which has no version.
+    ///
+    /// # Errors
+    /// The port's errors.
+    pub async fn issues_version(
+        &self,
+        filters: &IssueFilters,
+        organisations: &[FilterValue],
+    ) -> Result<Option<String>> {
+        if !organisations.is_empty() {
+            return Ok(None);
+        }
+        self.ports.issues.version(filters).await
+    }
+
     /// `group_by` is the client's comma-separated list of columns.
     ///
     /// # Errors

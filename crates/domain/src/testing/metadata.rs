@@ -29,6 +29,8 @@ pub struct MemoryMetadata {
     /// The collection log's entries and its resource table.
     pub collection_log: Vec<Record>,
     pub resources: Vec<Record>,
+    /// What the issue log answers for its version, whatever the filters.
+    pub issue_version: Option<String>,
 }
 
 fn column_of(row: &IssueRow, column: IssueColumn) -> Option<&str> {
@@ -93,6 +95,10 @@ impl IssueLog for MemoryMetadata {
         let batches: Vec<Result<Vec<IssueRow>>> =
             rows.chunks(2).map(|chunk| Ok(chunk.to_vec())).collect();
         Ok(Box::pin(futures::stream::iter(batches)))
+    }
+
+    async fn version(&self, _filters: &IssueFilters) -> Result<Option<String>> {
+        Ok(self.issue_version.clone())
     }
 
     async fn issue_counts(&self, query: &IssueCountQuery) -> Result<Paged<IssueCount>> {

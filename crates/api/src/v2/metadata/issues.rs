@@ -4,13 +4,16 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
-use sluice_domain::metadata::{CountOrder, FilterValue, IssueCount, IssueFilters, IssueRow};
+use sluice_domain::metadata::{
+    CountOrder, FilterValue, IssueCount, IssueCountQuery, IssueFilters, IssueQuery, IssueRow,
+};
 use utoipa::{IntoParams, ToSchema};
 
 use super::export::{ExportFormat, stream};
 use super::typed::{snake, text};
-use super::{LIMIT_RULE, respond};
+use super::{LIMIT_RULE, respond, version_tag};
 use crate::extract::from_repeated_query;
+use crate::wire::conditional::{is_current, not_modified, tagged};
 use crate::wire::cursor::{ListPage, offset_page};
 use crate::{ApiError, ApiState};
 
@@ -64,8 +67,9 @@ pub struct IssueListParams {
     limit: Option<u64>,
     /// The `next_cursor` of the page before; not with an export.
     cursor: Option<String>,
-    /// `json` (a page, when left out), or every matching issue at once as `csv` or `ndjson`.
-    /// `Accept: text/csv` or `application/x-ndjson` asks the same.
+    /// `json` (a page, when left out), or every matching issue at once as `csv`, `ndjson` or
+    /// `parquet`. `Accept: text/csv`, `application/x-ndjson` or `application/vnd.apache.parquet`
+    /// asks the same.
     #[param(example = "csv")]
     format: Option<String>,
 }
@@ -108,11 +112,12 @@ impl From<IssueRow> for IssueDto {
     operation_id = "listIssuesV2",
     params(IssueListParams),
     responses(
-        (status = 200, description = "A page of issues; or, exported, every matching issue streamed as CSV (a header row, then one row per issue, empty for null) or NDJSON (one issue object per line)",
+        (status = 200, description = "A page of issues; or, exported, every matching issue streamed as CSV (a header row, then one row per issue, empty for null), NDJSON (one issue object per line) or one Parquet file (the same columns, typed; row groups of up to 65,536 issues)",
          content(
             (ListPage<IssueDto> = "application/json"),
             (String = "text/csv"),
             (String = "application/x-ndjson"),
+            (Vec<u8> = "application/vnd.apache.parquet"),
          ),
          headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page of a page, when there is one"))),
     )
@@ -141,22 +146,40 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpRe
         organisation: params.organisation,
     }
     .parse()?;
-    if let Some(format) = export {
+    // A request that fails its rules is told so before any file is listed for its version.
+    IssueQuery::new(filters.clone(), page)?;
+    let tag = state
+        .metadata
+        .issues_version(&filters, &organisations)
+        .await?
+        .map(|version| version_tag(&req, &version, export));
+    if let Some(tag) = tag.as_deref().filter(|tag| is_current(&req, tag)) {
+        return Ok(not_modified(tag));
+    }
+    let response = if let Some(format) = export {
         let batches = state
             .metadata
             .export_issues(filters, &organisations)
             .await?;
-        return Ok(stream(format, batches));
-    }
-    let issues = state
-        .metadata
-        .issues_of(filters, &organisations, page)
-        .await?;
-    let items = issues.items.into_iter().map(IssueDto::from).collect();
-    Ok(respond(
-        &req,
-        ListPage::at_offset(items, page, issues.total),
-    ))
+        stream(format, batches)
+    } else {
+        let issues = state
+            .metadata
+            .issues_of(filters, &organisations, page)
+            .await?;
+        let items = issues.items.into_iter().map(IssueDto::from).collect();
+        respond(&req, ListPage::at_offset(items, page, issues.total))
+    };
+    Ok(varies_by_accept(tagged(response, tag.as_deref())))
+}
+
+/// The format of `/v2/issues` may come from `Accept`: a shared cache must key on it.
+fn varies_by_accept(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().insert(
+        actix_web::http::header::VARY,
+        actix_web::http::header::HeaderValue::from_static("Accept"),
+    );
+    response
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -221,15 +244,22 @@ pub async fn counts(
         organisation: params.organisation,
     }
     .parse()?;
+    IssueCountQuery::parse(&params.group_by, filters.clone(), page)?;
+    let tag = state
+        .metadata
+        .issues_version(&filters, &organisations)
+        .await?
+        .map(|version| version_tag(&req, &version, None));
+    if let Some(tag) = tag.as_deref().filter(|tag| is_current(&req, tag)) {
+        return Ok(not_modified(tag));
+    }
     let counts = state
         .metadata
         .issue_counts_of(&params.group_by, filters, &organisations, order, page)
         .await?;
     let items = counts.items.into_iter().map(group_json).collect();
-    Ok(respond(
-        &req,
-        ListPage::at_offset(items, page, counts.total),
-    ))
+    let response = respond(&req, ListPage::at_offset(items, page, counts.total));
+    Ok(tagged(response, tag.as_deref()))
 }
 
 fn group_json(group: IssueCount) -> Json {

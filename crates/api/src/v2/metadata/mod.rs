@@ -12,8 +12,10 @@ mod typed;
 
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::wire::cursor::ListPage;
+use export::ExportFormat;
 
 /// What a `limit` that is not a number is told.
 const LIMIT_RULE: &str = "must be a whole number from 1 to 1000";
@@ -25,4 +27,20 @@ fn respond<T: Serialize>(req: &HttpRequest, page: ListPage<T>) -> HttpResponse {
         response.insert_header(("Link", link));
     }
     response.json(page)
+}
+
+/// A strong tag for the answer to `req` while the files it is read from keep `version`: answers
+/// differ by path, query and format, and by nothing else.
+fn version_tag(req: &HttpRequest, version: &str, format: Option<ExportFormat>) -> String {
+    let mut hash = Sha256::new();
+    for part in [
+        version,
+        req.path(),
+        req.query_string(),
+        format.map_or("json", ExportFormat::extension),
+    ] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    format!("\"v{}\"", hex::encode(&hash.finalize()[..16]))
 }
