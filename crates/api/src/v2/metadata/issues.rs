@@ -148,14 +148,10 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpRe
     .parse()?;
     // A request that fails its rules is told so before any file is listed for its version.
     IssueQuery::new(filters.clone(), page)?;
-    let tag = state
-        .metadata
-        .issues_version(&filters, &organisations)
-        .await?
-        .map(|version| version_tag(&req, &version, export));
-    if let Some(tag) = tag.as_deref().filter(|tag| is_current(&req, tag)) {
-        return Ok(not_modified(tag));
-    }
+    let tag = match IssueTag::of(&req, &state, &filters, &organisations, export).await? {
+        IssueTag::Current(tag) => return Ok(not_modified(&tag)),
+        IssueTag::New(tag) => tag,
+    };
     let response = if let Some(format) = export {
         let batches = state
             .metadata
@@ -171,6 +167,34 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpRe
         respond(&req, ListPage::at_offset(items, page, issues.total))
     };
     Ok(varies_by_accept(tagged(response, tag.as_deref())))
+}
+
+/// What the issue log's version says of a request's answer.
+enum IssueTag {
+    /// The client holds the current answer (its `If-None-Match` names this tag).
+    Current(String),
+    /// The answer's tag, when the log has a version.
+    New(Option<String>),
+}
+
+impl IssueTag {
+    async fn of(
+        req: &HttpRequest,
+        state: &ApiState,
+        filters: &IssueFilters,
+        organisations: &[FilterValue],
+        format: Option<ExportFormat>,
+    ) -> Result<Self, ApiError> {
+        let tag = state
+            .metadata
+            .issues_version(filters, organisations)
+            .await?
+            .map(|version| version_tag(req, &version, format));
+        Ok(match tag {
+            Some(tag) if is_current(req, &tag) => Self::Current(tag),
+            tag => Self::New(tag),
+        })
+    }
 }
 
 /// The format of `/v2/issues` may come from `Accept`: a shared cache must key on it.
@@ -245,14 +269,10 @@ pub async fn counts(
     }
     .parse()?;
     IssueCountQuery::parse(&params.group_by, filters.clone(), page)?;
-    let tag = state
-        .metadata
-        .issues_version(&filters, &organisations)
-        .await?
-        .map(|version| version_tag(&req, &version, None));
-    if let Some(tag) = tag.as_deref().filter(|tag| is_current(&req, tag)) {
-        return Ok(not_modified(tag));
-    }
+    let tag = match IssueTag::of(&req, &state, &filters, &organisations, None).await? {
+        IssueTag::Current(tag) => return Ok(not_modified(&tag)),
+        IssueTag::New(tag) => tag,
+    };
     let counts = state
         .metadata
         .issue_counts_of(&params.group_by, filters, &organisations, order, page)
