@@ -164,9 +164,14 @@ impl SmallFiles {
     }
 }
 
-/// Whether two descriptions of a file are of the same version of it.
+/// Whether two descriptions of a file are of the same version of it: by its ETag when both have
+/// one (a listing's time and a read's `Last-Modified` differ in precision), else by its time.
 fn same_version(a: &ObjectMeta, b: &ObjectMeta) -> bool {
-    a.size == b.size && a.last_modified == b.last_modified && a.e_tag == b.e_tag
+    a.size == b.size
+        && match (&a.e_tag, &b.e_tag) {
+            (Some(x), Some(y)) => x == y,
+            _ => a.last_modified == b.last_modified,
+        }
 }
 
 impl fmt::Display for SmallFiles {
