@@ -98,6 +98,14 @@ def first_group_by(base):
     return time.perf_counter() - started
 
 
+def index_file_mb(data):
+    """The size of the archive index Sluice keeps on disk, once it has written what the index
+    build learnt (it writes every two seconds when something is new)."""
+    time.sleep(3)
+    folder = os.path.join(data, "state", "archive-index")
+    return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)) / 1e6
+
+
 def datasets_of(archive):
     return sorted(name.removeprefix("dataset=") for name in os.listdir(os.path.join(archive, "log/issue")))
 
@@ -138,7 +146,8 @@ def bench(binary, archive, label, runs, group_runs):
     process, base = start_sluice(binary, data, SLUICE__ARCHIVE__URL=archive)
     try:
         print(f"index build (the first group-by): {first_group_by(base) * 1000:.0f} ms; "
-              f"{groups:,} summary groups (partition x field x issue type)")
+              f"{groups:,} summary groups (partition x field x issue type); "
+              f"{index_file_mb(data):.1f} MB on disk")
         print(f"{'query':30}{'sluice p50':>12}{'p99':>9}{'duckdb p50':>12}{'p99':>9}{'ratio p50':>11}")
         p50s = {}
         for name, path, statements in queries("conservation-area"):

@@ -92,6 +92,11 @@ fn issue_columns() -> Vec<Field> {
 /// Reads a Parquet collection archive. Cheap to share: one per process.
 pub struct ParquetArchive {
     ctx: SessionContext,
+    /// A context on the same runtime (object stores, listing and footer caches) that reads each
+    /// table as one stream, file after file in path order and each file's rows in the order they
+    /// were written: what a row's position in its file is counted from. Made once, as a context
+    /// takes a while to make (it registers every function).
+    file_order: SessionContext,
     root: String,
     settings: ArchiveSettings,
     issue_layout: IssueLayout,
@@ -163,8 +168,17 @@ impl ParquetArchive {
             ctx.register_object_store(url.as_ref(), Arc::new(store));
         }
 
+        let file_order = SessionContext::new_with_config_rt(
+            SessionConfig::new()
+                .with_information_schema(false)
+                .with_collect_statistics(false)
+                .with_target_partitions(1)
+                .with_repartition_file_scans(false),
+            ctx.runtime_env(),
+        );
         let mut archive = Self {
             ctx,
+            file_order,
             root,
             settings,
             issue_layout: IssueLayout::Partitioned,
@@ -249,12 +263,9 @@ impl ParquetArchive {
     }
 
     /// The issue log read as one stream, file after file in path order and each file's rows in
-    /// the order they were written: what a row's position in its file is counted from. Cheap:
-    /// the context shares the archive's runtime (object stores, listing and footer caches).
+    /// the order they were written (see `file_order`).
     pub(crate) async fn issue_frame_in_file_order(&self) -> Result<DataFrame> {
-        let ordered = self.file_order_context();
-        ordered.register_table(ISSUE_TABLE, self.ctx.table_provider(ISSUE_TABLE).await?)?;
-        Ok(ordered.table(ISSUE_TABLE).await?)
+        Ok(self.file_order.table(ISSUE_TABLE).await?)
     }
 
     /// One partition of a partitioned issue log (its folder's files alone, so a query plans
@@ -276,25 +287,13 @@ impl ParquetArchive {
             .with_listing_options(options)
             .with_schema(Arc::new(Schema::new(issue_columns())));
         let table = ListingTable::try_new(config)?;
-        let frame = self.file_order_context().read_table(Arc::new(table))?;
+        let frame = self.file_order.read_table(Arc::new(table))?;
         let mut columns = vec![
             lit(dataset).alias("dataset"),
             lit(resource).alias("resource"),
         ];
         columns.extend(issue_columns().iter().map(|f| ident(f.name())));
         Ok(frame.select(columns)?)
-    }
-
-    /// A context that reads each table as one stream, file after file in path order and each
-    /// file's rows in the order they were written. Cheap: it shares the archive's runtime
-    /// (object stores, listing and footer caches).
-    fn file_order_context(&self) -> SessionContext {
-        let config = SessionConfig::new()
-            .with_information_schema(false)
-            .with_collect_statistics(false)
-            .with_target_partitions(1)
-            .with_repartition_file_scans(false);
-        SessionContext::new_with_config_rt(config, self.ctx.runtime_env())
     }
 
     /// Whether a single file exists in the archive.
@@ -372,6 +371,8 @@ impl ParquetArchive {
                 None,
             )
             .await?;
+        self.file_order
+            .register_table(ISSUE_TABLE, self.ctx.table_provider(ISSUE_TABLE).await?)?;
         Ok(())
     }
 }
