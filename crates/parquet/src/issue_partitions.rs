@@ -11,8 +11,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::execution::cache::cache_manager::{FileMetadataCache, ListFilesCache};
+use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector,
+};
+use datafusion::parquet::arrow::async_reader::ParquetObjectReader;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
@@ -29,6 +35,8 @@ const FOOTER_READS: usize = 64;
 pub(crate) struct Partition {
     pub resource: String,
     pub rows: u64,
+    /// Its files in path order (the order a page reads them in), each with its row count.
+    pub files: Vec<(ObjectMeta, u64)>,
     /// Which files, of which sizes and times, the partition holds: what a summary of it was
     /// made from, so that a changed partition is summarised again.
     pub fingerprint: u64,
@@ -241,17 +249,59 @@ impl PartitionCounts {
         let mut partitions: Vec<Partition> = by_resource
             .into_iter()
             .map(|(resource, files)| {
-                let mut versions: Vec<FileVersion> = files.iter().map(FileVersion::from).collect();
-                versions.sort_by(|a, b| a.path.cmp(&b.path));
+                let mut files: Vec<(ObjectMeta, u64)> = files
+                    .into_iter()
+                    .map(|meta| {
+                        let counted = rows[&FileVersion::from(&meta)];
+                        (meta, counted)
+                    })
+                    .collect();
+                files.sort_by(|(a, _), (b, _)| a.location.cmp(&b.location));
+                let versions: Vec<FileVersion> = files
+                    .iter()
+                    .map(|(meta, _)| FileVersion::from(meta))
+                    .collect();
                 Partition {
-                    rows: versions.iter().map(|f| rows[f]).sum(),
+                    rows: files.iter().map(|(_, n)| n).sum(),
                     fingerprint: fingerprint(&versions),
+                    files,
                     resource,
                 }
             })
             .collect();
         partitions.sort_by(|a, b| a.resource.cmp(&b.resource));
         Ok(Some(partitions))
+    }
+
+    /// The rows `skip..skip + take` of `file` as it holds them, its columns as written, read
+    /// straight from the file with its footer from the cache: no query is planned.
+    ///
+    /// # Errors
+    /// `DataFusion` when the file cannot be read.
+    pub async fn read_rows(
+        &self,
+        file: &ObjectMeta,
+        skip: usize,
+        take: usize,
+    ) -> Result<Vec<RecordBatch>> {
+        let metadata = DFParquetMetadata::new(self.store.as_ref(), file)
+            .with_file_metadata_cache(Some(self.metadata_cache.clone()))
+            .fetch_metadata()
+            .await?;
+        let metadata = ArrowReaderMetadata::try_new(metadata, ArrowReaderOptions::default())
+            .map_err(|e| Error::DataFusion(e.into()))?;
+        let reader = ParquetObjectReader::new(self.store.clone(), file.location.clone())
+            .with_file_size(file.size);
+        let selection =
+            RowSelection::from(vec![RowSelector::skip(skip), RowSelector::select(take)]);
+        ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata)
+            .with_row_selection(selection)
+            .with_batch_size(take.max(1))
+            .build()
+            .map_err(|e| Error::DataFusion(e.into()))?
+            .try_collect()
+            .await
+            .map_err(|e| Error::DataFusion(e.into()))
     }
 
     /// The row count of each file, from the cache or its footer.

@@ -23,7 +23,7 @@ use sluice_domain::metadata::{
 
 use crate::ParquetArchive;
 use crate::arrow_values::{integers, strings};
-use crate::issue_partitions::{covering, plain};
+use crate::issue_partitions::{Partition, PartitionCounts, covering, plain};
 use crate::issue_summary::Summary;
 
 /// The columns of a page.
@@ -192,6 +192,12 @@ impl ParquetArchive {
             ..filters.clone()
         };
         let mut skip = offset.saturating_sub(usize::try_from(span.before).unwrap_or(usize::MAX));
+        if within.iter().next().is_none()
+            && let Some(counts) = self.partition_counts()
+            && let Some(partitions) = counts.of(&span.dataset).await?
+        {
+            return read_partition_rows(counts, &partitions, span, skip, limit).await;
+        }
         let mut wanted = limit;
         let mut items = Vec::with_capacity(limit);
         for (resource, rows) in &span.resources {
@@ -300,6 +306,76 @@ impl ParquetArchive {
         }
         Ok(Some(frames))
     }
+}
+
+/// The rows `skip..skip + limit` of the partitions of `span`, unfiltered, read straight from
+/// their files: each file's row count is known, so only the files the page falls in are opened,
+/// and of those only the rows it holds are decoded. Nothing is planned: a page of a dataset of
+/// any size costs what reading its few rows costs.
+async fn read_partition_rows(
+    counts: &PartitionCounts,
+    partitions: &[Partition],
+    span: &PageSpan,
+    mut skip: usize,
+    limit: usize,
+) -> crate::Result<Vec<IssueRow>> {
+    let mut wanted = limit;
+    let mut items = Vec::with_capacity(limit);
+    for (resource, _) in &span.resources {
+        // Listed in resource order, as the span's resources come from the same listing.
+        let Ok(found) = partitions.binary_search_by(|p| p.resource.as_str().cmp(resource)) else {
+            continue;
+        };
+        for (file, rows) in &partitions[found].files {
+            let rows = usize::try_from(*rows).unwrap_or(usize::MAX);
+            if wanted == 0 {
+                return Ok(items);
+            }
+            if skip >= rows {
+                skip -= rows;
+                continue;
+            }
+            let take = wanted.min(rows - skip);
+            let batches = counts.read_rows(file, skip, take).await?;
+            for batch in &batches {
+                items.extend(rows_as_written(&span.dataset, resource, batch)?);
+            }
+            wanted -= take;
+            skip = 0;
+        }
+    }
+    Ok(items)
+}
+
+/// A batch read from a partition's file, as issues: its columns found by name, whatever their
+/// widths, a missing one null.
+fn rows_as_written(
+    dataset: &str,
+    resource: &str,
+    batch: &RecordBatch,
+) -> crate::Result<Vec<IssueRow>> {
+    let column = |name: &str| batch.schema().index_of(name).ok();
+    let text = |name: &str| -> crate::Result<Vec<Option<String>>> {
+        column(name).map_or_else(|| Ok(vec![None; batch.num_rows()]), |i| strings(batch, i))
+    };
+    let number = |name: &str| -> crate::Result<Vec<Option<i64>>> {
+        column(name).map_or_else(|| Ok(vec![None; batch.num_rows()]), |i| integers(batch, i))
+    };
+    let (line_number, entry_number) = (number("line-number")?, number("entry-number")?);
+    let (field, issue_type) = (text("field")?, text("issue-type")?);
+    let (value, message) = (text("value")?, text("message")?);
+    Ok((0..batch.num_rows())
+        .map(|row| IssueRow {
+            dataset: dataset.to_owned(),
+            resource: resource.to_owned(),
+            line_number: line_number[row],
+            entry_number: entry_number[row],
+            field: field[row].clone(),
+            issue_type: issue_type[row].clone(),
+            value: value[row].clone(),
+            message: message[row].clone(),
+        })
+        .collect())
 }
 
 /// A frame read in file order (one stream), sorted by dataset, resource, then each row's
@@ -488,7 +564,7 @@ impl IssueLog for ParquetArchive {
 mod tests {
     use super::*;
     use crate::ArchiveSettings;
-    use crate::test_archive::write_issues;
+    use crate::test_archive::{write_issue_file, write_issues};
     use sluice_domain::page::Page;
 
     #[tokio::test]
@@ -498,12 +574,15 @@ mod tests {
         let fields: Vec<String> = (0..7).map(|i| format!("f{i}")).collect();
         let first: Vec<&str> = fields.iter().map(String::as_str).collect();
         write_issues(&log.join("resource=r1"), &first);
+        // A second file of r1, read after the first (path order).
+        write_issue_file(&log.join("resource=r1"), "later.parquet", &first[..2]);
         write_issues(&log.join("resource=r2"), &first[..5]);
         let archive = ParquetArchive::open(ArchiveSettings::at(dir.path().to_string_lossy()))
             .await
             .unwrap();
-        // Every row in the page order: r1's seven, then r2's five, each in its file's order.
-        let every: Vec<(String, i64, String)> = [("r1", 7), ("r2", 5)]
+        // Every row in the page order: r1's seven and two, then r2's five, each in its file's
+        // order.
+        let every: Vec<(String, i64, String)> = [("r1", 7), ("r1", 2), ("r2", 5)]
             .iter()
             .flat_map(|(r, n)| {
                 (1..=*n).map(move |line| {
@@ -517,7 +596,7 @@ mod tests {
                 .iter()
                 .filter(|(_, _, kind)| issue_type.is_none_or(|t| t == kind))
                 .collect();
-            for (offset, limit) in [(0, 3), (2, 3), (5, 4), (6, 10), (11, 5), (30, 5)] {
+            for (offset, limit) in [(0, 3), (2, 3), (5, 4), (6, 10), (8, 2), (11, 5), (30, 5)] {
                 let filters = IssueFilters {
                     dataset: FilterValue::list("dataset", vec!["d".into()]).unwrap(),
                     issue_type: FilterValue::list(

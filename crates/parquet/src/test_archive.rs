@@ -11,6 +11,11 @@ use datafusion::parquet::arrow::ArrowWriter;
 /// One partition's file in `folder`: a row per field given, numbered from 1, all of issue type
 /// `invalid` but every third, which is `missing`.
 pub(crate) fn write_issues(folder: &Path, fields: &[&str]) {
+    write_issue_file(folder, "issues.parquet", fields);
+}
+
+/// As [`write_issues`], in a file of the given name.
+pub(crate) fn write_issue_file(folder: &Path, name: &str, fields: &[&str]) {
     std::fs::create_dir_all(folder).unwrap();
     let schema = Arc::new(Schema::new(vec![
         Field::new("line-number", DataType::Int64, true),
@@ -31,7 +36,7 @@ pub(crate) fn write_issues(folder: &Path, fields: &[&str]) {
         ],
     )
     .unwrap();
-    let file = std::fs::File::create(folder.join("issues.parquet")).unwrap();
+    let file = std::fs::File::create(folder.join(name)).unwrap();
     let mut writer = ArrowWriter::try_new(file, schema, None).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
