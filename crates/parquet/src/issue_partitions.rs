@@ -18,10 +18,13 @@ use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
 use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector,
 };
-use datafusion::parquet::arrow::async_reader::ParquetObjectReader;
+use datafusion::parquet::arrow::async_reader::AsyncFileReader;
+use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::metadata::ParquetMetaData;
+use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStore};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
@@ -288,10 +291,13 @@ impl PartitionCounts {
             .with_file_metadata_cache(Some(self.metadata_cache.clone()))
             .fetch_metadata()
             .await?;
+        let reader = ArchiveFile {
+            store: self.store.clone(),
+            path: file.location.clone(),
+            metadata: metadata.clone(),
+        };
         let metadata = ArrowReaderMetadata::try_new(metadata, ArrowReaderOptions::default())
             .map_err(|e| Error::DataFusion(e.into()))?;
-        let reader = ParquetObjectReader::new(self.store.clone(), file.location.clone())
-            .with_file_size(file.size);
         let selection =
             RowSelection::from(vec![RowSelector::skip(skip), RowSelector::select(take)]);
         ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata)
@@ -341,6 +347,36 @@ impl PartitionCounts {
             known.insert(file, rows);
         }
         Ok(known)
+    }
+}
+
+/// A file of the archive as the Parquet reader reads it: byte ranges from the archive's store
+/// (through its small-file cache on S3), and the footer already decoded.
+struct ArchiveFile {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    metadata: Arc<ParquetMetaData>,
+}
+
+impl AsyncFileReader for ArchiveFile {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> BoxFuture<'_, datafusion::parquet::errors::Result<bytes::Bytes>> {
+        Box::pin(async move {
+            self.store
+                .get_range(&self.path, range)
+                .await
+                .map_err(|e| ParquetError::External(Box::new(e)))
+        })
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, datafusion::parquet::errors::Result<Arc<ParquetMetaData>>> {
+        let metadata = self.metadata.clone();
+        Box::pin(async move { Ok(metadata) })
     }
 }
 
