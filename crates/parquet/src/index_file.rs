@@ -195,7 +195,10 @@ impl IndexFile {
         if let Some(folder) = self.path.parent() {
             std::fs::create_dir_all(folder)?;
         }
-        let temporary = self.path.with_extension("json.partial");
+        // Named by process: two processes sharing the folder never write into one file.
+        let temporary = self
+            .path
+            .with_extension(format!("json.{}.partial", std::process::id()));
         let file = std::fs::File::create(&temporary)?;
         let mut writer = std::io::BufWriter::new(file);
         serde_json::to_writer(&mut writer, stored)?;
