@@ -29,6 +29,9 @@ echo
 echo "== PostgreSQL in and out: against psql's \\copy and DuckDB's postgres extension"
 python3 bench/flow_postgres.py --sluice "$binary" --duckdb-python "$duckdb_pg/bin/python"
 echo
+echo "== a transform pushed down to PostgreSQL: against pulling every row, and psql itself"
+python3 bench/pushdown.py --sluice "$binary"
+echo
 echo "== under load: 64 connections for 30 s on a flow's view, an issue page and store registration"
 python3 bench/load.py --sluice "$binary"
 echo

@@ -16,6 +16,7 @@ mod mysql;
 mod operations;
 mod postgres_source;
 mod postgres_target;
+mod pushdown;
 mod replicas;
 mod rolling_deploy;
 mod s3_stores;

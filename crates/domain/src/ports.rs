@@ -19,7 +19,7 @@ use crate::idempotency::{Claim, IdempotencyKey, NewClaim, StoredResponse};
 use crate::names::DataStoreName;
 use crate::names::TableName;
 use crate::page::Page;
-pub use crate::step::{Step, StepKind};
+pub use crate::step::{Step, StepKind, StepPlace};
 use crate::step::{StepChange, StepState};
 
 #[async_trait]
@@ -313,8 +313,14 @@ impl FlowPlan {
 /// How the engine tells the runner what it is doing.
 #[async_trait]
 pub trait StepEvents: Send + Sync {
-    async fn started(&self, step: &Step);
+    async fn started(&self, step: &Step, place: &StepPlace);
     async fn finished(&self, step: &Step, rows: u64, elapsed: Duration);
+
+    /// A source none of whose rows Sluice read: every transform reading it ran in its database.
+    async fn pushed_down(&self, step: &Step, place: &StepPlace);
+
+    /// A line about a step for the flow's log: how a transform ran, and why not elsewhere.
+    async fn note(&self, step: &Step, line: &str);
 
     /// Asked once every output is staged, right before they are made visible: whether this
     /// process may still commit the flow. A yes holds for a whole lease from the moment it is

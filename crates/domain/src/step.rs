@@ -72,6 +72,28 @@ impl fmt::Display for Step {
     }
 }
 
+/// Where a step ran: in Sluice, or in the database that holds its sources (a transform pushed
+/// down, and the sources only it read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepPlace {
+    Sluice,
+    Store {
+        /// The store's engine: `postgres`, `mysql`.
+        engine: String,
+        /// The data store's name.
+        name: String,
+    },
+}
+
+impl fmt::Display for StepPlace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sluice => f.write_str("in Sluice"),
+            Self::Store { engine, name } => write!(f, "pushed down to {engine} store \"{name}\""),
+        }
+    }
+}
+
 /// Where a step is. A flow's steps are all PENDING when it starts; those a failure or a cancel
 /// kept from starting end SKIPPED.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,6 +143,8 @@ pub struct StepResult {
     pub started_utc: Option<DateTime<Utc>>,
     pub finished_utc: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    /// Where it ran ([`StepPlace`]'s words), once it started.
+    pub ran_in: Option<String>,
 }
 
 impl StepResult {
@@ -132,15 +156,23 @@ impl StepResult {
             started_utc: None,
             finished_utc: None,
             error: None,
+            ran_in: None,
         }
     }
 
     /// Applies a change as the store applies it, so the in-memory store and the SQL ones agree.
     pub fn apply(&mut self, change: &StepChange) {
         match change {
-            StepChange::Started { at } => {
+            StepChange::Started { at, ran_in } => {
                 self.state = StepState::Running;
                 self.started_utc = Some(*at);
+                self.ran_in = Some(ran_in.clone());
+            }
+            StepChange::PushedDown { ran_in, at } => {
+                self.state = StepState::Completed;
+                self.started_utc = Some(*at);
+                self.finished_utc = Some(*at);
+                self.ran_in = Some(ran_in.clone());
             }
             StepChange::Completed { rows, at } => {
                 self.state = StepState::Completed;
@@ -173,7 +205,23 @@ impl StepResult {
 /// One thing that happened to a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepChange {
-    Started { at: DateTime<Utc> },
-    Completed { rows: u64, at: DateTime<Utc> },
-    Failed { error: String, at: DateTime<Utc> },
+    Started {
+        at: DateTime<Utc>,
+        /// Where it runs ([`StepPlace`]'s words).
+        ran_in: String,
+    },
+    /// A source's reading was done by the database a transform reading it was pushed down to:
+    /// the step is complete, with no rows of its own (they never reached Sluice).
+    PushedDown {
+        ran_in: String,
+        at: DateTime<Utc>,
+    },
+    Completed {
+        rows: u64,
+        at: DateTime<Utc>,
+    },
+    Failed {
+        error: String,
+        at: DateTime<Utc>,
+    },
 }

@@ -10,7 +10,7 @@ use futures::future::{BoxFuture, try_join_all};
 use sluice_domain::flow_input::Transform;
 use sluice_domain::names::TableName;
 use sluice_domain::ports::{
-    FlowEngine, FlowPlan, PlannedSource, RunOutcome, Step, StepEvents, StepKind,
+    FlowEngine, FlowPlan, PlannedSource, RunOutcome, Step, StepEvents, StepKind, StepPlace,
 };
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,7 +22,8 @@ use crate::folder::DataFolder;
 use crate::handoff::Handoff;
 use crate::location::{Locator, S3Settings};
 use crate::memory_pool::FlowMemoryPool;
-use crate::rows::{StepRows, pass_frame};
+use crate::pushdown::{self, Placement, PushedDown};
+use crate::rows::{Conformed, StepRows, pass_frame};
 use crate::spool::Spool;
 use crate::targets::{self, StagedWrite};
 use crate::wiring::Wiring;
@@ -43,6 +44,8 @@ pub struct EngineSettings {
     pub scratch: PathBuf,
     /// How file and columnar stores on S3 are reached.
     pub s3: S3Settings,
+    /// Whether transforms reading only one PostgreSQL or MySQL store run in it ([`crate::pushdown`]).
+    pub push_down: bool,
 }
 
 impl Default for EngineSettings {
@@ -53,6 +56,7 @@ impl Default for EngineSettings {
             operator_memory_per_flow: 1 << 30,
             scratch: std::env::temp_dir(),
             s3: S3Settings::default(),
+            push_down: true,
         }
     }
 }
@@ -197,27 +201,61 @@ impl DataFusionEngine {
         plan: &FlowPlan,
         events: &dyn StepEvents,
     ) -> Result<Box<dyn StagedWrite>, StepFailure> {
-        let mut wiring = Wiring::of(plan);
-        let source_rows: Vec<StepRows> = (plan.sources.iter())
-            .map(|source| run.rows_for(&source.alias, &mut wiring))
+        let placements = if self.settings.push_down {
+            pushdown::place(plan, &run.ctx.copied_config()).await
+        } else {
+            plan.transforms
+                .iter()
+                .map(|_| Placement::InSluice(None))
+                .collect()
+        };
+        let pushed: Vec<bool> = (placements.iter())
+            .map(|placement| matches!(placement, Placement::PushedDown(_)))
             .collect();
+        let mut wiring = Wiring::of(plan, &pushed);
+        // A source whose every reader runs in its database is not read into Sluice at all.
+        let mut source_rows = Vec::new();
+        for source in &plan.sources {
+            match read_only_in_its_database(plan, &placements, &source.alias) {
+                Some(place) => {
+                    events
+                        .pushed_down(&Step::ingest(&source.alias), place)
+                        .await
+                }
+                None => source_rows.push((source, run.rows_for(&source.alias, &mut wiring))),
+            }
+        }
         let transform_rows: Vec<StepRows> = (plan.transforms.iter())
             .map(|transform| run.rows_for(&transform.name, &mut wiring))
             .collect();
         let wiring = &wiring;
         let mut makers: Vec<BoxFuture<'_, Result<(), StepFailure>>> = Vec::new();
-        for (source, rows) in plan.sources.iter().zip(source_rows) {
+        for (source, rows) in source_rows {
             let reported = wiring.reporting(&source.alias);
             makers.push(Box::pin(async move {
                 let _reported = reported;
                 self.ingest(run, source, rows, events).await
             }));
         }
-        for (i, (transform, rows)) in plan.transforms.iter().zip(transform_rows).enumerate() {
-            let reads = plan.graph.dependencies(i);
-            makers.push(Box::pin(
-                self.transform(run, wiring, transform, reads, rows, events),
-            ));
+        let transforms = plan.transforms.iter().zip(transform_rows).zip(placements);
+        for (i, ((transform, rows), placement)) in transforms.enumerate() {
+            makers.push(match placement {
+                Placement::PushedDown(pushed) => Box::pin(self.pushed_down(
+                    run,
+                    wiring,
+                    transform,
+                    pushed,
+                    rows,
+                    events,
+                    plan.flow_id,
+                )),
+                Placement::InSluice(not_pushed) => {
+                    let reads = plan.graph.dependencies(i);
+                    Box::pin(
+                        self.transform(run, wiring, transform, reads, rows, events, not_pushed),
+                    )
+                }
+            });
         }
         let outputs = self.write_outputs(run, wiring, plan, events);
         let (_, staged) = futures::try_join!(try_join_all(makers), outputs)?;
@@ -238,7 +276,7 @@ impl DataFusionEngine {
             let step = Step::output(output);
             let reads = std::slice::from_ref(&output.transform);
             wiring.wait_for(reads).await.map_err(failed_at(&step))?;
-            events.started(&step).await;
+            events.started(&step, &StepPlace::Sluice).await;
             let started = Instant::now();
             let write = match staged.as_mut() {
                 Some(write) => write,
@@ -278,7 +316,7 @@ impl DataFusionEngine {
         events: &dyn StepEvents,
     ) -> Result<(), StepFailure> {
         let step = Step::ingest(&source.alias);
-        events.started(&step).await;
+        events.started(&step, &StepPlace::Sluice).await;
         let started = Instant::now();
         let connector = sources::connector_for(source, &self.locator).map_err(failed_at(&step))?;
         connector
@@ -290,6 +328,7 @@ impl DataFusionEngine {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn transform(
         &self,
         run: &FlowRun,
@@ -298,11 +337,17 @@ impl DataFusionEngine {
         reads: &[TableName],
         mut rows: StepRows,
         events: &dyn StepEvents,
+        not_pushed_down: Option<String>,
     ) -> Result<(), StepFailure> {
         let step = Step::transform(transform);
         let _reported = wiring.reporting(&transform.name);
         wiring.wait_for(reads).await.map_err(failed_at(&step))?;
-        events.started(&step).await;
+        events.started(&step, &StepPlace::Sluice).await;
+        if let Some(why) = not_pushed_down {
+            let line =
+                format!("runs in Sluice rather than in the database holding its sources: {why}");
+            events.note(&step, &line).await;
+        }
         let started = Instant::now();
         // Validation admits only queries; refuse anything else here too, so that no transform
         // can create tables, write files or change the session.
@@ -325,6 +370,60 @@ impl DataFusionEngine {
         events.finished(&step, rows, started.elapsed()).await;
         Ok(())
     }
+}
+
+impl DataFusionEngine {
+    /// Runs a transform in the database holding its sources and takes its rows as the
+    /// transform's, in the columns Sluice would have made.
+    #[allow(clippy::too_many_arguments)]
+    async fn pushed_down(
+        &self,
+        run: &FlowRun,
+        wiring: &Wiring,
+        transform: &Transform,
+        pushed: PushedDown,
+        mut rows: StepRows,
+        events: &dyn StepEvents,
+        flow_id: sluice_domain::flow::FlowId,
+    ) -> Result<(), StepFailure> {
+        let step = Step::transform(transform);
+        let _reported = wiring.reporting(&transform.name);
+        events.started(&step, &pushed.place).await;
+        events
+            .note(&step, &format!("the database runs: {}", pushed.sql))
+            .await;
+        tracing::debug!(flow_id = %flow_id, step = %step, sql = %pushed.sql, "pushed down; DataFusion's plan:\n{}", pushed.plan);
+        let started = Instant::now();
+        let mut conformed = Conformed::new(&mut rows, pushed.schema);
+        pushed
+            .connector
+            .read(&run.ctx, &mut conformed)
+            .await
+            .map_err(failed_at(&step))?;
+        let rows = run.finish(rows).await.map_err(failed_at(&step))?;
+        events.finished(&step, rows, started.elapsed()).await;
+        Ok(())
+    }
+}
+
+/// Where `alias` was read when every transform reading it was pushed down to its database;
+/// `None` when Sluice reads it (or nothing does).
+fn read_only_in_its_database<'p>(
+    plan: &FlowPlan,
+    placements: &'p [Placement],
+    alias: &TableName,
+) -> Option<&'p StepPlace> {
+    let mut place = None;
+    for (i, placement) in placements.iter().enumerate() {
+        if !plan.graph.dependencies(i).contains(alias) {
+            continue;
+        }
+        match placement {
+            Placement::PushedDown(pushed) => place = Some(&pushed.place),
+            Placement::InSluice(_) => return None,
+        }
+    }
+    place
 }
 
 #[async_trait]

@@ -17,6 +17,7 @@ mod mysql_arrow;
 mod mysql_kept_type;
 pub mod pg_copy;
 mod plan_errors;
+mod pushdown;
 mod redact;
 mod rows;
 mod scratch;

@@ -1,15 +1,19 @@
 //! Where a step's rows go as it makes them: kept for the several steps that read them, or handed
 //! off to the one step that does (see [`crate::wiring`] for which).
 
+use async_trait::async_trait;
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::dataframe::DataFrame;
 use futures::TryStreamExt;
 
-use crate::Result;
+use std::sync::Arc;
+
 use crate::handoff::{Handoff, Wanted};
 use crate::spool::Spool;
 use crate::wiring::ReadySignal;
+use crate::{Error, Result};
 
 pub enum StepRows {
     /// Kept whole, and ready for readers once complete.
@@ -45,8 +49,67 @@ impl StepRows {
     }
 }
 
+/// Where a step's maker puts its rows.
+#[async_trait]
+pub trait RowSink: Send {
+    /// See [`StepRows::declare`].
+    fn declare(&mut self, schema: SchemaRef) -> Result<()>;
+    /// See [`StepRows::push`].
+    async fn push(&mut self, batch: RecordBatch) -> Result<Wanted>;
+}
+
+#[async_trait]
+impl RowSink for StepRows {
+    fn declare(&mut self, schema: SchemaRef) -> Result<()> {
+        StepRows::declare(self, schema)
+    }
+
+    async fn push(&mut self, batch: RecordBatch) -> Result<Wanted> {
+        StepRows::push(self, batch).await
+    }
+}
+
+/// Rows made elsewhere (a database a transform was pushed down to) given the columns the step
+/// makes in Sluice: each batch's columns are cast to them by position and take their names.
+pub struct Conformed<'r> {
+    rows: &'r mut StepRows,
+    schema: SchemaRef,
+}
+
+impl<'r> Conformed<'r> {
+    pub fn new(rows: &'r mut StepRows, schema: SchemaRef) -> Self {
+        Self { rows, schema }
+    }
+}
+
+#[async_trait]
+impl RowSink for Conformed<'_> {
+    fn declare(&mut self, made: SchemaRef) -> Result<()> {
+        if made.fields().len() != self.schema.fields().len() {
+            return Err(Error::Unsupported(format!(
+                "the database gave {} columns where the transform has {}",
+                made.fields().len(),
+                self.schema.fields().len()
+            )));
+        }
+        self.rows.declare(Arc::clone(&self.schema))
+    }
+
+    async fn push(&mut self, batch: RecordBatch) -> Result<Wanted> {
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(column, field)| cast(column, field.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        let batch = RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)?;
+        self.rows.push(batch).await
+    }
+}
+
 /// Runs `data` and passes every batch it yields to `rows`, until the rows are no longer wanted.
-pub async fn pass_frame(data: DataFrame, rows: &mut StepRows) -> Result<()> {
+pub async fn pass_frame(data: DataFrame, rows: &mut dyn RowSink) -> Result<()> {
     let mut batches = data.execute_stream().await?;
     rows.declare(batches.schema())?;
     while let Some(batch) = batches.try_next().await? {

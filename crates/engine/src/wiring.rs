@@ -46,9 +46,13 @@ impl ReadySignal {
 }
 
 impl Wiring {
-    pub fn of(plan: &FlowPlan) -> Self {
+    /// `pushed_down[i]` says whether transform `i` runs in its sources' database, reading
+    /// nothing of Sluice's.
+    pub fn of(plan: &FlowPlan, pushed_down: &[bool]) -> Self {
         let mut scans: HashMap<TableName, usize> = HashMap::new();
-        for transform in &plan.transforms {
+        let in_sluice = (plan.transforms.iter().enumerate())
+            .filter(|(i, _)| !pushed_down.get(*i).copied().unwrap_or(false));
+        for (_, transform) in in_sluice {
             for (table, count) in scans_per_table(&transform.sql) {
                 if let Ok(table) = TableName::parse(&table) {
                     *scans.entry(table).or_default() += count;

@@ -206,6 +206,9 @@ pub struct EngineSettings {
     pub operator_memory_per_flow_mb: usize,
     /// Where flows' scratch folders are made; empty for the system's temporary folder.
     pub scratch_dir: String,
+    /// Whether a transform reading only tables of one PostgreSQL or MySQL store runs in that
+    /// database (docs/flows.md).
+    pub push_down: bool,
 }
 
 /// How file and columnar stores on S3 (`s3://bucket/key` paths) are reached.
@@ -233,6 +236,7 @@ impl EngineSettings {
                 endpoint: s3.endpoint.clone().filter(|e| !e.trim().is_empty()),
                 path_style: s3.path_style,
             },
+            push_down: self.push_down,
             ..defaults
         }
     }

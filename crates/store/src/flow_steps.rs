@@ -25,6 +25,7 @@ fn pending_row(output: FlowOutputId, position: usize, step: &Step) -> flow_step:
         started_utc: Set(None),
         finished_utc: Set(None),
         error: Set(None),
+        ran_in: Set(None),
         ..Default::default()
     }
 }
@@ -44,6 +45,7 @@ fn step_to_domain(row: flow_step::Model) -> Result<StepResult> {
         started_utc: row.started_utc,
         finished_utc: row.finished_utc,
         error: row.error,
+        ran_in: row.ran_in,
     })
 }
 
@@ -100,9 +102,17 @@ impl Store {
             .filter(flow_step::Column::Kind.eq(step.kind.as_str()))
             .filter(flow_step::Column::Name.eq(step.name.as_str()));
         let (state, at) = match &change {
-            StepChange::Started { at } => {
-                update = update.col_expr(flow_step::Column::StartedUtc, Expr::value(*at));
+            StepChange::Started { at, ran_in } => {
+                update = update
+                    .col_expr(flow_step::Column::StartedUtc, Expr::value(*at))
+                    .col_expr(flow_step::Column::RanIn, Expr::value(ran_in.as_str()));
                 (StepState::Running, at)
+            }
+            StepChange::PushedDown { ran_in, at } => {
+                update = update
+                    .col_expr(flow_step::Column::StartedUtc, Expr::value(*at))
+                    .col_expr(flow_step::Column::RanIn, Expr::value(ran_in.as_str()));
+                (StepState::Completed, at)
             }
             StepChange::Completed { rows, at } => {
                 let rows = i64::try_from(*rows).unwrap_or(i64::MAX);
@@ -137,6 +147,7 @@ impl Store {
             row.started_utc = Set(result.started_utc);
             row.finished_utc = Set(result.finished_utc);
             row.error = Set(result.error);
+            row.ran_in = Set(result.ran_in);
             flow_step::Entity::insert(row)
                 .exec(&self.db)
                 .await

@@ -575,15 +575,35 @@ async fn steps_are_planned_pending_then_changed_and_closed(store: &Store) {
     };
     let planned = [
         step(StepKind::Ingest, "orders"),
+        step(StepKind::Ingest, "customers"),
         step(StepKind::Transform, "big"),
         step(StepKind::Output, "big -> big"),
     ];
     let commit = step(StepKind::Output, "commit");
     let at = |s: i64| DateTime::<Utc>::from_timestamp(1_800_000_000 + s, 0).unwrap();
     let changes = [
-        (&planned[0], StepChange::Started { at: at(1) }),
+        (
+            &planned[0],
+            StepChange::Started {
+                at: at(1),
+                ran_in: "in Sluice".into(),
+            },
+        ),
         (&planned[0], StepChange::Completed { rows: 7, at: at(2) }),
-        (&planned[1], StepChange::Started { at: at(3) }),
+        (
+            &planned[1],
+            StepChange::PushedDown {
+                ran_in: "pushed down to postgres store \"dwh\"".into(),
+                at: at(2),
+            },
+        ),
+        (
+            &planned[2],
+            StepChange::Started {
+                at: at(3),
+                ran_in: "pushed down to postgres store \"dwh\"".into(),
+            },
+        ),
         (
             &commit,
             StepChange::Failed {
@@ -635,12 +655,21 @@ async fn steps_are_planned_pending_then_changed_and_closed(store: &Store) {
         states,
         [
             StepState::Completed,
+            StepState::Completed,
             StepState::Cancelled,
             StepState::Skipped,
             StepState::Failed
         ]
     );
     assert_eq!(steps[0].rows, Some(7));
+    assert_eq!(steps[0].ran_in.as_deref(), Some("in Sluice"));
+    // A source read only in its database has no rows of its own.
+    assert_eq!(steps[1].rows, None);
+    assert_eq!(
+        steps[1].ran_in.as_deref(),
+        Some("pushed down to postgres store \"dwh\"")
+    );
+    assert_eq!(steps[3].ran_in, None);
 }
 
 async fn api_keys_are_found_by_lookup_listed_by_name_and_deleted_by_name(store: &Store) {

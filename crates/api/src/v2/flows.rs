@@ -37,6 +37,11 @@ pub(super) struct StepDto {
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
     error: Option<String>,
+    /// Where it ran, once it started: `in Sluice`, or `pushed down to postgres store "dwh"` for
+    /// a transform the database holding its sources ran (and for a source only such transforms
+    /// read: its rows never reached Sluice, so it has none).
+    #[schema(example = "in Sluice")]
+    ran_in: Option<String>,
 }
 
 impl From<&StepResult> for StepDto {
@@ -49,6 +54,7 @@ impl From<&StepResult> for StepDto {
             started_at: result.started_utc,
             finished_at: result.finished_utc,
             error: result.error.clone(),
+            ran_in: result.ran_in.clone(),
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::ports::{
     DataStoreRepository, FlowEngine, FlowInputRepository, FlowOutputRepository, FlowPlan,
     FlowRepository, PlannedOutput, PlannedSource, RunOutcome, SqlAnalyzer, Step, StepEvents,
 };
-use crate::step::{StepChange, StepKind, StepState};
+use crate::step::{StepChange, StepKind, StepPlace, StepState};
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -612,20 +612,59 @@ struct OutputEvents {
     lease: Duration,
 }
 
+impl OutputEvents {
+    /// Raises the flow's progress by one finished step.
+    async fn step_done(&self) {
+        let done = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
+        // 100 is kept for the flow's completion: the last step's staged writes still have to commit.
+        let percent = ((done * 100) / self.steps.max(1)).min(99) as u8;
+        if let Err(err) = self.outputs.raise_progress(self.output, percent).await {
+            tracing::warn!(error = %err, "could not record progress");
+        }
+    }
+}
+
 #[async_trait]
 impl StepEvents for OutputEvents {
-    async fn started(&self, step: &Step) {
+    async fn started(&self, step: &Step, place: &StepPlace) {
         let _in_order = self.in_order.lock().await;
-        let change = StepChange::Started { at: Utc::now() };
+        let change = StepChange::Started {
+            at: Utc::now(),
+            ran_in: place.to_string(),
+        };
         if let Err(err) = self.outputs.change_step(self.output, step, change).await {
             tracing::warn!(error = %err, "could not record a step start");
         }
-        if let Err(err) = self
-            .outputs
-            .append_log(self.output, stamped(&format!("step {step} started")))
-            .await
-        {
+        let line = match place {
+            StepPlace::Sluice => format!("step {step} started"),
+            StepPlace::Store { .. } => format!("step {step} started, {place}"),
+        };
+        if let Err(err) = self.outputs.append_log(self.output, stamped(&line)).await {
             tracing::warn!(error = %err, "could not record a step start");
+        }
+    }
+
+    async fn pushed_down(&self, step: &Step, place: &StepPlace) {
+        let _in_order = self.in_order.lock().await;
+        let change = StepChange::PushedDown {
+            ran_in: place.to_string(),
+            at: Utc::now(),
+        };
+        if let Err(err) = self.outputs.change_step(self.output, step, change).await {
+            tracing::warn!(error = %err, "could not record a step pushed down");
+        }
+        let line = format!("step {step} {place}: read there by the transforms that read it");
+        if let Err(err) = self.outputs.append_log(self.output, stamped(&line)).await {
+            tracing::warn!(error = %err, "could not record a step pushed down");
+        }
+        self.step_done().await;
+    }
+
+    async fn note(&self, step: &Step, line: &str) {
+        let _in_order = self.in_order.lock().await;
+        let line = format!("step {step}: {line}");
+        if let Err(err) = self.outputs.append_log(self.output, stamped(&line)).await {
+            tracing::warn!(error = %err, "could not record a step's note");
         }
     }
 
@@ -653,12 +692,7 @@ impl StepEvents for OutputEvents {
         if let Err(err) = self.outputs.append_log(self.output, stamped(&line)).await {
             tracing::warn!(error = %err, "could not record a step end");
         }
-        let done = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
-        // 100 is kept for the flow's completion: the last step's staged writes still have to commit.
-        let percent = ((done * 100) / self.steps.max(1)).min(99) as u8;
-        if let Err(err) = self.outputs.raise_progress(self.output, percent).await {
-            tracing::warn!(error = %err, "could not record progress");
-        }
+        self.step_done().await;
     }
 
     async fn may_commit(&self) -> bool {

@@ -645,7 +645,7 @@ impl FlowEngine for SlowEngine {
         let mut outcome = RunOutcome::Completed;
         for transform in &plan.transforms {
             let step = Step::transform(transform);
-            events.started(&step).await;
+            events.started(&step, &crate::step::StepPlace::Sluice).await;
             tokio::select! {
                 () = cancel.cancelled() => { outcome = RunOutcome::Cancelled; break; }
                 () = tokio::time::sleep(self.step_time) => {}

@@ -226,6 +226,7 @@ impl PgType {
 
 /// The OID of `numeric` and of `numeric[]`, whose type modifiers say their precision and scale.
 pub const NUMERIC_OID: u32 = 1700;
+const BPCHAR_OID: u32 = 1042;
 pub const NUMERIC_ARRAY_OID: u32 = 1231;
 
 /// One column of the rows being decoded.
@@ -235,6 +236,8 @@ pub struct PgColumn {
     pub pg_type: PgType,
     /// A one-dimensional array of `pg_type`'s values, read as a list.
     pub array: bool,
+    /// `char(n)`, whose values keep their padding here but compare without it in PostgreSQL.
+    pub padded: bool,
 }
 
 impl PgColumn {
@@ -253,6 +256,7 @@ impl PgColumn {
             name: name.to_owned(),
             pg_type,
             array,
+            padded: oid == BPCHAR_OID,
         }
     }
 
@@ -263,7 +267,18 @@ impl PgColumn {
             name: name.to_owned(),
             pg_type,
             array: false,
+            padded: false,
         }
+    }
+
+    /// Whether a query pushed down to PostgreSQL must read the column as its text form to mean
+    /// what it means in Sluice: a column Sluice reads as text (`uuid`, `json`, `char(n)`, …)
+    /// would otherwise be compared as its own type there (`uuid` ignoring case, `char(n)`
+    /// ignoring padding).
+    pub fn text_when_pushed_down(&self) -> bool {
+        !self.array
+            && self.pg_type.data_type() == DataType::Utf8
+            && (self.padded || self.pg_type != PgType::Text)
     }
 
     fn field(&self) -> Field {

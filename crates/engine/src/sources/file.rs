@@ -6,7 +6,7 @@ use sluice_domain::data_store::FileFormat;
 
 use super::SourceConnector;
 use crate::location::Location;
-use crate::rows::{StepRows, pass_frame};
+use crate::rows::{RowSink, pass_frame};
 use crate::{Error, Result};
 
 /// A CSV or Parquet file, or a table folder of Parquet files, in the data folder or on S3, read
@@ -94,7 +94,7 @@ impl FileSource {
 
 #[async_trait]
 impl SourceConnector for FileSource {
-    async fn read(&self, ctx: &SessionContext, rows: &mut StepRows) -> Result<()> {
+    async fn read(&self, ctx: &SessionContext, rows: &mut dyn RowSink) -> Result<()> {
         let location = self.readable_location(ctx).await?;
         let data = match self.format {
             FileFormat::Csv => {

@@ -6,6 +6,9 @@ mod mysql;
 mod postgres;
 mod sqlite;
 
+pub use mysql::MysqlSource;
+pub use postgres::PostgresSource;
+
 use async_trait::async_trait;
 use datafusion::prelude::SessionContext;
 use sluice_domain::data_store::{Connection, RelationalConnection, ServerEngine};
@@ -14,7 +17,7 @@ use sluice_domain::ports::PlannedSource;
 
 use crate::identifiers::{quote, quote_mysql};
 use crate::location::Locator;
-use crate::rows::StepRows;
+use crate::rows::RowSink;
 use crate::{Error, Result};
 
 #[async_trait]
@@ -22,7 +25,7 @@ pub trait SourceConnector: Send + Sync {
     /// Reads the source's rows into `rows` batch by batch as they arrive, so that memory stays
     /// bounded by a batch, and stops early when they are no longer wanted. The engine reads each
     /// source once: every transform reading it sees the same snapshot.
-    async fn read(&self, ctx: &SessionContext, rows: &mut StepRows) -> Result<()>;
+    async fn read(&self, ctx: &SessionContext, rows: &mut dyn RowSink) -> Result<()>;
 }
 
 /// The connector that reads `source` from its store.
@@ -74,7 +77,11 @@ pub fn connector_for(
 }
 
 /// The query that reads a relational source: its table whole, or the query it was given.
-fn relational_sql(read: &SourceRead, engine: &str, quote: fn(&str) -> String) -> Result<String> {
+pub fn relational_sql(
+    read: &SourceRead,
+    engine: &str,
+    quote: fn(&str) -> String,
+) -> Result<String> {
     match read {
         SourceRead::Table(table) => Ok(format!("SELECT * FROM {}", quote(table))),
         SourceRead::Query(query) => Ok(query.clone()),

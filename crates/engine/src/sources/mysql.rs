@@ -2,6 +2,7 @@
 //! [`crate::mysql_arrow`] for the type mapping).
 
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use sea_orm::sqlx::{AssertSqlSafe, Executor, SqlSafeStr, Statement};
@@ -11,7 +12,7 @@ use super::SourceConnector;
 use crate::Result;
 use crate::handoff::Wanted;
 use crate::mysql_arrow::{RowsToArrow, declared_columns};
-use crate::rows::StepRows;
+use crate::rows::RowSink;
 use crate::servers::Server;
 
 const BATCH_ROWS: usize = 8192;
@@ -28,11 +29,25 @@ impl MysqlSource {
             sql,
         }
     }
+
+    /// The columns the source's rows would have, asked of the server without reading any.
+    ///
+    /// # Errors
+    /// The server cannot be reached or refuses the query.
+    pub async fn describe(&self) -> Result<SchemaRef> {
+        let mut connection = self.server.mysql().await?;
+        let statement = connection
+            .prepare(AssertSqlSafe(self.sql.clone()).into_sql_str())
+            .await
+            .map_err(|err| self.server.failed("reading from", err))?;
+        let declared = declared_columns(&mut connection, statement.columns()).await?;
+        Ok(RowsToArrow::new(statement.columns(), &declared).schema())
+    }
 }
 
 #[async_trait]
 impl SourceConnector for MysqlSource {
-    async fn read(&self, _ctx: &SessionContext, spool: &mut StepRows) -> Result<()> {
+    async fn read(&self, _ctx: &SessionContext, spool: &mut dyn RowSink) -> Result<()> {
         let failed = |err| self.server.failed("reading from", err);
         let mut connection = self.server.mysql().await?;
         let statement = connection

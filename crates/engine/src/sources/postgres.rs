@@ -20,7 +20,7 @@ use super::SourceConnector;
 use crate::handoff::Wanted;
 use crate::identifiers::quote;
 use crate::pg_copy::{CopyDecoder, NUMERIC_ARRAY_OID, NUMERIC_OID, PgColumn, PgType, schema_of};
-use crate::rows::StepRows;
+use crate::rows::RowSink;
 use crate::servers::Server;
 use crate::{Error, Result};
 
@@ -36,6 +36,9 @@ pub struct PostgresSource {
     sql: String,
     /// The quoted table when the source is a whole table, which may then be read in ranges.
     table: Option<String>,
+    /// Whether the session's time zone is UTC: a query pushed down from DataFusion compares
+    /// and truncates `timestamptz` values in UTC, as DataFusion does.
+    in_utc: bool,
 }
 
 impl PostgresSource {
@@ -45,6 +48,38 @@ impl PostgresSource {
             server: Server::new(server),
             sql,
             table,
+            in_utc: false,
+        }
+    }
+
+    /// A transform's query pushed down to the server, run in a UTC session.
+    pub fn pushed_down(server: ServerConnection, sql: String) -> Self {
+        Self {
+            in_utc: true,
+            ..Self::new(server, sql, None)
+        }
+    }
+
+    /// The columns the source's rows would have, asked of the server without reading any.
+    ///
+    /// # Errors
+    /// The server cannot be reached or refuses the query.
+    pub async fn describe(&self) -> Result<Vec<PgColumn>> {
+        let mut connection = self.server.postgres().await?;
+        self.columns(&mut connection).await
+    }
+
+    /// What a query pushed down to the server reads the source from, under the alias the
+    /// transform gives it: the table, or the source's query in parentheses; with the columns
+    /// that must be compared as text there read as their text form (see
+    /// [`PgColumn::text_when_pushed_down`]).
+    pub fn pushed_down_relation(&self, columns: &[PgColumn]) -> String {
+        match self.select_list(columns, PgColumn::text_when_pushed_down) {
+            None => match &self.table {
+                Some(table) => table.clone(),
+                None => format!("({})", self.sql),
+            },
+            Some(list) => format!("({})", self.select(&list)),
         }
     }
 
@@ -73,14 +108,23 @@ impl PostgresSource {
     /// (the source's own SQL when there is none). A table is read from directly, so that its page
     /// ranges can still be added; a query is read from as a subquery.
     fn readable_sql(&self, columns: &[PgColumn]) -> String {
-        if columns.iter().all(|c| c.pg_type != PgType::AsText) {
-            return self.sql.clone();
+        match self.select_list(columns, |c| c.pg_type == PgType::AsText) {
+            Some(list) => self.select(&list),
+            None => self.sql.clone(),
+        }
+    }
+
+    /// The source's columns with those `as_text` picks read as their text form; `None` when it
+    /// picks none.
+    fn select_list(&self, columns: &[PgColumn], as_text: fn(&PgColumn) -> bool) -> Option<String> {
+        if !columns.iter().any(as_text) {
+            return None;
         }
         let list = columns
             .iter()
             .map(|c| {
                 let name = quote(&c.name);
-                if c.pg_type == PgType::AsText {
+                if as_text(c) {
                     // concat writes a value with its type's output function, as psql shows it
                     // (`::text` would add an inet's netmask); it makes NULL empty, so NULL is
                     // kept apart.
@@ -91,6 +135,10 @@ impl PostgresSource {
             })
             .collect::<Vec<_>>()
             .join(", ");
+        Some(list)
+    }
+
+    fn select(&self, list: &str) -> String {
         match &self.table {
             Some(table) => format!("SELECT {list} FROM {table}"),
             None => format!("SELECT {list} FROM ({}) AS source", self.sql),
@@ -239,8 +287,14 @@ async fn copy(
 
 #[async_trait]
 impl SourceConnector for PostgresSource {
-    async fn read(&self, ctx: &SessionContext, rows: &mut StepRows) -> Result<()> {
+    async fn read(&self, ctx: &SessionContext, rows: &mut dyn RowSink) -> Result<()> {
         let mut first = self.server.postgres().await?;
+        if self.in_utc {
+            first
+                .execute("SET TIME ZONE 'UTC'")
+                .await
+                .map_err(|err| self.failed(err))?;
+        }
         let columns = self.columns(&mut first).await?;
         rows.declare(schema_of(&columns))?;
         let readers = ctx.copied_config().target_partitions();

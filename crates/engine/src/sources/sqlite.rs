@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::SourceConnector;
 use crate::handoff::Wanted;
-use crate::rows::StepRows;
+use crate::rows::RowSink;
 use crate::sqlite_arrow::{Cell, ResultColumn, RowsToArrow, schema_of_declared};
 use crate::sqlite_sandbox::SandboxedSqlite;
 use crate::{Error, Result};
@@ -44,7 +44,7 @@ enum Read {
 
 #[async_trait]
 impl SourceConnector for SqliteSource {
-    async fn read(&self, _ctx: &SessionContext, spool: &mut StepRows) -> Result<()> {
+    async fn read(&self, _ctx: &SessionContext, spool: &mut dyn RowSink) -> Result<()> {
         if !self.path.is_file() {
             return Err(Error::Location(format!(
                 "the sqlite database '{}' does not exist",

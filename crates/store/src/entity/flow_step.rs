@@ -16,6 +16,8 @@ pub struct Model {
     pub finished_utc: Option<DateTimeUtc>,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub ran_in: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,521 @@
+//! Transforms pushed down to the database that holds their sources.
+//!
+//! A transform that reads only sources of one PostgreSQL or MySQL/MariaDB store runs in that
+//! database: its SQL is planned by DataFusion over the sources' columns (asked of the database,
+//! no rows read), checked part by part against what means the same there ([`gaps`]), written
+//! back as the database's SQL by DataFusion's unparser ([`unparse`]), and prepared by the
+//! database; only its result then crosses the network, read like a source query. A transform
+//! that fails any of these runs in Sluice as before, and the flow's log says why.
+//!
+//! SQLite stores are not pushed down: the file is read in-process, so there is no network to
+//! save, and SQLite's typing (a column may hold any type) would make the checks weaker.
+
+mod gaps;
+mod unparse;
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::TableProvider;
+use datafusion::common::tree_node::TreeNode;
+use datafusion::datasource::empty::EmptyTable;
+use datafusion::logical_expr::{Expr, LogicalPlan, Projection};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use sluice_domain::data_store::{
+    Connection, DataStore, RelationalConnection, ServerConnection, ServerEngine,
+};
+use sluice_domain::flow_input::{SourceRead, Transform};
+use sluice_domain::ports::{FlowPlan, PlannedSource, StepPlace};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::identifiers::{quote, quote_mysql};
+use crate::pg_copy::schema_of;
+use crate::sources::{self, MysqlSource, PostgresSource, SourceConnector};
+use gaps::Dialect;
+
+/// A transform the database holding its sources runs.
+pub struct PushedDown {
+    pub place: StepPlace,
+    /// The SQL the database runs.
+    pub sql: String,
+    /// DataFusion's plan of the transform, for the debug log.
+    pub plan: String,
+    /// The transform's columns as Sluice would have made them: the database's rows are cast to
+    /// them, so readers see the same table either way.
+    pub schema: SchemaRef,
+    /// Reads the SQL's rows from the database.
+    pub connector: Box<dyn SourceConnector>,
+}
+
+/// Where each transform of a flow runs.
+pub enum Placement {
+    /// In Sluice; with the reason it was not pushed down when all it reads is in one database.
+    InSluice(Option<String>),
+    PushedDown(PushedDown),
+}
+
+/// A source as a pushed-down query reads it.
+#[derive(Clone)]
+struct Described {
+    schema: SchemaRef,
+    /// Its table or query, as the database's SQL names it.
+    relation: String,
+}
+
+/// Where each of `plan`'s transforms runs, in the plan's order. `config` is the flow session's,
+/// so the transform's SQL is read the same way as in Sluice.
+pub async fn place(plan: &FlowPlan, config: &SessionConfig) -> Vec<Placement> {
+    let mut described: HashMap<String, Result<Described, String>> = HashMap::new();
+    let mut placements = Vec::with_capacity(plan.transforms.len());
+    for (i, transform) in plan.transforms.iter().enumerate() {
+        let Some((store, server, read)) = one_database(plan, i) else {
+            placements.push(Placement::InSluice(None));
+            continue;
+        };
+        let mut relations = HashMap::new();
+        let mut schemas = Vec::new();
+        let mut failed = None;
+        for source in read {
+            let entry = match described.get(source.alias.as_str()) {
+                Some(entry) => entry.clone(),
+                None => {
+                    let entry = describe(server, &source.read).await.map_err(|err| {
+                        format!("source '{}' could not be described: {err}", source.alias)
+                    });
+                    described.insert(source.alias.to_string(), entry.clone());
+                    entry
+                }
+            };
+            match entry {
+                Ok(found) => {
+                    relations.insert(source.alias.to_string(), found.relation);
+                    schemas.push((source.alias.to_string(), found.schema));
+                }
+                Err(why) => {
+                    failed = Some(why);
+                    break;
+                }
+            }
+        }
+        let placement = match failed {
+            Some(why) => Err(Some(why)),
+            None => push_down(store, server, transform, &schemas, &relations, config).await,
+        };
+        placements.push(match placement {
+            Ok(pushed) => Placement::PushedDown(pushed),
+            Err(why) => Placement::InSluice(why),
+        });
+    }
+    placements
+}
+
+/// The store and sources transform `i` reads, when they are all sources of one PostgreSQL or
+/// MySQL store.
+fn one_database(
+    plan: &FlowPlan,
+    i: usize,
+) -> Option<(&DataStore, &ServerConnection, Vec<&PlannedSource>)> {
+    let reads = plan.graph.dependencies(i);
+    let sources: Vec<&PlannedSource> = reads
+        .iter()
+        .map(|table| plan.sources.iter().find(|s| &s.alias == table))
+        .collect::<Option<_>>()?;
+    let store = &sources.first()?.store;
+    if sources.iter().any(|s| s.store.id != store.id) {
+        return None;
+    }
+    match &store.connection {
+        Connection::Relational(RelationalConnection::Server(server)) => {
+            Some((store, server, sources))
+        }
+        _ => None,
+    }
+}
+
+async fn describe(server: &ServerConnection, read: &SourceRead) -> crate::Result<Described> {
+    match server.engine {
+        ServerEngine::Postgres => {
+            let sql = sources::relational_sql(read, server.engine.as_str(), quote)?;
+            let table = match read {
+                SourceRead::Table(table) => Some(quote(table)),
+                _ => None,
+            };
+            let source = PostgresSource::new(server.clone(), sql, table);
+            let columns = source.describe().await?;
+            Ok(Described {
+                schema: schema_of(&columns),
+                relation: source.pushed_down_relation(&columns),
+            })
+        }
+        ServerEngine::Mysql => {
+            let sql = sources::relational_sql(read, server.engine.as_str(), quote_mysql)?;
+            let schema = MysqlSource::new(server.clone(), sql.clone())
+                .describe()
+                .await?;
+            let relation = match read {
+                SourceRead::Table(table) => quote_mysql(table),
+                _ => format!("({sql})"),
+            };
+            Ok(Described { schema, relation })
+        }
+    }
+}
+
+async fn push_down(
+    store: &DataStore,
+    server: &ServerConnection,
+    transform: &Transform,
+    schemas: &[(String, SchemaRef)],
+    relations: &HashMap<String, String>,
+    config: &SessionConfig,
+) -> Result<PushedDown, Option<String>> {
+    let dialect = match server.engine {
+        ServerEngine::Postgres => Dialect::Postgres,
+        ServerEngine::Mysql => Dialect::Mysql,
+    };
+    let plan = plan_of(transform, schemas, config).await.map_err(Some)?;
+    if !leaves_rows_behind(&plan) {
+        // A copy (or a sort) of whole tables moves every row either way, and Sluice reads a
+        // large PostgreSQL table over several connections at once.
+        return Err(None);
+    }
+    gaps::check(&plan, dialect).map_err(Some)?;
+    let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+    if dialect == Dialect::Postgres {
+        // PostgreSQL describes a computed numeric without its scale, and Sluice reads those
+        // with 9 places.
+        if let Some(field) = schema
+            .fields()
+            .iter()
+            .find(|f| matches!(f.data_type(), DataType::Decimal128(_, scale) if *scale > 9))
+        {
+            return Err(Some(format!(
+                "column '{}' is a decimal of more than 9 places",
+                field.name()
+            )));
+        }
+    }
+    let typed = with_typed_numbers(plan.clone()).map_err(Some)?;
+    let sql = unparse::to_sql(&typed, dialect, relations).map_err(Some)?;
+    let connector: Box<dyn SourceConnector> = match server.engine {
+        ServerEngine::Postgres => {
+            let source = PostgresSource::pushed_down(server.clone(), sql.clone());
+            let columns = source.describe().await;
+            check_width(columns.map(|c| c.len()), &schema).map_err(Some)?;
+            Box::new(source)
+        }
+        ServerEngine::Mysql => {
+            let source = MysqlSource::new(server.clone(), sql.clone());
+            let columns = source.describe().await;
+            check_width(columns.map(|s| s.fields().len()), &schema).map_err(Some)?;
+            Box::new(source)
+        }
+    };
+    Ok(PushedDown {
+        place: StepPlace::Store {
+            engine: server.engine.as_str().to_owned(),
+            name: store.name.to_string(),
+        },
+        sql,
+        plan: plan.display_indent().to_string(),
+        schema,
+        connector,
+    })
+}
+
+/// Whether the plan filters, aggregates, joins or limits: what makes the database's answer
+/// smaller than its tables.
+fn leaves_rows_behind(plan: &LogicalPlan) -> bool {
+    plan.exists(|node| {
+        Ok(matches!(
+            node,
+            LogicalPlan::Filter(_)
+                | LogicalPlan::Aggregate(_)
+                | LogicalPlan::Join(_)
+                | LogicalPlan::Limit(_)
+                | LogicalPlan::Distinct(_)
+        ))
+    })
+    .unwrap_or(false)
+}
+
+/// The transform's plan over the sources' columns, with DataFusion's types made explicit (its
+/// analyzer's casts), so the database computes in the types Sluice would.
+async fn plan_of(
+    transform: &Transform,
+    schemas: &[(String, SchemaRef)],
+    config: &SessionConfig,
+) -> Result<LogicalPlan, String> {
+    let ctx = SessionContext::new_with_config(config.clone());
+    for (alias, schema) in schemas {
+        let table: Arc<dyn TableProvider> = Arc::new(EmptyTable::new(Arc::clone(schema)));
+        ctx.register_table(alias.as_str(), table)
+            .map_err(|err| format!("planning failed: {err}"))?;
+    }
+    let state = ctx.state();
+    let plan = state
+        .create_logical_plan(&transform.sql)
+        .await
+        .map_err(|err| format!("planning failed: {err}"))?;
+    state
+        .analyzer()
+        .execute_and_check(plan, state.config_options(), |_, _| {})
+        .map_err(|err| format!("planning failed: {err}"))
+}
+
+/// The database must take the SQL (a prepared statement, no rows read) and give the
+/// transform's columns.
+fn check_width(columns: crate::Result<usize>, schema: &SchemaRef) -> Result<(), String> {
+    match columns {
+        Ok(width) if width == schema.fields().len() => Ok(()),
+        Ok(width) => Err(format!(
+            "the database's query has {width} columns where the transform has {}",
+            schema.fields().len()
+        )),
+        Err(err) => Err(format!("the database refused the query: {err}")),
+    }
+}
+
+/// The plan with each number its outermost projection makes cast to the type DataFusion gives
+/// it: a database may widen a sum or an average (PostgreSQL's `sum(bigint)` is a `numeric`).
+fn with_typed_numbers(plan: LogicalPlan) -> Result<LogicalPlan, String> {
+    let typed = |projection: Projection| -> Result<LogicalPlan, String> {
+        let schema = Arc::clone(&projection.schema);
+        let exprs = projection
+            .expr
+            .into_iter()
+            .zip(schema.fields())
+            .map(|(expr, field)| {
+                let cast = match field.data_type() {
+                    // A column from a source is cast too (an aggregate's result is a column
+                    // here as well), at no cost to the database.
+                    DataType::Int64 | DataType::Float64 => true,
+                    // Except a decimal read from a table (qualified by its alias): it comes as
+                    // its column's type, and one with more places than Sluice reads fails the
+                    // flow as it would in Sluice rather than being rounded.
+                    DataType::Decimal128(..) => !matches!(
+                        expr.clone().unalias(),
+                        Expr::Column(column) if column.relation.is_some()
+                    ),
+                    _ => false,
+                };
+                if !cast {
+                    return expr;
+                }
+                let (relation, name) = expr.qualified_name();
+                let cast = Expr::Cast(datafusion::logical_expr::Cast::new(
+                    Box::new(expr.unalias()),
+                    field.data_type().clone(),
+                ));
+                cast.alias_qualified(relation, name)
+            })
+            .collect();
+        Projection::try_new_with_schema(exprs, projection.input, schema)
+            .map(LogicalPlan::Projection)
+            .map_err(|err| format!("planning failed: {err}"))
+    };
+    match plan {
+        LogicalPlan::Projection(projection) => typed(projection),
+        LogicalPlan::Sort(mut sort) => {
+            sort.input = Arc::new(with_typed_numbers(Arc::unwrap_or_clone(sort.input))?);
+            Ok(LogicalPlan::Sort(sort))
+        }
+        LogicalPlan::Limit(mut limit) => {
+            limit.input = Arc::new(with_typed_numbers(Arc::unwrap_or_clone(limit.input))?);
+            Ok(LogicalPlan::Limit(limit))
+        }
+        other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
+    use sluice_domain::names::TableName;
+
+    fn sources() -> Vec<(String, SchemaRef)> {
+        let orders = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("region", DataType::Utf8, true),
+            Field::new("amount", DataType::Decimal128(12, 2), true),
+            Field::new("qty", DataType::Int32, true),
+            Field::new("price", DataType::Float64, true),
+            Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+        ]);
+        let customers = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ]);
+        vec![
+            ("orders".into(), Arc::new(orders)),
+            ("customers".into(), Arc::new(customers)),
+        ]
+    }
+
+    /// The SQL `transform` is pushed down as, or why it is not.
+    async fn pushed(dialect: Dialect, transform: &str) -> Result<String, String> {
+        let transform = Transform {
+            name: TableName::parse("t").unwrap(),
+            sql: transform.to_owned(),
+        };
+        let plan = plan_of(&transform, &sources(), &SessionConfig::new()).await?;
+        gaps::check(&plan, dialect)?;
+        let table = match dialect {
+            Dialect::Postgres => "\"orders_table\"",
+            Dialect::Mysql => "`orders_table`",
+        };
+        let relations = HashMap::from([
+            ("orders".to_owned(), table.to_owned()),
+            ("customers".to_owned(), "(SELECT * FROM people)".to_owned()),
+        ]);
+        unparse::to_sql(&with_typed_numbers(plan)?, dialect, &relations)
+    }
+
+    #[tokio::test]
+    async fn a_filtered_aggregate_goes_down_reading_the_sources_relation() {
+        let sql = pushed(
+            Dialect::Postgres,
+            "SELECT region, sum(amount) AS total, count(*) AS n FROM orders \
+             WHERE qty > 2 AND region = 'north' GROUP BY region",
+        )
+        .await
+        .unwrap();
+        assert!(sql.contains(r#"FROM "orders_table" AS "orders""#), "{sql}");
+        assert!(sql.contains("GROUP BY"), "{sql}");
+        assert!(sql.contains("WHERE"), "{sql}");
+        // The database's wider sum is cast back to DataFusion's type.
+        assert!(sql.contains("CAST(sum("), "{sql}");
+        assert!(!sql.contains("sluice_source_"), "{sql}");
+    }
+
+    #[tokio::test]
+    async fn a_join_reads_each_source_under_its_own_alias() {
+        let sql = pushed(
+            Dialect::Mysql,
+            "SELECT c.id, count(*) AS n FROM orders o JOIN customers c ON o.id = c.id \
+             GROUP BY c.id",
+        )
+        .await
+        .unwrap();
+        assert!(sql.contains("`orders_table`"), "{sql}");
+        assert!(sql.contains("(SELECT * FROM people)"), "{sql}");
+        assert!(sql.contains("JOIN"), "{sql}");
+    }
+
+    #[tokio::test]
+    async fn what_a_database_answers_differently_stays_in_sluice() {
+        let cases = [
+            (
+                Dialect::Mysql,
+                "SELECT * FROM orders WHERE region = 'north'",
+                "text compared",
+            ),
+            (
+                Dialect::Mysql,
+                "SELECT region, count(*) FROM orders GROUP BY region",
+                "text grouped",
+            ),
+            (
+                Dialect::Postgres,
+                "SELECT * FROM orders ORDER BY region",
+                "text sorted",
+            ),
+            (
+                Dialect::Postgres,
+                "SELECT max(region) FROM orders",
+                "max() of Utf8",
+            ),
+            (Dialect::Mysql, "SELECT qty / 2 FROM orders", "division"),
+            (
+                Dialect::Postgres,
+                "SELECT amount / 3 FROM orders",
+                "division",
+            ),
+            (
+                Dialect::Postgres,
+                "SELECT avg(amount) FROM orders",
+                "avg() of",
+            ),
+            (
+                Dialect::Postgres,
+                "SELECT round(price) FROM orders",
+                "round",
+            ),
+            (
+                Dialect::Mysql,
+                "SELECT id FROM orders ORDER BY qty",
+                "NULLs last",
+            ),
+            (
+                Dialect::Postgres,
+                "SELECT CAST(price AS INT) FROM orders",
+                "cast of Float64",
+            ),
+            (
+                Dialect::Postgres,
+                "SELECT id FROM orders WHERE region = 'a\\b'",
+                "backslash",
+            ),
+            (
+                Dialect::Postgres,
+                "SELECT id FROM orders WHERE id IN (SELECT id FROM customers)",
+                "expression",
+            ),
+            (
+                Dialect::Mysql,
+                "SELECT * FROM orders FULL JOIN customers ON orders.id = customers.id",
+                "Full",
+            ),
+        ];
+        for (dialect, sql, why) in cases {
+            match pushed(dialect, sql).await {
+                Ok(pushed) => panic!("{sql} went down to {dialect:?} as {pushed}"),
+                Err(gap) => assert!(gap.contains(why), "{sql}: {gap}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn what_means_the_same_goes_down() {
+        let cases = [
+            (
+                Dialect::Postgres,
+                "SELECT id, qty / 2 AS half FROM orders ORDER BY id LIMIT 10",
+            ),
+            (
+                Dialect::Postgres,
+                "SELECT region, avg(qty) FROM orders GROUP BY region",
+            ),
+            (
+                Dialect::Mysql,
+                "SELECT qty, avg(qty) FROM orders GROUP BY qty",
+            ),
+            (
+                Dialect::Mysql,
+                "SELECT id, qty * 2 FROM orders WHERE qty BETWEEN 1 AND 5",
+            ),
+            (
+                Dialect::Mysql,
+                "SELECT id FROM orders ORDER BY id DESC LIMIT 3",
+            ),
+            (
+                Dialect::Postgres,
+                "WITH big AS (SELECT * FROM orders WHERE amount > 100) \
+                 SELECT count(*) FROM big WHERE at >= '2026-01-01T00:00:00Z'",
+            ),
+            (
+                Dialect::Postgres,
+                "SELECT id, row_number() OVER (PARTITION BY region ORDER BY id) FROM orders",
+            ),
+        ];
+        for (dialect, sql) in cases {
+            if let Err(gap) = pushed(dialect, sql).await {
+                panic!("{sql} stayed in Sluice on {dialect:?}: {gap}");
+            }
+        }
+    }
+}
