@@ -474,3 +474,101 @@ async fn a_pushed_down_transform_says_so_in_the_log_and_reads_only_its_result() 
         .unwrap();
     assert_eq!(result["rows"], rows.len(), "{view}");
 }
+
+/// Where a cancel test's long query runs, and how to see it running.
+enum Running<'a> {
+    Postgres(&'a crate::support::MetadataStore, &'a str),
+    Mysql(&'a MysqlDatabase),
+}
+
+impl Running<'_> {
+    /// How many queries run on the database for Sluice, other than the one asking.
+    async fn queries(&self) -> i64 {
+        let rows = match self {
+            Self::Postgres(database, name) => {
+                crate::databases::postgres_rows(
+                    database,
+                    &format!(
+                        "SELECT count(*)::text FROM pg_stat_activity WHERE datname = '{name}' \
+                         AND application_name = 'sluice' AND state = 'active' \
+                         AND pid <> pg_backend_pid()"
+                    ),
+                )
+                .await
+            }
+            Self::Mysql(database) => {
+                database
+                    .rows(&format!(
+                        "SELECT CAST(count(*) AS CHAR) FROM information_schema.processlist \
+                         WHERE db = '{}' AND command = 'Query' AND id <> CONNECTION_ID()",
+                        database.name
+                    ))
+                    .await
+            }
+        };
+        rows[0][0].as_deref().unwrap().parse().unwrap()
+    }
+}
+
+/// Starts a flow whose transform makes `store`'s database compare 800 million pairs one by one
+/// (minutes of work, and not one row sent before it is done), cancels it once the query runs,
+/// and requires the query gone from the database within 2 s.
+async fn cancel_stops_the_query(store: Value, running: Running<'_>) {
+    let server = TestServer::start(Options::default()).await;
+    let store = server.data_store(store).await;
+    let target = server
+        .data_store(json!({"name": "out", "type": "file",
+            "connection": {"path": "pairs.parquet", "format": "parquet"}}))
+        .await;
+    let input = server
+        .flow_input(json!({
+            "source_data_store_ids": [store], "target_data_store_id": target,
+            "sources": [{"data_store_id": store, "table": "big", "as": "big"}],
+            "transforms": [{"name": "pairs", "sql":
+                "SELECT count(*) AS n FROM big a JOIN big b ON a.id < b.id WHERE a.id % 7 = b.id % 5"}],
+            "outputs": [{"transform": "pairs", "mode": "replace"}]
+        }))
+        .await;
+    let flow = server.start_flow(input).await;
+    let seconds = std::time::Duration::from_secs;
+    server
+        .wait_for_step(flow, ("transform", "pairs"), "RUNNING", seconds(30))
+        .await;
+    let started = std::time::Instant::now();
+    while running.queries().await == 0 {
+        assert!(started.elapsed() < seconds(10), "the query never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let asked = std::time::Instant::now();
+    let (status, _) = server
+        .post(&format!("/v1/flows/{flow}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, 202);
+    server.wait_for_state(flow, "CANCELLED", seconds(10)).await;
+    while running.queries().await > 0 {
+        assert!(
+            asked.elapsed() < seconds(2),
+            "the database still runs the query 2 s after the cancel"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_stops_the_pushed_down_query_in_postgresql() {
+    let (database, name) = postgres_database(
+        "CREATE TABLE big AS SELECT i AS id FROM generate_series(1, 40000) AS t(i); ANALYZE big;",
+    )
+    .await;
+    let store = postgres_store("warehouse", &name, 5432);
+    cancel_stops_the_query(store, Running::Postgres(&database, &name)).await;
+}
+
+#[tokio::test]
+async fn a_cancel_stops_the_pushed_down_query_in_mariadb() {
+    let database = MysqlDatabase::create(
+        "CREATE TABLE big (id INT); INSERT INTO big SELECT seq FROM seq_1_to_40000",
+    )
+    .await;
+    cancel_stops_the_query(database.store("warehouse"), Running::Mysql(&database)).await;
+}

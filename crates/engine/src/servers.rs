@@ -1,9 +1,9 @@
 //! Connections to database servers (PostgreSQL, MySQL/MariaDB), shared by their sources and
 //! targets, and the way their failures are said: what, where, never the password.
 
-use sea_orm::sqlx::ConnectOptions;
 use sea_orm::sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
+use sea_orm::sqlx::{AssertSqlSafe, ConnectOptions};
 use secrecy::ExposeSecret;
 use sluice_domain::data_store::{ServerConnection, ServerEngine};
 use std::sync::OnceLock;
@@ -140,5 +140,107 @@ impl Server {
                 )
             })?
             .map_err(|err| self.failed("connecting to", err))
+    }
+}
+
+/// Stops a query on its server when the step reading it is dropped (a cancel, another step's
+/// failure) before it ends. Dropping a connection is not enough: a server computing an
+/// aggregate or a join sends nothing until it is done, so it would only notice the closed socket
+/// then, having done all the work. The cancel goes over a connection of its own.
+pub struct QueryCanceller {
+    server: Server,
+    /// The session running the query: a PostgreSQL backend pid, a MySQL connection id.
+    session: Option<i64>,
+    /// When the PostgreSQL backend started: a pid is reused once its backend ends, and the pair
+    /// names one session only.
+    started: String,
+}
+
+impl QueryCanceller {
+    /// Watches the query `connection` is about to run.
+    ///
+    /// # Errors
+    /// The server does not say which session `connection` is.
+    pub async fn postgres(server: &Server, connection: &mut PgConnection) -> Result<Self> {
+        let (pid, started): (i32, String) = sea_orm::sqlx::query_as(
+            "SELECT pid, backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+        )
+        .fetch_one(connection)
+        .await
+        .map_err(|err| server.failed("reading from", err))?;
+        Ok(Self {
+            server: server.clone(),
+            session: Some(i64::from(pid)),
+            started,
+        })
+    }
+
+    /// Watches the query `connection` is about to run.
+    ///
+    /// # Errors
+    /// The server does not say which session `connection` is.
+    pub async fn mysql(server: &Server, connection: &mut MySqlConnection) -> Result<Self> {
+        let (id,): (u64,) = sea_orm::sqlx::query_as("SELECT CONNECTION_ID()")
+            .fetch_one(connection)
+            .await
+            .map_err(|err| server.failed("reading from", err))?;
+        Ok(Self {
+            server: server.clone(),
+            // MySQL does not reuse a connection id while the server runs.
+            session: i64::try_from(id).ok(),
+            started: String::new(),
+        })
+    }
+
+    /// The query ended by itself: nothing to stop.
+    pub fn finished(mut self) {
+        self.session = None;
+    }
+}
+
+impl Drop for QueryCanceller {
+    fn drop(&mut self) {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let server = self.server.clone();
+        let started = std::mem::take(&mut self.started);
+        runtime.spawn(async move {
+            let stopped = match server.server.engine {
+                ServerEngine::Postgres => match server.postgres().await {
+                    Ok(mut connection) => sea_orm::sqlx::query(
+                        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+                         WHERE pid = $1 AND backend_start::text = $2",
+                    )
+                    .bind(i32::try_from(session).unwrap_or_default())
+                    .bind(started)
+                    .execute(&mut connection)
+                    .await
+                    .map(|_| ()),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not stop a query whose reader stopped");
+                        return;
+                    }
+                },
+                ServerEngine::Mysql => match server.mysql().await {
+                    Ok(mut connection) => {
+                        sea_orm::sqlx::raw_sql(AssertSqlSafe(format!("KILL QUERY {session}")))
+                            .execute(&mut connection)
+                            .await
+                            .map(|_| ())
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not stop a query whose reader stopped");
+                        return;
+                    }
+                },
+            };
+            if let Err(err) = stopped {
+                tracing::warn!(place = %server.place(), error = %err, "could not stop a query whose reader stopped");
+            }
+        });
     }
 }

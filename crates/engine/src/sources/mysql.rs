@@ -13,7 +13,7 @@ use crate::Result;
 use crate::handoff::Wanted;
 use crate::mysql_arrow::{RowsToArrow, declared_columns};
 use crate::rows::RowSink;
-use crate::servers::Server;
+use crate::servers::{QueryCanceller, Server};
 
 const BATCH_ROWS: usize = 8192;
 
@@ -57,6 +57,7 @@ impl SourceConnector for MysqlSource {
         let declared = declared_columns(&mut connection, statement.columns()).await?;
         let converter = RowsToArrow::new(statement.columns(), &declared);
         spool.declare(converter.schema())?;
+        let canceller = QueryCanceller::mysql(&self.server, &mut connection).await?;
         // Unprepared, so the server streams the rows as it finds them (text protocol).
         let mut rows = connection.fetch(AssertSqlSafe(self.sql.clone()));
         let mut pending = Vec::with_capacity(BATCH_ROWS);
@@ -72,6 +73,7 @@ impl SourceConnector for MysqlSource {
         if !pending.is_empty() {
             let _ = spool.push(converter.batch(&pending)?).await?;
         }
+        canceller.finished();
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ use crate::handoff::Wanted;
 use crate::identifiers::quote;
 use crate::pg_copy::{CopyDecoder, NUMERIC_ARRAY_OID, NUMERIC_OID, PgColumn, PgType, schema_of};
 use crate::rows::RowSink;
-use crate::servers::Server;
+use crate::servers::{QueryCanceller, Server};
 use crate::{Error, Result};
 
 const BATCH_ROWS: usize = 8192;
@@ -300,7 +300,11 @@ impl SourceConnector for PostgresSource {
         let readers = ctx.copied_config().target_partitions();
         let sql = self.readable_sql(&columns);
         let mut queries = self.page_ranges(&mut first, &sql, readers).await?;
+        // One query (a query source, a pushed-down transform) may compute long before it sends
+        // a row; table page ranges stream from the start, and notice a closed connection.
+        let mut canceller = None;
         let connections = if queries.is_empty() {
+            canceller = Some(QueryCanceller::postgres(&self.server, &mut first).await?);
             queries.push(sql);
             vec![first]
         } else {
@@ -330,6 +334,9 @@ impl SourceConnector for PostgresSource {
         }
         while let Some(done) = copies.join_next().await {
             done.map_err(|err| Error::Database(format!("a PostgreSQL reader stopped: {err}")))?;
+        }
+        if let Some(canceller) = canceller {
+            canceller.finished();
         }
         Ok(())
     }
