@@ -365,14 +365,16 @@ impl Exprs<'_> {
                 aggregate.func.name()
             ));
         }
-        let argument = match params.args.first() {
-            Some(arg) => Some(self.type_of(arg)?),
-            None => None,
-        };
+        let argument = self.first_argument(&params.args)?;
         if let (true, Some(argument)) = (params.distinct, &argument) {
             self.groupable_type(argument, "counted DISTINCT")?;
         }
         self.aggregate_of(aggregate.func.name(), argument.as_ref())
+    }
+
+    /// The type of an aggregate's argument (`count(*)` has none).
+    fn first_argument(&self, args: &[Expr]) -> Result<Option<DataType>, Gap> {
+        args.first().map(|arg| self.type_of(arg)).transpose()
     }
 
     fn aggregate_of(&self, name: &str, argument: Option<&DataType>) -> Result<(), Gap> {
@@ -414,10 +416,7 @@ impl Exprs<'_> {
                 other => Err(format!("the window function {other}()")),
             },
             WindowFunctionDefinition::AggregateUDF(function) => {
-                let argument = match params.args.first() {
-                    Some(arg) => Some(self.type_of(arg)?),
-                    None => None,
-                };
+                let argument = self.first_argument(&params.args)?;
                 self.aggregate_of(function.name(), argument.as_ref())
             }
         }
