@@ -274,9 +274,13 @@ async fn copy(
                 }
             }
         }
+        drop(chunks);
         if let Some(batch) = decoder.finish()? {
             let _ = batches.send(Ok(batch)).await;
         }
+        // Every read is in a transaction; a source query with side effects (DML with RETURNING)
+        // keeps them, as it would outside one.
+        connection.execute("COMMIT").await.map_err(failed)?;
         Ok(())
     }
     .await;
@@ -289,12 +293,6 @@ async fn copy(
 impl SourceConnector for PostgresSource {
     async fn read(&self, ctx: &SessionContext, rows: &mut dyn RowSink) -> Result<()> {
         let mut first = self.server.postgres().await?;
-        if self.in_utc {
-            first
-                .execute("SET TIME ZONE 'UTC'")
-                .await
-                .map_err(|err| self.failed(err))?;
-        }
         let columns = self.columns(&mut first).await?;
         rows.declare(schema_of(&columns))?;
         let readers = ctx.copied_config().target_partitions();
@@ -304,6 +302,19 @@ impl SourceConnector for PostgresSource {
         // a row; table page ranges stream from the start, and notice a closed connection.
         let mut canceller = None;
         let connections = if queries.is_empty() {
+            // In a transaction, so that a pooler in front of the server (PgBouncer's
+            // transaction mode) keeps the query on the backend the canceller names, and the
+            // time zone with it.
+            first
+                .execute("BEGIN")
+                .await
+                .map_err(|err| self.failed(err))?;
+            if self.in_utc {
+                first
+                    .execute("SET LOCAL TIME ZONE 'UTC'")
+                    .await
+                    .map_err(|err| self.failed(err))?;
+            }
             canceller = Some(QueryCanceller::postgres(&self.server, &mut first).await?);
             queries.push(sql);
             vec![first]
