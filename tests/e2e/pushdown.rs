@@ -237,6 +237,12 @@ const CORPUS: &[Case] = &[
         false,
     ),
     case(
+        "text_matched",
+        "SELECT id, region FROM orders WHERE region LIKE '%o%' OR note LIKE 'n1_'",
+        true,
+        false,
+    ),
+    case(
         "padded_text",
         "SELECT id, code FROM orders WHERE code = 'ab ' OR code = 'a'",
         true,
@@ -266,6 +272,40 @@ const CORPUS: &[Case] = &[
          AS size, count(DISTINCT customer_id) OVER () AS customers FROM orders",
         false,
         false,
+    ),
+    case(
+        "having_and_offset",
+        "SELECT customer_id, count(*) AS n FROM orders GROUP BY customer_id \
+         HAVING count(*) > 5 ORDER BY customer_id NULLS FIRST LIMIT 5 OFFSET 2",
+        true,
+        true,
+    ),
+    case(
+        "derived_table",
+        "SELECT s.customer_id, s.total FROM (SELECT customer_id, sum(qty) AS total FROM orders \
+         GROUP BY customer_id) s WHERE s.total > 10",
+        true,
+        true,
+    ),
+    case(
+        "full_join",
+        "SELECT c.id AS cid, o.id AS oid FROM customers c FULL JOIN orders o \
+         ON o.customer_id = c.id WHERE o.id IS NULL OR o.id < 20",
+        true,
+        false,
+    ),
+    case(
+        "concat_and_distinct_from",
+        "SELECT id, region || '-' || note AS label FROM orders WHERE qty IS DISTINCT FROM 3",
+        true,
+        false,
+    ),
+    case(
+        "between_in_not",
+        "SELECT id FROM orders WHERE qty BETWEEN 2 AND 5 AND customer_id NOT IN (1, 3) \
+         AND NOT (price < 0)",
+        true,
+        true,
     ),
     case(
         "count_distinct",
