@@ -2,7 +2,7 @@
 //! off to the one step that does (see [`crate::wiring`] for which).
 
 use async_trait::async_trait;
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::dataframe::DataFrame;
@@ -69,15 +69,21 @@ impl RowSink for StepRows {
     }
 }
 
+/// A value that does not fit its column's type fails the step rather than becoming NULL.
+const STRICT: CastOptions<'static> = CastOptions {
+    safe: false,
+    format_options: datafusion::arrow::util::display::FormatOptions::new(),
+};
+
 /// Rows made elsewhere (a database a transform was pushed down to) given the columns the step
 /// makes in Sluice: each batch's columns are cast to them by position and take their names.
 pub struct Conformed<'r> {
-    rows: &'r mut StepRows,
+    rows: &'r mut dyn RowSink,
     schema: SchemaRef,
 }
 
 impl<'r> Conformed<'r> {
-    pub fn new(rows: &'r mut StepRows, schema: SchemaRef) -> Self {
+    pub fn new(rows: &'r mut dyn RowSink, schema: SchemaRef) -> Self {
         Self { rows, schema }
     }
 }
@@ -100,7 +106,7 @@ impl RowSink for Conformed<'_> {
             .columns()
             .iter()
             .zip(self.schema.fields())
-            .map(|(column, field)| cast(column, field.data_type()))
+            .map(|(column, field)| cast_with_options(column, field.data_type(), &STRICT))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
         let batch = RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)?;
@@ -118,4 +124,59 @@ pub async fn pass_frame(data: DataFrame, rows: &mut dyn RowSink) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray, Int64Array};
+    use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema};
+
+    #[derive(Default)]
+    struct Collected(Vec<RecordBatch>);
+
+    #[async_trait]
+    impl RowSink for Collected {
+        fn declare(&mut self, _schema: SchemaRef) -> Result<()> {
+            Ok(())
+        }
+
+        async fn push(&mut self, batch: RecordBatch) -> Result<Wanted> {
+            self.0.push(batch);
+            Ok(Wanted::More)
+        }
+    }
+
+    fn bigints(values: Vec<Option<i64>>) -> RecordBatch {
+        let schema = Schema::new(vec![Field::new("sum", DataType::Int64, true)]);
+        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(Int64Array::from(values))]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn rows_take_the_steps_columns_and_a_value_that_does_not_fit_fails() {
+        let wanted = Arc::new(Schema::new(vec![Field::new(
+            "total",
+            DataType::Int32,
+            true,
+        )]));
+        let mut collected = Collected::default();
+        let mut rows = Conformed::new(&mut collected, Arc::clone(&wanted));
+        rows.declare(bigints(vec![]).schema()).unwrap();
+        let wanted_more = rows.push(bigints(vec![Some(7), None])).await.unwrap();
+        assert!(wanted_more == Wanted::More);
+        let too_big = rows
+            .push(bigints(vec![Some(i64::from(i32::MAX) + 1)]))
+            .await;
+        assert!(too_big.is_err(), "an overflow became {too_big:?}");
+        let two_columns = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("b", DataType::Int64, true),
+        ]));
+        assert!(rows.declare(two_columns).is_err());
+
+        let batch = &collected.0[0];
+        assert_eq!(batch.schema(), wanted);
+        let totals = batch.column(0).as_primitive::<Int32Type>();
+        assert_eq!((totals.value(0), totals.is_null(1)), (7, true));
+    }
 }
