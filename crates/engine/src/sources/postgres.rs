@@ -36,8 +36,9 @@ pub struct PostgresSource {
     sql: String,
     /// The quoted table when the source is a whole table, which may then be read in ranges.
     table: Option<String>,
-    /// Whether the session's time zone is UTC: a query pushed down from DataFusion compares
-    /// and truncates `timestamptz` values in UTC, as DataFusion does.
+    /// Whether the query runs with the time zone set to UTC (for its transaction): a query
+    /// pushed down from DataFusion compares `timestamptz` values with text instants in UTC, as
+    /// DataFusion does.
     in_utc: bool,
 }
 
