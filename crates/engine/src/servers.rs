@@ -209,35 +209,31 @@ impl Drop for QueryCanceller {
         let server = self.server.clone();
         let started = std::mem::take(&mut self.started);
         runtime.spawn(async move {
-            let stopped = match server.server.engine {
-                ServerEngine::Postgres => match server.postgres().await {
-                    Ok(mut connection) => sea_orm::sqlx::query(
-                        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
-                         WHERE pid = $1 AND backend_start::text = $2",
-                    )
-                    .bind(i32::try_from(session).unwrap_or_default())
-                    .bind(started)
-                    .execute(&mut connection)
-                    .await
-                    .map(|_| ()),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "could not stop a query whose reader stopped");
-                        return;
+            let stopped: std::result::Result<(), String> = async {
+                match server.server.engine {
+                    ServerEngine::Postgres => {
+                        let mut connection = server.postgres().await.map_err(|e| e.to_string())?;
+                        sea_orm::sqlx::query(
+                            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+                             WHERE pid = $1 AND backend_start::text = $2",
+                        )
+                        .bind(i32::try_from(session).unwrap_or_default())
+                        .bind(started)
+                        .execute(&mut connection)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     }
-                },
-                ServerEngine::Mysql => match server.mysql().await {
-                    Ok(mut connection) => {
+                    ServerEngine::Mysql => {
+                        let mut connection = server.mysql().await.map_err(|e| e.to_string())?;
                         sea_orm::sqlx::raw_sql(AssertSqlSafe(format!("KILL QUERY {session}")))
                             .execute(&mut connection)
                             .await
-                            .map(|_| ())
+                            .map_err(|e| e.to_string())?;
                     }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "could not stop a query whose reader stopped");
-                        return;
-                    }
-                },
-            };
+                }
+                Ok(())
+            }
+            .await;
             if let Err(err) = stopped {
                 tracing::warn!(place = %server.place(), error = %err, "could not stop a query whose reader stopped");
             }

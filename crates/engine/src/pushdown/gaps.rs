@@ -43,8 +43,16 @@ pub type Gap = String;
 
 /// Ok when every part of `plan` means the same in `dialect` as in DataFusion.
 pub fn check(plan: &LogicalPlan, dialect: Dialect) -> Result<(), Gap> {
+    first_gap(plan, |node| check_node(node, dialect))
+}
+
+/// The first gap `check` finds in `tree`, its nodes visited top down.
+fn first_gap<N: TreeNode>(
+    tree: &N,
+    mut check: impl FnMut(&N) -> Result<(), Gap>,
+) -> Result<(), Gap> {
     let mut gap = None;
-    let _ = plan.apply(|node| match check_node(node, dialect) {
+    let _ = tree.apply(|node| match check(node) {
         Ok(()) => Ok(TreeNodeRecursion::Continue),
         Err(found) => {
             gap = Some(found);
@@ -234,15 +242,7 @@ impl Exprs<'_> {
 
     /// Every part of `expr`, all the way down.
     fn check(&self, expr: &Expr) -> Result<(), Gap> {
-        let mut gap = None;
-        let _ = expr.apply(|part| match self.check_one(part) {
-            Ok(()) => Ok(TreeNodeRecursion::Continue),
-            Err(found) => {
-                gap = Some(found);
-                Ok(TreeNodeRecursion::Stop)
-            }
-        });
-        gap.map_or(Ok(()), Err)
+        first_gap(expr, |part| self.check_one(part))
     }
 
     fn check_one(&self, expr: &Expr) -> Result<(), Gap> {
@@ -382,13 +382,7 @@ impl Exprs<'_> {
         let allowed = match name {
             "count" => true,
             "sum" => is_number(&argument),
-            "min" | "max" => {
-                return if is_number(&argument) || is_time(&argument) {
-                    Ok(())
-                } else {
-                    Err(format!("{name}() of {argument}"))
-                };
-            }
+            "min" | "max" => is_number(&argument) || is_time(&argument),
             // DataFusion casts an integer argument to a float first, which the SQL says.
             "avg" => is_float(&argument),
             _ => false,

@@ -66,11 +66,11 @@ fn rename_scans(
     marker: &str,
     placeholders: &mut HashMap<String, Relation>,
 ) -> DfResult<Transformed<LogicalPlan>> {
-    let mut placeholder = |table: &TableReference| -> Option<(TableReference, Relation)> {
+    let mut placeholder = |table: &TableReference| -> Option<TableReference> {
         let relation = relations.get(table.table())?;
         let name = format!("{marker}_{}", placeholders.len());
         placeholders.insert(name.clone(), relation.clone());
-        Some((TableReference::bare(name), relation.clone()))
+        Some(TableReference::bare(name))
     };
     match plan {
         // `FROM orders o`: the scan is renamed under the transform's own alias.
@@ -80,7 +80,7 @@ fn rename_scans(
             let LogicalPlan::TableScan(scan) = alias.input.as_ref() else {
                 unreachable!("matched above");
             };
-            let Some((name, _)) = placeholder(&scan.table_name) else {
+            let Some(name) = placeholder(&scan.table_name) else {
                 return Ok(Transformed::no(LogicalPlan::SubqueryAlias(alias)));
             };
             let renamed = renamed(scan, name)?;
@@ -92,7 +92,7 @@ fn rename_scans(
         }
         // `FROM orders`: the scan is renamed and aliased by the source's name.
         LogicalPlan::TableScan(scan) => {
-            let Some((name, _)) = placeholder(&scan.table_name) else {
+            let Some(name) = placeholder(&scan.table_name) else {
                 return Ok(Transformed::no(LogicalPlan::TableScan(scan)));
             };
             let alias = scan.table_name.clone();
