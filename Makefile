@@ -31,7 +31,7 @@ openapi:
 	SLUICE_WRITE_OPENAPI=1 cargo test -p sluice-api --test handlers -- each_version_serves_the_committed_document
 
 build:
-	cargo build --release -p sluice-server --bin sluice
+	cargo build --release -p sluice-server --bins
 
 lint:
 	cargo fmt --all --check

@@ -14,7 +14,7 @@ if [ ! -x "$duckdb_pg/bin/python" ]; then
 fi
 # wrk drives the load test; Debian's package, pinned.
 command -v wrk >/dev/null || apt-get install -y -qq wrk=4.1.0-3+b2 >/dev/null
-cargo build --release -p sluice-server --bin sluice
+cargo build --release -p sluice-server --bins
 binary="${CARGO_TARGET_DIR:-target}/release/sluice"
 
 echo "== flows: CSV through three transforms into Parquet"
@@ -31,6 +31,9 @@ python3 bench/flow_postgres.py --sluice "$binary" --duckdb-python "$duckdb_pg/bi
 echo
 echo "== a transform pushed down to PostgreSQL: against pulling every row, and psql itself"
 python3 bench/pushdown.py --sluice "$binary"
+echo
+echo "== a join of two 10M-row Parquet tables: the local engine, Ballista with 1 and 2 executors, DuckDB"
+python3 bench/ballista.py --sluice "$binary"
 echo
 echo "== under load: 64 connections for 30 s on a flow's view, an issue page and store registration"
 python3 bench/load.py --sluice "$binary"

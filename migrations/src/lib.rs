@@ -10,6 +10,7 @@ mod m20261201_000002_named_flow_inputs;
 mod m20261201_000003_idempotent_requests;
 mod m20261201_000004_flow_attempts;
 mod m20261202_000001_step_places;
+mod m20261202_000002_flow_engines;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_idempotent_requests::Migration),
             Box::new(m20261201_000004_flow_attempts::Migration),
             Box::new(m20261202_000001_step_places::Migration),
+            Box::new(m20261202_000002_flow_engines::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the built `sluice` binary over HTTP, on a temporary data folder.
 
 mod auth;
+mod ballista;
 mod contract;
 mod databases;
 mod drain;

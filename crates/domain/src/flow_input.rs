@@ -218,6 +218,35 @@ pub struct NewFlowInput {
     /// How many times a flow of it may run before it stays FAILED: 1 (no retry) to
     /// [`MAX_ATTEMPTS`].
     pub max_attempts: u32,
+    pub engine: EngineKind,
+}
+
+/// What runs a flow's transforms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum EngineKind {
+    /// Sluice's own DataFusion, pushing transforms down to the databases holding their sources
+    /// where it can.
+    #[default]
+    Local,
+    /// A Ballista cluster (its scheduler at `engine.ballista.url`): the executors read the file
+    /// and columnar sources themselves and run the transforms; Sluice receives the results the
+    /// outputs write.
+    Ballista,
+}
+
+impl EngineKind {
+    pub const ALL: [Self; 2] = [Self::Local, Self::Ballista];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Ballista => "ballista",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
 }
 
 /// The most attempts a flow input may allow.
@@ -235,6 +264,7 @@ pub struct FlowInput {
     pub transforms: Vec<Transform>,
     pub outputs: Vec<Output>,
     pub max_attempts: u32,
+    pub engine: EngineKind,
     pub created_utc: DateTime<Utc>,
 }
 

@@ -11,8 +11,8 @@ use crate::api_key::{ApiKey, ApiKeyName, NewApiKey, StoredApiKey};
 use crate::data_store::{Connection, DataPath, DataStore, DataStoreId, NewDataStore};
 use crate::flow::{Flow, FlowId, FlowOutputId, FlowState, FlowView, LogLine, RunnerId, Settlement};
 use crate::flow_input::{
-    FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion, NewFlowInput, Output,
-    SourceRead, Transform,
+    EngineKind, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion,
+    NewFlowInput, Output, SourceRead, Transform,
 };
 use crate::graph::TransformGraph;
 use crate::idempotency::{Claim, IdempotencyKey, NewClaim, StoredResponse};
@@ -298,6 +298,7 @@ pub struct FlowPlan {
     pub transforms: Vec<Transform>,
     pub graph: TransformGraph,
     pub outputs: Vec<PlannedOutput>,
+    pub engine: EngineKind,
 }
 
 impl FlowPlan {
@@ -316,7 +317,8 @@ pub trait StepEvents: Send + Sync {
     async fn started(&self, step: &Step, place: &StepPlace);
     async fn finished(&self, step: &Step, rows: u64, elapsed: Duration);
 
-    /// A source none of whose rows Sluice read: every transform reading it ran in its database.
+    /// A step Sluice did not run: a source every transform reading it ran in its database, or a
+    /// source or transform the Ballista cluster ran as part of the transforms reading it.
     async fn pushed_down(&self, step: &Step, place: &StepPlace);
 
     /// A line about a step for the flow's log: how a transform ran, and why not elsewhere.

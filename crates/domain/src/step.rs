@@ -72,8 +72,9 @@ impl fmt::Display for Step {
     }
 }
 
-/// Where a step ran: in Sluice, or in the database that holds its sources (a transform pushed
-/// down, and the sources only it read).
+/// Where a step ran: in Sluice, in the database that holds its sources (a transform pushed
+/// down, and the sources only it read), or on the Ballista cluster (every source and transform
+/// of a flow whose input chose it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepPlace {
     Sluice,
@@ -83,6 +84,7 @@ pub enum StepPlace {
         /// The data store's name.
         name: String,
     },
+    Ballista,
 }
 
 impl fmt::Display for StepPlace {
@@ -90,6 +92,7 @@ impl fmt::Display for StepPlace {
         match self {
             Self::Sluice => f.write_str("in Sluice"),
             Self::Store { engine, name } => write!(f, "pushed down to {engine} store \"{name}\""),
+            Self::Ballista => f.write_str("on the Ballista cluster"),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! (in memory while the flow's memory budget allows, else in scratch files).
 
 mod analyzer;
+mod cluster;
 mod decimal_text;
 mod engine;
 mod error;

@@ -6,6 +6,7 @@ use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::dataframe::DataFrame;
+use datafusion::execution::SendableRecordBatchStream;
 use futures::TryStreamExt;
 
 use std::sync::Arc;
@@ -116,7 +117,14 @@ impl RowSink for Conformed<'_> {
 
 /// Runs `data` and passes every batch it yields to `rows`, until the rows are no longer wanted.
 pub async fn pass_frame(data: DataFrame, rows: &mut dyn RowSink) -> Result<()> {
-    let mut batches = data.execute_stream().await?;
+    pass_stream(data.execute_stream().await?, rows).await
+}
+
+/// Passes a running plan's rows to `rows` until they end or the one reader wants no more.
+pub async fn pass_stream(
+    mut batches: SendableRecordBatchStream,
+    rows: &mut dyn RowSink,
+) -> Result<()> {
     rows.declare(batches.schema())?;
     while let Some(batch) = batches.try_next().await? {
         if rows.push(batch).await? == Wanted::NoMore {

@@ -164,7 +164,8 @@ impl Application {
             rate_limits: settings.api.rate_limits(),
             idempotency: idempotency.clone(),
             data_stores: DataStoreService::new(store.clone(), Arc::new(folder)),
-            flow_inputs: FlowInputService::new(store.clone(), store.clone(), analyzer),
+            flow_inputs: FlowInputService::new(store.clone(), store.clone(), analyzer)
+                .with_ballista(settings.engine.ballista.url().is_some()),
             flows,
             metadata,
             readiness: store.clone(),

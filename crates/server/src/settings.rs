@@ -209,6 +209,23 @@ pub struct EngineSettings {
     /// Whether a transform reading only tables of one PostgreSQL or MySQL store runs in that
     /// database (docs/flows.md).
     pub push_down: bool,
+    #[serde(default)]
+    pub ballista: BallistaSettings,
+}
+
+/// The Ballista cluster flow inputs with `engine: "ballista"` run on.
+#[derive(Debug, Default, Deserialize)]
+pub struct BallistaSettings {
+    /// The scheduler's gRPC address (`df://scheduler:50050` or `http://…`); empty for none, and
+    /// then such inputs are refused.
+    #[serde(default)]
+    pub url: String,
+}
+
+impl BallistaSettings {
+    pub fn url(&self) -> Option<String> {
+        Some(self.url.trim().to_owned()).filter(|url| !url.is_empty())
+    }
 }
 
 /// How file and columnar stores on S3 (`s3://bucket/key` paths) are reached.
@@ -237,6 +254,7 @@ impl EngineSettings {
                 path_style: s3.path_style,
             },
             push_down: self.push_down,
+            ballista_url: self.ballista.url(),
             ..defaults
         }
     }

@@ -6,7 +6,7 @@ use sea_orm::{
 };
 use sluice_domain::data_store::DataStoreId;
 use sluice_domain::flow_input::{
-    FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion, NewFlowInput,
+    EngineKind, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion, NewFlowInput,
 };
 use sluice_domain::ports::FlowInputRepository;
 use sluice_domain::{Error, Result};
@@ -43,6 +43,13 @@ fn to_domain(row: flow_input::Model) -> Result<FlowInput> {
         transforms: parts.transforms,
         outputs: parts.outputs,
         max_attempts: u32::try_from(row.max_attempts).unwrap_or(1),
+        engine: EngineKind::parse(&row.engine).ok_or_else(|| {
+            corrupt(
+                "flow input",
+                row.id,
+                format!("unknown engine '{}'", row.engine),
+            )
+        })?,
         created_utc: row.created_utc,
     })
 }
@@ -66,6 +73,7 @@ async fn insert(
             i32::try_from(version).map_err(|e| Error::Internal(e.to_string()))?,
         )),
         max_attempts: Set(i32::try_from(new.max_attempts).unwrap_or(1)),
+        engine: Set(new.engine.as_str().to_owned()),
         ..Default::default()
     }
     .insert(db)

@@ -12,7 +12,7 @@ use sluice_domain::data_store::{
 };
 use sluice_domain::flow::{FlowId, FlowOutputId, FlowState, LineStream, RunnerId, Settlement};
 use sluice_domain::flow_input::{
-    FlowInputId, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
+    EngineKind, FlowInputId, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
 };
 use sluice_domain::names::{DataStoreName, TableName};
 use sluice_domain::page::Page;
@@ -123,6 +123,8 @@ async fn flow_input(store: &Store) -> FlowInputId {
             mode: WriteMode::Replace,
         }],
         max_attempts: 1,
+        // Not the default, so that the round trip shows it is kept.
+        engine: EngineKind::Ballista,
     };
     FlowInputRepository::create(store, new).await.unwrap().id
 }
@@ -213,6 +215,7 @@ async fn flow_inputs_round_trip(store: &Store) {
     assert_eq!(input.sources[0].read, SourceRead::File);
     assert_eq!(input.transforms[0].sql, "SELECT * FROM orders");
     assert_eq!(input.outputs[0].mode, WriteMode::Replace);
+    assert_eq!(input.engine, EngineKind::Ballista);
 }
 
 async fn a_new_flow_is_ready_at_zero_percent(store: &Store) {

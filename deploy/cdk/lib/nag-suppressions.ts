@@ -76,10 +76,23 @@ export function suppressWithReasons(stack: Stack): void {
     ],
     "Object-level access within the two buckets only: read on the archive, read and write on the data bucket (CDK's grantRead and grantReadWrite sets); flows name their objects at run time.",
   );
+  const ballista = at("Ballista");
+  for (const task of [ballista.node.findChild("SchedulerTask"), ballista.node.findChild("ExecutorTask"), at("Task")]) {
+    acknowledge(
+      task,
+      ["AwsSolutions-IAM5[Resource::*]"],
+      "The execution role's ecr:GetAuthorizationToken has no resource-level scope in IAM.",
+    );
+  }
   acknowledge(
-    at("Task"),
-    ["AwsSolutions-IAM5[Resource::*]"],
-    "The execution role's ecr:GetAuthorizationToken has no resource-level scope in IAM.",
+    ballista.node.findChild("ExecutorRole"),
+    [
+      "AwsSolutions-IAM5[Action::s3:GetBucket*]",
+      "AwsSolutions-IAM5[Action::s3:GetObject*]",
+      "AwsSolutions-IAM5[Action::s3:List*]",
+      "AwsSolutions-IAM5[Resource::<Data666C94C7.Arn>/*]",
+    ],
+    "Read within the data bucket only (CDK's grantRead set): the executors read the sources flows name at run time.",
   );
   skipCheckov(at("AccessLogs"), [
     ["CKV_AWS_18", "This bucket receives the other buckets' and the load balancer's access logs; logging it into itself would loop."],

@@ -21,6 +21,7 @@ import {
   custom_resources as cr,
 } from "aws-cdk-lib";
 import { Construct } from "constructs";
+import { BallistaCluster } from "./ballista";
 
 export interface SluiceStackProps extends StackProps {
   /** The HTTPS listener's certificate (ACM). */
@@ -37,6 +38,9 @@ export interface SluiceStackProps extends StackProps {
   /** Replicas at least; autoscaling adds more. */
   readonly minTasks?: number;
   readonly maxTasks?: number;
+  /** Ballista executors at least and at most (docs/flows.md); they scale on the job queue. */
+  readonly minExecutors?: number;
+  readonly maxExecutors?: number;
 }
 
 /** The container's stop timeout: the drain (90 s) and the shutdown delay (15 s) fit in it. */
@@ -138,7 +142,12 @@ export class SluiceStack extends Stack {
       generateSecretString: { excludePunctuation: true, passwordLength: 40 },
     });
 
-    const cluster = new ecs.Cluster(this, "Cluster", { vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+    const cluster = new ecs.Cluster(this, "Cluster", {
+      vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+      // Where Sluice and the Ballista executors find the scheduler.
+      defaultCloudMapNamespace: { name: "sluice.internal", vpc },
+    });
     const taskRole = new iam.Role(this, "TaskRole", {
       assumedBy: new iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
       description: "Sluice: read the archive, read and write the data bucket",
@@ -160,8 +169,23 @@ export class SluiceStack extends Stack {
     });
     const repository = ecr.Repository.fromRepositoryName(this, "Repository", props.imageRepository);
     const image = ecs.ContainerImage.fromEcrRepository(repository, props.imageTag);
+    const serviceSecurityGroup = new ec2.SecurityGroup(this, "ServiceSecurityGroup", {
+      vpc,
+      description: "Sluice tasks: the API from the load balancer only",
+    });
+    const ballista = new BallistaCluster(this, "Ballista", {
+      cluster,
+      vpc,
+      image,
+      logGroup,
+      dataBucket,
+      clients: serviceSecurityGroup,
+      minExecutors: props.minExecutors,
+      maxExecutors: props.maxExecutors,
+    });
     const environment = {
       SLUICE_ENVIRONMENT: "production",
+      SLUICE__ENGINE__BALLISTA__URL: ballista.url,
       SLUICE__ARCHIVE__URL: `s3://${props.archiveBucketName}/${props.archivePrefix ?? ""}`,
       SLUICE__RUNNER__DRAIN_SECS: "90",
       SLUICE__SERVER__SHUTDOWN_DELAY_SECS: "15",
@@ -193,10 +217,6 @@ export class SluiceStack extends Stack {
     });
     albSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), "HTTPS");
     albSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(80), "HTTP, redirected to HTTPS");
-    const serviceSecurityGroup = new ec2.SecurityGroup(this, "ServiceSecurityGroup", {
-      vpc,
-      description: "Sluice tasks: the API from the load balancer only",
-    });
     serviceSecurityGroup.addIngressRule(albSecurityGroup, ec2.Port.tcp(PORT), "the load balancer");
     albSecurityGroup.addEgressRule(serviceSecurityGroup, ec2.Port.tcp(PORT), "to the tasks");
     database.connections.allowDefaultPortFrom(serviceSecurityGroup, "Sluice's tasks");

@@ -62,9 +62,9 @@ test("at least two tasks, rolled back when a deployment fails", () => {
 });
 
 test("the service scales on CPU and on requests per target", () => {
-  const metrics = Object.values(t.findResources("AWS::ApplicationAutoScaling::ScalingPolicy")).map(
-    (p) => p.Properties.TargetTrackingScalingPolicyConfiguration.PredefinedMetricSpecification.PredefinedMetricType,
-  );
+  const metrics = Object.values(t.findResources("AWS::ApplicationAutoScaling::ScalingPolicy"))
+    .filter((p) => p.Properties.PolicyType === "TargetTrackingScaling")
+    .map((p) => p.Properties.TargetTrackingScalingPolicyConfiguration.PredefinedMetricSpecification.PredefinedMetricType);
   assert.deepEqual(metrics.sort(), ["ALBRequestCountPerTarget", "ECSServiceAverageCPUUtilization"]);
 });
 
@@ -113,7 +113,7 @@ test("the migration runs as a one-off task of the same image before the service 
   const create = JSON.stringify(migrate.Properties.Update);
   assert.match(create, /runTask/);
   assert.match(create, /migrate/);
-  const service = Object.values(t.findResources("AWS::ECS::Service"))[0];
+  const service = Object.values(t.findResources("AWS::ECS::Service")).find((s) => s.Properties.LoadBalancers)!;
   assert.ok([service.DependsOn].flat().includes(id), "the service waits for the migration");
 });
 
@@ -127,6 +127,62 @@ test("RDS PostgreSQL, encrypted, Multi-AZ, not reachable from outside the VPC", 
 });
 
 test("alarms on 5xx answers and on unhealthy targets", () => {
-  const alarms = Object.values(t.findResources("AWS::CloudWatch::Alarm")).map((a) => a.Properties.MetricName);
+  const alarms = Object.values(t.findResources("AWS::CloudWatch::Alarm"))
+    .map((a) => a.Properties.MetricName)
+    .filter((name) => name !== undefined);
   assert.deepEqual(alarms.sort(), ["HTTPCode_Target_5XX_Count", "UnHealthyHostCount"]);
+});
+
+test("a Ballista scheduler Sluice and the executors find through Cloud Map", () => {
+  t.hasResourceProperties("AWS::ECS::TaskDefinition", {
+    ContainerDefinitions: [
+      Match.objectLike({
+        EntryPoint: ["/app/sluice-ballista"],
+        Command: Match.arrayWith(["scheduler"]),
+        ReadonlyRootFilesystem: true,
+      }),
+    ],
+  });
+  t.hasResourceProperties("AWS::ECS::Service", {
+    DesiredCount: 1,
+    ServiceRegistries: Match.anyValue(),
+  });
+  t.hasResourceProperties("AWS::ServiceDiscovery::PrivateDnsNamespace", { Name: "sluice.internal" });
+  t.hasResourceProperties("AWS::ECS::TaskDefinition", {
+    ContainerDefinitions: [
+      Match.objectLike({
+        Command: ["serve"],
+        Environment: Match.arrayWith([
+          { Name: "SLUICE__ENGINE__BALLISTA__URL", Value: "df://ballista-scheduler.sluice.internal:50050" },
+        ]),
+      }),
+    ],
+  });
+});
+
+test("executors scale on the scheduler's queue: jobs waiting or running", () => {
+  const filters = Object.values(t.findResources("AWS::Logs::MetricFilter")).map(
+    (f) => f.Properties.MetricTransformations[0],
+  );
+  assert.deepEqual(filters.map((f) => f.MetricValue).sort(), [
+    "$.ballista_queue.pending_jobs",
+    "$.ballista_queue.running_jobs",
+  ]);
+  const steps = Object.values(t.findResources("AWS::ApplicationAutoScaling::ScalingPolicy")).filter(
+    (p) => p.Properties.PolicyType === "StepScaling",
+  );
+  assert.equal(steps.length, 2, "one policy out, one in");
+  const queueAlarms = Object.values(t.findResources("AWS::CloudWatch::Alarm")).filter((a) =>
+    JSON.stringify(a.Properties.Metrics ?? []).includes("pending + running"),
+  );
+  assert.equal(queueAlarms.length, 2, "the out and in alarms watch the queue depth");
+  t.hasResourceProperties("AWS::ECS::TaskDefinition", {
+    ContainerDefinitions: [
+      Match.objectLike({
+        EntryPoint: ["/app/sluice-ballista"],
+        Command: Match.arrayWith(["executor", "--scheduler-host=ballista-scheduler.sluice.internal"]),
+        ReadonlyRootFilesystem: true,
+      }),
+    ],
+  });
 });

@@ -8,7 +8,7 @@ use sluice_domain::data_store::{DataStore, DataStoreId, DataStoreKind, NewDataSt
 use sluice_domain::described_store::DescribedConnection;
 use sluice_domain::flow::{FlowState, FlowView, Lines, LogLine};
 use sluice_domain::flow_input::{
-    FlowInput, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
+    EngineKind, FlowInput, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
 };
 use sluice_domain::names::TableName;
 use sluice_domain::page::Page;
@@ -312,9 +312,10 @@ impl CreateFlowInput {
                 });
             }
         }
-        // `/v1` keeps its shape: its inputs allow one attempt.
+        // `/v1` keeps its shape: its inputs allow one attempt and run on the local engine.
         let new = NewFlowInput {
             max_attempts: 1,
+            engine: EngineKind::Local,
             name: None,
             source_data_store_ids: self
                 .source_data_store_ids

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sluice_domain::data_store::DataStoreId;
 use sluice_domain::flow_input::{
-    FlowInput, FlowInputName, FlowInputRef, FlowInputVersion, NewFlowInput, Output, Source,
-    SourceRead, Transform, WriteMode, list_too_long,
+    EngineKind, FlowInput, FlowInputName, FlowInputRef, FlowInputVersion, NewFlowInput, Output,
+    Source, SourceRead, Transform, WriteMode, list_too_long,
 };
 use sluice_domain::names::{DataStoreName, TableName};
 use sluice_domain::{Error, FieldPath, Violation};
@@ -38,6 +38,9 @@ struct CreateFlowInput {
     #[serde(default = "one")]
     #[schema(minimum = 1, maximum = 10, default = 1)]
     max_attempts: u32,
+    /// What runs the transforms (`local` by default).
+    #[serde(default)]
+    engine: EngineDto,
 }
 
 fn one() -> u32 {
@@ -52,6 +55,7 @@ impl CreateFlowInput {
             outputs: self.outputs,
             target: self.target,
             max_attempts: self.max_attempts,
+            engine: self.engine,
         };
         (self.name, definition)
     }
@@ -72,6 +76,9 @@ struct DefinitionDto {
     #[serde(default = "one")]
     #[schema(minimum = 1, maximum = 10, default = 1)]
     max_attempts: u32,
+    /// What runs the transforms (`local` by default).
+    #[serde(default)]
+    engine: EngineDto,
 }
 
 /// A source: a table or a query of a relational store, a table of a columnar store, or a file
@@ -123,6 +130,37 @@ fn replace() -> String {
     WriteMode::Replace.as_str().into()
 }
 
+/// What runs a flow's transforms: `local`, Sluice's own engine (pushing transforms down to the
+/// database holding their sources where it can), or `ballista`, the Ballista cluster this
+/// service is configured with, whose executors read the sources (file and columnar stores only)
+/// and run the transforms while Sluice writes the outputs.
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy, Default)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = FlowEngine)]
+enum EngineDto {
+    #[default]
+    Local,
+    Ballista,
+}
+
+impl From<EngineKind> for EngineDto {
+    fn from(kind: EngineKind) -> Self {
+        match kind {
+            EngineKind::Local => Self::Local,
+            EngineKind::Ballista => Self::Ballista,
+        }
+    }
+}
+
+impl From<EngineDto> for EngineKind {
+    fn from(dto: EngineDto) -> Self {
+        match dto {
+            EngineDto::Local => Self::Local,
+            EngineDto::Ballista => Self::Ballista,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 #[schema(as = FlowInput)]
 struct FlowInputDto {
@@ -137,6 +175,8 @@ struct FlowInputDto {
     target: String,
     /// How many times a flow may run before it stays FAILED.
     max_attempts: u32,
+    /// What runs the transforms.
+    engine: EngineDto,
     created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     versions: Option<Vec<VersionDto>>,
@@ -221,6 +261,7 @@ async fn to_dto(
             .collect(),
         target: name_of(&input.target_data_store_id),
         max_attempts: input.max_attempts,
+        engine: input.engine.into(),
     };
     Ok(FlowInputDto {
         id: input.public_id(),
@@ -231,6 +272,7 @@ async fn to_dto(
         outputs: definition.outputs,
         target: definition.target,
         max_attempts: definition.max_attempts,
+        engine: definition.engine,
         created_at: input.created_utc,
         versions: versions.map(|v| v.iter().map(VersionDto::from).collect()),
     })
@@ -367,6 +409,7 @@ impl DefinitionDto {
         match target {
             Some(target) if violations.is_empty() => Ok(NewFlowInput {
                 max_attempts: self.max_attempts,
+                engine: self.engine.into(),
                 name,
                 source_data_store_ids: source_ids,
                 target_data_store_id: target,

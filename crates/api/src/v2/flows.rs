@@ -37,9 +37,10 @@ pub(super) struct StepDto {
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
     error: Option<String>,
-    /// Where it ran, once it started: `in Sluice`, or `pushed down to postgres store "dwh"` for
+    /// Where it ran, once it started: `in Sluice`; `pushed down to postgres store "dwh"` for
     /// a transform the database holding its sources ran (and for a source only such transforms
-    /// read: its rows never reached Sluice, so it has none).
+    /// read: its rows never reached Sluice, so it has none); `on the Ballista cluster` for every
+    /// source and transform of a flow on Ballista (those planned into others have no rows).
     #[schema(example = "in Sluice")]
     ran_in: Option<String>,
 }

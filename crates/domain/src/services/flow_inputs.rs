@@ -4,8 +4,8 @@ use std::sync::Arc;
 use crate::data_store::{Connection, DataStore, DataStoreId};
 use crate::error::{FieldPath, Violation};
 use crate::flow_input::{
-    FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion, MAX_ATTEMPTS,
-    MAX_SQL_BYTES, NewFlowInput, SourceRead, list_too_long,
+    EngineKind, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion,
+    MAX_ATTEMPTS, MAX_SQL_BYTES, NewFlowInput, SourceRead, list_too_long,
 };
 use crate::graph::TransformGraph;
 use crate::names::TableName;
@@ -55,6 +55,8 @@ pub struct FlowInputService {
     repository: Arc<dyn FlowInputRepository>,
     stores: Arc<dyn DataStoreRepository>,
     analyzer: Arc<dyn SqlAnalyzer>,
+    /// Whether a Ballista scheduler is configured, so that inputs may choose it.
+    ballista: bool,
 }
 
 impl FlowInputService {
@@ -67,7 +69,15 @@ impl FlowInputService {
             repository,
             stores,
             analyzer,
+            ballista: false,
         }
+    }
+
+    /// Lets inputs choose [`EngineKind::Ballista`]: a scheduler is configured.
+    #[must_use]
+    pub fn with_ballista(mut self, configured: bool) -> Self {
+        self.ballista = configured;
+        self
     }
 
     /// Validates the whole input and stores it; nothing is stored when anything is wrong.
@@ -132,6 +142,13 @@ impl FlowInputService {
                 format!("must be from 1 (no retry) to {MAX_ATTEMPTS}"),
             ));
         }
+        if new.engine == EngineKind::Ballista && !self.ballista {
+            violations.push(Violation::new(
+                FieldPath::new("engine"),
+                "no Ballista scheduler is configured on this service (engine.ballista.url); \
+                 use \"local\"",
+            ));
+        }
         let mut stores: HashMap<DataStoreId, DataStore> = HashMap::new();
 
         for (i, id) in new.source_data_store_ids.iter().enumerate() {
@@ -173,10 +190,13 @@ impl FlowInputService {
                 ));
                 continue;
             }
-            if let Some(store) = stores.get(&source.data_store_id)
-                && let Err(violation) = source_fits_store(i, &source.read, store)
-            {
-                violations.push(violation);
+            if let Some(store) = stores.get(&source.data_store_id) {
+                if let Err(violation) = source_fits_store(i, &source.read, store) {
+                    violations.push(violation);
+                }
+                if let Err(violation) = source_fits_engine(i, new.engine, store) {
+                    violations.push(violation);
+                }
             }
         }
         if new.sources.is_empty() {
@@ -247,6 +267,22 @@ fn source_fits_store(i: usize, read: &SourceRead, store: &DataStore) -> Result<(
         (Connection::Columnar { .. }, SourceRead::File) => {
             at("table", "a columnar store needs a 'table'".into())
         }
+    }
+}
+
+/// Ballista's executors read sources themselves, from files and Parquet datasets on S3 or on
+/// storage they share with Sluice; a database is Sluice's to read (and to push down to).
+fn source_fits_engine(i: usize, engine: EngineKind, store: &DataStore) -> Result<(), Violation> {
+    match (engine, &store.connection) {
+        (EngineKind::Ballista, Connection::Relational(_)) => Err(Violation::new(
+            FieldPath::new("sources").index(i).field("data_store_id"),
+            format!(
+                "a flow on Ballista reads file and columnar stores only; '{}' is a relational \
+                 database",
+                store.name
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 

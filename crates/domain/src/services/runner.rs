@@ -595,6 +595,7 @@ impl FlowRunner {
             transforms: input.transforms,
             graph,
             outputs,
+            engine: input.engine,
         })
     }
 }
@@ -637,7 +638,9 @@ impl StepEvents for OutputEvents {
         }
         let line = match place {
             StepPlace::Sluice => format!("step {step} started"),
-            StepPlace::Store { .. } => format!("step {step} started, {place}"),
+            StepPlace::Store { .. } | StepPlace::Ballista => {
+                format!("step {step} started, {place}")
+            }
         };
         if let Err(err) = self.outputs.append_log(self.output, stamped(&line)).await {
             tracing::warn!(error = %err, "could not record a step start");
@@ -653,7 +656,11 @@ impl StepEvents for OutputEvents {
         if let Err(err) = self.outputs.change_step(self.output, step, change).await {
             tracing::warn!(error = %err, "could not record a step pushed down");
         }
-        let line = format!("step {step} {place}: read there by the transforms that read it");
+        let done_there = match step.kind {
+            StepKind::Ingest => "read there by the transforms that read it",
+            _ => "run there as part of the transforms that read it",
+        };
+        let line = format!("step {step} {place}: {done_there}");
         if let Err(err) = self.outputs.append_log(self.output, stamped(&line)).await {
             tracing::warn!(error = %err, "could not record a step pushed down");
         }

@@ -10,7 +10,9 @@ use super::{FlowInputService, FlowRunner, FlowService, RunnerSettings};
 use crate::Error;
 use crate::data_store::{Connection, DataPath, DataStoreId, FileFormat, NewDataStore};
 use crate::flow::{FlowId, FlowState, RunnerId};
-use crate::flow_input::{NewFlowInput, Output, Source, SourceRead, Transform, WriteMode};
+use crate::flow_input::{
+    EngineKind, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
+};
 use crate::names::{DataStoreName, TableName};
 use crate::ports::{DataStoreRepository, FlowOutputRepository, FlowRepository};
 use crate::step::StepState;
@@ -63,6 +65,7 @@ fn input(source: DataStoreId, target: DataStoreId, transforms: &[(&str, &str)]) 
             mode: WriteMode::Replace,
         }],
         max_attempts: 1,
+        engine: EngineKind::Local,
     }
 }
 
@@ -607,4 +610,51 @@ async fn an_input_allows_one_to_ten_attempts() {
         };
         assert_eq!(violations[0].path.to_string(), "/max_attempts");
     }
+}
+
+#[tokio::test]
+async fn ballista_is_refused_until_a_scheduler_is_configured() {
+    let s = services(1, Duration::ZERO);
+    let (csv, lake) = stores(&s.store).await;
+    let mut new = input(csv, lake, &[("a", "SELECT * FROM orders")]);
+    new.engine = EngineKind::Ballista;
+    let Err(Error::Invalid(violations)) = s.inputs.create(new.clone()).await else {
+        panic!("Ballista accepted with no scheduler")
+    };
+    assert_eq!(violations[0].path.to_string(), "/engine");
+    let inputs = s.inputs.clone().with_ballista(true);
+    let stored = inputs.create(new).await.unwrap();
+    assert_eq!(stored.engine, EngineKind::Ballista);
+}
+
+#[tokio::test]
+async fn a_flow_on_ballista_reads_no_database() {
+    let s = services(1, Duration::ZERO);
+    let (_, lake) = stores(&s.store).await;
+    let database = NewDataStore {
+        name: DataStoreName::parse("shop").unwrap(),
+        connection: Connection::Relational(crate::data_store::RelationalConnection::Sqlite {
+            path: DataPath::parse("shop.sqlite").unwrap(),
+        }),
+    };
+    let database = DataStoreRepository::create(&*s.store, database)
+        .await
+        .unwrap()
+        .id;
+    let mut new = input(database, lake, &[("a", "SELECT * FROM orders")]);
+    new.sources[0].read = SourceRead::Table("orders".into());
+    new.engine = EngineKind::Ballista;
+    let inputs = s.inputs.clone().with_ballista(true);
+    let Err(Error::Invalid(violations)) = inputs.create(new.clone()).await else {
+        panic!("a database source accepted on Ballista")
+    };
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].path.to_string(), "/sources/0/data_store_id");
+    assert!(
+        violations[0]
+            .message
+            .contains("'shop' is a relational database")
+    );
+    new.engine = EngineKind::Local;
+    inputs.create(new).await.unwrap();
 }

@@ -292,6 +292,7 @@ fn stored_input(
         transforms: new.transforms,
         outputs: new.outputs,
         max_attempts: new.max_attempts,
+        engine: new.engine,
         created_utc: Utc::now(),
     }
 }

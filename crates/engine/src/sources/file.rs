@@ -92,26 +92,45 @@ impl FileSource {
     }
 }
 
+impl FileSource {
+    /// Registers the file or folder as the table `alias` of `ctx` without reading it: a Ballista
+    /// session's executors read it where it lies.
+    ///
+    /// # Errors
+    /// `Location` when it does not exist; DataFusion's when its columns cannot be read.
+    pub async fn register(&self, ctx: &SessionContext, alias: &str) -> Result<()> {
+        let location = self.readable_location(ctx).await?;
+        match self.format {
+            FileFormat::Csv => ctx.register_csv(alias, &location, csv_options()).await?,
+            FileFormat::Parquet => {
+                ctx.register_parquet(alias, &location, parquet_options())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A file store's file is read whatever its name ends with.
+fn csv_options() -> CsvReadOptions<'static> {
+    CsvReadOptions::new().file_extension("")
+}
+
+/// The files' field metadata is kept: it remembers a column's PostgreSQL type where Arrow has
+/// none (an unconstrained numeric, jsonb), for a PostgreSQL target.
+fn parquet_options() -> ParquetReadOptions<'static> {
+    ParquetReadOptions::default()
+        .file_extension(".parquet")
+        .skip_metadata(false)
+}
+
 #[async_trait]
 impl SourceConnector for FileSource {
     async fn read(&self, ctx: &SessionContext, rows: &mut dyn RowSink) -> Result<()> {
         let location = self.readable_location(ctx).await?;
         let data = match self.format {
-            FileFormat::Csv => {
-                ctx.read_csv(location, CsvReadOptions::new().file_extension(""))
-                    .await?
-            }
-            FileFormat::Parquet => {
-                // The files' field metadata is kept: it remembers a column's PostgreSQL type
-                // where Arrow has none (an unconstrained numeric, jsonb), for a PostgreSQL target.
-                ctx.read_parquet(
-                    location,
-                    ParquetReadOptions::default()
-                        .file_extension(".parquet")
-                        .skip_metadata(false),
-                )
-                .await?
-            }
+            FileFormat::Csv => ctx.read_csv(location, csv_options()).await?,
+            FileFormat::Parquet => ctx.read_parquet(location, parquet_options()).await?,
         };
         pass_frame(data, rows).await
     }

@@ -6,6 +6,7 @@ mod mysql;
 mod postgres;
 mod sqlite;
 
+pub use file::FileSource;
 pub use mysql::MysqlSource;
 pub use postgres::PostgresSource;
 
@@ -33,17 +34,35 @@ pub trait SourceConnector: Send + Sync {
 /// # Errors
 /// `Location` for a path outside the data folder; `Unsupported` for a store and read that no
 /// connector handles (validation refuses those before a flow starts).
+/// `source` as files a Ballista cluster's executors read themselves.
+///
+/// # Errors
+/// `Unsupported` for a source of a database (validation refuses those for Ballista); `Location`
+/// for a path outside the data folder.
+pub fn files_of(source: &PlannedSource, locator: &Locator) -> Result<FileSource> {
+    match (&source.store.connection, &source.read) {
+        (Connection::File { path, format }, SourceRead::File) => {
+            Ok(FileSource::file(locator.locate(path)?, *format))
+        }
+        (Connection::Columnar { path }, SourceRead::Table(table)) => {
+            Ok(FileSource::table_folder(locator.locate(path)?, table))
+        }
+        (connection, _) => Err(Error::Unsupported(format!(
+            "Ballista reads file and columnar stores, not a {} store",
+            connection.kind().as_str()
+        ))),
+    }
+}
+
 pub fn connector_for(
     source: &PlannedSource,
     locator: &Locator,
 ) -> Result<Box<dyn SourceConnector>> {
     match (&source.store.connection, &source.read) {
-        (Connection::File { path, format }, SourceRead::File) => Ok(Box::new(
-            file::FileSource::file(locator.locate(path)?, *format),
-        )),
-        (Connection::Columnar { path }, SourceRead::Table(table)) => Ok(Box::new(
-            file::FileSource::table_folder(locator.locate(path)?, table),
-        )),
+        (Connection::File { .. }, SourceRead::File)
+        | (Connection::Columnar { .. }, SourceRead::Table(_)) => {
+            Ok(Box::new(files_of(source, locator)?))
+        }
         (Connection::Relational(RelationalConnection::Sqlite { path }), read) => {
             Ok(Box::new(sqlite::SqliteSource::new(
                 locator.local(path)?,

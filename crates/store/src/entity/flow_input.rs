@@ -13,6 +13,8 @@ pub struct Model {
     pub name: Option<String>,
     pub version: Option<i32>,
     pub max_attempts: i32,
+    /// `local` or `ballista` ([`sluice_domain::flow_input::EngineKind`]).
+    pub engine: String,
 }
 
 impl Model {
