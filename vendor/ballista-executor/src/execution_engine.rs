@@ -32,10 +32,17 @@ use ballista_core::{JobId, utils};
 use datafusion::arrow::array::{
     Array, StringArray, StructArray, UInt32Array, UInt64Array,
 };
+use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::coop::CooperativeExec;
+use datafusion::physical_plan::joins::{
+    CrossJoinExec, HashJoinExec, NestedLoopJoinExec, SortMergeJoinExec,
+    SymmetricHashJoinExec,
+};
+use datafusion::physical_plan::unnest::UnnestExec;
 use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::prelude::SessionConfig;
@@ -187,6 +194,12 @@ impl ExecutionEngine for DefaultExecutionEngine {
                             reader.with_work_dir(work_dir.to_string()),
                         ))),
                     }
+                } else if makes_batches_from_memory(&p) {
+                    // A join can emit batch after batch from what it holds
+                    // without polling its inputs, so a task stuck in it never
+                    // yields and cannot be cancelled: each batch it emits
+                    // takes from the task's cooperative budget instead.
+                    Ok(Transformed::yes(Arc::new(CooperativeExec::new(p))))
                 } else {
                     // Scan restriction is scheduler-side (see
                     // ballista/scheduler/src/state/task_builder.rs). The plan
@@ -444,6 +457,16 @@ impl QueryStageExecutor for DefaultQueryStageExec {
     }
 }
 
+/// Whether `plan` can emit many batches per batch it reads (a join, an unnest).
+fn makes_batches_from_memory(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    plan.is::<CrossJoinExec>()
+        || plan.is::<NestedLoopJoinExec>()
+        || plan.is::<HashJoinExec>()
+        || plan.is::<SortMergeJoinExec>()
+        || plan.is::<SymmetricHashJoinExec>()
+        || plan.is::<UnnestExec>()
+}
+
 /// Spawn K parallel `plan.execute(N, ctx)` calls against a shuffle writer,
 /// collect metadata batches from each, and turn them back into
 /// `Vec<ShuffleWritePartition>`. All K streams must be driven concurrently
@@ -460,11 +483,14 @@ async fn drive_shuffle_writer_stage(
 ) -> Result<Vec<ShuffleWritePartition>> {
     let k = plan.properties().output_partitioning().partition_count();
 
+    // SpawnedTask aborts its task when dropped: a cancelled task (its future
+    // dropped by the executor) stops its K streams with it, where a detached
+    // tokio task would run them to their end.
     let mut stream_futures = Vec::with_capacity(k);
     for n in 0..k {
         let plan = plan.clone();
         let ctx = context.clone();
-        stream_futures.push(tokio::spawn(async move {
+        stream_futures.push(SpawnedTask::spawn(async move {
             let mut stream = plan.execute(n, ctx)?;
             let mut batches = Vec::new();
             while let Some(batch) = stream.try_next().await? {
@@ -476,7 +502,7 @@ async fn drive_shuffle_writer_stage(
 
     let mut summaries = Vec::with_capacity(k);
     for handle in stream_futures {
-        let per_partition = handle.await.map_err(|e| {
+        let per_partition = handle.join().await.map_err(|e| {
             DataFusionError::Execution(format!("shuffle writer drain panicked: {e}"))
         })??;
         summaries.extend(per_partition);

@@ -886,7 +886,13 @@ pub(crate) async fn run_coordinator<F>(
     let mut senders: Vec<Option<oneshot::Sender<Result<Vec<ShuffleWritePartition>>>>> =
         senders.into_iter().map(Some).collect();
 
-    match write_work.await {
+    // The coordinator is a task of its own: when the executor's task is
+    // cancelled, its `execute(N)` streams are dropped and nothing else would
+    // stop the write work.
+    let Some(outcome) = unless_abandoned(write_work, &mut senders).await else {
+        return;
+    };
+    match outcome {
         Ok(summaries) => {
             // Bucket per-file summaries by their handoff slot. Passthrough and
             // hash writers put at most one summary per slot; sort-based
@@ -917,6 +923,32 @@ pub(crate) async fn run_coordinator<F>(
                 }
             }
         }
+    }
+}
+
+/// `work`'s output, or `None` (with `work` dropped, which stops the plans it
+/// drives) once every receiver of `senders` is gone: the task the partitions
+/// were written for was cancelled, and nobody will read them.
+pub(crate) async fn unless_abandoned<F>(
+    work: F,
+    senders: &mut [Option<oneshot::Sender<Result<Vec<ShuffleWritePartition>>>>],
+) -> Option<F::Output>
+where
+    F: Future,
+{
+    if senders.iter().all(Option::is_none) {
+        return Some(work.await);
+    }
+    let abandoned = futures::future::join_all(
+        senders
+            .iter_mut()
+            .filter_map(Option::as_mut)
+            .map(oneshot::Sender::closed),
+    );
+    tokio::select! {
+        biased;
+        output = work => Some(output),
+        _ = abandoned => None,
     }
 }
 

@@ -33,7 +33,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
-use super::super::shuffle_writer::{result_schema, summaries_to_batch};
+use super::super::shuffle_writer::{result_schema, summaries_to_batch, unless_abandoned};
 use super::super::shuffle_writer_trait::ShuffleWriter;
 use super::buffer::BufferedBatches;
 use super::config::SortShuffleConfig;
@@ -1162,22 +1162,31 @@ async fn run_coordinator(
         (0..k).map(|_| Vec::new()).collect();
     let mut outputs: Vec<InputPartitionOutput> = Vec::with_capacity(num_input_partitions);
     let mut first_error: Option<DataFusionError> = None;
-    while let Some(joined) = writes.join_next().await {
-        match joined {
-            Ok(Ok(output)) => outputs.push(output),
-            Ok(Err(e)) => {
-                first_error = Some(e);
-                break;
-            }
-            Err(join_err) => {
-                first_error = Some(DataFusionError::Execution(format!(
-                    "write task panicked: {join_err}"
-                )));
-                break;
+    let drained = async {
+        while let Some(joined) = writes.join_next().await {
+            match joined {
+                Ok(Ok(output)) => outputs.push(output),
+                Ok(Err(e)) => {
+                    first_error = Some(e);
+                    break;
+                }
+                Err(join_err) => {
+                    first_error = Some(DataFusionError::Execution(format!(
+                        "write task panicked: {join_err}"
+                    )));
+                    break;
+                }
             }
         }
-    }
+    };
+    // The coordinator is a task of its own: when the executor's task is
+    // cancelled, its `execute(N)` streams are dropped and nothing else would
+    // stop the writes.
+    let drained = unless_abandoned(drained, &mut senders).await;
     writes.abort_all();
+    if drained.is_none() {
+        return;
+    }
 
     // Fold each input partition's per-column null counts into the task-level
     // total and publish it on the shared state for `execute_query_stage`.
