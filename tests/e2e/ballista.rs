@@ -29,8 +29,16 @@ fn ballista(args: &[String], env: &[(&'static str, String)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_sluice-ballista"))
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .env(
+            "RUST_LOG",
+            std::env::var("SLUICE_TEST_BALLISTA_LOG").unwrap_or("warn".into()),
+        )
+        // Their logs, with SLUICE_TEST_BALLISTA_LOG=info (say), beside the test's.
+        .stdout(if std::env::var_os("SLUICE_TEST_BALLISTA_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start sluice-ballista")
@@ -45,12 +53,15 @@ impl BallistaCluster {
     async fn start_with(executors: usize, env: &[(&'static str, String)]) -> Self {
         let work = tempfile::tempdir().unwrap();
         let port = free_port();
-        let scheduler = ballista(&[
-            "scheduler".into(),
-            "--bind-host=127.0.0.1".into(),
-            "--external-host=127.0.0.1".into(),
-            format!("--bind-port={port}"),
-        ], env);
+        let scheduler = ballista(
+            &[
+                "scheduler".into(),
+                "--bind-host=127.0.0.1".into(),
+                "--external-host=127.0.0.1".into(),
+                format!("--bind-port={port}"),
+            ],
+            env,
+        );
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -70,18 +81,21 @@ impl BallistaCluster {
             let health = free_port();
             let dir = cluster._work.path().join(format!("executor-{i}"));
             std::fs::create_dir_all(&dir).unwrap();
-            cluster.executors.push(ballista(&[
-                "executor".into(),
-                "--scheduler-host=127.0.0.1".into(),
-                format!("--scheduler-port={port}"),
-                "--bind-host=127.0.0.1".into(),
-                "--external-host=127.0.0.1".into(),
-                format!("--bind-port={}", free_port()),
-                format!("--bind-grpc-port={}", free_port()),
-                format!("--bind-health-port={health}"),
-                format!("--work-dir={}", dir.display()),
-                "--concurrent-tasks=2".into(),
-            ], env));
+            cluster.executors.push(ballista(
+                &[
+                    "executor".into(),
+                    "--scheduler-host=127.0.0.1".into(),
+                    format!("--scheduler-port={port}"),
+                    "--bind-host=127.0.0.1".into(),
+                    "--external-host=127.0.0.1".into(),
+                    format!("--bind-port={}", free_port()),
+                    format!("--bind-grpc-port={}", free_port()),
+                    format!("--bind-health-port={health}"),
+                    format!("--work-dir={}", dir.display()),
+                    "--concurrent-tasks=2".into(),
+                ],
+                env,
+            ));
             let ready = format!("http://127.0.0.1:{health}/readyz");
             let started = Instant::now();
             loop {
@@ -294,7 +308,10 @@ async fn the_executors_read_sources_on_s3_with_their_own_credentials() {
         .map(|cell| cell.trim().to_owned())
         .filter(|cell| !cell.is_empty())
         .collect();
-    assert_eq!(row, ["1000", "500500", expected_amount.to_string().as_str()]);
+    assert_eq!(
+        row,
+        ["1000", "500500", expected_amount.to_string().as_str()]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -343,7 +360,6 @@ async fn a_cancel_stops_the_job_on_the_executors() {
     assert!(status < 300, "{status}: {body}");
     let (_, end) = server.wait_for_end(flow, Duration::from_secs(10)).await;
     assert_eq!(end["output"]["state"], "CANCELLED", "{end}");
-    eprintln!("SERVER OUTPUT: {}", server.output());
     for pid in pids {
         assert_idle(pid, "the cancel", asked).await;
     }
