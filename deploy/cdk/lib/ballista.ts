@@ -61,8 +61,18 @@ export class BallistaCluster extends Construct {
       executorGroup.addIngressRule(peer, ec2.Port.tcpRange(FLIGHT_PORT, EXECUTOR_GRPC_PORT), "results, shuffles, tasks");
     }
 
-    // The scheduler: one task, the queue in its memory.
-    const schedulerTask = new ecs.FargateTaskDefinition(this, "SchedulerTask", { cpu: 512, memoryLimitMiB: 1024 });
+    // The scheduler: one task, the queue in its memory. It lists the sources' files while it
+    // plans a job, so it reads the data bucket too.
+    const schedulerRole = new iam.Role(this, "SchedulerRole", {
+      assumedBy: new iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+      description: "Ballista scheduler: list and read flows' sources in the data bucket",
+    });
+    props.dataBucket.grantRead(schedulerRole);
+    const schedulerTask = new ecs.FargateTaskDefinition(this, "SchedulerTask", {
+      cpu: 512,
+      memoryLimitMiB: 1024,
+      taskRole: schedulerRole,
+    });
     schedulerTask.addContainer("scheduler", {
       image: props.image,
       entryPoint: ["/app/sluice-ballista"],

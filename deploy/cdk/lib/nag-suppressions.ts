@@ -84,16 +84,18 @@ export function suppressWithReasons(stack: Stack): void {
       "The execution role's ecr:GetAuthorizationToken has no resource-level scope in IAM.",
     );
   }
-  acknowledge(
-    ballista.node.findChild("ExecutorRole"),
-    [
-      "AwsSolutions-IAM5[Action::s3:GetBucket*]",
-      "AwsSolutions-IAM5[Action::s3:GetObject*]",
-      "AwsSolutions-IAM5[Action::s3:List*]",
-      "AwsSolutions-IAM5[Resource::<Data666C94C7.Arn>/*]",
-    ],
-    "Read within the data bucket only (CDK's grantRead set): the executors read the sources flows name at run time.",
-  );
+  for (const role of ["ExecutorRole", "SchedulerRole"]) {
+    acknowledge(
+      ballista.node.findChild(role),
+      [
+        "AwsSolutions-IAM5[Action::s3:GetBucket*]",
+        "AwsSolutions-IAM5[Action::s3:GetObject*]",
+        "AwsSolutions-IAM5[Action::s3:List*]",
+        "AwsSolutions-IAM5[Resource::<Data666C94C7.Arn>/*]",
+      ],
+      "Read within the data bucket only (CDK's grantRead set): the scheduler lists and the executors read the sources flows name at run time.",
+    );
+  }
   skipCheckov(at("AccessLogs"), [
     ["CKV_AWS_18", "This bucket receives the other buckets' and the load balancer's access logs; logging it into itself would loop."],
     ["CKV_AWS_21", "Access logs expire after 90 days and are never rewritten; versions would only keep them longer."],
