@@ -426,4 +426,17 @@ async fn ballista_is_chosen_only_where_it_can_run() {
     let (status, created) = server.post("/v2/flow-inputs", &input("orders")).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["engine"], "ballista", "{created}");
+
+    // Run where no scheduler answers: the flow fails saying so, and the target is untouched.
+    let (status, flow) = server.post("/v2/flows", &json!({"flow_input": "r"})).await;
+    assert_eq!(status, 201, "{flow}");
+    let flow = flow["id"].as_i64().unwrap();
+    let (_, end) = server.wait_for_end(flow, Duration::from_secs(60)).await;
+    assert_eq!(end["output"]["state"], "FAILED", "{end}");
+    let error = end["output"]["errors"]["lines"][0].as_str().unwrap();
+    assert!(
+        error.contains("the Ballista cluster could not be reached (ConnectionRefused)"),
+        "{error}"
+    );
+    assert!(!server.data.join("lake/t").exists(), "{end}");
 }

@@ -128,7 +128,9 @@ impl Cluster {
             ended: false,
         };
         let batches = execute_stream(plan, self.ctx.task_ctx())?;
-        let result = pass_stream(batches, rows).await;
+        let result = pass_stream(batches, rows)
+            .await
+            .map_err(unreachable_said_plainly);
         job.end(result)
     }
 }
@@ -193,6 +195,28 @@ impl Drop for RunningJob {
             }
         });
     }
+}
+
+/// A connection the client could not make (to the scheduler, or to an executor for the rows),
+/// said in words rather than as the gRPC library's debug dump.
+fn unreachable_said_plainly(error: Error) -> Error {
+    let said = error.to_string();
+    if !said.contains("tonic::transport::Error") {
+        return error;
+    }
+    let why = [
+        "ConnectionRefused",
+        "TimedOut",
+        "NotFound",
+        "HostUnreachable",
+    ]
+    .into_iter()
+    .find(|kind| said.contains(kind))
+    .map_or(String::new(), |kind| format!(" ({kind})"));
+    Error::Location(format!(
+        "the Ballista cluster could not be reached{why}: the scheduler at engine.ballista.url, or \
+         an executor holding the job's rows"
+    ))
 }
 
 /// `df://host:port` (Ballista's own form), `http://host:port` or `host:port` as the gRPC
