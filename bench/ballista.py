@@ -4,7 +4,7 @@ the same SQL over the same files.
 
 - local: Sluice (HTTP, from POST /v2/flows to COMPLETED) with the flow input's engine "local";
 - ballista ×N: the same flow with engine "ballista", on a scheduler and N executors
-  (`sluice-ballista`, the release build beside `sluice`), each executor running two tasks;
+  (`sluice-ballista`, the release build beside `sluice`), each executor advertising two cores;
 - DuckDB: `duckdb.sql(...)` over the same Parquet files, in this process.
 
 Sluice's peak RSS is its own process's (VmHWM): with Ballista the executors do the work and
@@ -82,7 +82,7 @@ class Cluster:
                 [binary, "executor", "--scheduler-host=127.0.0.1", f"--scheduler-port={self.port}",
                  "--bind-host=127.0.0.1", "--external-host=127.0.0.1",
                  f"--bind-port={free_port()}", f"--bind-grpc-port={free_port()}",
-                 f"--bind-health-port={health}", f"--work-dir={folder}", "--concurrent-tasks=2"],
+                 f"--bind-health-port={health}", f"--work-dir={folder}", "--vcores=2"],
                 env=quiet, stdout=subprocess.DEVNULL))
             wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{health}/readyz", timeout=1))
 

@@ -14,7 +14,7 @@ struct BallistaCluster {
     url: String,
     scheduler: Child,
     executors: Vec<Child>,
-    _work: tempfile::TempDir,
+    work: tempfile::TempDir,
 }
 
 fn free_port() -> u16 {
@@ -74,12 +74,12 @@ impl BallistaCluster {
             url: format!("df://127.0.0.1:{port}"),
             scheduler,
             executors: Vec::new(),
-            _work: work,
+            work,
         };
         let client = reqwest::Client::new();
         for i in 0..executors {
             let health = free_port();
-            let dir = cluster._work.path().join(format!("executor-{i}"));
+            let dir = cluster.work.path().join(format!("executor-{i}"));
             std::fs::create_dir_all(&dir).unwrap();
             cluster.executors.push(ballista(
                 &[
@@ -92,7 +92,7 @@ impl BallistaCluster {
                     format!("--bind-grpc-port={}", free_port()),
                     format!("--bind-health-port={health}"),
                     format!("--work-dir={}", dir.display()),
-                    "--concurrent-tasks=2".into(),
+                    "--vcores=2".into(),
                 ],
                 env,
             ));
