@@ -86,6 +86,10 @@ class Cluster:
                 env=quiet, stdout=subprocess.DEVNULL))
             wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{health}/readyz", timeout=1))
 
+    def executor_peak_mb(self):
+        """The largest peak RSS of the executors."""
+        return max(peak_rss_mb(p.pid) for p in self.processes[1:])
+
     def url(self):
         return f"df://127.0.0.1:{self.port}"
 
@@ -170,17 +174,20 @@ def main():
                         cluster.url() if cluster else None)
             try:
                 runs = [flow.run() for _ in range(args.runs)]
-                results.append((name, runs, peak_rss_mb(flow.process.pid)))
+                executor_peak = cluster.executor_peak_mb() if cluster else float("nan")
+                results.append((name, runs, peak_rss_mb(flow.process.pid), executor_peak))
             finally:
                 flow.stop()
                 if cluster:
                     cluster.stop()
 
-        print(f"{'':14} {'p50 s':>8} {'vs DuckDB':>9} {'rows':>6} {'Sluice peak MB':>15}  ran")
+        print(f"{'':14} {'p50 s':>8} {'vs DuckDB':>9} {'rows':>6} {'Sluice peak MB':>15} "
+              f"{'executor peak MB':>17}  ran")
         print(f"{'DuckDB':14} {duckdb_p50:8.3f} {1:9.2f} {reference[0][1]:6}")
-        for name, runs, peak in results:
+        for name, runs, peak, executor_peak in results:
             p50 = statistics.median(r[0] for r in runs)
-            print(f"{name:14} {p50:8.3f} {p50 / duckdb_p50:9.2f} {runs[0][1]:6} {peak:15.0f}  {runs[0][2]}")
+            print(f"{name:14} {p50:8.3f} {p50 / duckdb_p50:9.2f} {runs[0][1]:6} {peak:15.0f} "
+                  f"{executor_peak:17.0f}  {runs[0][2]}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
