@@ -12,14 +12,12 @@ use sluice_domain::names::TableName;
 use sluice_domain::ports::{
     FlowEngine, FlowPlan, PlannedSource, RunOutcome, Step, StepEvents, StepKind, StepPlace,
 };
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::{self, Cluster};
 use crate::folder::DataFolder;
 use crate::handoff::Handoff;
 use crate::location::{Locator, S3Settings};
@@ -30,6 +28,9 @@ use crate::spool::Spool;
 use crate::targets::{self, StagedWrite};
 use crate::wiring::Wiring;
 use crate::{Error, sources};
+
+// Flows on a Ballista cluster: `stage`'s other half.
+mod on_cluster;
 
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -267,81 +268,6 @@ impl DataFusionEngine {
         }
         let outputs = self.write_outputs(run, wiring, plan, events);
         let (_, staged) = futures::try_join!(try_join_all(makers), outputs)?;
-        Ok(staged)
-    }
-
-    /// As [`Self::stage`], with the sources read and the transforms run by the Ballista cluster:
-    /// each transform an output reads is one job whose rows stream into Sluice as they come;
-    /// the sources and the other transforms are planned into those jobs.
-    async fn stage_on_cluster(
-        &self,
-        run: &FlowRun,
-        plan: &FlowPlan,
-        events: &dyn StepEvents,
-    ) -> Result<Box<dyn StagedWrite>, StepFailure> {
-        // Validation makes every flow input name a source; the session is the first source's
-        // step to set up.
-        let setup = plan.sources.first().map_or_else(
-            || Step {
-                kind: StepKind::Ingest,
-                name: "sources".into(),
-            },
-            |source| Step::ingest(&source.alias),
-        );
-        let url = self.settings.ballista_url.as_deref().ok_or_else(|| {
-            failed_at(&setup)(Error::Unsupported(
-                "the flow input runs on Ballista, and no Ballista scheduler is configured \
-                 (engine.ballista.url)"
-                    .into(),
-            ))
-        })?;
-        let cluster = Cluster::connect(
-            url,
-            plan.flow_id,
-            self.settings.target_partitions,
-            &self.settings.s3,
-        )
-        .await
-        .map_err(failed_at(&setup))?;
-        for source in &plan.sources {
-            let step = Step::ingest(&source.alias);
-            (cluster.add_source(source, &self.locator).await).map_err(failed_at(&step))?;
-        }
-        for transform in cluster::transforms_in_order(plan) {
-            let step = Step::transform(transform);
-            (cluster.add_transform(transform).await).map_err(failed_at(&step))?;
-        }
-        for source in &plan.sources {
-            let step = Step::ingest(&source.alias);
-            events.pushed_down(&step, &StepPlace::Ballista).await;
-        }
-        let written: HashSet<&TableName> = (plan.outputs.iter())
-            .map(|planned| &planned.output.transform)
-            .collect();
-        // Nothing of Sluice's is read by a transform: only outputs read tables here.
-        let mut wiring = Wiring::of(plan, &vec![true; plan.transforms.len()]);
-        let mut jobs = Vec::new();
-        for transform in &plan.transforms {
-            if written.contains(&transform.name) {
-                jobs.push((transform, run.rows_for(&transform.name, &mut wiring)));
-            } else {
-                let step = Step::transform(transform);
-                events.pushed_down(&step, &StepPlace::Ballista).await;
-            }
-        }
-        let (wiring, cluster) = (&wiring, &cluster);
-        let jobs = jobs.into_iter().map(|(transform, mut rows)| async move {
-            let step = Step::transform(transform);
-            let _reported = wiring.reporting(&transform.name);
-            events.started(&step, &StepPlace::Ballista).await;
-            let started = Instant::now();
-            (cluster.run(&transform.name, &mut rows).await).map_err(failed_at(&step))?;
-            let rows = run.finish(rows).await.map_err(failed_at(&step))?;
-            events.finished(&step, rows, started.elapsed()).await;
-            Ok::<(), StepFailure>(())
-        });
-        let outputs = self.write_outputs(run, wiring, plan, events);
-        let (_, staged) = futures::try_join!(try_join_all(jobs), outputs)?;
         Ok(staged)
     }
 
