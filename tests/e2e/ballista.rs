@@ -392,7 +392,11 @@ async fn ballista_is_chosen_only_where_it_can_run() {
 
     // With one: a database is not the executors' to read; an unknown engine is refused.
     let server = TestServer::start(Options {
-        env: vec![("SLUICE__ENGINE__BALLISTA__URL", "df://127.0.0.1:9".into())],
+        // A port nothing listens on: the scheduler that does not answer.
+        env: vec![(
+            "SLUICE__ENGINE__BALLISTA__URL",
+            format!("df://127.0.0.1:{}", free_port()),
+        )],
         ..Options::default()
     })
     .await;
