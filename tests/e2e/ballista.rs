@@ -154,8 +154,8 @@ async fn orders_and_customers(server: &TestServer) {
         .await;
 }
 
-/// A flow input over both sources: an intermediate transform only other transforms read, a join with an
-/// aggregate, a window, and a plain filter, each of the last three written.
+/// A flow input over both sources: an intermediate transform only other transforms read, a join
+/// with an aggregate, a window, and a filtered left join, each of the last three written.
 fn report(name: &str, engine: &str) -> Value {
     json!({
         "name": name, "target": "out", "engine": engine,
