@@ -2,7 +2,6 @@
 //! from the same DataFusion) on loopback, and a Sluice configured with the scheduler.
 
 use serde_json::{Value, json};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,14 +14,6 @@ struct BallistaCluster {
     scheduler: Child,
     executors: Vec<Child>,
     work: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn ballista(args: &[String], env: &[(&'static str, String)]) -> Child {
@@ -187,28 +178,9 @@ async fn start_v2(server: &TestServer, input: &Value) -> i64 {
     flow["id"].as_i64().unwrap()
 }
 
-/// A table's rows as sorted text lines, and its columns' types.
+/// A table's rows as sorted text lines, and its columns' names and types.
 async fn table_rows(folder: &Path) -> (Vec<String>, Vec<String>) {
-    let batches = parquet_rows(folder, "SELECT * FROM t").await;
-    let types = batches
-        .first()
-        .map(|b| {
-            b.schema()
-                .fields()
-                .iter()
-                .map(|f| f.data_type().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-        .unwrap()
-        .to_string();
-    let mut rows: Vec<String> = text
-        .lines()
-        .filter(|l| l.starts_with('|'))
-        .skip(1)
-        .map(str::to_owned)
-        .collect();
+    let (mut rows, types) = rows_and_types(&parquet_rows(folder, "SELECT * FROM t").await);
     rows.sort();
     (rows, types)
 }

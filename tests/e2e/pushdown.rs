@@ -3,12 +3,10 @@
 //! whose results must be identical (columns, types and values), and the flow's view saying
 //! where each step ran.
 
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::arrow::util::display::array_value_to_string;
 use serde_json::{Value, json};
 
 use crate::databases::{MysqlDatabase, postgres_database, postgres_store};
-use crate::support::{Options, TestServer, parquet_rows};
+use crate::support::{Options, TestServer, parquet_rows, rows_and_types};
 
 const ORDERS: usize = 120;
 
@@ -340,34 +338,11 @@ async fn run(server: &TestServer, store: i64, case: &Case) -> (Vec<String>, Vec<
     assert_eq!(end["output"]["state"], "COMPLETED", "{}: {end}", case.name);
     let (_, view) = server.get(&format!("/v2/flows/{}", end["id"])).await;
     let batches = parquet_rows(&server.data.join(&file), "SELECT * FROM t").await;
-    let (mut rows, types) = rows_of(&batches);
+    let (mut rows, types) = rows_and_types(&batches);
     if !case.sql.contains("ORDER BY") || case.sql.contains("OVER") {
         rows.sort();
     }
     (rows, types, view)
-}
-
-fn rows_of(batches: &[RecordBatch]) -> (Vec<String>, Vec<String>) {
-    let mut rows = Vec::new();
-    let mut types = Vec::new();
-    for batch in batches {
-        types = (batch.schema().fields().iter())
-            .map(|f| format!("{} {}", f.name(), f.data_type()))
-            .collect();
-        for row in 0..batch.num_rows() {
-            let values: Vec<String> = (batch.columns().iter())
-                .map(|column| {
-                    if column.is_null(row) {
-                        "NULL".to_owned()
-                    } else {
-                        array_value_to_string(column, row).unwrap()
-                    }
-                })
-                .collect();
-            rows.push(values.join(" | "));
-        }
-    }
-    (rows, types)
 }
 
 /// Where each step of the flow ran, by step name.

@@ -9,15 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{Options, TestServer, write_orders_csv};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::support::{Options, TestServer, free_port, write_orders_csv};
 
 /// HAProxy on `port`, sending to the processes on `backends`, checking `/readyz` every 200 ms.
 struct LoadBalancer {

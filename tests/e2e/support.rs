@@ -602,6 +602,43 @@ pub async fn parquet_rows(
     ctx.sql(sql_over_t).await.unwrap().collect().await.unwrap()
 }
 
+/// A loopback port nothing listens on once this returns (the OS gave it, and it was let go).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Rows as text (`a | b | NULL`, in the batches' order) and the columns as `name type`, for
+/// comparing two tables value by value.
+pub fn rows_and_types(
+    batches: &[datafusion::arrow::record_batch::RecordBatch],
+) -> (Vec<String>, Vec<String>) {
+    let mut rows = Vec::new();
+    let mut types = Vec::new();
+    for batch in batches {
+        types = (batch.schema().fields().iter())
+            .map(|f| format!("{} {}", f.name(), f.data_type()))
+            .collect();
+        for row in 0..batch.num_rows() {
+            let values: Vec<String> = (batch.columns().iter())
+                .map(|column| {
+                    if column.is_null(row) {
+                        "NULL".to_owned()
+                    } else {
+                        datafusion::arrow::util::display::array_value_to_string(column, row)
+                            .unwrap()
+                    }
+                })
+                .collect();
+            rows.push(values.join(" | "));
+        }
+    }
+    (rows, types)
+}
+
 /// Total CPU time (user + system) the process has used, from /proc.
 /// Asserts that the process spends almost no CPU in the second that starts 2 s after a cancel was
 /// `asked`: its work really stopped within the 2 s a cancel may take, not only its bookkeeping.

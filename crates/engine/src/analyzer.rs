@@ -1,5 +1,6 @@
 //! Reads transform SQL with DataFusion's own parser, so what validation accepts is what runs.
 
+use datafusion::execution::context::SQLOptions;
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::planner::object_name_to_table_reference;
 use datafusion::sql::resolve::resolve_table_references;
@@ -7,6 +8,16 @@ use datafusion::sql::sqlparser::ast::{Statement as SqlStatement, visit_relations
 use sluice_domain::ports::SqlAnalyzer;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+
+/// How a transform's SQL is planned, locally or for a Ballista cluster. Validation admits only
+/// queries; planning refuses anything else too, so that no transform can create tables, write
+/// files or change the session.
+pub fn queries_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DataFusionSqlAnalyzer;

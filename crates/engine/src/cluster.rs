@@ -13,7 +13,6 @@ use ballista_core::execution_plans::DistributedQueryExec;
 use ballista_core::object_store::S3Options;
 use ballista_core::serde::protobuf::CancelJobParams;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
-use datafusion::execution::context::SQLOptions;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -24,6 +23,7 @@ use sluice_domain::names::TableName;
 use sluice_domain::ports::{FlowPlan, PlannedSource};
 use std::sync::Arc;
 
+use crate::analyzer::queries_only;
 use crate::location::{Locator, S3Settings};
 use crate::rows::{RowSink, pass_stream};
 use crate::{Error, Result, sources};
@@ -94,14 +94,9 @@ impl Cluster {
     /// # Errors
     /// `Plan` for SQL that does not plan over the tables before it.
     pub async fn add_transform(&self, transform: &Transform) -> Result<()> {
-        // As in a local flow: queries only.
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
         let view = self
             .ctx
-            .sql_with_options(&transform.sql, options)
+            .sql_with_options(&transform.sql, queries_only())
             .await
             .map_err(|e| Error::plan(&e, &transform.sql))?
             .into_view();

@@ -1,7 +1,6 @@
 //! The engine: runs a flow plan in one DataFusion session.
 
 use async_trait::async_trait;
-use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, MemoryReservation};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -18,6 +17,7 @@ use std::time::Instant;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
+use crate::analyzer::queries_only;
 use crate::folder::DataFolder;
 use crate::handoff::Handoff;
 use crate::location::{Locator, S3Settings};
@@ -358,15 +358,9 @@ impl DataFusionEngine {
             events.note(&step, &line).await;
         }
         let started = Instant::now();
-        // Validation admits only queries; refuse anything else here too, so that no transform
-        // can create tables, write files or change the session.
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
         let data = run
             .ctx
-            .sql_with_options(&transform.sql, options)
+            .sql_with_options(&transform.sql, queries_only())
             .await
             .map_err(|e| failed_at(&step)(Error::plan(&e, &transform.sql)))?;
         // Run once, so every reader sees the same rows and the step can count them.
