@@ -545,12 +545,40 @@ async fn http_errors_are_problems_in_plain_words() {
     let (_, other) = server
         .post("/v1/data-stores", &json!({"name": "x", "type": "file", "connection": {"path": "a.csv", "format": "csv"}, "extra": 1}))
         .await;
-    for text in [problem.to_string(), other.to_string()] {
+    let (status, huge) = server
+        .post(
+            "/v1/flow-inputs",
+            &json!({"source_data_store_ids": [1e20], "target_data_store_id": 1, "sources": [], "transforms": [], "outputs": []}),
+        )
+        .await;
+    assert_eq!(status, 422, "{huge}");
+    assert_eq!(
+        huge["errors"][0]["message"], "must be a whole number",
+        "{huge}"
+    );
+    let (status, unparsed) = server
+        .post(
+            "/v1/flow-inputs",
+            &json!({"source_data_store_ids": [1], "target_data_store_id": 1,
+                    "sources": [{"data_store_id": 1, "as": "a"}],
+                    "transforms": [{"name": "t", "sql": "SELECT 'open FROM a"}], "outputs": []}),
+        )
+        .await;
+    assert_eq!(status, 422, "{unparsed}");
+    for text in [
+        problem.to_string(),
+        other.to_string(),
+        huge.to_string(),
+        unparsed.to_string(),
+    ] {
         for internal in [
             "Path deserialize",
             "can not parse",
             "expected struct",
             "ParserError",
+            "TokenizerError",
+            "invalid type",
+            "expected i64",
             "Custom {",
         ] {
             assert!(!text.contains(internal), "{text}");

@@ -113,7 +113,7 @@ async fn a_source_from_an_undeclared_store_is_refused() {
 async fn a_field_of_the_wrong_type_is_refused_with_its_pointer() {
     let (server, mut body) = setup().await;
     body["transforms"][1]["sql"] = json!(42);
-    assert_refused(&server, &body, "/transforms/1/sql", "invalid type").await;
+    assert_refused(&server, &body, "/transforms/1/sql", "must be a string").await;
 }
 
 #[tokio::test]

@@ -71,8 +71,7 @@ pub fn query_config() -> web::QueryConfig {
             }
         }
         let detail = match err {
-            // serde's words for an unknown or missing parameter name it plainly enough.
-            QueryPayloadError::Deserialize(e) => e.to_string(),
+            QueryPayloadError::Deserialize(e) => crate::serde_words::plain(&e.to_string()),
             _ => "the query string could not be read".to_owned(),
         };
         ApiError::new(
@@ -103,7 +102,10 @@ pub fn from_repeated_query<T: DeserializeOwned>(
         }
         ApiError::new(
             problems::VALIDATION,
-            format!("invalid query parameters: {err}"),
+            format!(
+                "invalid query parameters: {}",
+                crate::serde_words::plain(&err.to_string())
+            ),
         )
     })
 }
@@ -133,7 +135,7 @@ pub fn path_config() -> web::PathConfig {
 pub fn from_json<T: DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(ObjectsForStructs(body)).map_err(|err| {
         let pointer = pointer_of(err.path());
-        ApiError::invalid_field(pointer, err.inner().to_string())
+        ApiError::invalid_field(pointer, crate::serde_words::plain(&err.inner().to_string()))
     })
 }
 

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod health;
 mod problem_instance;
+mod serde_words;
 pub mod v1;
 pub mod v2;
 pub mod wire;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 
 pub use error::ApiError;
 pub use health::Stopping;
-pub use wire::auth::{AuthPolicy, Authenticator};
+pub use wire::auth::AuthPolicy;
 pub use wire::limits::{Limiter, RequestLimits};
 pub use wire::rate_limit::{RateLimiterMiddleware, RateLimits};
 
@@ -35,6 +36,8 @@ use wire::naming::rename_fields;
 #[derive(Clone)]
 pub struct ApiState {
     pub api_keys: ApiKeyService,
+    /// When a request without a key is let through (`wire::auth`).
+    pub auth_policy: AuthPolicy,
     pub idempotency: IdempotencyService,
     /// The dates that announce `/v1`'s end, when the operator has set them.
     pub v1_deprecation: Deprecation,
@@ -67,18 +70,27 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(extract::path_config())
             .configure(|cfg| {
                 let routes = &mut Routes::new(cfg);
+                // Outside the versions, with rules of their own: `/metrics` checks its bearer
+                // token itself.
                 Endpoint::at("/healthz")
                     .get(health::healthz)
+                    .open()
                     .register(routes);
-                Endpoint::at("/readyz").get(health::readyz).register(routes);
+                Endpoint::at("/readyz")
+                    .get(health::readyz)
+                    .open()
+                    .register(routes);
                 Endpoint::at("/metrics")
                     .get(wire::metrics::scrape)
+                    .open()
                     .register(routes);
                 Endpoint::at("/docs")
                     .get(contract::docs_root)
+                    .open()
                     .register(routes);
                 Endpoint::at("/docs/{file:.*}")
                     .get(contract::docs_page)
+                    .open()
                     .register(routes);
             })
             .service(
@@ -89,6 +101,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                     }))
                     .wrap(from_fn(conditional_get))
                     .wrap(from_fn(move |req, next| limiter.clone().apply(req, next)))
+                    .wrap(from_fn(wire::auth::identify))
                     .configure(|cfg| v1::routes(&mut Routes::new(cfg))),
             )
             .service(
@@ -102,6 +115,8 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .wrap(from_fn(move |req, next| {
                         limiter_v2.clone().apply(req, next)
                     }))
+                    // Outermost: rate limits and idempotency belong to the key it identifies.
+                    .wrap(from_fn(wire::auth::identify))
                     .configure(|cfg| v2::routes(&mut Routes::new(cfg))),
             )
             .default_service(web::to(error::not_found));

@@ -2,6 +2,7 @@
 //! sets up telemetry and runs an [`Application`].
 
 pub mod cli;
+mod flow_threads;
 mod leftovers;
 mod metadata;
 mod observability;
@@ -14,9 +15,7 @@ pub mod telemetry;
 use actix_web::middleware::{Condition, Logger, from_fn};
 use actix_web::{App, HttpServer};
 use secrecy::ExposeSecret;
-use sluice_api::{
-    ApiState, Authenticator, Limiter, Stopping, add_problem_instance, count_request, tag_request,
-};
+use sluice_api::{ApiState, Limiter, Stopping, add_problem_instance, count_request, tag_request};
 use sluice_domain::flow::RunnerId;
 use sluice_domain::services::{
     ApiKeyService, DataStoreService, FlowInputService, FlowRunner, FlowService, IdempotencyService,
@@ -50,6 +49,8 @@ pub enum StartError {
     StateIdentity(sluice_engine::Error),
     #[error("the metadata query threads cannot start: {0}")]
     QueryThreads(std::io::Error),
+    #[error("the flow threads cannot start: {0}")]
+    FlowThreads(std::io::Error),
     #[error("the settings are inconsistent: {0}")]
     Settings(String),
     #[error("the Datasette databases cannot be used: {0}")]
@@ -76,6 +77,8 @@ pub struct Application {
     drain: Duration,
     /// How long requests are still served after `/readyz` turns 503.
     shutdown_delay: Duration,
+    /// Checkpointed once everything has stopped, so a clean stop leaves no write-ahead log.
+    state: Arc<Store>,
 }
 
 impl Application {
@@ -113,7 +116,13 @@ impl Application {
             store.clone(),
             store.clone(),
             analyzer.clone(),
-            Arc::new(DataFusionEngine::new(folder.clone(), engine_settings)),
+            Arc::new(
+                flow_threads::OnFlowThreads::start(Arc::new(DataFusionEngine::new(
+                    folder.clone(),
+                    engine_settings,
+                )))
+                .map_err(StartError::FlowThreads)?,
+            ),
             RunnerSettings {
                 runner: runner_id(),
                 max_concurrent_flows: settings.runner.max_concurrent_flows,
@@ -133,7 +142,6 @@ impl Application {
             store.clone(),
             Duration::from_secs(settings.auth.key_cache_secs),
         );
-        let authenticator = Authenticator::new(api_keys.clone(), settings.auth.policy());
         let idempotency = IdempotencyService::new(
             store.clone(),
             Duration::from_secs(settings.api.idempotency_keep_hours.saturating_mul(3600)),
@@ -160,6 +168,7 @@ impl Application {
         };
         let state = ApiState {
             api_keys,
+            auth_policy: settings.auth.policy(),
             v1_deprecation,
             rate_limits: settings.api.rate_limits(),
             idempotency: idempotency.clone(),
@@ -173,7 +182,12 @@ impl Application {
             metrics,
         };
         let stopping = state.stopping.clone();
-        let checkpoints = store;
+        let checkpoints = store.clone();
+        let wal_file = state_file.as_ref().map(|file| {
+            let mut wal = file.clone().into_os_string();
+            wal.push("-wal");
+            std::path::PathBuf::from(wal)
+        });
 
         let address = settings.server.address.clone();
         let listener = TcpListener::bind(&address).map_err(|source| StartError::Listen {
@@ -188,11 +202,7 @@ impl Application {
         let origins = settings.server.cors_origins();
         let server = HttpServer::new(move || {
             let limiter = limiter.clone();
-            let authenticator = authenticator.clone();
             App::new()
-                .wrap(from_fn(move |req, next| {
-                    authenticator.clone().apply(req, next)
-                }))
                 .wrap(from_fn(add_problem_instance))
                 .wrap(from_fn(move |req, next| limiter.clone().apply(req, next)))
                 .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
@@ -224,7 +234,12 @@ impl Application {
         let shutdown = CancellationToken::new();
         let drain_over = CancellationToken::new();
         let runner = tokio::spawn(runner.run_until(shutdown.clone(), drain_over.clone()));
-        tokio::spawn(checkpoint_until(checkpoints, idempotency, shutdown.clone()));
+        tokio::spawn(checkpoint_until(
+            checkpoints,
+            wal_file,
+            idempotency,
+            shutdown.clone(),
+        ));
         Ok(Self {
             port: local.port(),
             server,
@@ -234,6 +249,7 @@ impl Application {
             stopping,
             drain: Duration::from_secs(settings.runner.drain_secs),
             shutdown_delay: Duration::from_secs(settings.server.shutdown_delay_secs),
+            state: store,
         })
     }
 
@@ -283,9 +299,13 @@ impl Application {
             tracing::error!(error = %err, "the runner stopped abnormally");
         }
         handle.stop(true).await;
-        server
+        let served = server
             .await
-            .unwrap_or_else(|err| Err(std::io::Error::other(err)))
+            .unwrap_or_else(|err| Err(std::io::Error::other(err)));
+        if let Err(err) = self.state.checkpoint().await {
+            tracing::warn!(error = %err, "could not checkpoint the state database at the stop");
+        }
+        served
     }
 }
 
@@ -345,22 +365,40 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
     )
 }
 
-/// Every minute, empties a SQLite state database's write-ahead log (see [`Store::checkpoint`])
-/// and removes the idempotent answers past their keeping time.
+/// How large a SQLite state database's write-ahead log may grow before it is emptied, and how
+/// often its size is looked at: under a load of writes the log grows by tens of MB a second, and
+/// SQLite's own checkpoints cannot empty it while readers come and go.
+const WAL_CHECKPOINT_BYTES: u64 = 16 << 20;
+const WAL_LOOK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Empties a SQLite state database's write-ahead log (see [`Store::checkpoint`]) whenever it has
+/// grown past [`WAL_CHECKPOINT_BYTES`], and every minute in any case; every minute, removes the
+/// idempotent answers past their keeping time.
 async fn checkpoint_until(
     store: Arc<Store>,
+    wal_file: Option<std::path::PathBuf>,
     idempotency: IdempotencyService,
     shutdown: CancellationToken,
 ) {
+    let mut last_minute = tokio::time::Instant::now();
     loop {
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+            () = tokio::time::sleep(WAL_LOOK_INTERVAL) => {}
             () = shutdown.cancelled() => return,
         }
-        if let Err(err) = idempotency.purge_expired().await {
-            tracing::warn!(error = %err, "could not remove expired idempotent answers");
+        let minute_over = last_minute.elapsed() >= Duration::from_secs(60);
+        if minute_over {
+            last_minute = tokio::time::Instant::now();
+            if let Err(err) = idempotency.purge_expired().await {
+                tracing::warn!(error = %err, "could not remove expired idempotent answers");
+            }
         }
-        if let Err(err) = store.checkpoint().await {
+        let grown = wal_file.as_ref().is_some_and(|wal| {
+            std::fs::metadata(wal).is_ok_and(|meta| meta.len() > WAL_CHECKPOINT_BYTES)
+        });
+        if (minute_over || grown)
+            && let Err(err) = store.checkpoint().await
+        {
             tracing::warn!(error = %err, "could not checkpoint the state database");
         }
     }

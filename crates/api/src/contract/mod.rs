@@ -16,7 +16,7 @@ use actix_web::http::Method;
 use std::sync::LazyLock;
 use utoipa::OpenApi;
 
-use crate::wire::endpoint::Routes;
+use crate::wire::endpoint::{Operation, Routes};
 
 pub use docs::{docs_page, docs_root};
 
@@ -65,8 +65,9 @@ impl Version {
         }
     }
 
-    /// Every path and method the version serves (`HEAD` left out: every `GET` answers it).
-    pub fn served_operations(self) -> Vec<(String, Method)> {
+    /// Every operation the version serves, with its full path and what it needs (`HEAD` left
+    /// out: every `GET` answers it, with the same needs).
+    pub fn served(self) -> Vec<Operation> {
         let mut served = Vec::new();
         actix_web::App::new().configure(|cfg| {
             let mut routes = Routes::new(cfg);
@@ -77,11 +78,21 @@ impl Version {
             served = routes
                 .mounted()
                 .iter()
-                .filter(|(_, method)| *method != Method::HEAD)
-                .map(|(path, method)| (format!("{}{path}", self.prefix()), method.clone()))
+                .filter(|operation| operation.method != Method::HEAD)
+                .map(|operation| Operation {
+                    path: format!("{}{}", self.prefix(), operation.path),
+                    ..operation.clone()
+                })
                 .collect();
         });
         served
+    }
+
+    /// Every path and method the version serves.
+    pub fn served_operations(self) -> Vec<(String, Method)> {
+        (self.served().into_iter())
+            .map(|operation| (operation.path, operation.method))
+            .collect()
     }
 
     /// Every path and method the document describes.

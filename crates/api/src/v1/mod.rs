@@ -71,6 +71,7 @@ async fn openapi_document() -> actix_web::HttpResponse {
 pub fn routes(cfg: &mut Routes) {
     Endpoint::at("/openapi.json")
         .get(openapi_document)
+        .open()
         .register(cfg);
     Endpoint::at("/data-stores")
         .post(data_stores::create)

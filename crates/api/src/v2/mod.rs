@@ -11,6 +11,7 @@ mod metadata;
 
 use crate::contract::{self, Version};
 use crate::wire::endpoint::{Endpoint, Routes};
+use sluice_domain::api_key::Scope;
 
 /// `/v2`'s name for a domain field, where it differs: stores and inputs are named, not numbered.
 pub fn wire_name(domain: &str) -> Option<&'static str> {
@@ -84,6 +85,7 @@ async fn openapi_document() -> actix_web::HttpResponse {
 pub fn routes(cfg: &mut Routes) {
     Endpoint::at("/openapi.json")
         .get(openapi_document)
+        .open()
         .register(cfg);
     Endpoint::at("/data-stores")
         .post(data_stores::create)
@@ -120,12 +122,15 @@ pub fn routes(cfg: &mut Routes) {
     Endpoint::at("/flows/{id}/cancel")
         .post(flows::cancel)
         .register(cfg);
+    // Credentials are managed with the admin scope only, reads of them included.
     Endpoint::at("/keys")
         .post(keys::create)
         .get(keys::list)
+        .needs(Scope::Admin)
         .register(cfg);
     Endpoint::at("/keys/{name}")
         .delete(keys::revoke)
+        .needs(Scope::Admin)
         .register(cfg);
     Endpoint::at("/issues")
         .get(metadata::issues::list)

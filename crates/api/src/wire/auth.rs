@@ -1,10 +1,20 @@
 //! Who may call the versioned API: an API key sent as `Authorization: Bearer <key>` or
-//! `X-API-Key: <key>`, and the scope each request needs.
+//! `X-API-Key: <key>`, and the scope each operation needs.
 //!
-//! Reads (`GET`, `HEAD`) need `read`; managing keys (`/v2/keys`) needs `admin`, with a key
-//! whatever the settings; any other write needs `write`. A key that is sent is always checked, whatever the settings say, so a client
-//! learns of a wrong key at once rather than when authentication is turned on. The answers never
-//! say whether a key exists: an unknown, revoked or malformed key all get the same 401.
+//! Two steps, so that the decision is made on the operation the router chose and never on how
+//! its path was spelled (`/v%32/keys` is routed to `/v2/keys`, and must need what it needs):
+//! - [`identify`], on each version's scope, checks a key that is sent, whatever the settings,
+//!   so a client learns of a wrong key at once rather than when authentication is turned on,
+//!   and leaves the [`Caller`] in the request for what comes after (rate limits, idempotency).
+//! - [`require`], on each routed resource, holds the [`Access`] its operations were registered
+//!   with (`wire::endpoint`, the same table the OpenAPI documents' `security` is written from)
+//!   and lets the request through only with that scope, or with none where the [`AuthPolicy`]
+//!   allows. A request that was never identified is refused: the check cannot be skipped by
+//!   mounting a route outside a version.
+//!
+//! Reads need `read`, writes `write`, managing keys `admin`, with a key whatever the settings.
+//! The answers never say whether a key exists: an unknown, revoked or malformed key all get the
+//! same 401.
 
 use crate::wire::problems;
 use actix_web::body::BoxBody;
@@ -12,18 +22,18 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap, WWW_AUTHENTICATE};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, ResponseError};
+use actix_web::{HttpMessage, ResponseError, web};
 use secrecy::SecretString;
 use sluice_domain::api_key::{ApiKey, Scope};
-use sluice_domain::services::ApiKeyService;
+use std::sync::Arc;
 
-use crate::ApiError;
+use crate::{ApiError, ApiState};
 
 /// The header that carries a key for clients that cannot set `Authorization`.
 pub const API_KEY_HEADER: &str = "X-API-Key";
 
 /// When a request without a key is let through.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct AuthPolicy {
     /// Every versioned request needs a key.
     pub required: bool,
@@ -32,72 +42,42 @@ pub struct AuthPolicy {
     pub public_read: bool,
 }
 
-/// Checks every request to a versioned path against its key and the [`AuthPolicy`].
-#[derive(Clone)]
-pub struct Authenticator {
-    keys: ApiKeyService,
-    policy: AuthPolicy,
+/// What an operation asks of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Nothing: health, documentation, each version's published contract.
+    Open,
+    /// A key with this scope, or none where the [`AuthPolicy`] opens the scope to all.
+    Needs(Scope),
 }
 
-impl Authenticator {
-    pub fn new(keys: ApiKeyService, policy: AuthPolicy) -> Self {
-        Self { keys, policy }
-    }
-
-    /// The middleware (`App::wrap(from_fn(move |req, next| auth.clone().apply(req, next)))`).
-    /// A request let through with a key carries its [`ApiKey`] and [`PresentedKey`] in its
-    /// extensions.
-    ///
-    /// # Errors
-    /// What the wrapped service fails with.
-    pub async fn apply(
-        self,
-        req: ServiceRequest,
-        next: Next<BoxBody>,
-    ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-        let Some(needed) = needed_scope(req.method(), req.path()) else {
-            return next.call(req).await;
-        };
-        match self.check(req.headers(), needed).await {
-            Ok(Some((key, presented))) => {
-                req.extensions_mut().insert(key);
-                req.extensions_mut().insert(presented);
-                next.call(req).await
-            }
-            Ok(None) => next.call(req).await,
-            Err(refusal) => Ok(req.into_response(refusal.respond())),
+impl Access {
+    /// What an operation of `method` needs unless it is registered otherwise: reads `read`,
+    /// anything else `write`.
+    pub fn of_method(method: &Method) -> Self {
+        if [Method::GET, Method::HEAD, Method::OPTIONS].contains(method) {
+            Access::Needs(Scope::Read)
+        } else {
+            Access::Needs(Scope::Write)
         }
     }
 
-    async fn check(
-        &self,
-        headers: &HeaderMap,
-        needed: Scope,
-    ) -> Result<Option<(ApiKey, PresentedKey)>, Refusal> {
-        let Some(presented) = presented_key(headers)? else {
-            // Managing keys always takes a key: credentials are never made anonymously, even
-            // where other requests need none.
-            let open = needed != Scope::Admin
-                && (!self.policy.required || (self.policy.public_read && needed == Scope::Read));
-            return if open {
-                Ok(None)
-            } else {
-                Err(Refusal::Unauthenticated(
-                    "this request needs an API key: send it as Authorization: Bearer <key>",
-                ))
-            };
-        };
-        let key = self
-            .keys
-            .authenticate(&presented)
-            .await
-            .map_err(|err| Refusal::Failed(err.into()))?
-            .ok_or(Refusal::Unauthenticated("the API key is not valid"))?;
-        if !key.scopes.allows(needed) {
-            return Err(Refusal::Forbidden(needed));
+    /// The scope needed, if any.
+    pub fn scope(self) -> Option<Scope> {
+        match self {
+            Access::Open => None,
+            Access::Needs(scope) => Some(scope),
         }
-        Ok(Some((key, PresentedKey(presented))))
     }
+}
+
+/// Who sent a request, once [`identify`] has looked: left in its extensions.
+#[derive(Clone)]
+pub enum Caller {
+    Anonymous,
+    /// A valid key. The key as presented is kept apart ([`PresentedKey`]) for what checks it
+    /// again later (an event stream).
+    Key(ApiKey),
 }
 
 /// The key a request was let through with, as presented, in the request's extensions: a
@@ -106,25 +86,115 @@ impl Authenticator {
 #[derive(Clone)]
 pub struct PresentedKey(pub SecretString);
 
-/// The scope a request needs; `None` for paths outside the versioned API (health, docs) and for
-/// each version's published contract.
-pub(crate) fn needed_scope(method: &Method, path: &str) -> Option<Scope> {
-    let versioned = ["/v1", "/v2"].iter().any(|v| {
-        path.strip_prefix(v)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    });
-    if !versioned || path.ends_with("/openapi.json") {
-        return None;
+/// The middleware on each version's scope: checks the key a request presents (401 for one that
+/// is not valid) and leaves a [`Caller`] (and, with a key, the [`ApiKey`] and [`PresentedKey`])
+/// in its extensions. It decides nothing about scopes: [`require`] does, once routed.
+///
+/// # Errors
+/// What the wrapped service fails with.
+pub async fn identify(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let presented = match presented_key(req.headers()) {
+        Ok(presented) => presented,
+        Err(refusal) => return Ok(req.into_response(refusal.respond())),
+    };
+    let Some(presented) = presented else {
+        req.extensions_mut().insert(Caller::Anonymous);
+        return next.call(req).await;
+    };
+    let Some(state) = req.app_data::<web::Data<ApiState>>().cloned() else {
+        return Ok(req.into_response(
+            Refusal::Failed(ApiError::new(
+                problems::INTERNAL,
+                "the API's state is not configured",
+            ))
+            .respond(),
+        ));
+    };
+    match state.api_keys.authenticate(&presented).await {
+        Ok(Some(key)) => {
+            req.extensions_mut().insert(Caller::Key(key.clone()));
+            req.extensions_mut().insert(key);
+            req.extensions_mut().insert(PresentedKey(presented));
+            next.call(req).await
+        }
+        Ok(None) => {
+            Ok(req.into_response(Refusal::Unauthenticated("the API key is not valid").respond()))
+        }
+        Err(err) => Ok(req.into_response(Refusal::Failed(err.into()).respond())),
     }
-    if path == "/v2/keys" || path.starts_with("/v2/keys/") {
-        return Some(Scope::Admin);
+}
+
+/// The operations of one routed resource and what each needs, by method (`HEAD` as `GET`).
+#[derive(Debug, Clone)]
+pub struct ResourceAccess(pub Arc<Vec<(Method, Access)>>);
+
+impl ResourceAccess {
+    fn of(&self, method: &Method) -> Option<Access> {
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        self.0
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|(_, access)| *access)
     }
-    let reads = [Method::GET, Method::HEAD, Method::OPTIONS];
-    Some(if reads.contains(method) {
-        Scope::Read
-    } else {
-        Scope::Write
-    })
+}
+
+/// The middleware on each routed resource: lets a request reach the operation the router chose
+/// only with what that operation was registered to need. A method the resource does not take
+/// goes on to its 405.
+///
+/// # Errors
+/// What the wrapped service fails with.
+pub async fn require(
+    access: ResourceAccess,
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(Access::Needs(needed)) = access.of(req.method()) else {
+        return next.call(req).await;
+    };
+    let caller = req.extensions().get::<Caller>().cloned();
+    let policy = req
+        .app_data::<web::Data<ApiState>>()
+        .map(|state| state.auth_policy);
+    let decision = match (caller, policy) {
+        (Some(caller), Some(policy)) => decide(&caller, needed, policy),
+        // Not identified (a route mounted outside the versions' scopes): refused, never open.
+        _ => Err(Refusal::Unauthenticated(
+            "this request needs an API key: send it as Authorization: Bearer <key>",
+        )),
+    };
+    match decision {
+        Ok(()) => next.call(req).await,
+        Err(refusal) => Ok(req.into_response(refusal.respond())),
+    }
+}
+
+/// Whether `caller` may use an operation that needs `needed`.
+fn decide(caller: &Caller, needed: Scope, policy: AuthPolicy) -> Result<(), Refusal> {
+    match caller {
+        Caller::Key(key) if key.scopes.allows(needed) => Ok(()),
+        Caller::Key(_) => Err(Refusal::Forbidden(needed)),
+        Caller::Anonymous => {
+            // Managing keys always takes a key: credentials are never made anonymously, even
+            // where other requests need none.
+            let open = needed != Scope::Admin
+                && (!policy.required || (policy.public_read && needed == Scope::Read));
+            if open {
+                Ok(())
+            } else {
+                Err(Refusal::Unauthenticated(
+                    "this request needs an API key: send it as Authorization: Bearer <key>",
+                ))
+            }
+        }
+    }
 }
 
 /// The key a request carries; `Err` when the `Authorization` header is not a bearer token.
@@ -176,39 +246,59 @@ impl Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_domain::api_key::{ApiKeyName, Scopes};
 
-    #[test]
-    fn reads_need_read_writes_need_write_and_keys_need_admin() {
-        assert_eq!(needed_scope(&Method::GET, "/v1/flows"), Some(Scope::Read));
-        assert_eq!(
-            needed_scope(&Method::HEAD, "/v1/log/issue"),
-            Some(Scope::Read)
-        );
-        assert_eq!(needed_scope(&Method::POST, "/v1/flows"), Some(Scope::Write));
-        assert_eq!(
-            needed_scope(&Method::POST, "/v1/flows/3/cancel"),
-            Some(Scope::Write)
-        );
-        assert_eq!(needed_scope(&Method::GET, "/v2/keys"), Some(Scope::Admin));
-        assert_eq!(
-            needed_scope(&Method::DELETE, "/v2/keys/ci"),
-            Some(Scope::Admin)
-        );
-        assert_eq!(needed_scope(&Method::POST, "/v2"), Some(Scope::Write));
+    fn key(scopes: &[Scope]) -> Caller {
+        Caller::Key(ApiKey {
+            name: ApiKeyName::parse("ci").unwrap(),
+            scopes: Scopes::new(scopes.to_vec()).unwrap(),
+            lookup: "sluice_3f9a".into(),
+            created_utc: chrono::Utc::now(),
+        })
     }
 
     #[test]
-    fn health_docs_and_contracts_need_no_key() {
-        for path in [
-            "/healthz",
-            "/readyz",
-            "/docs",
-            "/v1/openapi.json",
-            "/v10/flows",
-            "/v1x",
-        ] {
-            assert_eq!(needed_scope(&Method::GET, path), None, "{path}");
+    fn reads_need_read_and_anything_else_write_unless_registered_otherwise() {
+        assert_eq!(Access::of_method(&Method::GET), Access::Needs(Scope::Read));
+        assert_eq!(Access::of_method(&Method::HEAD), Access::Needs(Scope::Read));
+        for method in [Method::POST, Method::PATCH, Method::DELETE, Method::PUT] {
+            assert_eq!(Access::of_method(&method), Access::Needs(Scope::Write));
         }
+    }
+
+    #[test]
+    fn a_key_needs_the_scope_and_no_key_passes_only_where_the_policy_opens_it() {
+        let open = AuthPolicy::default();
+        let required = AuthPolicy {
+            required: true,
+            public_read: false,
+        };
+        let public_read = AuthPolicy {
+            required: true,
+            public_read: true,
+        };
+        assert!(decide(&Caller::Anonymous, Scope::Write, open).is_ok());
+        assert!(decide(&Caller::Anonymous, Scope::Admin, open).is_err());
+        assert!(decide(&Caller::Anonymous, Scope::Read, required).is_err());
+        assert!(decide(&Caller::Anonymous, Scope::Read, public_read).is_ok());
+        assert!(decide(&Caller::Anonymous, Scope::Write, public_read).is_err());
+        assert!(decide(&key(&[Scope::Read]), Scope::Write, open).is_err());
+        assert!(decide(&key(&[Scope::Write]), Scope::Write, required).is_ok());
+        assert!(decide(&key(&[Scope::Write]), Scope::Admin, open).is_err());
+    }
+
+    #[test]
+    fn head_needs_what_get_needs_and_other_methods_go_on_to_their_405() {
+        let access = ResourceAccess(Arc::new(vec![
+            (Method::GET, Access::Needs(Scope::Read)),
+            (Method::DELETE, Access::Needs(Scope::Admin)),
+        ]));
+        assert_eq!(access.of(&Method::HEAD), Some(Access::Needs(Scope::Read)));
+        assert_eq!(
+            access.of(&Method::DELETE),
+            Some(Access::Needs(Scope::Admin))
+        );
+        assert_eq!(access.of(&Method::POST), None);
     }
 
     #[test]

@@ -1,10 +1,18 @@
 //! One path and the methods it takes. Any other method gets 405 with an `Allow` header (as
 //! RFC 9110 asks) rather than the 404 of a path that does not exist, and every `GET` answers
 //! `HEAD` too, with the same headers and no body.
+//!
+//! Each operation is registered with what it asks of its caller ([`Access`]): the check runs on
+//! the resource the router matched (`wire::auth::require`), and the OpenAPI documents' `security`
+//! is written from the same list ([`Routes::mounted`]).
 
+use crate::wire::auth::{self, Access, ResourceAccess};
 use crate::wire::problems;
 use actix_web::http::Method;
+use actix_web::middleware::from_fn;
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, web};
+use sluice_domain::api_key::Scope;
+use std::sync::Arc;
 
 use crate::ApiError;
 
@@ -12,7 +20,15 @@ use crate::ApiError;
 /// that each version's OpenAPI document describes exactly the operations served reads it.
 pub struct Routes<'a> {
     cfg: &'a mut web::ServiceConfig,
-    mounted: Vec<(String, Method)>,
+    mounted: Vec<Operation>,
+}
+
+/// One mounted operation: its path as registered, its method, and what it needs.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub path: String,
+    pub method: Method,
+    pub access: Access,
 }
 
 impl<'a> Routes<'a> {
@@ -23,8 +39,8 @@ impl<'a> Routes<'a> {
         }
     }
 
-    /// Each path and method mounted, in order (`HEAD` beside every `GET`).
-    pub fn mounted(&self) -> &[(String, Method)] {
+    /// Each operation mounted, in order (`HEAD` beside every `GET`).
+    pub fn mounted(&self) -> &[Operation] {
         &self.mounted
     }
 }
@@ -33,6 +49,9 @@ pub struct Endpoint {
     path: String,
     resource: Resource,
     allow: Vec<Method>,
+    /// What every operation of the path needs, when not what its method does by default
+    /// ([`Access::of_method`]).
+    access: Option<Access>,
 }
 
 impl Endpoint {
@@ -41,7 +60,21 @@ impl Endpoint {
             path: path.to_owned(),
             resource: web::resource(path),
             allow: Vec::new(),
+            access: None,
         }
+    }
+
+    /// Every operation of the path needs `scope`, whatever its method.
+    pub fn needs(mut self, scope: Scope) -> Self {
+        self.access = Some(Access::Needs(scope));
+        self
+    }
+
+    /// Every operation of the path is open to all, with no key: health, documentation and each
+    /// version's contract, which keep rules of their own.
+    pub fn open(mut self) -> Self {
+        self.access = Some(Access::Open);
+        self
     }
 
     pub fn get<F, Args>(mut self, handler: F) -> Self
@@ -92,9 +125,20 @@ impl Endpoint {
     }
 
     pub fn register(self, routes: &mut Routes) {
-        for method in &self.allow {
-            routes.mounted.push((self.path.clone(), method.clone()));
+        let operations: Vec<(Method, Access)> = (self.allow.iter())
+            .map(|method| {
+                let access = self.access.unwrap_or_else(|| Access::of_method(method));
+                (method.clone(), access)
+            })
+            .collect();
+        for (method, access) in &operations {
+            routes.mounted.push(Operation {
+                path: self.path.clone(),
+                method: method.clone(),
+                access: *access,
+            });
         }
+        let access = ResourceAccess(Arc::new(operations));
         let allow = self
             .allow
             .iter()
@@ -106,6 +150,11 @@ impl Endpoint {
                 .default_service(web::to(move |req: HttpRequest| {
                     let allow = allow.clone();
                     async move { method_not_allowed(&req, &allow) }
+                }))
+                // Runs once routed: the operation is the one the router chose, however the
+                // request spelled its path.
+                .wrap(from_fn(move |req, next| {
+                    auth::require(access.clone(), req, next)
                 })),
         );
     }

@@ -31,6 +31,7 @@ pub async fn app_with(
 {
     let state = ApiState {
         api_keys: ApiKeyService::new(Arc::new(MemoryApiKeys::default()), Duration::ZERO),
+        auth_policy: sluice_api::AuthPolicy::default(),
         v1_deprecation: sluice_api::Deprecation::default(),
         rate_limits: sluice_api::RateLimits::default(),
         idempotency: IdempotencyService::new(

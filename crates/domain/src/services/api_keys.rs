@@ -54,6 +54,9 @@ impl ApiKeyService {
     /// `Unavailable` when the state database does not answer.
     pub async fn authenticate(&self, presented: &SecretString) -> Result<Option<ApiKey>> {
         let presented = presented.expose_secret();
+        // Hashed before anything is looked up, whatever the key looks like: an unknown id then
+        // costs what a known one does, and the time of an answer says nothing of which exist.
+        let hash = KeyHash::of(presented);
         let Some(lookup) = api_key::lookup_of(presented) else {
             return Ok(None);
         };
@@ -66,7 +69,7 @@ impl ApiKeyService {
             }
         };
         Ok(stored
-            .filter(|stored| KeyHash::of(presented).matches(&stored.hash))
+            .filter(|stored| hash.matches(&stored.hash))
             .map(|stored| stored.key))
     }
 
