@@ -125,6 +125,11 @@ pub fn list_too_long(field: &'static str, len: usize) -> Option<crate::Violation
 /// The longest SQL text a source query or a transform may have, in bytes.
 pub const MAX_SQL_BYTES: usize = 100_000;
 
+/// How deep a transform may nest its expressions and queries (`a + b + c` is three levels, a
+/// subquery one more). Planning and running walk these trees recursively: the flows' threads
+/// have a stack sized for this bound, and a deeper transform is refused when it is defined.
+pub const MAX_EXPRESSION_DEPTH: usize = 1_000;
+
 /// What to read from a source data store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceRead {

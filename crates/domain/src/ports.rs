@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -348,10 +349,12 @@ pub enum RunOutcome {
 pub trait FlowEngine: Send + Sync {
     /// Runs the plan to its end, or until `cancel` fires. Outputs are staged and only made visible
     /// together at the end, so an outcome other than `Completed` leaves the target as it was.
+    ///
+    /// `events` is shared, not borrowed, so that a run can be handed to threads of its own.
     async fn run(
         &self,
         plan: FlowPlan,
-        events: &dyn StepEvents,
+        events: Arc<dyn StepEvents>,
         cancel: CancellationToken,
     ) -> RunOutcome;
 

@@ -1,10 +1,15 @@
 //! Reads transform SQL with DataFusion's own parser, so what validation accepts is what runs.
 
+use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::planner::object_name_to_table_reference;
 use datafusion::sql::resolve::resolve_table_references;
-use datafusion::sql::sqlparser::ast::{Statement as SqlStatement, visit_relations};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Query, Statement as SqlStatement, Visit, Visitor, visit_relations,
+};
+use datafusion::sql::sqlparser::parser::ParserError;
+use sluice_domain::flow_input::MAX_EXPRESSION_DEPTH;
 use sluice_domain::ports::SqlAnalyzer;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -22,34 +27,118 @@ pub fn queries_only() -> SQLOptions {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DataFusionSqlAnalyzer;
 
+/// The stack of the thread a transform is read on. The parser builds a chain of operators
+/// (`a + a + … + a`) without recursing, but walking and dropping the tree it makes recurse once
+/// per level: up to [`sluice_domain::flow_input::MAX_SQL_BYTES`] / 2 levels for the longest
+/// text allowed, far more than a worker thread's stack holds.
+const READING_STACK_BYTES: usize = 256 << 20;
+
 impl SqlAnalyzer for DataFusionSqlAnalyzer {
     fn tables_read(&self, sql: &str) -> Result<Vec<String>, String> {
-        let mut statements = DFParser::parse_sql(sql)
-            .map_err(|e| format!("does not parse: {}", strip_prefix(&e.to_string())))?;
-        if statements.len() != 1 {
-            return Err(format!(
-                "must be exactly one query, found {} statements",
-                statements.len()
-            ));
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("sluice-sql-reading".into())
+                .stack_size(READING_STACK_BYTES)
+                .spawn_scoped(scope, || tables_read(sql))
+                .map_err(|err| format!("could not be read: {err}"))?
+                .join()
+                .unwrap_or_else(|_| Err("could not be read".into()))
+        })
+    }
+}
+
+fn tables_read(sql: &str) -> Result<Vec<String>, String> {
+    let mut statements = DFParser::parse_sql(sql).map_err(|e| parse_failure(&e))?;
+    if statements.len() != 1 {
+        return Err(format!(
+            "must be exactly one query, found {} statements",
+            statements.len()
+        ));
+    }
+    let statement = statements.pop_front().expect("one statement");
+    let Statement::Statement(query) = &statement else {
+        return Err(NOT_A_QUERY.into());
+    };
+    if !matches!(query.as_ref(), SqlStatement::Query(_)) {
+        return Err(NOT_A_QUERY.into());
+    }
+    if query.visit(&mut Depth::default()).is_break() {
+        return Err(format!(
+            "nests expressions and queries more than {MAX_EXPRESSION_DEPTH} levels deep \
+             (a chain like a + b + c counts a level per operator); split it into several \
+             expressions or transforms"
+        ));
+    }
+    let (tables, _ctes) = resolve_table_references(&statement, true).map_err(|e| e.to_string())?;
+    tables
+        .into_iter()
+        .map(|table| match table.schema() {
+            None => Ok(table.table().to_owned()),
+            Some(_) => Err(format!(
+                "reads '{table}': name tables without a schema or catalog"
+            )),
+        })
+        .collect()
+}
+
+const NOT_A_QUERY: &str = "must be a query (SELECT, WITH, VALUES), not another kind of statement";
+
+/// Why the text does not parse, in the parser's words, never its debug form.
+fn parse_failure(error: &DataFusionError) -> String {
+    let why = match error {
+        DataFusionError::SQL(parser_error, _) => match parser_error.as_ref() {
+            ParserError::TokenizerError(message) | ParserError::ParserError(message) => {
+                message.clone()
+            }
+            ParserError::RecursionLimitExceeded => {
+                "it nests parentheses, subqueries or function calls too deeply".into()
+            }
+        },
+        other => strip_prefix(&other.to_string()).to_owned(),
+    };
+    format!("does not parse: {why}")
+}
+
+/// Stops at the first expression or query nested deeper than [`MAX_EXPRESSION_DEPTH`], so the
+/// walk itself recurses at most that far.
+#[derive(Default)]
+struct Depth {
+    now: usize,
+}
+
+impl Depth {
+    fn enter(&mut self) -> ControlFlow<()> {
+        self.now += 1;
+        if self.now > MAX_EXPRESSION_DEPTH {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
-        let statement = statements.pop_front().expect("one statement");
-        if !matches!(&statement, Statement::Statement(s) if matches!(s.as_ref(), SqlStatement::Query(_)))
-        {
-            return Err(
-                "must be a query (SELECT, WITH, VALUES), not another kind of statement".into(),
-            );
-        }
-        let (tables, _ctes) =
-            resolve_table_references(&statement, true).map_err(|e| e.to_string())?;
-        tables
-            .into_iter()
-            .map(|table| match table.schema() {
-                None => Ok(table.table().to_owned()),
-                Some(_) => Err(format!(
-                    "reads '{table}': name tables without a schema or catalog"
-                )),
-            })
-            .collect()
+    }
+
+    fn leave(&mut self) -> ControlFlow<()> {
+        self.now -= 1;
+        ControlFlow::Continue(())
+    }
+}
+
+impl Visitor for Depth {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+        self.enter()
+    }
+
+    fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+        self.leave()
+    }
+
+    fn pre_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+        self.enter()
+    }
+
+    fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+        self.leave()
     }
 }
 
@@ -118,6 +207,10 @@ mod tests {
                 .starts_with("does not parse")
         );
         assert!(DataFusionSqlAnalyzer.tables_read("DROP TABLE x").is_err());
+        let unclosed = DataFusionSqlAnalyzer
+            .tables_read("SELECT 'x FROM t")
+            .unwrap_err();
+        assert!(!unclosed.contains("TokenizerError"), "{unclosed}");
         assert!(
             DataFusionSqlAnalyzer
                 .tables_read("SELECT 1; SELECT 2")
@@ -128,5 +221,44 @@ mod tests {
                 .tables_read("SELECT * FROM s.t")
                 .is_err()
         );
+    }
+
+    fn chain(terms: usize) -> String {
+        let sum = vec!["id"; terms].join("+");
+        format!("SELECT {sum} AS s FROM a")
+    }
+
+    #[test]
+    fn a_chain_up_to_the_bound_is_read_and_a_longer_one_refused_in_words() {
+        assert_eq!(
+            DataFusionSqlAnalyzer.tables_read(&chain(900)).unwrap(),
+            ["a"]
+        );
+        let refused = DataFusionSqlAnalyzer
+            .tables_read(&chain(MAX_EXPRESSION_DEPTH + 1))
+            .unwrap_err();
+        assert!(refused.contains("levels deep"), "{refused}");
+        // The longest text allowed, one long chain, is read without overflowing any stack.
+        let longest = chain(sluice_domain::flow_input::MAX_SQL_BYTES / 3);
+        assert!(DataFusionSqlAnalyzer.tables_read(&longest).is_err());
+    }
+
+    #[test]
+    fn deep_parentheses_and_long_cases_are_refused_in_words() {
+        let parentheses = format!(
+            "SELECT {}1{} FROM a",
+            "(".repeat(10_000),
+            ")".repeat(10_000)
+        );
+        let refused = DataFusionSqlAnalyzer.tables_read(&parentheses).unwrap_err();
+        assert!(refused.contains("too deeply"), "{refused}");
+        assert!(!refused.contains("RecursionLimit"), "{refused}");
+        let branches: String = (0..10_000)
+            .map(|i| format!(" WHEN id = {i} THEN {i}"))
+            .collect();
+        let case = format!("SELECT CASE{branches} END AS c FROM a");
+        // Ten thousand branches side by side are wide, not deep (the domain refuses a text this
+        // long before it is read).
+        assert_eq!(DataFusionSqlAnalyzer.tables_read(&case).unwrap(), ["a"]);
     }
 }

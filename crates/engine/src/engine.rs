@@ -45,6 +45,9 @@ pub struct EngineSettings {
     pub operator_memory_per_flow: usize,
     /// Where each flow's scratch folder is made (and removed when the flow ends).
     pub scratch: PathBuf,
+    /// How much one flow's sorts, aggregates and joins may spill to its scratch folder; past it
+    /// the flow fails and its files are removed.
+    pub scratch_per_flow: u64,
     /// How file and columnar stores on S3 are reached.
     pub s3: S3Settings,
     /// Whether transforms reading only one PostgreSQL or MySQL store run in it ([`crate::pushdown`]).
@@ -60,6 +63,7 @@ impl Default for EngineSettings {
             memory_per_flow: 128 << 20,
             operator_memory_per_flow: 1 << 30,
             scratch: std::env::temp_dir(),
+            scratch_per_flow: 4 << 30,
             s3: S3Settings::default(),
             push_down: true,
             ballista_url: None,
@@ -182,7 +186,8 @@ impl DataFusionEngine {
     fn session(&self, scratch: &TempDir) -> Result<SessionContext, Error> {
         let mut runtime = RuntimeEnvBuilder::new().with_disk_manager_builder(
             DiskManagerBuilder::default()
-                .with_mode(DiskManagerMode::Directories(vec![scratch.path().into()])),
+                .with_mode(DiskManagerMode::Directories(vec![scratch.path().into()]))
+                .with_max_temp_directory_size(self.settings.scratch_per_flow),
         );
         if self.settings.operator_memory_per_flow > 0 {
             // Fair: each spilling operator gets its share, rather than the first taking all, and
@@ -434,9 +439,10 @@ impl FlowEngine for DataFusionEngine {
     async fn run(
         &self,
         plan: FlowPlan,
-        events: &dyn StepEvents,
+        events: Arc<dyn StepEvents>,
         cancel: CancellationToken,
     ) -> RunOutcome {
+        let events = events.as_ref();
         let run = match crate::scratch::create(&self.settings.scratch).and_then(|scratch| {
             Ok(FlowRun {
                 ctx: self.session(&scratch)?,

@@ -49,6 +49,12 @@ impl Error {
                  make the side a join builds on smaller ({exhausted})"
             );
         }
+        if self.out_of_scratch() {
+            return "the flow's sorts, aggregates and joins wrote more to its scratch folder than \
+                    engine.scratch_per_flow_mb allows; its scratch files were removed. Give flows \
+                    more scratch space, or make what they sort, group or join smaller"
+                .into();
+        }
         match self {
             Self::DataFusion(_) | Self::Arrow(_) | Self::Sqlite(_) | Self::Database(_) => {
                 crate::redact::hide_values(&self.to_string())
@@ -57,6 +63,19 @@ impl Error {
                 self.to_string()
             }
         }
+    }
+
+    /// Whether DataFusion stopped a spill at the flow's scratch cap. It reports it as an I/O
+    /// error of the spill file's writer, which keeps only its words.
+    fn out_of_scratch(&self) -> bool {
+        let Self::DataFusion(error) = self else {
+            return false;
+        };
+        let said = match error.find_root() {
+            DataFusionError::IoError(io) => io.to_string(),
+            other => other.to_string(),
+        };
+        said.contains("spilling process has exceeded the allowable limit")
     }
 
     /// What DataFusion said when it ran out of the flow's operator memory.

@@ -39,7 +39,7 @@ pub struct QueryThreads {
 
 /// Stops the runtime without waiting for its queries: dropping a runtime from async code would
 /// otherwise panic, and a query nobody awaits any more has no one to answer.
-struct OwnedRuntime(Option<Runtime>);
+pub(crate) struct OwnedRuntime(pub(crate) Option<Runtime>);
 
 impl Drop for OwnedRuntime {
     fn drop(&mut self) {
@@ -95,7 +95,7 @@ impl QueryThreads {
 /// Linux gives each thread its own nice value; `setpriority` of process 0 sets the calling
 /// thread's. Raising it needs no privilege. Elsewhere, or if refused, the threads keep the
 /// process's priority, which only costs the interactive calls some latency.
-fn lower_this_threads_priority() {
+pub(crate) fn lower_this_threads_priority() {
     #[cfg(target_os = "linux")]
     {
         let current = rustix::process::getpriority_process(None).unwrap_or(0);

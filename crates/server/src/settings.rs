@@ -206,6 +206,9 @@ pub struct EngineSettings {
     pub operator_memory_per_flow_mb: usize,
     /// Where flows' scratch folders are made; empty for the system's temporary folder.
     pub scratch_dir: String,
+    /// How much one flow's sorts, aggregates and joins may write to its scratch folder.
+    #[serde(default = "default_scratch_per_flow_mb")]
+    pub scratch_per_flow_mb: u64,
     /// Whether a transform reading only tables of one PostgreSQL or MySQL store runs in that
     /// database (docs/flows.md).
     pub push_down: bool,
@@ -238,6 +241,10 @@ pub struct S3Settings {
     pub path_style: bool,
 }
 
+fn default_scratch_per_flow_mb() -> u64 {
+    4096
+}
+
 impl EngineSettings {
     pub fn to_engine(&self, s3: &S3Settings) -> sluice_engine::EngineSettings {
         let defaults = sluice_engine::EngineSettings::default();
@@ -249,6 +256,7 @@ impl EngineSettings {
             } else {
                 PathBuf::from(self.scratch_dir.trim())
             },
+            scratch_per_flow: self.scratch_per_flow_mb.max(1).saturating_mul(1 << 20),
             s3: sluice_engine::S3Settings {
                 endpoint: s3.endpoint.clone().filter(|e| !e.trim().is_empty()),
                 path_style: s3.path_style,

@@ -365,7 +365,7 @@ impl FlowRunner {
         .await?;
         tracing::info!(flow_id = %flow.id, steps = steps.len(), "flow started");
 
-        let events = OutputEvents {
+        let events = Arc::new(OutputEvents {
             outputs: self.outputs.clone(),
             output,
             steps: steps.len(),
@@ -373,8 +373,8 @@ impl FlowRunner {
             in_order: tokio::sync::Mutex::new(()),
             runner: self.settings.runner.clone(),
             lease: self.settings.lease,
-        };
-        let outcome = self.engine.run(plan, &events, cancel.clone()).await;
+        });
+        let outcome = self.engine.run(plan, events, cancel.clone()).await;
         heartbeat.abort();
 
         if lease_lost.load(Ordering::SeqCst) {

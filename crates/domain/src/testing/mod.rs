@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -638,7 +638,7 @@ impl FlowEngine for SlowEngine {
     async fn run(
         &self,
         plan: FlowPlan,
-        events: &dyn StepEvents,
+        events: Arc<dyn StepEvents>,
         cancel: CancellationToken,
     ) -> RunOutcome {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
