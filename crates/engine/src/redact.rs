@@ -39,10 +39,58 @@ const NAMING_WORDS: &[&str] = &[
 /// What is shown instead of a hidden value.
 pub const HIDDEN: &str = "…";
 
-/// `message` with every quoted text that is not a name replaced by [`HIDDEN`]. A quote opens
-/// only where a word does not go on before it, and closes only where none goes on after it, so
-/// an apostrophe ("the database's tables") is not taken for one.
+/// How the regex crate begins an error about a pattern, which it then quotes unquoted, on a line
+/// of its own, with a caret under the fault and a last line `error: …` saying the rule broken.
+/// DataFusion's regular expression functions take their pattern from a column as readily as
+/// from a literal, so the pattern may be a value.
+const REGEX_ERROR: &str = "regex parse error:";
+
+/// `message` with every quoted text that is not a name replaced by [`HIDDEN`], and every regular
+/// expression pattern that did not compile replaced by the rule it broke. A quote opens only
+/// where a word does not go on before it, and closes only where none goes on after it, so an
+/// apostrophe ("the database's tables") is not taken for one.
 pub fn hide_values(message: &str) -> String {
+    hide_quoted(&hide_patterns(message))
+}
+
+/// `message` with the pattern of each regex error left out: `regex parse error: the pattern (…)
+/// does not compile: unclosed group`.
+fn hide_patterns(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(REGEX_ERROR) {
+        out.push_str(&rest[..at + REGEX_ERROR.len()]);
+        let after = &rest[at + REGEX_ERROR.len()..];
+        // The rule is on the first line that starts `error: ` (the pattern's own lines are
+        // indented, so a pattern holding those words is not taken for it); without one,
+        // nothing after the heading is known not to be the pattern.
+        let rule = after
+            .match_indices('\n')
+            .map(|(i, _)| &after[i + 1..])
+            .find_map(|line| line.strip_prefix("error: "));
+        match rule {
+            Some(rule) => {
+                let (said, next) = rule.split_once('\n').unwrap_or((rule, ""));
+                out.push_str(&format!(
+                    " the pattern ({HIDDEN}) does not compile: {}",
+                    said.trim_end()
+                ));
+                if !next.is_empty() {
+                    out.push('\n');
+                }
+                rest = next;
+            }
+            None => {
+                out.push_str(&format!(" the pattern ({HIDDEN}) does not compile"));
+                return out;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn hide_quoted(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
     while let Some(open) = opening_quote(rest) {
@@ -137,6 +185,23 @@ mod tests {
             hide_values("Cannot cast string 'it's mine' to value"),
             "Cannot cast string '…' to value"
         );
+    }
+
+    #[test]
+    fn a_pattern_that_does_not_compile_is_not_shown_and_its_rule_is() {
+        let said = "Arrow error: Compute error: Regular expression did not compile: \
+                    ParseError(regex parse error:\n    TOPSECRET_(42\n    ^\nerror: unclosed group\n)";
+        let shown = hide_values(said);
+        assert!(!shown.contains("TOPSECRET"), "{shown}");
+        assert!(
+            shown.contains("does not compile: unclosed group"),
+            "{shown}"
+        );
+        let cut = hide_values("regex parse error:\n    TOPSECRET_(42\n    ^");
+        assert!(!cut.contains("TOPSECRET"), "{cut}");
+        let posing =
+            hide_values("regex parse error:\n    error: TOPSECRET(\n    ^\nerror: unclosed group");
+        assert!(!posing.contains("TOPSECRET"), "{posing}");
     }
 
     #[test]

@@ -67,6 +67,24 @@ impl Server {
         Error::Database(format!("{what} {}: {err}", self.place()))
     }
 
+    /// A source's read that failed. Source queries run in read-only transactions (a source is
+    /// something Sluice reads); a query that tries to change data is told so in those words.
+    pub fn reading_failed(&self, err: sea_orm::sqlx::Error) -> Error {
+        // SQLSTATE 25006, read_only_sql_transaction, on PostgreSQL and MySQL alike.
+        let changes_data = err
+            .as_database_error()
+            .and_then(|err| err.code())
+            .is_some_and(|code| code == "25006");
+        if changes_data {
+            return self.failed(
+                "reading from",
+                "a source only reads, and this query tries to change data (Sluice runs every \
+                 source query in a read-only transaction); nothing was changed",
+            );
+        }
+        self.failed("reading from", err)
+    }
+
     /// Refuses to connect without the store's password when it is stored but does not open.
     fn password_opens(&self) -> Result<()> {
         match &self.server.password_unreadable {

@@ -58,10 +58,18 @@ impl SourceConnector for MysqlSource {
         let converter = RowsToArrow::new(statement.columns(), &declared);
         spool.declare(converter.schema())?;
         let canceller = QueryCanceller::mysql(&self.server, &mut connection).await?;
+        // A source only reads: a query that would change data fails and changes nothing. The
+        // connection is the read's own, so a read left halfway rolls back as it closes.
+        connection
+            .execute("START TRANSACTION READ ONLY")
+            .await
+            .map_err(failed)?;
         // Unprepared, so the server streams the rows as it finds them (text protocol).
         let mut rows = connection.fetch(AssertSqlSafe(self.sql.clone()));
         let mut pending = Vec::with_capacity(BATCH_ROWS);
-        while let Some(row) = rows.try_next().await.map_err(failed)? {
+        while let Some(row) =
+            (rows.try_next().await).map_err(|err| self.server.reading_failed(err))?
+        {
             pending.push(row);
             if pending.len() == BATCH_ROWS {
                 if spool.push(converter.batch(&pending)?).await? == Wanted::NoMore {
@@ -73,6 +81,8 @@ impl SourceConnector for MysqlSource {
         if !pending.is_empty() {
             let _ = spool.push(converter.batch(&pending)?).await?;
         }
+        drop(rows);
+        connection.execute("COMMIT").await.map_err(failed)?;
         canceller.finished();
         Ok(())
     }

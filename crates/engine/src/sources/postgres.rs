@@ -266,7 +266,7 @@ async fn copy(
     let result: Result<()> = async {
         let mut decoder = CopyDecoder::new(columns, BATCH_ROWS);
         let copy = format!("COPY ({sql}) TO STDOUT (FORMAT binary)");
-        let failed = |err| server.failed("reading from", err);
+        let failed = |err| server.reading_failed(err);
         let mut chunks = connection.copy_out_raw(&copy).await.map_err(failed)?;
         while let Some(chunk) = chunks.try_next().await.map_err(failed)? {
             for batch in decoder.push(&chunk)? {
@@ -279,8 +279,7 @@ async fn copy(
         if let Some(batch) = decoder.finish()? {
             let _ = batches.send(Ok(batch)).await;
         }
-        // Every read is in a transaction; a source query with side effects (DML with RETURNING)
-        // keeps them, as it would outside one.
+        // Every read is in a read-only transaction: a source query cannot change data.
         connection.execute("COMMIT").await.map_err(failed)?;
         Ok(())
     }
@@ -305,9 +304,9 @@ impl SourceConnector for PostgresSource {
         let connections = if queries.is_empty() {
             // In a transaction, so that a pooler in front of the server (PgBouncer's
             // transaction mode) keeps the query on the backend the canceller names, and the
-            // time zone with it.
+            // time zone with it; read-only, as a source only reads.
             first
-                .execute("BEGIN")
+                .execute("BEGIN READ ONLY")
                 .await
                 .map_err(|err| self.failed(err))?;
             if self.in_utc {
