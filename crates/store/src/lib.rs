@@ -23,8 +23,8 @@ use std::time::Duration;
 pub use error::map_db_err;
 pub use sealed::{KEY_LEN, Keyring};
 
-/// The size in bytes a SQLite state database's write-ahead log is cut back to (64 MB).
-const WAL_SIZE_LIMIT: &str = "67108864";
+/// The size in bytes a SQLite state database's write-ahead log is cut back to (16 MB).
+const WAL_SIZE_LIMIT: &str = "16777216";
 
 /// The metadata store. Cheap to clone: it shares one connection pool.
 #[derive(Clone)]
