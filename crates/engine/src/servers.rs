@@ -47,6 +47,32 @@ pub struct Server {
     server: ServerConnection,
 }
 
+/// What went wrong, as a flow's error line says it: a database's own message, without what its
+/// driver adds for programmers (sqlx's `error returned from database:`, and PostgreSQL's source
+/// line, `… at line 3655`).
+pub struct Said(String);
+
+impl From<sea_orm::sqlx::Error> for Said {
+    fn from(err: sea_orm::sqlx::Error) -> Self {
+        match err.as_database_error() {
+            Some(database) => Self(database.message().to_owned()),
+            None => Self(err.to_string()),
+        }
+    }
+}
+
+impl From<&str> for Said {
+    fn from(said: &str) -> Self {
+        Self(said.to_owned())
+    }
+}
+
+impl From<String> for Said {
+    fn from(said: String) -> Self {
+        Self(said)
+    }
+}
+
 impl Server {
     pub fn new(server: ServerConnection) -> Self {
         Self { server }
@@ -63,8 +89,8 @@ impl Server {
     }
 
     /// An error saying what failed where, e.g. `reading from PostgreSQL u@h:5432/db: …`.
-    pub fn failed(&self, what: &str, err: impl std::fmt::Display) -> Error {
-        Error::Database(format!("{what} {}: {err}", self.place()))
+    pub fn failed(&self, what: &str, err: impl Into<Said>) -> Error {
+        Error::Database(format!("{what} {}: {}", self.place(), err.into().0))
     }
 
     /// A source's read that failed. Source queries run in read-only transactions (a source is

@@ -1,20 +1,26 @@
-//! Flows run on threads of their own: apart from the HTTP workers and the runner's bookkeeping,
-//! at a lower priority, with a stack sized for the deepest transform allowed, and where a panic
-//! fails the flow rather than the process.
+//! Each flow runs on threads of its own: apart from the HTTP workers, the runner's bookkeeping
+//! and the other flows, at a lower priority, with a stack sized for the deepest transform
+//! allowed, and where a panic fails the flow rather than the process.
 //!
-//! - Priority: a CPU-bound flow (a large join, a sort that spills) would otherwise hold the
-//!   threads that claim the next flow, renew leases and notice cancels. On threads of their own,
-//!   at a higher `nice`, the operating system gives the interactive work the cores first.
+//! - Threads per flow: DataFusion's tasks wake each other without end while a flow works, and a
+//!   poll that sorts or spills may take a second; tokio looks at tasks from outside a worker's
+//!   own queue only every few dozen polls, so on threads shared with a spilling flow a new flow
+//!   waited over a minute to take its first step. The operating system shares the cores between
+//!   threads fairly, so each flow gets its own, and a small flow starts at once.
+//! - Priority: a CPU-bound flow would otherwise hold the cores from the threads that claim the
+//!   next flow, renew leases and notice cancels. At a higher `nice`, the interactive work goes
+//!   first.
 //! - Stack: DataFusion plans and evaluates expressions recursively, a frame per level. A
-//!   transform nests at most
-//!   [`sluice_domain::flow_input::MAX_EXPRESSION_DEPTH`] levels (refused when defined otherwise);
-//!   [`STACK_BYTES`] holds that many levels many times over, where a worker's 2 MiB does not.
-//! - Panics: a task's panic is caught by the runtime and reported here as the flow's failure.
+//!   transform nests at most [`sluice_domain::flow_input::MAX_EXPRESSION_DEPTH`] levels (refused
+//!   when defined otherwise); [`STACK_BYTES`] holds that many levels many times over, where a
+//!   worker's 2 MiB does not.
+//! - Panics: a task's panic is caught by its runtime and reported here as the flow's failure.
 
 use async_trait::async_trait;
 use sluice_domain::ports::{FlowEngine, FlowPlan, RunOutcome, Step, StepEvents, StepKind};
+use std::future::Future;
 use std::sync::Arc;
-use tokio::runtime::Handle;
+use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -23,41 +29,86 @@ use crate::query_threads::{OwnedRuntime, lower_this_threads_priority};
 /// Each flow thread's stack. Reserved, not used: pages are only taken as a deep plan reaches them.
 const STACK_BYTES: usize = 64 << 20;
 
-/// Threads for the blocking calls of flows (file reads, SQLite), each with [`STACK_BYTES`].
-const BLOCKING_THREADS: usize = 64;
+/// Threads for one flow's blocking calls (file reads, SQLite), each with [`STACK_BYTES`].
+const BLOCKING_THREADS: usize = 16;
+
+/// How long a cancelled flow has to stop by itself, rolling back what it staged, before its
+/// threads are stopped under it. It stops at its next await, which a task woken from outside its
+/// threads may reach late: tokio looks at such tasks only every few dozen polls, and a poll that
+/// sorts or spills may take a second.
+const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How many polls a flow thread makes before it looks for tasks woken from outside (the cancel,
+/// a state-database answer): few, so that those are not kept waiting behind a spilling flow's
+/// own tasks. tokio's default is 61.
+const GLOBAL_QUEUE_INTERVAL: u32 = 4;
 
 /// The message of a flow whose run panicked; the panic itself goes to the log.
 pub const PANICKED: &str =
     "Sluice stopped this flow on an internal error; the error is in Sluice's log";
 
-/// An engine whose every run happens on the flow threads.
+/// An engine whose every run happens on threads of its own.
 pub struct OnFlowThreads {
     engine: Arc<dyn FlowEngine>,
-    handle: Handle,
-    _runtime: Arc<OwnedRuntime>,
+    /// Worker threads per flow: as many as DataFusion splits each operator into.
+    threads: usize,
 }
 
 impl OnFlowThreads {
-    /// One thread per core.
+    /// `threads` worker threads for each flow (at least one).
     ///
     /// # Errors
-    /// The operating system's, when it cannot start a thread.
-    pub fn start(engine: Arc<dyn FlowEngine>) -> std::io::Result<Self> {
-        let threads = std::thread::available_parallelism().map_or(2, usize::from);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .max_blocking_threads(BLOCKING_THREADS)
-            .thread_stack_size(STACK_BYTES)
-            .thread_name("sluice-flow")
-            .on_thread_start(lower_this_threads_priority)
-            .enable_all()
-            .build()?;
-        Ok(Self {
-            engine,
-            handle: runtime.handle().clone(),
-            _runtime: Arc::new(OwnedRuntime(Some(runtime))),
-        })
+    /// The operating system's, when it cannot start a thread: tried once here, so that a process
+    /// that could not run any flow says so when it starts.
+    pub fn start(engine: Arc<dyn FlowEngine>, threads: usize) -> std::io::Result<Self> {
+        let threads = threads.max(1);
+        flow_runtime(threads)?.shutdown_background();
+        Ok(Self { engine, threads })
     }
+
+    /// Runs `work` on a runtime of its own, stopped when the work ends, when this future is
+    /// dropped, or [`CANCEL_GRACE`] after `cancel` fires if the work has not ended by itself by
+    /// then: its tasks are then dropped as soon as each one's current poll returns, wherever
+    /// they are queued. `Ok(None)` for work stopped so.
+    async fn on_own_threads<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+        cancel: &CancellationToken,
+    ) -> Result<Option<T>, String> {
+        // Dropped, the runtime lets its threads go without waiting for them (as async code must),
+        // whether the work ended or this future was dropped.
+        let runtime = OwnedRuntime(Some(
+            flow_runtime(self.threads).map_err(|err| err.to_string())?,
+        ));
+        let work = runtime.0.as_ref().map(|runtime| runtime.spawn(work));
+        let mut work = AbortOnDropHandle::new(work.expect("the runtime was just built"));
+        let ran = tokio::select! {
+            ran = &mut work => ran,
+            () = cancel.cancelled() => {
+                match tokio::time::timeout(CANCEL_GRACE, &mut work).await {
+                    Ok(ran) => ran,
+                    Err(_) => {
+                        drop(runtime);
+                        return Ok(None);
+                    }
+                }
+            }
+        };
+        drop(runtime);
+        ran.map(Some).map_err(|err| err.to_string())
+    }
+}
+
+fn flow_runtime(threads: usize) -> std::io::Result<Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .max_blocking_threads(BLOCKING_THREADS)
+        .thread_stack_size(STACK_BYTES)
+        .global_queue_interval(GLOBAL_QUEUE_INTERVAL)
+        .thread_name("sluice-flow")
+        .on_thread_start(lower_this_threads_priority)
+        .enable_all()
+        .build()
 }
 
 #[async_trait]
@@ -70,13 +121,14 @@ impl FlowEngine for OnFlowThreads {
     ) -> RunOutcome {
         let flow_id = plan.flow_id;
         let engine = self.engine.clone();
-        // Dropped (the runner stopping), the run is aborted at its next await.
-        let run = AbortOnDropHandle::new(
-            self.handle
-                .spawn(async move { engine.run(plan, events, cancel).await }),
-        );
-        match run.await {
-            Ok(outcome) => outcome,
+        let stop = cancel.clone();
+        let run = async move { engine.run(plan, events, cancel).await };
+        match self.on_own_threads(run, &stop).await {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => {
+                tracing::info!(%flow_id, "a cancelled flow's threads were stopped under it");
+                RunOutcome::Cancelled
+            }
             Err(err) => {
                 tracing::error!(%flow_id, error = %err, "a flow's run stopped on a panic");
                 RunOutcome::Failed {
@@ -93,14 +145,13 @@ impl FlowEngine for OnFlowThreads {
     async fn discard_leftovers(&self, plan: &FlowPlan) -> sluice_domain::Result<()> {
         let engine = self.engine.clone();
         let plan = plan.clone();
-        AbortOnDropHandle::new(
-            self.handle
-                .spawn(async move { engine.discard_leftovers(&plan).await }),
-        )
-        .await
-        .map_err(|err| {
-            sluice_domain::Error::Internal(format!("discarding leftovers stopped: {err}"))
-        })?
+        let work = async move { engine.discard_leftovers(&plan).await };
+        match self.on_own_threads(work, &CancellationToken::new()).await {
+            Ok(Some(discarded)) => discarded,
+            Ok(None) | Err(_) => Err(sluice_domain::Error::Internal(
+                "discarding a flow's leftovers stopped on an internal error".into(),
+            )),
+        }
     }
 }
 
@@ -160,6 +211,28 @@ mod tests {
         }
     }
 
+    /// Ignores its cancel, and polls for a long time between awaits, as a spilling sort may.
+    struct Stubborn;
+
+    #[async_trait]
+    impl FlowEngine for Stubborn {
+        async fn run(
+            &self,
+            _: FlowPlan,
+            _: Arc<dyn StepEvents>,
+            _: CancellationToken,
+        ) -> RunOutcome {
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                tokio::task::yield_now().await;
+            }
+        }
+
+        async fn discard_leftovers(&self, _: &FlowPlan) -> sluice_domain::Result<()> {
+            Ok(())
+        }
+    }
+
     struct NoEvents;
 
     #[async_trait]
@@ -186,7 +259,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_run_fails_its_flow_and_the_process_goes_on() {
-        let threads = OnFlowThreads::start(Arc::new(Panicking)).unwrap();
+        let threads = OnFlowThreads::start(Arc::new(Panicking), 2).unwrap();
         let outcome = threads
             .run(plan(), Arc::new(NoEvents), CancellationToken::new())
             .await;
@@ -198,10 +271,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_may_recurse_far_deeper_than_a_worker_thread_could() {
-        let threads = OnFlowThreads::start(Arc::new(Deep)).unwrap();
+        let threads = OnFlowThreads::start(Arc::new(Deep), 2).unwrap();
         let outcome = threads
             .run(plan(), Arc::new(NoEvents), CancellationToken::new())
             .await;
         assert!(matches!(outcome, RunOutcome::Completed), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_run_that_does_not_stop_by_itself_is_stopped_under_it() {
+        let threads = OnFlowThreads::start(Arc::new(Stubborn), 2).unwrap();
+        let cancel = CancellationToken::new();
+        let asked = std::time::Instant::now();
+        let later = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            later.cancel();
+        });
+        let outcome = threads.run(plan(), Arc::new(NoEvents), cancel).await;
+        assert!(matches!(outcome, RunOutcome::Cancelled), "{outcome:?}");
+        assert!(asked.elapsed() < std::time::Duration::from_secs(3));
     }
 }

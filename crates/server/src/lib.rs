@@ -117,10 +117,13 @@ impl Application {
             store.clone(),
             analyzer.clone(),
             Arc::new(
-                flow_threads::OnFlowThreads::start(Arc::new(DataFusionEngine::new(
-                    folder.clone(),
-                    engine_settings,
-                )))
+                flow_threads::OnFlowThreads::start(
+                    Arc::new(DataFusionEngine::new(
+                        folder.clone(),
+                        engine_settings.clone(),
+                    )),
+                    engine_settings.target_partitions,
+                )
                 .map_err(StartError::FlowThreads)?,
             ),
             RunnerSettings {

@@ -84,7 +84,7 @@ impl PostgresSource {
         }
     }
 
-    fn failed(&self, err: impl std::fmt::Display) -> Error {
+    fn failed(&self, err: impl Into<crate::servers::Said>) -> Error {
         self.server.failed("reading from", err)
     }
 
