@@ -11,6 +11,7 @@ mod m20261201_000003_idempotent_requests;
 mod m20261201_000004_flow_attempts;
 mod m20261202_000001_step_places;
 mod m20261202_000002_flow_engines;
+mod m20261207_000001_flow_crashes;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_flow_attempts::Migration),
             Box::new(m20261202_000001_step_places::Migration),
             Box::new(m20261202_000002_flow_engines::Migration),
+            Box::new(m20261207_000001_flow_crashes::Migration),
         ]
     }
 }

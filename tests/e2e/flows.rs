@@ -574,7 +574,7 @@ async fn eight_flows_started_together_all_complete_with_at_most_the_configured_n
 }
 
 #[tokio::test]
-async fn a_flow_left_running_by_a_killed_process_is_failed_as_interrupted_once_its_lease_ran_out() {
+async fn a_flow_whose_process_is_killed_runs_again_and_after_the_second_kill_fails_for_good() {
     let short_lease = || Options {
         env: vec![("SLUICE__RUNNER__LEASE_SECS", "2".into())],
         ..Options::default()
@@ -587,22 +587,39 @@ async fn a_flow_left_running_by_a_killed_process_is_failed_as_interrupted_once_i
         .wait_for_state(flow, "RUNNING", Duration::from_secs(10))
         .await;
 
-    // restart() kills the process (SIGKILL) and starts a new one on the same store.
+    // restart() kills the process (SIGKILL) and starts a new one on the same store: once the
+    // lease has run out, the new one runs the flow again from the start.
+    let server = server.restart(short_lease()).await;
+    let started = Instant::now();
+    loop {
+        let (_, view) = server.get(&format!("/v1/flows/{flow}")).await;
+        let ran_again = view["output"]["logs"].to_string().contains("runs again");
+        if ran_again && view["output"]["state"] == "RUNNING" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the flow did not run again: {view}\n{}",
+            server.output()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Killed again: runner.max_crashes (2) is reached, and the flow fails saying so.
     let server = server.restart(short_lease()).await;
     let end = server
-        .wait_for_state(flow, "FAILED", Duration::from_secs(10))
+        .wait_for_state(flow, "FAILED", Duration::from_secs(15))
         .await;
-    assert!(
-        end["output"]["errors"]["lines"][0]
-            .as_str()
-            .unwrap()
-            .contains("interrupted"),
-        "{end}"
-    );
+    let error = end["output"]["errors"]["lines"][0].as_str().unwrap();
+    assert!(error.contains("runner.max_crashes"), "{end}");
     assert!(
         !server.data.join("lake/crossed").exists(),
         "nothing half-written is visible"
     );
+    // Never claimed again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, later) = server.get(&format!("/v1/flows/{flow}")).await;
+    assert_eq!(later["output"]["state"], "FAILED", "{later}");
 }
 
 /// At start, what flows that are not running left staged in the data folder is removed: here a

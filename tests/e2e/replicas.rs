@@ -18,7 +18,12 @@ fn replica_options(max_concurrent_flows: usize) -> Options {
     Options {
         postgres: true,
         max_concurrent_flows,
-        env: vec![("SLUICE__RUNNER__LEASE_SECS", LEASE_SECS.to_string())],
+        // A dead process's flow is settled at once rather than run again, so these tests read
+        // how and when it is settled (running it again is tested in flows.rs).
+        env: vec![
+            ("SLUICE__RUNNER__LEASE_SECS", LEASE_SECS.to_string()),
+            ("SLUICE__RUNNER__MAX_CRASHES", "1".to_owned()),
+        ],
         ..Options::default()
     }
 }

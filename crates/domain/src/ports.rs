@@ -207,6 +207,23 @@ pub trait FlowOutputRepository: Send + Sync {
         settlement: &Settlement,
     ) -> Result<bool>;
 
+    /// Takes over a RUNNING flow whose lease ran out (its process died) to run it again, when
+    /// fewer than `max_crashes` deaths would then be counted: counts this death, and gives the
+    /// flow's lease to `runner` for `lease`, so that it alone removes what the dead run left and
+    /// then hands the flow back ([`Self::hand_back`]). Returns whether it took the flow over
+    /// (not when the lease was renewed or taken meanwhile, nor at the bound: then the flow is
+    /// settled with [`Self::settle_expired`]).
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn take_over_expired(
+        &self,
+        id: FlowOutputId,
+        runner: &RunnerId,
+        lease: Duration,
+        max_crashes: u32,
+    ) -> Result<bool>;
+
     /// Gives a RUNNING flow that `runner` holds back to the queue, as if it had never started:
     /// READY, without runner or lease, progress 0, no steps, with `line` in its log; all in one
     /// transaction, and only while `runner` still holds it. Returns whether it moved (not when a

@@ -24,7 +24,7 @@ use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::query_threads::{OwnedRuntime, lower_this_threads_priority};
+use crate::query_threads::lower_this_threads_priority;
 
 /// Each flow thread's stack. Reserved, not used: pages are only taken as a deep plan reaches them.
 const STACK_BYTES: usize = 64 << 20;
@@ -62,7 +62,7 @@ impl OnFlowThreads {
     /// that could not run any flow says so when it starts.
     pub fn start(engine: Arc<dyn FlowEngine>, threads: usize) -> std::io::Result<Self> {
         let threads = threads.max(1);
-        flow_runtime(threads)?.shutdown_background();
+        drop(FlowRuntime(Some(flow_runtime(threads)?)));
         Ok(Self { engine, threads })
     }
 
@@ -75,9 +75,9 @@ impl OnFlowThreads {
         work: impl Future<Output = T> + Send + 'static,
         cancel: &CancellationToken,
     ) -> Result<Option<T>, String> {
-        // Dropped, the runtime lets its threads go without waiting for them (as async code must),
-        // whether the work ended or this future was dropped.
-        let runtime = OwnedRuntime(Some(
+        // Dropped, whether the work ended or this future was dropped, the runtime is stopped
+        // on a thread of its own (see `FlowRuntime`).
+        let runtime = FlowRuntime(Some(
             flow_runtime(self.threads).map_err(|err| err.to_string())?,
         ));
         let work = runtime.0.as_ref().map(|runtime| runtime.spawn(work));
@@ -96,6 +96,42 @@ impl OnFlowThreads {
         };
         drop(runtime);
         ran.map(Some).map_err(|err| err.to_string())
+    }
+}
+
+/// A flow's runtime, stopped when dropped without holding up the async code that drops it: a
+/// thread of its own stops it and waits for its threads to end (each at its current poll's end,
+/// as every task is dropped), up to [`STOP_WAIT`]. Not `shutdown_background`, which lets the
+/// threads go without joining them: with a runtime per flow, stopped many times a minute, that
+/// path ended a process with a segfault in `pthread_detach` (a thread's handle used after the
+/// thread was gone).
+struct FlowRuntime(Option<Runtime>);
+
+/// How long a flow's stopped runtime is waited for before its threads are let go.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl Drop for FlowRuntime {
+    fn drop(&mut self) {
+        let Some(runtime) = self.0.take() else {
+            return;
+        };
+        let (give, take) = std::sync::mpsc::channel::<Runtime>();
+        let stopper = std::thread::Builder::new()
+            .name("sluice-flow-stop".into())
+            .spawn(move || {
+                if let Ok(runtime) = take.recv() {
+                    runtime.shutdown_timeout(STOP_WAIT);
+                }
+            });
+        match stopper {
+            Ok(_) => {
+                let _ = give.send(runtime);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "no thread to stop a flow's runtime on; letting its threads go");
+                runtime.shutdown_background();
+            }
+        }
     }
 }
 

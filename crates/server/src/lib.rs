@@ -135,6 +135,7 @@ impl Application {
                 ),
                 lease: Duration::from_secs(settings.runner.lease_secs.max(1)),
                 retry_backoff: Duration::from_millis(settings.runner.retry_backoff_ms),
+                max_crashes: settings.runner.max_crashes.max(1),
             },
             wakeup.clone(),
         ));

@@ -39,7 +39,7 @@ pub struct QueryThreads {
 
 /// Stops the runtime without waiting for its queries: dropping a runtime from async code would
 /// otherwise panic, and a query nobody awaits any more has no one to answer.
-pub(crate) struct OwnedRuntime(pub(crate) Option<Runtime>);
+struct OwnedRuntime(Option<Runtime>);
 
 impl Drop for OwnedRuntime {
     fn drop(&mut self) {

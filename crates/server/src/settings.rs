@@ -195,6 +195,13 @@ pub struct RunnerSettings {
     pub drain_secs: u64,
     /// How long a failed attempt of a flow waits before the next, doubled after each.
     pub retry_backoff_ms: u64,
+    /// How many processes may die running one flow before it is failed rather than run again.
+    #[serde(default = "default_max_crashes")]
+    pub max_crashes: u32,
+}
+
+fn default_max_crashes() -> u32 {
+    2
 }
 
 /// How each flow runs.

@@ -119,6 +119,42 @@ impl FlowOutputRepository for Store {
         Ok(true)
     }
 
+    async fn take_over_expired(
+        &self,
+        id: FlowOutputId,
+        runner: &RunnerId,
+        lease: Duration,
+        max_crashes: u32,
+    ) -> Result<bool> {
+        let backend = self.db.get_database_backend();
+        let result = flow_output::Entity::update_many()
+            .col_expr(
+                flow_output::Column::Crashes,
+                Expr::col(flow_output::Column::Crashes).add(1),
+            )
+            .col_expr(
+                flow_output::Column::RunnerId,
+                Expr::value(runner.0.as_str()),
+            )
+            .col_expr(
+                flow_output::Column::LeaseExpiresUtc,
+                lease_clock::lease_end(backend, lease),
+            )
+            .filter(flow_output::Column::Id.eq(id.0))
+            .filter(flow_output::Column::State.eq(FlowState::Running.as_str()))
+            .filter(lease_ran_out(backend))
+            // This death counted, the flow must stay under the bound to run again.
+            .filter(
+                Expr::col(flow_output::Column::Crashes)
+                    .add(1)
+                    .lt(i64::from(max_crashes)),
+            )
+            .exec(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+
     async fn hand_back(&self, id: FlowOutputId, runner: &RunnerId, line: String) -> Result<bool> {
         self.requeue(id, runner, line, None).await
     }

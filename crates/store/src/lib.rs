@@ -64,7 +64,9 @@ impl Store {
                     .pragma("journal_size_limit", WAL_SIZE_LIMIT)
                     .synchronous(SqliteSynchronous::Normal)
             });
-        let db = Database::connect(options).await.map_err(map_db_err)?;
+        let db = Database::connect(options.clone())
+            .await
+            .map_err(map_db_err)?;
         if db.get_database_backend() == DbBackend::Sqlite {
             // Readers then never wait for the runner's writes.
             db.execute_unprepared("PRAGMA journal_mode = WAL")
@@ -77,6 +79,12 @@ impl Store {
         Migrator::up(&db, None).await.map_err(|err| {
             sluice_domain::Error::Internal(format!("migrating the metadata store failed: {err}"))
         })?;
+        // Served by connections opened after the migrations only. One opened before may keep
+        // the old schema: SQLite reads it again when a statement runs, but the driver keeps the
+        // columns it saw when the statement was prepared, so a row came back without a column
+        // a migration had just added ("Missing value for column").
+        db.close().await.map_err(map_db_err)?;
+        let db = Database::connect(options).await.map_err(map_db_err)?;
         Ok(Self { db, keyring: None })
     }
 

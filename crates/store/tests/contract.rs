@@ -415,6 +415,62 @@ async fn a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out(store
     assert!(store.expired_leases(10).await.unwrap().is_empty());
 }
 
+async fn a_dead_runners_flow_is_taken_over_once_and_only_under_max_crashes(store: &Store) {
+    let input = flow_input(store).await;
+    let flow = FlowRepository::create(store, input).await.unwrap();
+    let output = flow.output.id;
+    let (dead, mine, theirs) = (
+        RunnerId("dead".into()),
+        RunnerId("mine".into()),
+        RunnerId("theirs".into()),
+    );
+    let short = Duration::from_millis(400);
+    let long = Duration::from_secs(60);
+    store.claim_ready(&dead, short).await.unwrap().unwrap();
+    assert!(
+        !store
+            .take_over_expired(output, &mine, long, 2)
+            .await
+            .unwrap(),
+        "a lease that has not run out is not taken"
+    );
+    tokio::time::sleep(short * 2).await;
+    assert!(
+        store
+            .take_over_expired(output, &mine, long, 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_over_expired(output, &theirs, long, 2)
+            .await
+            .unwrap(),
+        "taken over once: the lease holds again"
+    );
+    assert!(store.renew_lease(output, &mine, short).await.unwrap());
+    let line = "runs again".to_owned();
+    assert!(store.hand_back(output, &mine, line).await.unwrap());
+
+    // Its next runner dies too: a second death would reach max_crashes 2.
+    store.claim_ready(&dead, short).await.unwrap().unwrap();
+    tokio::time::sleep(short * 2).await;
+    assert!(
+        !store
+            .take_over_expired(output, &mine, long, 2)
+            .await
+            .unwrap(),
+        "at max_crashes the flow is not run again"
+    );
+    assert!(
+        store
+            .take_over_expired(output, &mine, long, 3)
+            .await
+            .unwrap(),
+        "one death counted so far, so a bound of 3 allows another run"
+    );
+}
+
 async fn a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can_do_it(
     store: &Store,
 ) {
@@ -979,6 +1035,7 @@ contract!(
     flows_list_by_state_oldest_first,
     concurrent_claims_take_every_ready_flow_exactly_once,
     a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out,
+    a_dead_runners_flow_is_taken_over_once_and_only_under_max_crashes,
     a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can_do_it,
     a_retried_flow_counts_its_attempt_and_waits_its_turn,
     a_page_of_six_hundred_flows_is_read_whole,

@@ -38,6 +38,9 @@ pub struct RunnerSettings {
     pub lease: Duration,
     /// How long a failed attempt waits before the next, doubled after each (at most 10 min).
     pub retry_backoff: Duration,
+    /// How many times the process running a flow may die before the flow is failed rather than
+    /// run again: a flow that kills every process that runs it is not claimed forever.
+    pub max_crashes: u32,
 }
 
 impl Default for RunnerSettings {
@@ -49,6 +52,7 @@ impl Default for RunnerSettings {
             cancel_check_interval: Duration::from_millis(200),
             lease: Duration::from_secs(30),
             retry_backoff: Duration::from_secs(10),
+            max_crashes: 2,
         }
     }
 }
@@ -72,6 +76,9 @@ pub const HANDED_BACK: &str = "handed back: the Sluice process running this flow
 
 /// The line that settles a flow a previous process left unfinished.
 pub const INTERRUPTED: &str = "interrupted: the Sluice process running this flow stopped before it finished; start the flow again to re-run it";
+
+/// The line of a flow whose process died, put back in the queue to run again.
+pub const RUNS_AGAIN: &str = "interrupted: the Sluice process running this flow stopped before it finished; the flow runs again from the start (nothing it wrote was kept)";
 
 impl FlowRunner {
     #[allow(clippy::too_many_arguments)]
@@ -98,16 +105,19 @@ impl FlowRunner {
         }
     }
 
-    /// Settles the flows whose runner stopped renewing its lease (the process died): they
-    /// become FAILED (or CANCELLED, when a cancel was asked for) with an error line saying they
-    /// were interrupted. They are not re-run: a flow's writes are atomic, so the target still
-    /// holds what it held before, and re-running is the client's choice. [`Self::run_until`]
-    /// calls it every half lease; returns how many flows it settled.
+    /// Settles the flows whose runner stopped renewing its lease (the process died). A RUNNING
+    /// one runs again from the start (its writes are atomic, so the target holds what it held
+    /// before), once what the dead run staged is removed, until `max_crashes` processes have
+    /// died running it: then it becomes FAILED saying so, and is never claimed again, so a flow
+    /// that kills its process cannot kill every replica in turn. A CANCELLING one becomes
+    /// CANCELLED. [`Self::run_until`] calls it every half lease; returns how many flows it
+    /// settled or put back.
     ///
     /// # Errors
     /// `Unavailable`.
     pub async fn settle_expired(&self) -> Result<usize> {
         let mut settled = Vec::new();
+        let mut put_back = 0;
         loop {
             let expired = self.flows.expired_leases(100).await?;
             let mut moved = 0;
@@ -117,9 +127,14 @@ impl FlowRunner {
                 }
                 let output = flow.flow_output_id;
                 let state = self.outputs.state(output).await?;
+                if state == FlowState::Running && self.run_again(flow).await? {
+                    moved += 1;
+                    put_back += 1;
+                    continue;
+                }
                 let (end, step_end) = interrupted_ends(state);
                 let settlement = Settlement {
-                    error_line: stamped(INTERRUPTED),
+                    error_line: stamped(&self.interrupted_for_good()),
                     running_steps: step_end,
                     step_error: "interrupted".into(),
                 };
@@ -144,7 +159,47 @@ impl FlowRunner {
         for flow in &settled {
             self.discard_leftovers(flow).await;
         }
-        Ok(settled.len())
+        Ok(settled.len() + put_back)
+    }
+
+    /// Puts a RUNNING flow whose process died back in the queue, unless that would make
+    /// `max_crashes` deaths: this process takes its lease over, removes what the dead run
+    /// staged (no other run can have started), then hands it back. Returns whether it did.
+    async fn run_again(&self, flow: &Flow) -> Result<bool> {
+        let output = flow.flow_output_id;
+        let runner = &self.settings.runner;
+        let (lease, bound) = (self.settings.lease, self.settings.max_crashes);
+        if !self
+            .outputs
+            .take_over_expired(output, runner, lease, bound)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.discard_leftovers(flow).await;
+        if self
+            .outputs
+            .hand_back(output, runner, stamped(RUNS_AGAIN))
+            .await?
+        {
+            tracing::warn!(flow_id = %flow.id, "a flow whose process stopped runs again");
+            self.wakeup.notify_one();
+        }
+        // Not handed back: a cancel came meanwhile, and the flow is settled CANCELLED once the
+        // lease taken over runs out.
+        Ok(true)
+    }
+
+    /// The error line of a flow whose process died and that is not run again.
+    fn interrupted_for_good(&self) -> String {
+        match self.settings.max_crashes {
+            0 | 1 => INTERRUPTED.to_owned(),
+            bound => format!(
+                "interrupted: the Sluice process running this flow stopped before it finished, \
+                 and processes running it have now stopped {bound} times (runner.max_crashes); \
+                 it is not run again: find why in the log before you start it again"
+            ),
+        }
     }
 
     fn is_running_here(&self, flow: FlowId) -> bool {

@@ -87,6 +87,7 @@ fn services(max_concurrent_flows: usize, step_time: Duration) -> Services {
         "here",
         max_concurrent_flows,
         wakeup.clone(),
+        2,
     );
     Services {
         inputs: FlowInputService::new(store.clone(), store.clone(), Arc::new(WordAnalyzer)),
@@ -104,6 +105,7 @@ fn runner_on(
     name: &str,
     max_concurrent_flows: usize,
     wakeup: Arc<Notify>,
+    max_crashes: u32,
 ) -> Arc<FlowRunner> {
     let settings = RunnerSettings {
         runner: RunnerId(name.into()),
@@ -112,6 +114,7 @@ fn runner_on(
         cancel_check_interval: Duration::from_millis(10),
         lease: Duration::from_millis(60),
         retry_backoff: Duration::from_millis(20),
+        max_crashes,
     };
     Arc::new(FlowRunner::new(
         store.clone(),
@@ -294,7 +297,7 @@ async fn a_failing_step_fails_the_flow_with_an_error_naming_it() {
 }
 
 #[tokio::test]
-async fn flows_whose_runner_stopped_renewing_its_lease_are_settled_as_interrupted_and_cleaned_up() {
+async fn a_flow_whose_process_died_runs_again_until_max_crashes_then_fails_and_is_not_claimed() {
     let s = services(1, Duration::ZERO);
     let id = copy_input(&s).await;
     let dead = RunnerId("dead".into());
@@ -337,14 +340,43 @@ async fn flows_whose_runner_stopped_renewing_its_lease_are_settled_as_interrupte
     assert_eq!(
         discarded(),
         [running.id, cancelling.id],
-        "what each settled flow staged is discarded"
+        "what each flow staged is discarded, the one to run again's before it is queued"
     );
-    let failed = s.store.output(running.flow_output_id);
-    assert_eq!(failed.state, FlowState::Failed);
-    assert!(failed.errors.lines[0].contains("interrupted"));
+    let again = s.store.output(running.flow_output_id);
+    assert_eq!(
+        again.state,
+        FlowState::Ready,
+        "the first death: it runs again"
+    );
+    assert!(again.logs.lines[0].contains("runs again"), "{again:?}");
     assert_eq!(
         s.store.output(cancelling.flow_output_id).state,
         FlowState::Cancelled
+    );
+
+    // Its next process dies too: the second death of max_crashes 2.
+    let claimed = s
+        .store
+        .claim_ready(&dead, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, running.id);
+    s.store.expire_lease(running.flow_output_id);
+    assert_eq!(s.runner.settle_expired().await.unwrap(), 1);
+    let failed = s.store.output(running.flow_output_id);
+    assert_eq!(failed.state, FlowState::Failed);
+    assert!(
+        failed.errors.lines[0].contains("runner.max_crashes"),
+        "{failed:?}"
+    );
+    assert!(
+        s.store
+            .claim_ready(&dead, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none(),
+        "a failed flow is never claimed again"
     );
 }
 
@@ -424,8 +456,9 @@ async fn a_runner_that_lost_its_lease_stops_the_flow_and_keeps_the_settled_state
     s.store.expire_lease(view.output.id);
     assert_eq!(s.runner.settle_expired().await.unwrap(), 0);
     assert_eq!(s.store.output(view.output.id).state, FlowState::Running);
-    // ...but another process finds the lease out (as if this one had stalled) and settles it.
-    let other = runner_on(&s.store, &s.engine, "there", 1, Arc::new(Notify::new()));
+    // ...but another process finds the lease out (as if this one had stalled) and settles it
+    // (failing it at once, rather than running it again, as max_crashes 1 does).
+    let other = runner_on(&s.store, &s.engine, "there", 1, Arc::new(Notify::new()), 1);
     s.store.expire_lease(view.output.id);
     assert_eq!(other.settle_expired().await.unwrap(), 1);
     for _ in 0..100 {
@@ -529,7 +562,7 @@ async fn a_flow_still_running_when_the_drain_ends_goes_back_to_the_queue_and_ano
 
     // Another process picks it up and runs it from the start.
     let fast = Arc::new(SlowEngine::new(Duration::ZERO));
-    let next = runner_on(&s.store, &fast, "next", 1, Arc::new(Notify::new()));
+    let next = runner_on(&s.store, &fast, "next", 1, Arc::new(Notify::new()), 2);
     tokio::spawn(next.run_until(CancellationToken::new(), CancellationToken::new()));
     assert_eq!(
         wait_until_finished(&s.flows, flow).await,

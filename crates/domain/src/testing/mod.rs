@@ -43,6 +43,8 @@ pub struct MemoryStore {
     leases: Mutex<HashMap<i64, (RunnerId, DateTime<Utc>)>>,
     /// Flows waiting to be retried: not claimed before this.
     ready_after: Mutex<HashMap<i64, DateTime<Utc>>>,
+    /// How many times a process died while running each flow.
+    crashes: Mutex<HashMap<i64, u32>>,
 }
 
 impl MemoryStore {
@@ -535,6 +537,28 @@ impl FlowOutputRepository for MemoryStore {
             .lock()
             .unwrap()
             .insert(id.0, Utc::now() + after);
+        Ok(true)
+    }
+
+    async fn take_over_expired(
+        &self,
+        id: FlowOutputId,
+        runner: &RunnerId,
+        lease: Duration,
+        max_crashes: u32,
+    ) -> Result<bool> {
+        let now = Utc::now();
+        let mut leases = self.leases.lock().unwrap();
+        let expired = leases.get(&id.0).is_none_or(|(_, until)| *until < now);
+        let running = self.outputs.lock().unwrap()[&id.0].state == FlowState::Running;
+        let mut crashes = self.crashes.lock().unwrap();
+        let counted = crashes.entry(id.0).or_default();
+        if !expired || !running || *counted + 1 >= max_crashes {
+            return Ok(false);
+        }
+        *counted += 1;
+        let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+        leases.insert(id.0, (runner.clone(), until));
         Ok(true)
     }
 

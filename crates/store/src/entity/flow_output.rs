@@ -14,6 +14,8 @@ pub struct Model {
     pub attempt: i32,
     /// A flow waiting to be retried is not claimed before this.
     pub ready_after_utc: Option<DateTimeUtc>,
+    /// How many times a process died while running the flow.
+    pub crashes: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
