@@ -169,7 +169,7 @@ fn scratch_folders(scratch: &std::path::Path) -> Vec<String> {
 async fn spilling_server(scratch: &std::path::Path, scratch_cap_mb: u64) -> TestServer {
     TestServer::start(Options {
         env: vec![
-            ("SLUICE__ENGINE__OPERATOR_MEMORY_PER_FLOW_MB", "256".into()),
+            ("SLUICE__ENGINE__OPERATOR_MEMORY_PER_FLOW_MB", "64".into()),
             ("SLUICE__ENGINE__MEMORY_PER_FLOW_MB", "32".into()),
             (
                 "SLUICE__ENGINE__SCRATCH_DIR",

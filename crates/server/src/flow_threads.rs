@@ -66,49 +66,46 @@ impl OnFlowThreads {
         Ok(Self { engine, threads })
     }
 
-    /// Runs `work` on a runtime of its own, stopped when the work ends, when this future is
-    /// dropped, or [`CANCEL_GRACE`] after `cancel` fires if the work has not ended by itself by
-    /// then: its tasks are then dropped as soon as each one's current poll returns, wherever
-    /// they are queued. `Ok(None)` for work stopped so.
+    /// Runs `work` on a runtime of its own. If `cancel` fires and the work has not ended by
+    /// itself [`CANCEL_GRACE`] later, it is aborted: dropped at its next poll, with the tasks
+    /// it started, wherever they are queued, and `Ok(None)` is answered at once. Either way the
+    /// runtime lives on until what the work's end set going has finished (see `FlowRuntime`).
     async fn on_own_threads<T: Send + 'static>(
         &self,
         work: impl Future<Output = T> + Send + 'static,
         cancel: &CancellationToken,
     ) -> Result<Option<T>, String> {
-        // Dropped, whether the work ended or this future was dropped, the runtime is stopped
-        // on a thread of its own (see `FlowRuntime`).
         let runtime = FlowRuntime(Some(
             flow_runtime(self.threads).map_err(|err| err.to_string())?,
         ));
         let work = runtime.0.as_ref().map(|runtime| runtime.spawn(work));
+        // Dropped (this future dropped, or the grace over), the work is aborted.
         let mut work = AbortOnDropHandle::new(work.expect("the runtime was just built"));
         let ran = tokio::select! {
             ran = &mut work => ran,
             () = cancel.cancelled() => {
                 match tokio::time::timeout(CANCEL_GRACE, &mut work).await {
                     Ok(ran) => ran,
-                    Err(_) => {
-                        drop(runtime);
-                        return Ok(None);
-                    }
+                    Err(_) => return Ok(None),
                 }
             }
         };
-        drop(runtime);
         ran.map(Some).map_err(|err| err.to_string())
     }
 }
 
-/// A flow's runtime, stopped when dropped without holding up the async code that drops it: a
-/// thread of its own stops it and waits for its threads to end (each at its current poll's end,
-/// as every task is dropped), up to [`STOP_WAIT`]. Not `shutdown_background`, which lets the
-/// threads go without joining them: with a runtime per flow, stopped many times a minute, that
-/// path ended a process with a segfault in `pthread_detach` (a thread's handle used after the
-/// thread was gone).
+/// A flow's runtime. Dropped, it is stopped on a thread of its own, so the async code that
+/// drops it is not held up, once its tasks are gone: a run's end sets clean-up going on tasks
+/// of their own (a query cancelled on its database, staged objects removed from S3), which
+/// must finish rather than be dropped with the runtime; an aborted run's tasks go at their
+/// next poll. Past [`STOP_WAIT`] the runtime is stopped with whatever is left. Its threads are
+/// joined, never let go: with a runtime per flow, stopped many times a minute, a test run saw a
+/// process end with a segfault in glibc's thread code on a worker that let one go
+/// (`shutdown_background`).
 struct FlowRuntime(Option<Runtime>);
 
-/// How long a flow's stopped runtime is waited for before its threads are let go.
-const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+/// How long a flow's runtime waits for its tasks to end before it is stopped under them.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Drop for FlowRuntime {
     fn drop(&mut self) {
@@ -119,9 +116,14 @@ impl Drop for FlowRuntime {
         let stopper = std::thread::Builder::new()
             .name("sluice-flow-stop".into())
             .spawn(move || {
-                if let Ok(runtime) = take.recv() {
-                    runtime.shutdown_timeout(STOP_WAIT);
+                let Ok(runtime) = take.recv() else {
+                    return;
+                };
+                let until = std::time::Instant::now() + STOP_WAIT;
+                while runtime.metrics().num_alive_tasks() > 0 && std::time::Instant::now() < until {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
                 }
+                runtime.shutdown_timeout(std::time::Duration::from_secs(10));
             });
         match stopper {
             Ok(_) => {
