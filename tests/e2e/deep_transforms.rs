@@ -90,6 +90,7 @@ async fn a_pattern_read_from_a_column_never_reaches_an_answer_or_the_log() {
         "SELECT regexp_match('x', secret) AS m FROM src",
         "SELECT regexp_like('x', secret) AS m FROM src",
         "SELECT regexp_replace('x', secret, 'y') AS m FROM src",
+        "SELECT regexp_count('x', secret) AS m FROM src",
     ] {
         let flow = server
             .run_flow(json!({
@@ -108,8 +109,7 @@ async fn a_pattern_read_from_a_column_never_reaches_an_answer_or_the_log() {
             );
         }
         assert!(
-            flow.to_string()
-                .contains("does not compile: unclosed group"),
+            flow.to_string().contains("does not compile"),
             "{sql}: {flow}"
         );
     }

@@ -53,9 +53,31 @@ pub fn hide_values(message: &str) -> String {
     hide_quoted(&hide_patterns(message))
 }
 
+/// How DataFusion's regular expression functions begin an error about a pattern; what follows
+/// is the regex crate's error, or the pattern alone (`regexp_count`).
+const PATTERN_FAILED: &str = "Regular expression did not compile:";
+
 /// `message` with the pattern of each regex error left out: `regex parse error: the pattern (…)
-/// does not compile: unclosed group`.
+/// does not compile: unclosed group`. After DataFusion's own heading nothing is kept but the
+/// rule broken, as some functions put the bare pattern there.
 fn hide_patterns(message: &str) -> String {
+    if let Some(at) = message.find(PATTERN_FAILED) {
+        let after = &message[at + PATTERN_FAILED.len()..];
+        let rule = after
+            .match_indices('\n')
+            .map(|(i, _)| &after[i + 1..])
+            .find_map(|line| line.strip_prefix("error: "))
+            .and_then(|rule| rule.lines().next());
+        let mut out = message[..at].to_owned();
+        out.push_str("a regular expression's pattern (");
+        out.push_str(HIDDEN);
+        out.push_str(") does not compile");
+        if let Some(rule) = rule {
+            out.push_str(": ");
+            out.push_str(rule.trim_end());
+        }
+        return out;
+    }
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
     while let Some(at) = rest.find(REGEX_ERROR) {
@@ -193,6 +215,11 @@ mod tests {
                     ParseError(regex parse error:\n    TOPSECRET_(42\n    ^\nerror: unclosed group\n)";
         let shown = hide_values(said);
         assert!(!shown.contains("TOPSECRET"), "{shown}");
+        let bare = hide_values(
+            "Arrow error: Compute error: Regular expression did not compile: TOPSECRET_(42",
+        );
+        assert!(!bare.contains("TOPSECRET"), "{bare}");
+        assert!(bare.ends_with("pattern (…) does not compile"), "{bare}");
         assert!(
             shown.contains("does not compile: unclosed group"),
             "{shown}"
