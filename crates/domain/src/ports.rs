@@ -411,6 +411,12 @@ pub trait ApiKeyRepository: Send + Sync {
     /// `Unavailable`.
     async fn list(&self) -> Result<Vec<ApiKey>>;
 
+    /// Every key with its hash, for a process to check presented keys against in memory.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn all_stored(&self) -> Result<Vec<StoredApiKey>>;
+
     /// Removes the key named `name`; its holders are refused from then on.
     ///
     /// # Errors

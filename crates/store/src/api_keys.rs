@@ -56,6 +56,16 @@ impl ApiKeyRepository for Store {
             .transpose()
     }
 
+    async fn all_stored(&self) -> Result<Vec<StoredApiKey>> {
+        api_key::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+
     async fn list(&self) -> Result<Vec<ApiKey>> {
         api_key::Entity::find()
             .order_by_asc(api_key::Column::Name)

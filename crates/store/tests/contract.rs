@@ -753,6 +753,10 @@ async fn api_keys_are_found_by_lookup_listed_by_name_and_deleted_by_name(store: 
             .unwrap()
             .is_none()
     );
+    let all = store.all_stored().await.unwrap();
+    assert_eq!(all.len(), 2);
+    let same = all.iter().find(|k| k.key.lookup == stored.lookup).unwrap();
+    assert!(same.hash.matches(&KeyHash::of(secret.expose_secret())));
 
     let again = api_key::issue(ApiKeyName::parse("alpha").unwrap(), scopes).unwrap();
     let err = ApiKeyRepository::create(store, again.stored)

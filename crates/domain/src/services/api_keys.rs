@@ -10,31 +10,31 @@ use crate::{Error, Result};
 
 /// Issues, checks and revokes API keys.
 ///
-/// A checked key is remembered for `cache_for`, so that a request costs no state-database
-/// read; a key revoked through another process is therefore refused here at most `cache_for`
-/// later (at once when revoked through this one).
+/// Presented keys are checked against every key, read from the state database at most once per
+/// `cache_for` and held in memory: a request costs no state-database read, and a key with an
+/// existing id costs what any other does (with a cache of checked keys only, a known id was
+/// answered from memory and an unknown one from the database, which told them apart). A key
+/// revoked through another process is therefore refused here at most `cache_for` later (at once
+/// when revoked through this one).
 #[derive(Clone)]
 pub struct ApiKeyService {
     repository: Arc<dyn ApiKeyRepository>,
     cache_for: Duration,
-    recent: Arc<Mutex<HashMap<String, Remembered>>>,
+    known: Arc<Mutex<Option<Known>>>,
 }
 
-struct Remembered {
-    key: Option<StoredApiKey>,
+/// Every key, by its lookup part, as read at some moment.
+struct Known {
+    keys: HashMap<String, StoredApiKey>,
     until: Instant,
 }
-
-/// How many lookups are remembered before the memory starts afresh: keys are few, so only
-/// presented garbage could fill it.
-const REMEMBERED_LOOKUPS: usize = 10_000;
 
 impl ApiKeyService {
     pub fn new(repository: Arc<dyn ApiKeyRepository>, cache_for: Duration) -> Self {
         Self {
             repository,
             cache_for,
-            recent: Arc::default(),
+            known: Arc::default(),
         }
     }
 
@@ -45,6 +45,8 @@ impl ApiKeyService {
     pub async fn create(&self, name: ApiKeyName, scopes: Scopes) -> Result<(ApiKey, SecretString)> {
         let issued = api_key::issue(name, scopes).map_err(Error::Internal)?;
         let key = self.repository.create(issued.stored).await?;
+        // Usable at once through this process.
+        self.forget();
         Ok((key, issued.secret))
     }
 
@@ -60,17 +62,35 @@ impl ApiKeyService {
         let Some(lookup) = api_key::lookup_of(presented) else {
             return Ok(None);
         };
-        let stored = match self.remembered(lookup) {
-            Some(stored) => stored,
-            None => {
-                let stored = self.repository.find_by_lookup(lookup).await?;
-                self.remember(lookup, stored.clone());
-                stored
-            }
-        };
+        let stored = self.known(lookup).await?;
         Ok(stored
             .filter(|stored| hash.matches(&stored.hash))
             .map(|stored| stored.key))
+    }
+
+    /// The key whose lookup part is `lookup`, from memory, read again once `cache_for` is over.
+    async fn known(&self, lookup: &str) -> Result<Option<StoredApiKey>> {
+        if let Some(known) = self.lock().as_ref()
+            && known.until > Instant::now()
+        {
+            return Ok(known.keys.get(lookup).cloned());
+        }
+        let keys: HashMap<String, StoredApiKey> = (self.repository.all_stored().await?)
+            .into_iter()
+            .map(|stored| (stored.key.lookup.clone(), stored))
+            .collect();
+        let found = keys.get(lookup).cloned();
+        if !self.cache_for.is_zero() {
+            *self.lock() = Some(Known {
+                keys,
+                until: Instant::now() + self.cache_for,
+            });
+        }
+        Ok(found)
+    }
+
+    fn forget(&self) {
+        *self.lock() = None;
     }
 
     /// # Errors
@@ -83,41 +103,13 @@ impl ApiKeyService {
     /// `NotFound`; `Unavailable`.
     pub async fn revoke(&self, name: &ApiKeyName) -> Result<()> {
         self.repository.delete(name).await?;
-        self.lock().retain(|_, remembered| {
-            remembered
-                .key
-                .as_ref()
-                .is_none_or(|stored| &stored.key.name != name)
-        });
+        self.forget();
         Ok(())
     }
 
-    fn remembered(&self, lookup: &str) -> Option<Option<StoredApiKey>> {
-        let recent = self.lock();
-        let remembered = recent.get(lookup)?;
-        (remembered.until > Instant::now()).then(|| remembered.key.clone())
-    }
-
-    fn remember(&self, lookup: &str, key: Option<StoredApiKey>) {
-        if self.cache_for.is_zero() {
-            return;
-        }
-        let mut recent = self.lock();
-        if recent.len() >= REMEMBERED_LOOKUPS {
-            recent.clear();
-        }
-        recent.insert(
-            lookup.to_owned(),
-            Remembered {
-                key,
-                until: Instant::now() + self.cache_for,
-            },
-        );
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Remembered>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Known>> {
         // The map holds no invariant a panic could break.
-        self.recent
+        self.known
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -178,6 +170,25 @@ mod tests {
             assert!(service.authenticate(&secret).await.unwrap().is_some());
         }
         assert_eq!(keys.lookups(), 1);
+    }
+
+    #[tokio::test]
+    async fn known_and_unknown_ids_are_answered_from_the_same_read() {
+        let (service, keys) = service(Duration::from_secs(60));
+        let secret = create(&service, "ci").await;
+        let known = secret.expose_secret().to_owned();
+        // The same id with another secret, and an id that exists nowhere.
+        let mut wrong_secret = known.clone();
+        let last = wrong_secret.pop().unwrap();
+        wrong_secret.push(if last == 'a' { 'b' } else { 'a' });
+        let unknown_id = format!("sluice_{}_{}", "0".repeat(12), "a".repeat(64));
+        for presented in [known.as_str(), wrong_secret.as_str(), unknown_id.as_str()] {
+            service
+                .authenticate(&presented.to_owned().into())
+                .await
+                .unwrap();
+        }
+        assert_eq!(keys.lookups(), 1, "one read of every key answers them all");
     }
 
     #[tokio::test]

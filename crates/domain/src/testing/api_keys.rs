@@ -49,6 +49,11 @@ impl ApiKeyRepository for MemoryApiKeys {
         Ok(keys.iter().find(|k| k.key.lookup == lookup).cloned())
     }
 
+    async fn all_stored(&self) -> Result<Vec<StoredApiKey>> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        Ok(self.keys.lock().unwrap().clone())
+    }
+
     async fn list(&self) -> Result<Vec<ApiKey>> {
         let mut keys: Vec<ApiKey> = self
             .keys
