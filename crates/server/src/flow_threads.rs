@@ -17,10 +17,12 @@
 //! - Panics: a task's panic is caught by its runtime and reported here as the flow's failure.
 
 use async_trait::async_trait;
-use sluice_domain::ports::{FlowEngine, FlowPlan, RunOutcome, Step, StepEvents, StepKind};
+use sluice_domain::ports::{
+    FlowEngine, FlowPlan, RunOutcome, Step, StepEvents, StepKind, StepPlace,
+};
 use std::future::Future;
 use std::sync::Arc;
-use tokio::runtime::Runtime;
+use tokio::runtime::{Handle, Runtime};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -149,6 +151,60 @@ fn flow_runtime(threads: usize) -> std::io::Result<Runtime> {
         .build()
 }
 
+/// A run's step events, recorded on the runtime that started the run, not the flow's own: the
+/// state database's pool opens connections on whichever runtime asks, and a PostgreSQL
+/// connection opened on a flow's runtime dies with it while the pool still holds it (the next
+/// request to draw it answered 503).
+struct EventsOnCaller {
+    events: Arc<dyn StepEvents>,
+    caller: Handle,
+}
+
+impl EventsOnCaller {
+    async fn on_caller<T: Send + 'static>(
+        &self,
+        record: impl Future<Output = T> + Send + 'static,
+    ) -> Option<T> {
+        AbortOnDropHandle::new(self.caller.spawn(record)).await.ok()
+    }
+}
+
+#[async_trait]
+impl StepEvents for EventsOnCaller {
+    async fn started(&self, step: &Step, place: &StepPlace) {
+        let (events, step, place) = (self.events.clone(), step.clone(), place.clone());
+        self.on_caller(async move { events.started(&step, &place).await })
+            .await;
+    }
+
+    async fn finished(&self, step: &Step, rows: u64, elapsed: std::time::Duration) {
+        let (events, step) = (self.events.clone(), step.clone());
+        self.on_caller(async move { events.finished(&step, rows, elapsed).await })
+            .await;
+    }
+
+    async fn pushed_down(&self, step: &Step, place: &StepPlace) {
+        let (events, step, place) = (self.events.clone(), step.clone(), place.clone());
+        self.on_caller(async move { events.pushed_down(&step, &place).await })
+            .await;
+    }
+
+    async fn note(&self, step: &Step, line: &str) {
+        let (events, step, line) = (self.events.clone(), step.clone(), line.to_owned());
+        self.on_caller(async move { events.note(&step, &line).await })
+            .await;
+    }
+
+    async fn may_commit(&self) -> bool {
+        let events = self.events.clone();
+        // Not known to be allowed is not allowed: the staged writes are then dropped.
+        (self
+            .on_caller(async move { events.may_commit().await })
+            .await)
+            .unwrap_or(false)
+    }
+}
+
 #[async_trait]
 impl FlowEngine for OnFlowThreads {
     async fn run(
@@ -160,6 +216,10 @@ impl FlowEngine for OnFlowThreads {
         let flow_id = plan.flow_id;
         let engine = self.engine.clone();
         let stop = cancel.clone();
+        let events: Arc<dyn StepEvents> = Arc::new(EventsOnCaller {
+            events,
+            caller: Handle::current(),
+        });
         let run = async move { engine.run(plan, events, cancel).await };
         match self.on_own_threads(run, &stop).await {
             Ok(Some(outcome)) => outcome,

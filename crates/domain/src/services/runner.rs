@@ -549,6 +549,10 @@ impl FlowRunner {
     async fn finish(&self, output: FlowOutputId, end: FlowState) -> Result<()> {
         loop {
             let current = patiently("recording the flow", || self.outputs.state(output)).await?;
+            // Already so: a write retried after its answer was lost had gone through.
+            if current == end {
+                return Ok(());
+            }
             // A cancel that arrives after the work ended cannot undo it: the flow ends as it ended.
             let next = current.transition(end)?;
             if patiently("recording the flow", || {
