@@ -399,12 +399,6 @@ pub trait ApiKeyRepository: Send + Sync {
     /// `Conflict` when the name is taken; `Unavailable`.
     async fn create(&self, new: NewApiKey) -> Result<ApiKey>;
 
-    /// The key whose lookup part is `lookup`; `None` when there is none.
-    ///
-    /// # Errors
-    /// `Unavailable`.
-    async fn find_by_lookup(&self, lookup: &str) -> Result<Option<StoredApiKey>>;
-
     /// Every key, by name.
     ///
     /// # Errors

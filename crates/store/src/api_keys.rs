@@ -46,16 +46,6 @@ impl ApiKeyRepository for Store {
         Ok(to_domain(row)?.key)
     }
 
-    async fn find_by_lookup(&self, lookup: &str) -> Result<Option<StoredApiKey>> {
-        api_key::Entity::find()
-            .filter(api_key::Column::Lookup.eq(lookup))
-            .one(&self.db)
-            .await
-            .map_err(map_db_err)?
-            .map(to_domain)
-            .transpose()
-    }
-
     async fn all_stored(&self) -> Result<Vec<StoredApiKey>> {
         api_key::Entity::find()
             .all(&self.db)

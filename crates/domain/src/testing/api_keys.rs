@@ -43,12 +43,6 @@ impl ApiKeyRepository for MemoryApiKeys {
         Ok(key)
     }
 
-    async fn find_by_lookup(&self, lookup: &str) -> Result<Option<StoredApiKey>> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        let keys = self.keys.lock().unwrap();
-        Ok(keys.iter().find(|k| k.key.lookup == lookup).cloned())
-    }
-
     async fn all_stored(&self) -> Result<Vec<StoredApiKey>> {
         self.lookups.fetch_add(1, Ordering::SeqCst);
         Ok(self.keys.lock().unwrap().clone())
