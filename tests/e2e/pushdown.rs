@@ -124,8 +124,8 @@ const CORPUS: &[Case] = &[
     ),
     case(
         "filtered_aggregate",
-        "SELECT qty, count(*) AS n, sum(amount) AS total, min(at) AS first_at, max(price) AS top \
-         FROM orders WHERE price > 10 GROUP BY qty",
+        "SELECT qty, count(*) AS n, sum(amount) AS total, min(at) AS first_at, \
+         max(customer_id) AS top FROM orders WHERE price > 10 GROUP BY qty",
         true,
         true,
     ),

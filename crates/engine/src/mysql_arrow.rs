@@ -206,6 +206,23 @@ pub struct Declared {
     kept: Option<String>,
 }
 
+impl Declared {
+    /// What a column of a pushed-down transform's result is read as: a DECIMAL the query
+    /// computes has no declaration to read, so it takes the precision and scale Sluice plans
+    /// for it (`planned`), and a value that does not fit them fails the read, naming the column,
+    /// rather than being rounded.
+    #[must_use]
+    pub fn with_planned_decimal(self, planned: &DataType) -> Self {
+        match planned {
+            DataType::Decimal128(p, s) | DataType::Decimal256(p, s) if *s >= 0 => Self {
+                decimal: Some((*p, *s)),
+                ..self
+            },
+            _ => self,
+        }
+    }
+}
+
 /// What each column's table declares about it ([`Declared`]); nothing for columns the query
 /// computes.
 ///

@@ -271,6 +271,29 @@ impl PgColumn {
         }
     }
 
+    /// The column read as `planned`, the type Sluice gives it, when it is a numeric PostgreSQL
+    /// describes without precision and scale (an aggregate, any expression) and `planned` is a
+    /// decimal: its values are then read into that decimal exactly, or fail naming the column,
+    /// rather than as [`NumericShape::Unconstrained`]'s 9 places.
+    #[must_use]
+    pub fn with_planned_decimal(self, planned: &DataType) -> Self {
+        let (DataType::Decimal128(precision, scale) | DataType::Decimal256(precision, scale)) =
+            planned
+        else {
+            return self;
+        };
+        match self.pg_type {
+            PgType::Numeric(NumericShape::Unconstrained) if !self.array && *scale >= 0 => Self {
+                pg_type: PgType::Numeric(NumericShape::Decimal {
+                    precision: *precision,
+                    scale: *scale,
+                }),
+                ..self
+            },
+            _ => self,
+        }
+    }
+
     /// Whether a query pushed down to PostgreSQL must read the column as its text form to mean
     /// what it means in Sluice: a column Sluice reads as text (`uuid`, `json`, `char(n)`, …)
     /// would otherwise be compared as its own type there (`uuid` ignoring case, `char(n)`
@@ -313,4 +336,38 @@ fn malformed(why: &str) -> Error {
     Error::Unsupported(format!(
         "PostgreSQL sent a COPY stream Sluice cannot read: {why}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_computed_numeric_is_read_as_its_planned_decimal() {
+        let computed = PgColumn::new("m", NUMERIC_OID, -1);
+        let planned = computed
+            .clone()
+            .with_planned_decimal(&DataType::Decimal128(22, 2));
+        assert_eq!(planned.field().data_type(), &DataType::Decimal128(22, 2));
+        let wide = computed
+            .clone()
+            .with_planned_decimal(&DataType::Decimal256(60, 2));
+        assert_eq!(wide.field().data_type(), &DataType::Decimal256(60, 2));
+        // Not a decimal, or a negative scale: read as ever.
+        for other in [DataType::Float64, DataType::Decimal128(10, -2)] {
+            let kept = computed.clone().with_planned_decimal(&other);
+            assert_eq!(kept.field().data_type(), &DataType::Decimal128(38, 9));
+        }
+    }
+
+    #[test]
+    fn a_declared_numeric_or_an_array_keeps_its_own_type() {
+        // numeric(12, 2): modifier ((12 << 16) | 2) + 4.
+        let declared = PgColumn::new("amount", NUMERIC_OID, ((12 << 16) | 2) + 4);
+        let planned = declared.with_planned_decimal(&DataType::Decimal128(38, 9));
+        assert_eq!(planned.field().data_type(), &DataType::Decimal128(12, 2));
+        let array = PgColumn::new("amounts", NUMERIC_ARRAY_OID, -1);
+        let planned = array.with_planned_decimal(&DataType::Decimal128(20, 2));
+        assert!(matches!(planned.field().data_type(), DataType::List(_)));
+    }
 }

@@ -17,9 +17,9 @@
 //! - `NULL` order: MySQL sorts NULLs first ascending and cannot say otherwise.
 //! - Casts: PostgreSQL rounds a float cast to an integer, Arrow truncates; MariaDB drops the
 //!   zone offset of a text instant.
-//! - Floats: DataFusion orders -0.0 before 0.0 and groups them apart; the databases take them as
-//!   equal. Comparisons and sorts of floats go down (a -0.0 in the data could then compare
-//!   differently), grouping by floats does not.
+//! - Floats: DataFusion sorts -0.0 before 0.0, takes -0.0 as the `MIN` of the two and groups them
+//!   apart; the databases take them as equal. So no sort, `MIN`/`MAX` or grouping of floats goes
+//!   down; comparisons do (`=`, `<`, `BETWEEN` take -0.0 and 0.0 as equal in both).
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::NullEquality;
@@ -227,6 +227,11 @@ impl Exprs<'_> {
         for key in keys {
             self.check(&key.expr)?;
             self.ordered(&key.expr, "sorted")?;
+            if is_float(&self.type_of(&key.expr)?) {
+                return Err(
+                    "floats sorted (DataFusion sorts -0.0 before 0.0, databases as equals)".into(),
+                );
+            }
             // MySQL puts NULLs first ascending and last descending, and has no NULLS FIRST/LAST.
             let mysql_order = key.asc == key.nulls_first;
             let nullable = key.expr.nullable(self.schema).unwrap_or(true);
@@ -382,7 +387,8 @@ impl Exprs<'_> {
         let allowed = match name {
             "count" => true,
             "sum" => is_number(&argument),
-            "min" | "max" => is_number(&argument) || is_time(&argument),
+            // Of -0.0 and 0.0, DataFusion's min is -0.0; a database's is either.
+            "min" | "max" => (is_number(&argument) && !is_float(&argument)) || is_time(&argument),
             // DataFusion casts an integer argument to a float first, which the SQL says.
             "avg" => is_float(&argument),
             _ => false,

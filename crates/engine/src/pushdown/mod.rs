@@ -180,31 +180,17 @@ async fn push_down(
     }
     gaps::check(&plan, dialect).map_err(Some)?;
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-    if dialect == Dialect::Postgres {
-        // PostgreSQL describes a computed numeric without its scale, and Sluice reads those
-        // with 9 places.
-        if let Some(field) = schema
-            .fields()
-            .iter()
-            .find(|f| matches!(f.data_type(), DataType::Decimal128(_, scale) if *scale > 9))
-        {
-            return Err(Some(format!(
-                "column '{}' is a decimal of more than 9 places",
-                field.name()
-            )));
-        }
-    }
     let typed = with_typed_numbers(plan.clone()).map_err(Some)?;
     let sql = unparse::to_sql(&typed, dialect, relations).map_err(Some)?;
     let connector: Box<dyn SourceConnector> = match server.engine {
         ServerEngine::Postgres => {
-            let source = PostgresSource::pushed_down(server.clone(), sql.clone());
+            let source = PostgresSource::pushed_down(server.clone(), sql.clone(), schema.clone());
             let columns = source.describe().await;
             check_width(columns.map(|c| c.len()), &schema).map_err(Some)?;
             Box::new(source)
         }
         ServerEngine::Mysql => {
-            let source = MysqlSource::new(server.clone(), sql.clone());
+            let source = MysqlSource::pushed_down(server.clone(), sql.clone(), schema.clone());
             let columns = source.describe().await;
             check_width(columns.map(|s| s.fields().len()), &schema).map_err(Some)?;
             Box::new(source)
@@ -275,8 +261,11 @@ fn check_width(columns: crate::Result<usize>, schema: &SchemaRef) -> Result<(), 
     }
 }
 
-/// The plan with each number its outermost projection makes cast to the type DataFusion gives
-/// it: a database may widen a sum or an average (PostgreSQL's `sum(bigint)` is a `numeric`).
+/// The plan with each integer and float its outermost projection makes cast to the type
+/// DataFusion gives it: a database may widen a sum or an average (PostgreSQL's `sum(bigint)` is
+/// a `numeric`). Decimals are not cast: a cast rounds silently to the scale it names, where the
+/// database's exact value, read as the planned decimal, is kept or fails the read naming the
+/// column ([`PostgresSource::pushed_down`], [`MysqlSource::pushed_down`]).
 fn with_typed_numbers(plan: LogicalPlan) -> Result<LogicalPlan, String> {
     let typed = |projection: Projection| -> Result<LogicalPlan, String> {
         let schema = Arc::clone(&projection.schema);
@@ -285,19 +274,9 @@ fn with_typed_numbers(plan: LogicalPlan) -> Result<LogicalPlan, String> {
             .into_iter()
             .zip(schema.fields())
             .map(|(expr, field)| {
-                let cast = match field.data_type() {
-                    // A column from a source is cast too (an aggregate's result is a column
-                    // here as well), at no cost to the database.
-                    DataType::Int64 | DataType::Float64 => true,
-                    // Except a decimal read from a table (qualified by its alias): it comes as
-                    // its column's type, and one with more places than Sluice reads fails the
-                    // flow as it would in Sluice rather than being rounded.
-                    DataType::Decimal128(..) => !matches!(
-                        expr.clone().unalias(),
-                        Expr::Column(column) if column.relation.is_some()
-                    ),
-                    _ => false,
-                };
+                // A column from a source is cast too (an aggregate's result is a column here as
+                // well), at no cost to the database.
+                let cast = matches!(field.data_type(), DataType::Int64 | DataType::Float64);
                 if !cast {
                     return expr;
                 }
@@ -387,8 +366,11 @@ mod tests {
         assert!(sql.contains(r#"FROM "orders_table" AS "orders""#), "{sql}");
         assert!(sql.contains("GROUP BY"), "{sql}");
         assert!(sql.contains("WHERE"), "{sql}");
-        // The database's wider sum is cast back to DataFusion's type.
-        assert!(sql.contains("CAST(sum("), "{sql}");
+        // The database's wider count is cast back to DataFusion's type; a decimal sum is not
+        // (a cast would round), it is read as the planned decimal.
+        assert!(sql.contains("CAST(count("), "{sql}");
+        assert!(sql.contains("sum(\"orders\".\"amount\")"), "{sql}");
+        assert!(!sql.contains("CAST(sum("), "{sql}");
         assert!(!sql.contains("sluice_source_"), "{sql}");
     }
 
@@ -444,6 +426,16 @@ mod tests {
                 Dialect::Postgres,
                 "SELECT round(price) FROM orders",
                 "round",
+            ),
+            (
+                Dialect::Postgres,
+                "SELECT max(price) FROM orders WHERE qty > 1",
+                "max() of Float64",
+            ),
+            (
+                Dialect::Mysql,
+                "SELECT id FROM orders ORDER BY price LIMIT 3",
+                "floats sorted",
             ),
             (
                 Dialect::Mysql,

@@ -5,13 +5,14 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
+use sea_orm::sqlx::mysql::{MySqlColumn, MySqlConnection};
 use sea_orm::sqlx::{AssertSqlSafe, Executor, SqlSafeStr, Statement};
 use sluice_domain::data_store::ServerConnection;
 
 use super::SourceConnector;
 use crate::Result;
 use crate::handoff::Wanted;
-use crate::mysql_arrow::{RowsToArrow, declared_columns};
+use crate::mysql_arrow::{Declared, RowsToArrow, declared_columns};
 use crate::rows::RowSink;
 use crate::servers::{QueryCanceller, Server};
 
@@ -20,6 +21,9 @@ const BATCH_ROWS: usize = 8192;
 pub struct MysqlSource {
     server: Server,
     sql: String,
+    /// A pushed-down transform's columns as Sluice plans them: the DECIMALs the query computes
+    /// are read as their planned decimals ([`Declared::with_planned_decimal`]).
+    planned: Option<SchemaRef>,
 }
 
 impl MysqlSource {
@@ -27,7 +31,34 @@ impl MysqlSource {
         Self {
             server: Server::new(server),
             sql,
+            planned: None,
         }
+    }
+
+    /// A transform's query pushed down to the server, its rows read as the `planned` columns.
+    pub fn pushed_down(server: ServerConnection, sql: String, planned: SchemaRef) -> Self {
+        Self {
+            planned: Some(planned),
+            ..Self::new(server, sql)
+        }
+    }
+
+    /// What each column is read as: its table's declaration, or for a pushed-down transform
+    /// its planned type.
+    async fn declared(
+        &self,
+        connection: &mut MySqlConnection,
+        columns: &[MySqlColumn],
+    ) -> Result<Vec<Declared>> {
+        let declared = declared_columns(connection, columns).await?;
+        let Some(planned) = &self.planned else {
+            return Ok(declared);
+        };
+        Ok(declared
+            .into_iter()
+            .zip(planned.fields())
+            .map(|(declared, field)| declared.with_planned_decimal(field.data_type()))
+            .collect())
     }
 
     /// The columns the source's rows would have, asked of the server without reading any.
@@ -40,7 +71,7 @@ impl MysqlSource {
             .prepare(AssertSqlSafe(self.sql.clone()).into_sql_str())
             .await
             .map_err(|err| self.server.failed("reading from", err))?;
-        let declared = declared_columns(&mut connection, statement.columns()).await?;
+        let declared = self.declared(&mut connection, statement.columns()).await?;
         Ok(RowsToArrow::new(statement.columns(), &declared).schema())
     }
 }
@@ -54,7 +85,7 @@ impl SourceConnector for MysqlSource {
             .prepare(AssertSqlSafe(self.sql.clone()).into_sql_str())
             .await
             .map_err(failed)?;
-        let declared = declared_columns(&mut connection, statement.columns()).await?;
+        let declared = self.declared(&mut connection, statement.columns()).await?;
         let converter = RowsToArrow::new(statement.columns(), &declared);
         spool.declare(converter.schema())?;
         let canceller = QueryCanceller::mysql(&self.server, &mut connection).await?;

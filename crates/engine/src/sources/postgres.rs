@@ -7,6 +7,7 @@
 //! produces them on several cores. A query, a view or a small table is one COPY.
 
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
@@ -40,6 +41,10 @@ pub struct PostgresSource {
     /// pushed down from DataFusion compares `timestamptz` values with text instants in UTC, as
     /// DataFusion does.
     in_utc: bool,
+    /// A pushed-down transform's columns as Sluice plans them: a numeric PostgreSQL computes
+    /// (which it describes without precision or scale) is read as its planned decimal, exactly,
+    /// or fails naming the column.
+    planned: Option<SchemaRef>,
 }
 
 impl PostgresSource {
@@ -50,13 +55,16 @@ impl PostgresSource {
             sql,
             table,
             in_utc: false,
+            planned: None,
         }
     }
 
-    /// A transform's query pushed down to the server, run in a UTC session.
-    pub fn pushed_down(server: ServerConnection, sql: String) -> Self {
+    /// A transform's query pushed down to the server, run in a UTC session, its rows read as
+    /// the `planned` columns.
+    pub fn pushed_down(server: ServerConnection, sql: String, planned: SchemaRef) -> Self {
         Self {
             in_utc: true,
+            planned: Some(planned),
             ..Self::new(server, sql, None)
         }
     }
@@ -98,9 +106,14 @@ impl PostgresSource {
         Ok(columns
             .iter()
             .zip(modifiers)
-            .map(|(column, modifier)| {
+            .enumerate()
+            .map(|(i, (column, modifier))| {
                 let oid = column.type_info().oid().map_or(0, |oid| oid.0);
-                PgColumn::new(column.name(), oid, modifier)
+                let read = PgColumn::new(column.name(), oid, modifier);
+                match self.planned.as_ref().and_then(|p| p.fields().get(i)) {
+                    Some(planned) => read.with_planned_decimal(planned.data_type()),
+                    None => read,
+                }
             })
             .collect())
     }

@@ -60,6 +60,33 @@ impl PostgresWrite {
         Ok(())
     }
 
+    /// Creates `table` for an append when it does not exist yet. Flows appending to one new table
+    /// at once all try to create it, and `CREATE TABLE IF NOT EXISTS` only sees tables already
+    /// committed: the second waits for the first's transaction, then fails on the catalog's
+    /// unique index (`pg_type_typname_nsp_index`). So the create runs under a savepoint, and
+    /// losing that race rolls back to it: the table the winner committed is there to copy into.
+    async fn create_if_missing(&mut self, table: &str, columns: &[TargetColumn]) -> Result<()> {
+        let create = create_table_sql(table, columns).replacen(
+            "CREATE TABLE",
+            "CREATE TABLE IF NOT EXISTS",
+            1,
+        );
+        self.run("SAVEPOINT sluice_create_table".into()).await?;
+        match self.connection.execute(AssertSqlSafe(create)).await {
+            Ok(_) => {
+                self.run("RELEASE SAVEPOINT sluice_create_table".into())
+                    .await
+            }
+            Err(err) if created_meanwhile(&err) => {
+                self.run("ROLLBACK TO SAVEPOINT sluice_create_table".into())
+                    .await?;
+                self.run("RELEASE SAVEPOINT sluice_create_table".into())
+                    .await
+            }
+            Err(err) => Err(self.server.failed("writing to", err)),
+        }
+    }
+
     /// Copies every row of `data` into `table`; returns how many PostgreSQL stored.
     async fn copy(
         &mut self,
@@ -96,6 +123,14 @@ impl PostgresWrite {
     }
 }
 
+/// Whether a `CREATE TABLE IF NOT EXISTS` failed because another transaction created the same
+/// table meanwhile: a unique violation in the catalog (23505), or the table found after all (42P07).
+fn created_meanwhile(err: &sea_orm::sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "23505" || code == "42P07")
+}
+
 #[async_trait]
 impl StagedWrite for PostgresWrite {
     async fn write(
@@ -115,12 +150,7 @@ impl StagedWrite for PostgresWrite {
                 staging
             }
             WriteMode::Append => {
-                let create = create_table_sql(table, &columns).replacen(
-                    "CREATE TABLE",
-                    "CREATE TABLE IF NOT EXISTS",
-                    1,
-                );
-                self.run(create).await?;
+                self.create_if_missing(table, &columns).await?;
                 table.to_owned()
             }
         };

@@ -7,16 +7,30 @@ use sea_orm::sqlx::{AssertSqlSafe, Executor, Transaction};
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{StagedWrite, create_dir, required_table};
-use crate::Result;
 use crate::identifiers::quote;
 use crate::sqlite_arrow::{create_table_sql, insert_statements};
+use crate::{Error, Result};
+
+/// How long a flow waits for the flows writing the same SQLite file before it to finish.
+const WRITE_LOCK_WAIT: Duration = Duration::from_secs(600);
+/// How long one attempt at the write lock waits in SQLite's busy handler, which holds the
+/// connection's thread: short, so that a cancelled flow stops waiting soon after.
+const WRITE_LOCK_ATTEMPT: Duration = Duration::from_millis(250);
+/// How long a statement of a flow holding the write lock waits for readers (a commit waits for
+/// the readers of the file to let go of it).
+const STATEMENT_WAIT: Duration = Duration::from_secs(30);
 
 /// All outputs in one SQLite transaction: a replace drops and recreates its table inside it, so
 /// until the commit readers see the old tables, and a rollback (a failure, a cancel, a crash)
 /// leaves them untouched.
+///
+/// The transaction takes the file's write lock when it begins (`BEGIN IMMEDIATE`), so flows
+/// writing one file take turns. A deferred one would take it at its first write after reading
+/// the schema, and two flows appending at once could each hold a read lock the other's write
+/// waits on: SQLite then fails one at once ("database is locked") rather than let it wait.
 pub struct SqliteWrite {
     transaction: Transaction<'static, Sqlite>,
     _pool: SqlitePool,
@@ -30,7 +44,7 @@ impl SqliteWrite {
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
-            .busy_timeout(Duration::from_secs(30))
+            .busy_timeout(WRITE_LOCK_ATTEMPT)
             // The file may come with triggers and views of its own: they may not call functions
             // with side effects.
             .pragma("trusted_schema", "OFF");
@@ -38,12 +52,47 @@ impl SqliteWrite {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        let transaction = pool.begin().await?;
+        let mut transaction = take_write_lock(&pool).await?;
+        transaction
+            .execute(AssertSqlSafe(format!(
+                "PRAGMA busy_timeout = {}",
+                STATEMENT_WAIT.as_millis()
+            )))
+            .await?;
         Ok(Self {
             transaction,
             _pool: pool,
         })
     }
+}
+
+/// A transaction holding the write lock of the pool's file, once the writers before it are done;
+/// an error when they hold it past [`WRITE_LOCK_WAIT`].
+async fn take_write_lock(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
+    let started = Instant::now();
+    loop {
+        match pool.begin_with("BEGIN IMMEDIATE").await {
+            Ok(transaction) => return Ok(transaction),
+            Err(err) if is_busy(&err) && started.elapsed() < WRITE_LOCK_WAIT => {
+                tokio::task::yield_now().await;
+            }
+            Err(err) if is_busy(&err) => {
+                return Err(Error::Sqlite(format!(
+                    "the target SQLite database stayed locked by another writer for {} minutes",
+                    WRITE_LOCK_WAIT.as_secs() / 60
+                )));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// SQLITE_BUSY, in any of its extended forms.
+fn is_busy(err: &sea_orm::sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 5)
 }
 
 #[async_trait]
