@@ -2,6 +2,7 @@
 
 mod auth;
 mod ballista;
+mod concurrent_appends;
 mod contract;
 mod databases;
 mod drain;
@@ -20,11 +21,13 @@ mod path_spellings;
 mod postgres_source;
 mod postgres_target;
 mod pushdown;
+mod pushdown_numbers;
 mod read_only_sources;
 mod replicas;
 mod rolling_deploy;
 mod s3_stores;
 mod secrets;
 mod security;
+mod starts_anywhere;
 mod v2;
 mod validation;

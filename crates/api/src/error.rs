@@ -208,6 +208,8 @@ impl From<Error> for ApiError {
                 )
                 .retry_after(RETRY_AFTER_SECS)
             }
+            // Not a fault, nor a passing one: no error logged, no Retry-After.
+            Error::NotConfigured(detail) => Self::new(problems::NOT_CONFIGURED, detail),
             Error::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 Self::new(

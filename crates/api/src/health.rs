@@ -21,12 +21,19 @@ impl Stopping {
     }
 }
 
+/// Which pipeline metadata sources this server answers from, by settings section (`archive`,
+/// `configuration`, `specification`, `collection_log`, `datasette`), for `/readyz`: a source
+/// that is not there makes its endpoints answer `/problems/not-configured`.
+#[derive(Clone, Debug, Default)]
+pub struct MetadataSources(pub Vec<(&'static str, bool)>);
+
 /// The process is alive.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The process can do its work: it is not stopping and the metadata store answers.
+/// The process can do its work: it is not stopping and the metadata store answers. The answer
+/// also says which pipeline metadata sources are configured.
 pub async fn readyz(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     if state.stopping.is_stopping() {
         return Err(ApiError::new(
@@ -35,5 +42,8 @@ pub async fn readyz(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
         ));
     }
     state.readiness.check().await?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
+    let sources: serde_json::Map<String, serde_json::Value> = (state.metadata_sources.0.iter())
+        .map(|(name, configured)| ((*name).to_owned(), json!(configured)))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"status": "ready", "metadata_sources": sources})))
 }

@@ -21,6 +21,7 @@ use sluice_domain::services::{
 use std::sync::Arc;
 
 pub use error::ApiError;
+pub use health::MetadataSources;
 pub use health::Stopping;
 pub use wire::auth::AuthPolicy;
 pub use wire::limits::{Limiter, RequestLimits};
@@ -46,6 +47,8 @@ pub struct ApiState {
     pub flow_inputs: FlowInputService,
     pub flows: FlowService,
     pub metadata: MetadataService,
+    /// Which metadata sources are configured, for `/readyz`.
+    pub metadata_sources: health::MetadataSources,
     pub readiness: Arc<dyn Readiness>,
     /// Set when the process begins to stop: `/readyz` then answers 503.
     pub stopping: Stopping,

@@ -99,6 +99,11 @@ pub enum Error {
     #[error("a backing service is unavailable: {0}")]
     Unavailable(String),
 
+    /// What the request needs is not set up on this server (a pipeline metadata source the
+    /// settings do not name); the text says which setting names it.
+    #[error("{0}")]
+    NotConfigured(String),
+
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -17,6 +17,21 @@ use crate::{Settings, StartError, open_state_database};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Say more: a command other than serve logs only warnings and errors; -v adds what it
+    /// does (information), -vv the details (debug). RUST_LOG, when set, decides instead.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// The log level of a command: `log.level` for `serve`; warnings unless `-v` (`verbose`) for the
+/// others, whose output is for the person or script that ran them.
+pub fn log_level<'s>(command: &Command, verbose: u8, configured: &'s str) -> &'s str {
+    match (command, verbose) {
+        (Command::Serve, _) => configured,
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        _ => "debug",
+    }
 }
 
 #[derive(Debug, Subcommand)]

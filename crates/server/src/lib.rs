@@ -11,6 +11,7 @@ mod query_threads;
 mod secrets;
 pub mod settings;
 pub mod telemetry;
+mod unconfigured;
 
 use actix_web::middleware::{Condition, Logger, from_fn};
 use actix_web::{App, HttpServer};
@@ -140,7 +141,7 @@ impl Application {
             wakeup.clone(),
         ));
 
-        let metadata = metadata::service(&settings).await?;
+        let (metadata, metadata_sources) = metadata::service(&settings).await?;
 
         let api_keys = ApiKeyService::new(
             store.clone(),
@@ -181,6 +182,7 @@ impl Application {
                 .with_ballista(settings.engine.ballista.url().is_some()),
             flows,
             metadata,
+            metadata_sources,
             readiness: store.clone(),
             stopping: Stopping::default(),
             metrics,

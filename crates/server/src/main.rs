@@ -14,11 +14,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings::load()?;
     let command = cli.command.unwrap_or(Command::Serve);
     // A command's output is for the person or script that ran it: logs go to standard error.
-    telemetry::init(&settings.log, !matches!(command, Command::Serve));
+    let level = sluice_server::cli::log_level(&command, cli.verbose, &settings.log.level);
+    telemetry::init(&settings.log, level, !matches!(command, Command::Serve));
     let outcome = match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => open_state_database(&settings).await.map(|_| {
-            tracing::info!("the state database is up to date");
+            eprintln!("the state database is up to date");
         }),
         Command::Keys(keys) => sluice_server::cli::keys(&settings, keys).await,
         Command::Secrets(secrets) => sluice_server::cli::secrets(&settings, secrets).await,

@@ -8,6 +8,15 @@ use std::path::PathBuf;
 
 const DEFAULTS: &str = include_str!("../../../config/default.toml");
 
+/// The metadata locations whose built-in defaults are sample folders relative to the working
+/// folder: left at their default and not there, they are not configured rather than broken.
+const DEFAULTED_LOCATIONS: [&str; 4] = [
+    "archive.url",
+    "configuration.url",
+    "specification.url",
+    "collection_log.url",
+];
+
 #[derive(Debug, Deserialize)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -28,6 +37,9 @@ pub struct Settings {
     pub api: ApiSettings,
     pub log: LogSettings,
     pub metrics: MetricsSettings,
+    /// Which of [`DEFAULTED_LOCATIONS`] hold their built-in default ([`Settings::is_default`]).
+    #[serde(skip)]
+    defaulted: Vec<String>,
     pub secrets: SecretsSettings,
 }
 
@@ -373,17 +385,34 @@ impl Settings {
     /// A `config` error naming the key that is missing or malformed.
     pub fn load() -> Result<Self, config::ConfigError> {
         let environment = std::env::var("SLUICE_ENVIRONMENT").unwrap_or_else(|_| "local".into());
-        Config::builder()
+        let file = File::with_name(&format!("config/{environment}")).required(false);
+        let variables = Environment::with_prefix("SLUICE")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true);
+        // What the operator set, without the built-in defaults: tells a default from a choice.
+        let chosen = Config::builder()
+            .add_source(file.clone())
+            .add_source(variables.clone())
+            .build()?;
+        let mut settings: Self = Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
-            .add_source(File::with_name(&format!("config/{environment}")).required(false))
-            .add_source(
-                Environment::with_prefix("SLUICE")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true),
-            )
+            .add_source(file)
+            .add_source(variables)
             .build()?
-            .try_deserialize()
+            .try_deserialize()?;
+        settings.defaulted = DEFAULTED_LOCATIONS
+            .iter()
+            .filter(|key| chosen.get::<config::Value>(key).is_err())
+            .map(|key| (*key).to_owned())
+            .collect();
+        Ok(settings)
+    }
+
+    /// Whether `key` (`archive.url`, say: one of [`DEFAULTED_LOCATIONS`]) holds its built-in
+    /// default, set neither in `config/<environment>.toml` nor in the environment.
+    pub fn is_default(&self, key: &str) -> bool {
+        self.defaulted.iter().any(|k| k == key)
     }
 
     /// The state database's URL; by default the SQLite file `database.path`.

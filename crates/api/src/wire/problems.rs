@@ -93,9 +93,14 @@ pub const UNAVAILABLE: ProblemType = problem(
     "Service unavailable",
     StatusCode::SERVICE_UNAVAILABLE,
 );
+pub const NOT_CONFIGURED: ProblemType = problem(
+    "/problems/not-configured",
+    "Not configured on this server",
+    StatusCode::SERVICE_UNAVAILABLE,
+);
 
 /// The table, in status order.
-pub const ALL: [ProblemType; 17] = [
+pub const ALL: [ProblemType; 18] = [
     BAD_REQUEST,
     UNAUTHENTICATED,
     FORBIDDEN,
@@ -113,6 +118,7 @@ pub const ALL: [ProblemType; 17] = [
     RATE_LIMITED,
     INTERNAL,
     UNAVAILABLE,
+    NOT_CONFIGURED,
 ];
 
 #[cfg(test)]

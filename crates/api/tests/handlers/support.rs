@@ -49,6 +49,7 @@ pub async fn app_with(
             catalog: metadata.clone(),
             collection_log: metadata,
         }),
+        metadata_sources: sluice_api::MetadataSources::default(),
         readiness: store,
         stopping: sluice_api::Stopping::default(),
         metrics: sluice_api::MetricsEndpoint::default(),
