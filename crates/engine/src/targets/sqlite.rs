@@ -16,12 +16,11 @@ use crate::{Error, Result};
 
 /// How long a flow waits for the flows writing the same SQLite file before it to finish.
 const WRITE_LOCK_WAIT: Duration = Duration::from_secs(600);
-/// How long one attempt at the write lock waits in SQLite's busy handler, which holds the
-/// connection's thread: short, so that a cancelled flow stops waiting soon after.
-const WRITE_LOCK_ATTEMPT: Duration = Duration::from_millis(250);
-/// How long a statement of a flow holding the write lock waits for readers (a commit waits for
-/// the readers of the file to let go of it).
-const STATEMENT_WAIT: Duration = Duration::from_secs(30);
+/// How long one statement waits in SQLite's busy handler for a lock another connection holds (a
+/// commit waits for the file's readers, a `BEGIN IMMEDIATE` for its writer). The wait holds the
+/// connection's own thread, not the flow's: a cancelled flow ends at once, and the connection
+/// closes when its wait is over.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// All outputs in one SQLite transaction: a replace drops and recreates its table inside it, so
 /// until the commit readers see the old tables, and a rollback (a failure, a cancel, a crash)
@@ -44,7 +43,7 @@ impl SqliteWrite {
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
-            .busy_timeout(WRITE_LOCK_ATTEMPT)
+            .busy_timeout(BUSY_TIMEOUT)
             // The file may come with triggers and views of its own: they may not call functions
             // with side effects.
             .pragma("trusted_schema", "OFF");
@@ -52,13 +51,7 @@ impl SqliteWrite {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        let mut transaction = take_write_lock(&pool).await?;
-        transaction
-            .execute(AssertSqlSafe(format!(
-                "PRAGMA busy_timeout = {}",
-                STATEMENT_WAIT.as_millis()
-            )))
-            .await?;
+        let transaction = take_write_lock(&pool).await?;
         Ok(Self {
             transaction,
             _pool: pool,
