@@ -116,6 +116,42 @@ async fn a_key_without_the_scope_gets_403_naming_the_scope_and_changes_nothing()
 }
 
 #[tokio::test]
+async fn any_key_reads_its_own_name_and_scopes_and_never_the_key() {
+    let server = TestServer::start(required(false)).await;
+    let keys: Vec<_> = [
+        ("reader", &["read"][..]),
+        ("runner", &["run"]),
+        ("ops", &["write", "admin"]),
+    ]
+    .into_iter()
+    .map(|(name, scopes)| (name, scopes, server.create_key(name, scopes)))
+    .collect();
+    for (name, scopes, key) in keys {
+        let (status, body) = get_with(&server, "/v2/keys/current", &key).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["name"], name);
+        assert_eq!(body["scopes"], json!(scopes));
+        assert!(key.starts_with(body["prefix"].as_str().unwrap()), "{body}");
+        assert!(!body.to_string().contains(&key), "the key itself: {body}");
+    }
+    let (status, body) = server.get("/v2/keys/current").await;
+    assert_eq!(status, 401, "{body}");
+    // Keys not required: a request without one still has no key to describe.
+    let open = TestServer::start(Options::default()).await;
+    let response = open
+        .client
+        .get(open.url("/v2/keys/current"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"sluice\""
+    );
+}
+
+#[tokio::test]
 async fn unknown_malformed_and_revoked_keys_get_the_same_answer() {
     let server = TestServer::start(required(false)).await;
     let admin = server.create_key("ops", &["admin"]);

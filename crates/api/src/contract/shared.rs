@@ -161,6 +161,15 @@ fn complete(
     version: Version,
 ) {
     let streaming = streams(operation);
+    // OpenAPI requires every path parameter to be required; utoipa leaves it unset on a field
+    // whose schema comes from `schema_with`, and generators refuse the document then.
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if let RefOr::T(parameter) = parameter
+            && parameter.parameter_in == ParameterIn::Path
+        {
+            parameter.required = Required::True;
+        }
+    }
     // The metadata lists page by offset and say their totals in headers (`paged_response`).
     let archive_page = operation
         .tags

@@ -2,7 +2,7 @@
 //! answer that creates it; it is stored only as a hash.
 
 use crate::error::FieldProblem;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -140,6 +140,26 @@ pub async fn list(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> 
     Ok(HttpResponse::Ok().json(KeyList {
         items: keys.iter().map(KeyDto::from).collect(),
     }))
+}
+
+/// The key this request came with: its name, scopes and prefix, never the key itself.
+///
+/// Any valid key may ask, whatever its scopes: a tool learns what it may do before it tries.
+#[utoipa::path(
+    get,
+    path = "/v2/keys/current",
+    tag = "keys",
+    operation_id = "getCurrentApiKey",
+    responses((status = 200, description = "The calling key", body = KeyDto))
+)]
+pub async fn current(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    // Where keys are not required, a request may come without one: it has no key to describe.
+    let Some(key) = req.extensions().get::<ApiKey>().cloned() else {
+        return Ok(crate::wire::auth::unauthenticated(
+            "this request came without an API key: send one in Authorization: Bearer",
+        ));
+    };
+    Ok(HttpResponse::Ok().json(KeyDto::from(&key)))
 }
 
 /// Revokes an API key.

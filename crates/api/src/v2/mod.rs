@@ -46,6 +46,7 @@ pub fn wire_name(domain: &str) -> Option<&'static str> {
         flows::cancel,
         keys::create,
         keys::list,
+        keys::current,
         keys::revoke,
         metadata::issues::list,
         metadata::issues::counts,
@@ -63,7 +64,7 @@ pub fn wire_name(domain: &str) -> Option<&'static str> {
         (name = "data stores", description = "Where data is read from and written to, by name"),
         (name = "flow inputs", description = "What a flow does, in named versions that never change"),
         (name = "flows", description = "Runs of a flow input version: start, follow, cancel"),
-        (name = "keys", description = "API keys, for holders of the admin scope"),
+        (name = "keys", description = "API keys, for holders of the admin scope; any key may read its own"),
         (name = "metadata", description = "What the pipelines recorded: issues, fetches, resources, performance"),
         (name = "contract", description = "This document"),
     )
@@ -127,6 +128,11 @@ pub fn routes(cfg: &mut Routes) {
         .post(keys::create)
         .get(keys::list)
         .needs(Scope::Admin)
+        .register(cfg);
+    // Any valid key may ask who it is (every scope grants read). Before `/keys/{name}`, which
+    // would otherwise take the path and answer 405.
+    Endpoint::at("/keys/current")
+        .get(keys::current)
         .register(cfg);
     Endpoint::at("/keys/{name}")
         .delete(keys::revoke)

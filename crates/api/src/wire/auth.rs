@@ -215,6 +215,16 @@ fn presented_key(headers: &HeaderMap) -> Result<Option<SecretString>, Refusal> {
         .map(|value| value.to_str().unwrap_or_default().trim().to_owned().into()))
 }
 
+/// A 401 problem saying `detail`, with the `WWW-Authenticate` challenge.
+pub fn unauthenticated(detail: &str) -> actix_web::HttpResponse {
+    let mut response = ApiError::new(problems::UNAUTHENTICATED, detail).error_response();
+    response.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        actix_web::http::header::HeaderValue::from_static("Bearer realm=\"sluice\""),
+    );
+    response
+}
+
 enum Refusal {
     Unauthenticated(&'static str),
     Forbidden(Scope),
@@ -224,15 +234,7 @@ enum Refusal {
 impl Refusal {
     fn respond(self) -> actix_web::HttpResponse {
         match self {
-            Refusal::Unauthenticated(detail) => {
-                let mut response =
-                    ApiError::new(problems::UNAUTHENTICATED, detail).error_response();
-                response.headers_mut().insert(
-                    WWW_AUTHENTICATE,
-                    actix_web::http::header::HeaderValue::from_static("Bearer realm=\"sluice\""),
-                );
-                response
-            }
+            Refusal::Unauthenticated(detail) => unauthenticated(detail),
             Refusal::Forbidden(needed) => ApiError::new(
                 problems::FORBIDDEN,
                 format!("this request needs a key with the {needed} scope"),

@@ -97,6 +97,17 @@ fn every_operation_is_named_once_and_every_error_is_a_problem() {
                 if method == "get" && path.contains('{') {
                     assert!(responses.contains_key("404"), "{path} {method}");
                 }
+                // OpenAPI: a path parameter is required, and each one the path names is there.
+                let parameters = operation["parameters"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let in_path: Vec<&serde_json::Value> =
+                    parameters.iter().filter(|p| p["in"] == "path").collect();
+                for parameter in &in_path {
+                    assert_eq!(parameter["required"], true, "{path} {method}: {parameter}");
+                }
+                assert_eq!(in_path.len(), path.matches('{').count(), "{path} {method}");
             }
         }
         let types: Vec<&str> =
