@@ -276,6 +276,99 @@ async fn a_v2_flow_input_names_each_wrong_field_in_v2_terms() {
 }
 
 #[tokio::test]
+async fn flow_inputs_are_listed_by_name_prefix_and_page_with_their_versions() {
+    let server = TestServer::start(Options::default()).await;
+    stores(&server).await;
+    for name in [
+        "orders-daily",
+        "orders-weekly",
+        "ordersX",
+        "refunds",
+        "Orders-upper",
+    ] {
+        let (status, created) = post(
+            &server,
+            "/v2/flow-inputs",
+            &named(name, "SELECT 1 AS one FROM orders"),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+    }
+    for _ in 0..2 {
+        let (status, _) = post(
+            &server,
+            "/v2/flow-inputs/orders-weekly/versions",
+            &definition("SELECT 2 AS two FROM orders"),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let names = |page: &Value| -> Vec<String> {
+        (page["items"].as_array().unwrap().iter())
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let (status, all) = server.get("/v2/flow-inputs").await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(
+        names(&all),
+        [
+            "orders-daily",
+            "orders-weekly",
+            "ordersX",
+            "refunds",
+            "Orders-upper"
+        ]
+    );
+    let weekly = &all["items"][1];
+    assert_eq!(
+        (weekly["latest_version"].clone(), weekly["versions"].clone()),
+        (json!(3), json!(3))
+    );
+    assert!(
+        weekly["updated_at"].as_str() >= weekly["created_at"].as_str(),
+        "{weekly}"
+    );
+
+    let (_, prefixed) = server.get("/v2/flow-inputs?name_prefix=orders-").await;
+    assert_eq!(names(&prefixed), ["orders-daily", "orders-weekly"]);
+
+    // Two at a time, by cursor, following the Link header as a client would.
+    let mut walked = Vec::new();
+    let mut next = Some("/v2/flow-inputs?limit=2".to_owned());
+    while let Some(path) = next.take() {
+        let response = server.client.get(server.url(&path)).send().await.unwrap();
+        let link = response
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let (status, page) = crate::support::read(response).await;
+        assert_eq!(status, 200, "{page}");
+        walked.extend(names(&page));
+        next = link.map(|l| {
+            l.trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap()
+                .to_owned()
+        });
+    }
+    assert_eq!(walked, names(&all));
+
+    let (status, versions) = server.get("/v2/flow-inputs/orders-weekly/versions").await;
+    assert_eq!(status, 200, "{versions}");
+    let numbers: Vec<&Value> = (versions["items"].as_array().unwrap().iter())
+        .map(|v| &v["version"])
+        .collect();
+    assert_eq!(numbers, [&json!(1), &json!(2), &json!(3)]);
+    let (status, problem) = server.get("/v2/flow-inputs/nothing-here/versions").await;
+    assert_eq!(status, 404, "{problem}");
+    let (status, problem) = server.get("/v2/flow-inputs?name_prefix=a%20b").await;
+    assert_eq!(status, 422, "{problem}");
+}
+
+#[tokio::test]
 async fn a_v1_input_is_version_1_of_an_input_named_after_its_id() {
     let server = TestServer::start(Options::default()).await;
     stores(&server).await;

@@ -109,6 +109,22 @@ pub struct FlowInputVersion {
     pub created_utc: DateTime<Utc>,
 }
 
+/// A flow input by name, as a list shows it: which versions it has, not what they do (each
+/// version is read by its own address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowInputSummary {
+    /// Version 1's id: lists are in the order names were first used, and page after it.
+    pub first_id: FlowInputId,
+    pub name: FlowInputName,
+    pub latest_version: u32,
+    /// How many versions the name has.
+    pub versions: u32,
+    /// When version 1 was made.
+    pub created_utc: DateTime<Utc>,
+    /// When the latest version was made.
+    pub updated_utc: DateTime<Utc>,
+}
+
 /// The most entries each list of a flow input may hold: far beyond any real flow, and small enough
 /// that validating one (a lookup per store, a graph of its transforms) stays cheap.
 pub const MAX_LIST_ENTRIES: usize = 100;

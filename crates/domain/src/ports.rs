@@ -12,8 +12,8 @@ use crate::api_key::{ApiKey, ApiKeyName, NewApiKey, StoredApiKey};
 use crate::data_store::{Connection, DataPath, DataStore, DataStoreId, NewDataStore};
 use crate::flow::{Flow, FlowId, FlowOutputId, FlowState, FlowView, LogLine, RunnerId, Settlement};
 use crate::flow_input::{
-    EngineKind, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion,
-    NewFlowInput, Output, SourceRead, Transform,
+    EngineKind, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputSummary,
+    FlowInputVersion, NewFlowInput, Output, SourceRead, Transform,
 };
 use crate::graph::TransformGraph;
 use crate::idempotency::{Claim, IdempotencyKey, NewClaim, StoredResponse};
@@ -93,6 +93,14 @@ pub trait FlowInputRepository: Send + Sync {
     /// # Errors
     /// `Unavailable`.
     async fn versions(&self, name: &FlowInputName) -> Result<Vec<FlowInputVersion>>;
+
+    /// The flow inputs whose names start with `name_prefix` (all when it is empty), in the order
+    /// their names were first used (by [`FlowInputSummary::first_id`]), `page.limit()` of them
+    /// after `page.after()`.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn list(&self, name_prefix: &str, page: Page) -> Result<Vec<FlowInputSummary>>;
 }
 
 #[async_trait]

@@ -1,13 +1,16 @@
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use sluice_domain::data_store::DataStoreId;
 use sluice_domain::flow_input::{
-    EngineKind, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion, NewFlowInput,
+    EngineKind, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputSummary,
+    FlowInputVersion, NewFlowInput,
 };
+use sluice_domain::page::Page;
 use sluice_domain::ports::FlowInputRepository;
 use sluice_domain::{Error, Result};
 use std::collections::BTreeSet;
@@ -194,6 +197,68 @@ impl FlowInputRepository for Store {
                     created_utc: row.created_utc,
                 })
             })
+            .collect()
+    }
+
+    async fn list(&self, name_prefix: &str, page: Page) -> Result<Vec<FlowInputSummary>> {
+        use flow_input::Column;
+        let mut query = flow_input::Entity::find()
+            .select_only()
+            .column(Column::Name)
+            .column_as(Column::Id.min(), "first_id")
+            .column_as(Column::Version.max(), "latest_version")
+            .column_as(Column::Id.count(), "versions")
+            .column_as(Column::CreatedUtc.min(), "created_utc")
+            .column_as(Column::CreatedUtc.max(), "updated_utc")
+            .group_by(Column::Name);
+        if !name_prefix.is_empty() {
+            // substr, not LIKE: SQLite's LIKE ignores case and `_` matches any character. Names
+            // are ASCII, so characters are bytes; the arguments are int4, as PostgreSQL's
+            // substr(text, integer, integer) takes.
+            let length = i32::try_from(name_prefix.len()).unwrap_or(i32::MAX);
+            let start = Func::cust(Alias::new("substr"))
+                .arg(Expr::col(Column::Name))
+                .arg(1i32)
+                .arg(length);
+            query = query.filter(Expr::expr(start).eq(name_prefix));
+        }
+        if let Some(after) = page.after() {
+            query = query.having(Column::Id.min().gt(after));
+        }
+        let rows: Vec<(
+            Option<String>,
+            i64,
+            Option<i32>,
+            i64,
+            DateTime<Utc>,
+            DateTime<Utc>,
+        )> = query
+            .order_by_asc(Column::Id.min())
+            .limit(page.limit())
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        rows.into_iter()
+            .map(
+                |(name, first_id, latest, versions, created_utc, updated_utc)| {
+                    let name = name
+                        .as_deref()
+                        .ok_or("it has no name".to_owned())
+                        .and_then(FlowInputName::stored)
+                        .map_err(|e| corrupt("flow input", first_id, e))?;
+                    Ok(FlowInputSummary {
+                        first_id: FlowInputId(first_id),
+                        name,
+                        latest_version: latest
+                            .and_then(|v| u32::try_from(v).ok())
+                            .ok_or_else(|| corrupt("flow input", first_id, "it has no version"))?,
+                        versions: u32::try_from(versions).unwrap_or(u32::MAX),
+                        created_utc,
+                        updated_utc,
+                    })
+                },
+            )
             .collect()
     }
 }

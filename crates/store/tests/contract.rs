@@ -12,7 +12,8 @@ use sluice_domain::data_store::{
 };
 use sluice_domain::flow::{FlowId, FlowOutputId, FlowState, LineStream, RunnerId, Settlement};
 use sluice_domain::flow_input::{
-    EngineKind, FlowInputId, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
+    EngineKind, FlowInputId, FlowInputName, NewFlowInput, Output, Source, SourceRead, Transform,
+    WriteMode,
 };
 use sluice_domain::names::{DataStoreName, TableName};
 use sluice_domain::page::Page;
@@ -216,6 +217,56 @@ async fn flow_inputs_round_trip(store: &Store) {
     assert_eq!(input.transforms[0].sql, "SELECT * FROM orders");
     assert_eq!(input.outputs[0].mode, WriteMode::Replace);
     assert_eq!(input.engine, EngineKind::Ballista);
+}
+
+async fn flow_inputs_list_by_name_with_their_versions(store: &Store) {
+    let id = flow_input(store).await;
+    let template = FlowInputRepository::get(store, id).await.unwrap();
+    let new = |name: &str| NewFlowInput {
+        name: Some(FlowInputName::parse(name).unwrap()),
+        source_data_store_ids: template.source_data_store_ids.clone(),
+        target_data_store_id: template.target_data_store_id,
+        sources: template.sources.clone(),
+        transforms: template.transforms.clone(),
+        outputs: template.outputs.clone(),
+        max_attempts: 1,
+        engine: EngineKind::Local,
+    };
+    // `a_b` would match `aXb` under LIKE, and `Ab` `ab` under SQLite's LIKE: neither is a prefix.
+    for name in ["a_b-report", "aXb-report", "Ab-report", "a_b-daily"] {
+        FlowInputRepository::create(store, new(name)).await.unwrap();
+    }
+    let name = FlowInputName::parse("a_b-report").unwrap();
+    FlowInputRepository::add_version(store, &name, new("a_b-report"))
+        .await
+        .unwrap();
+    FlowInputRepository::add_version(store, &name, new("a_b-report"))
+        .await
+        .unwrap();
+
+    let all = FlowInputRepository::list(store, "", Page::keyset(None, None).unwrap())
+        .await
+        .unwrap();
+    let names: Vec<String> = all.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(
+        names[1..],
+        ["a_b-report", "aXb-report", "Ab-report", "a_b-daily"]
+    );
+    let report = &all[1];
+    assert_eq!((report.latest_version, report.versions), (3, 3));
+    assert!(report.updated_utc >= report.created_utc);
+
+    let prefixed = FlowInputRepository::list(store, "a_b", Page::keyset(None, None).unwrap())
+        .await
+        .unwrap();
+    let names: Vec<String> = prefixed.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["a_b-report", "a_b-daily"]);
+
+    // A page after the first name holds the rest, in order, whatever versions came since.
+    let page = Page::keyset(Some(2), Some(report.first_id.0)).unwrap();
+    let next = FlowInputRepository::list(store, "", page).await.unwrap();
+    let names: Vec<String> = next.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["aXb-report", "Ab-report"]);
 }
 
 async fn a_new_flow_is_ready_at_zero_percent(store: &Store) {
@@ -1018,6 +1069,7 @@ contract!(
     a_taken_name_is_a_conflict_and_unknown_ids_are_not_found,
     data_stores_list_in_id_order_by_page,
     flow_inputs_round_trip,
+    flow_inputs_list_by_name_with_their_versions,
     a_new_flow_is_ready_at_zero_percent,
     state_moves_only_from_the_state_the_caller_expects,
     progress_never_goes_down,

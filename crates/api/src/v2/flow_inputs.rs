@@ -1,22 +1,23 @@
 //! `/v2/flow-inputs`: named inputs whose versions never change once made. Stores are named, not
 //! numbered; `orders-report:2` is version 2 of `orders-report`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sluice_domain::data_store::DataStoreId;
 use sluice_domain::flow_input::{
-    EngineKind, FlowInput, FlowInputName, FlowInputRef, FlowInputVersion, NewFlowInput, Output,
-    Source, SourceRead, Transform, WriteMode, list_too_long,
+    EngineKind, FlowInput, FlowInputName, FlowInputRef, FlowInputSummary, FlowInputVersion,
+    NewFlowInput, Output, Source, SourceRead, Transform, WriteMode, list_too_long,
 };
 use sluice_domain::names::{DataStoreName, TableName};
 use sluice_domain::{Error, FieldPath, Violation};
 use std::collections::HashMap;
 
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::contract::words;
 use crate::extract::from_json;
+use crate::wire::cursor::{self, ListPage};
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 
@@ -510,6 +511,110 @@ pub async fn get(
         })
         .await?;
     Ok(HttpResponse::Ok().json(to_dto(&state, &input, Some(&versions)).await?))
+}
+
+/// A flow input as the list shows it: its name, its latest version and how many it has.
+#[derive(Serialize, ToSchema)]
+#[schema(as = FlowInputSummary)]
+struct SummaryDto {
+    name: String,
+    /// The version a start without one runs.
+    latest_version: u32,
+    versions: u32,
+    /// When version 1 was made.
+    created_at: DateTime<Utc>,
+    /// When the latest version was made.
+    updated_at: DateTime<Utc>,
+}
+
+impl From<&FlowInputSummary> for SummaryDto {
+    fn from(summary: &FlowInputSummary) -> Self {
+        Self {
+            name: summary.name.to_string(),
+            latest_version: summary.latest_version,
+            versions: summary.versions,
+            created_at: summary.created_utc,
+            updated_at: summary.updated_utc,
+        }
+    }
+}
+
+/// The longest `name_prefix` taken: longer than any name.
+const MAX_PREFIX_LEN: usize = 128;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only the inputs whose names start with this (case counts).
+    #[param(max_length = 128, pattern = r"^[A-Za-z0-9_.\-]*$", example = "orders")]
+    name_prefix: Option<String>,
+    /// How many items, 1 to 1000 (50 when left out).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u64>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
+/// The flow inputs, in the order their names were first used: each name's latest version and
+/// how many versions it has (read a version at its own address).
+#[utoipa::path(
+    get,
+    path = "/v2/flow-inputs",
+    tag = "flow inputs",
+    operation_id = "listFlowInputs",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of flow inputs", body = ListPage<SummaryDto>,
+         headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"))),
+    )
+)]
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let prefix = query.name_prefix.as_deref().unwrap_or_default();
+    let name_character = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+    if prefix.len() > MAX_PREFIX_LEN || !prefix.chars().all(name_character) {
+        return Err(ApiError::invalid_field(
+            "/name_prefix",
+            "must be at most 128 letters, digits, `_`, `-` and `.`",
+        ));
+    }
+    let page = cursor::page(query.limit, query.cursor.as_deref())?;
+    let inputs = state.flow_inputs.list(prefix, page).await?;
+    let list = ListPage::new(inputs, page, |s| s.first_id.0, |s| SummaryDto::from(s));
+    let mut response = HttpResponse::Ok();
+    if let Some(link) = list.link(&req) {
+        response.insert_header(("Link", link));
+    }
+    Ok(response.json(list))
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = FlowInputVersionList)]
+struct VersionList {
+    items: Vec<VersionDto>,
+}
+
+/// Every version of a flow input, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v2/flow-inputs/{name}/versions",
+    tag = "flow inputs",
+    operation_id = "listFlowInputVersions",
+    params(("name" = String, Path, description = "The flow input's name", example = "orders-report")),
+    responses((status = 200, description = "Its versions", body = VersionList))
+)]
+pub async fn list_versions(
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let versions = state.flow_inputs.versions(&input_name(&name)?).await?;
+    Ok(HttpResponse::Ok().json(VersionList {
+        items: versions.iter().map(VersionDto::from).collect(),
+    }))
 }
 
 /// One version of a flow input.

@@ -35,8 +35,10 @@ pub fn wire_name(domain: &str) -> Option<&'static str> {
         data_stores::replace_connection,
         data_stores::delete,
         flow_inputs::create,
+        flow_inputs::list,
         flow_inputs::get,
         flow_inputs::add_version,
+        flow_inputs::list_versions,
         flow_inputs::get_version,
         flows::start,
         flows::list,
@@ -99,12 +101,14 @@ pub fn routes(cfg: &mut Routes) {
         .register(cfg);
     Endpoint::at("/flow-inputs")
         .post(flow_inputs::create)
+        .get(flow_inputs::list)
         .register(cfg);
     Endpoint::at("/flow-inputs/{name}")
         .get(flow_inputs::get)
         .register(cfg);
     Endpoint::at("/flow-inputs/{name}/versions")
         .post(flow_inputs::add_version)
+        .get(flow_inputs::list_versions)
         .register(cfg);
     Endpoint::at("/flow-inputs/{name}/versions/{version}")
         .get(flow_inputs::get_version)

@@ -4,11 +4,12 @@ use std::sync::Arc;
 use crate::data_store::{Connection, DataStore, DataStoreId};
 use crate::error::{FieldPath, Violation};
 use crate::flow_input::{
-    EngineKind, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion,
-    MAX_ATTEMPTS, MAX_SQL_BYTES, NewFlowInput, SourceRead, list_too_long,
+    EngineKind, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputSummary,
+    FlowInputVersion, MAX_ATTEMPTS, MAX_SQL_BYTES, NewFlowInput, SourceRead, list_too_long,
 };
 use crate::graph::TransformGraph;
 use crate::names::TableName;
+use crate::page::Page;
 use crate::ports::{DataStoreRepository, FlowInputRepository, SqlAnalyzer};
 use crate::{Error, Result};
 
@@ -112,6 +113,15 @@ impl FlowInputService {
     /// `NotFound`; `Unavailable`.
     pub async fn find(&self, reference: &FlowInputRef) -> Result<FlowInput> {
         self.repository.find(reference).await
+    }
+
+    /// The flow inputs whose names start with `name_prefix`, in the order their names were
+    /// first used, one page of them.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn list(&self, name_prefix: &str, page: Page) -> Result<Vec<FlowInputSummary>> {
+        self.repository.list(name_prefix, page).await
     }
 
     /// Every version of `name`, oldest first.

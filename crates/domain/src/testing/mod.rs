@@ -14,7 +14,8 @@ use crate::flow::{
     Progress, RunnerId, Settlement,
 };
 use crate::flow_input::{
-    FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputVersion, NewFlowInput,
+    FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputSummary, FlowInputVersion,
+    NewFlowInput,
 };
 use crate::names::DataStoreName;
 use crate::page::Page;
@@ -274,6 +275,37 @@ impl FlowInputRepository for MemoryStore {
                 version: i.version,
                 created_utc: i.created_utc,
             })
+            .collect())
+    }
+
+    async fn list(&self, name_prefix: &str, page: Page) -> Result<Vec<FlowInputSummary>> {
+        let inputs = self.inputs.lock().unwrap();
+        // Versions are stored in id order: the first seen of a name is its version 1.
+        let mut summaries: Vec<FlowInputSummary> = Vec::new();
+        for input in inputs
+            .iter()
+            .filter(|i| i.name.as_str().starts_with(name_prefix))
+        {
+            match summaries.iter_mut().find(|s| s.name == input.name) {
+                Some(summary) => {
+                    summary.latest_version = summary.latest_version.max(input.version);
+                    summary.versions += 1;
+                    summary.updated_utc = summary.updated_utc.max(input.created_utc);
+                }
+                None => summaries.push(FlowInputSummary {
+                    first_id: input.id,
+                    name: input.name.clone(),
+                    latest_version: input.version,
+                    versions: 1,
+                    created_utc: input.created_utc,
+                    updated_utc: input.created_utc,
+                }),
+            }
+        }
+        Ok(summaries
+            .into_iter()
+            .filter(|s| page.after().is_none_or(|after| s.first_id.0 > after))
+            .take(usize::try_from(page.limit()).unwrap_or(usize::MAX))
             .collect())
     }
 }
