@@ -126,16 +126,45 @@ async fn any_key_reads_its_own_name_and_scopes_and_never_the_key() {
     .into_iter()
     .map(|(name, scopes)| (name, scopes, server.create_key(name, scopes)))
     .collect();
-    for (name, scopes, key) in keys {
-        let (status, body) = get_with(&server, "/v2/keys/current", &key).await;
+    for (name, scopes, key) in &keys {
+        let (status, body) = get_with(&server, "/v2/keys/current", key).await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["name"], name);
+        assert_eq!(body["name"], *name);
         assert_eq!(body["scopes"], json!(scopes));
         assert!(key.starts_with(body["prefix"].as_str().unwrap()), "{body}");
-        assert!(!body.to_string().contains(&key), "the key itself: {body}");
+        assert!(
+            !body.to_string().contains(key.as_str()),
+            "the key itself: {body}"
+        );
     }
     let (status, body) = server.get("/v2/keys/current").await;
     assert_eq!(status, 401, "{body}");
+    // Two keys in one request: refused, rather than the second left unchecked.
+    let reader = &keys[0].2;
+    let response = server
+        .client
+        .get(server.url("/v2/keys/current"))
+        .bearer_auth(reader)
+        .header("X-API-Key", "sluice_garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    // `current` names the calling key: no key may take the name, nor one that is no path segment.
+    let admin = &keys[2].2;
+    for name in ["current", "..", "1st"] {
+        let (status, problem) = post_with(
+            &server,
+            "/v2/keys",
+            admin,
+            &json!({"name": name, "scopes": ["read"]}),
+        )
+        .await;
+        assert_eq!(status, 422, "{name}: {problem}");
+        assert_eq!(problem["errors"][0]["pointer"], "/name", "{problem}");
+    }
+    let refused = server.command(&["keys", "create", "--name", "current", "--scope", "read"]);
+    assert!(!refused.status.success());
     // Keys not required: a request without one still has no key to describe.
     let open = TestServer::start(Options::default()).await;
     let response = open

@@ -6,7 +6,7 @@ use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::web;
 use serde::de::DeserializeOwned;
 
-use sluice_domain::page::{MAX_LIMIT, MAX_OFFSET};
+use sluice_domain::page::{MAX_KEYSET_LIMIT, MAX_LIMIT, MAX_OFFSET};
 
 use crate::wire::limits::is_body_timeout;
 use crate::wire::strict_json::ObjectsForStructs;
@@ -41,11 +41,17 @@ pub fn json_config() -> web::JsonConfig {
 
 /// The numeric query parameters and the rule each follows, said when a value is not a number
 /// (the parser would only say "invalid digit found in string").
-fn numeric_rules() -> [(&'static str, String); 3] {
+fn numeric_rules(path: &str) -> [(&'static str, String); 3] {
+    // `/v2` pages (keyset or metadata) take up to 1000 rows, `/v1` pages up to 100.
+    let max_limit = if path.starts_with("/v2") {
+        MAX_KEYSET_LIMIT
+    } else {
+        MAX_LIMIT
+    };
     [
         (
             "limit",
-            format!("must be a whole number from 1 to {MAX_LIMIT}"),
+            format!("must be a whole number from 1 to {max_limit}"),
         ),
         (
             "offset",
@@ -62,7 +68,9 @@ pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, req| {
         let given: Vec<(String, String)> =
             serde_urlencoded_pairs(req.query_string()).unwrap_or_default();
-        for (name, rule) in numeric_rules() {
+        // The route's pattern, not the path's text: `/v%32/flows` is routed as `/v2/flows`.
+        let routed = req.match_pattern().unwrap_or_else(|| req.path().to_owned());
+        for (name, rule) in numeric_rules(&routed) {
             let bad = given
                 .iter()
                 .any(|(key, value)| key == name && value.parse::<i64>().map_or(true, |n| n < 0));

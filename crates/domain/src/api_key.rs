@@ -115,6 +115,24 @@ impl ApiKeyName {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The name of a key being made: [`ApiKeyName::parse`]'s rule, starting with a letter (as
+    /// store and flow input names do, so that `.` and `..` never name a path), and not
+    /// `current`, which `/v2/keys/current` answers for the calling key (a key of that name
+    /// could not be revoked over HTTP). Keys made before this rule keep their names.
+    ///
+    /// # Errors
+    /// A message saying what is wrong with the name.
+    pub fn new_key(raw: &str) -> Result<Self, String> {
+        let name = Self::parse(raw)?;
+        if !raw.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Err("must start with a letter".into());
+        }
+        if raw.eq_ignore_ascii_case("current") {
+            return Err("may not be 'current', which names the key a request comes with".into());
+        }
+        Ok(name)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -231,6 +249,16 @@ pub fn lookup_of(presented: &str) -> Option<&str> {
 mod tests {
     use super::*;
     use secrecy::ExposeSecret;
+
+    #[test]
+    fn a_new_key_is_named_from_a_letter_and_never_current() {
+        assert!(ApiKeyName::new_key("ci-2026.main").is_ok());
+        for refused in [".", "..", "_x", "1st", "current", "Current", "a b", ""] {
+            assert!(ApiKeyName::new_key(refused).is_err(), "{refused}");
+        }
+        // Names kept from before the rule still read.
+        assert!(ApiKeyName::parse("current").is_ok());
+    }
 
     #[test]
     fn write_and_run_include_read_and_admin_includes_everything() {

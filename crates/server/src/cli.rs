@@ -116,7 +116,7 @@ pub async fn keys(settings: &Settings, command: KeysCommand) -> Result<(), Start
     let keys = ApiKeyService::new(store, Duration::ZERO);
     match command {
         KeysCommand::Create(create) => {
-            let name = ApiKeyName::parse(&create.name)
+            let name = ApiKeyName::new_key(&create.name)
                 .map_err(|why| StartError::Command(format!("the key name {why}")))?;
             let scopes = Scopes::new(create.scopes).map_err(StartError::Command)?;
             let (key, secret) = keys.create(name, scopes).await?;

@@ -86,7 +86,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let request = from_json::<CreateKey>(body.into_inner().0)?;
     let mut violations = Vec::new();
-    let name = ApiKeyName::parse(&request.name)
+    let name = ApiKeyName::new_key(&request.name)
         .map_err(|message| violations.push(FieldProblem::new("/name", message)))
         .ok();
     let scopes = request

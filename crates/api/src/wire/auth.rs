@@ -199,6 +199,14 @@ fn decide(caller: &Caller, needed: Scope, policy: AuthPolicy) -> Result<(), Refu
 
 /// The key a request carries; `Err` when the `Authorization` header is not a bearer token.
 fn presented_key(headers: &HeaderMap) -> Result<Option<SecretString>, Refusal> {
+    // One key per request: a second one (another header, or the same header twice) would be
+    // left unchecked, and a request would pass on its first key whatever the other said.
+    let sent = headers.get_all(AUTHORIZATION).count() + headers.get_all(API_KEY_HEADER).count();
+    if sent > 1 {
+        return Err(Refusal::Unauthenticated(
+            "send one API key, in Authorization or in X-API-Key, not several",
+        ));
+    }
     if let Some(value) = headers.get(AUTHORIZATION) {
         let text = value.to_str().unwrap_or_default();
         return match text.split_once(' ') {
@@ -323,5 +331,22 @@ mod tests {
         let key = presented_key(&headers).ok().flatten().unwrap();
         assert_eq!(key.expose_secret(), "abc");
         assert!(presented_key(&HeaderMap::new()).ok().flatten().is_none());
+    }
+
+    #[test]
+    fn two_keys_in_one_request_are_refused_rather_than_one_left_unchecked() {
+        let api_key = actix_web::http::header::HeaderName::from_static("x-api-key");
+        let mut both = HeaderMap::new();
+        both.insert(AUTHORIZATION, "Bearer abc".parse().unwrap());
+        both.insert(api_key.clone(), "garbage".parse().unwrap());
+        assert!(presented_key(&both).is_err());
+        let mut twice = HeaderMap::new();
+        twice.append(api_key.clone(), "abc".parse().unwrap());
+        twice.append(api_key, "def".parse().unwrap());
+        assert!(presented_key(&twice).is_err());
+        let mut bearer_twice = HeaderMap::new();
+        bearer_twice.append(AUTHORIZATION, "Bearer abc".parse().unwrap());
+        bearer_twice.append(AUTHORIZATION, "Bearer def".parse().unwrap());
+        assert!(presented_key(&bearer_twice).is_err());
     }
 }
