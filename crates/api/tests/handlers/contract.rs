@@ -75,6 +75,20 @@ fn every_operation_is_named_once_and_every_error_is_a_problem() {
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
                 let id = operation["operationId"].as_str().unwrap().to_owned();
+                // One pattern: a verb, then the resource in CamelCase, no version.
+                const VERBS: [&str; 11] = [
+                    "list", "get", "create", "add", "replace", "delete", "revoke", "start",
+                    "cancel", "follow", "count",
+                ];
+                let verb = VERBS.iter().find(|v| id.starts_with(*v));
+                let rest = verb.map(|v| &id[v.len()..]).unwrap_or_default();
+                assert!(
+                    rest.starts_with(|c: char| c.is_ascii_uppercase())
+                        && rest.chars().all(|c| c.is_ascii_alphanumeric())
+                        && !rest.ends_with("V1")
+                        && !rest.ends_with("V2"),
+                    "{path} {method}: operationId {id} is not <verb><Resource>"
+                );
                 assert!(
                     ids.insert(id.clone()),
                     "{path} {method}: operationId {id} twice"

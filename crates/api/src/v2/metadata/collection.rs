@@ -70,7 +70,7 @@ impl CollectionParams {
     get,
     path = "/v2/collection-log",
     tag = "metadata",
-    operation_id = "listCollectionLogV2",
+    operation_id = "listCollectionLog",
     params(CollectionParams),
     responses(
         (status = 200, description = "A page of fetches: `bytes`, `status` and `elapsed` are numbers, empty cells `null`",
@@ -104,7 +104,7 @@ pub async fn log_entries(
     get,
     path = "/v2/resources",
     tag = "metadata",
-    operation_id = "listResourcesV2",
+    operation_id = "listResources",
     params(CollectionParams),
     responses(
         (status = 200, description = "A page of resources: `organisations`, `datasets` and `endpoints` are arrays, `bytes` a number",

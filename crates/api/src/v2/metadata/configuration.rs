@@ -60,7 +60,7 @@ pub struct PageParams {
     get,
     path = "/v2/configuration/{collection}",
     tag = "metadata",
-    operation_id = "getConfigurationOverviewV2",
+    operation_id = "getConfigurationOverview",
     params(CollectionPath),
     responses((status = 200, description = "`collection`, the rows of `endpoints` and `sources`, and `rules`: `[{kind, rows}]` for each kind configured", body = serde_json::Value))
 )]
@@ -114,7 +114,7 @@ async fn table(
     get,
     path = "/v2/configuration/{collection}/{table}",
     tag = "metadata",
-    operation_id = "listConfigurationOriginV2",
+    operation_id = "listConfigurationOrigin",
     params(TablePath, PageParams),
     responses(
         (status = 200, description = "A page of the table's rows", body = ListPage<serde_json::Value>,
@@ -143,7 +143,7 @@ pub async fn origin(
     get,
     path = "/v2/configuration/{collection}/rules/{kind}",
     tag = "metadata",
-    operation_id = "listConfigurationRulesV2",
+    operation_id = "listConfigurationRules",
     params(RulesPath, PageParams),
     responses(
         (status = 200, description = "A page of the rules", body = ListPage<serde_json::Value>,

@@ -109,7 +109,7 @@ impl From<IssueRow> for IssueDto {
     get,
     path = "/v2/issues",
     tag = "metadata",
-    operation_id = "listIssuesV2",
+    operation_id = "listIssues",
     params(IssueListParams),
     responses(
         (status = 200, description = "A page of issues; or, exported, every matching issue streamed as CSV (a header row, then one row per issue, empty for null), NDJSON (one issue object per line) or one Parquet file (the same columns, typed; row groups of up to 65,536 issues)",
@@ -240,7 +240,7 @@ pub struct IssueCountParams {
     get,
     path = "/v2/issues/counts",
     tag = "metadata",
-    operation_id = "countIssuesV2",
+    operation_id = "countIssues",
     params(IssueCountParams),
     responses(
         (status = 200, description = "A page of groups, each an object of the grouped columns and `count`",

@@ -40,7 +40,7 @@ pub struct PerformanceParams {
     get,
     path = "/v2/performance/{table}",
     tag = "metadata",
-    operation_id = "listPerformanceV2",
+    operation_id = "listPerformance",
     params(PerformancePath, PerformanceParams),
     responses(
         (status = 200, description = "A page of the aggregation's rows", body = ListPage<serde_json::Value>,

@@ -32,7 +32,7 @@ pub struct SpecificationParams {
     get,
     path = "/v2/specification/datasets",
     tag = "metadata",
-    operation_id = "listSpecificationDatasetsV2",
+    operation_id = "listSpecificationDatasets",
     params(SpecificationParams),
     responses(
         (status = 200, description = "A page of datasets, by specification, then in each specification's order",
@@ -70,7 +70,7 @@ fn entry_json(dataset: DatasetSpecification) -> Json {
     get,
     path = "/v2/specification/datasets/{dataset}",
     tag = "metadata",
-    operation_id = "getSpecificationDatasetV2",
+    operation_id = "getSpecificationDataset",
     params(("dataset" = String, Path, description = "The dataset", example = "conservation-area")),
     responses((status = 200, description = "The dataset's row, with `fields`", body = serde_json::Value))
 )]
@@ -94,7 +94,7 @@ pub async fn dataset(
     get,
     path = "/v2/specification/fields/{field}",
     tag = "metadata",
-    operation_id = "getSpecificationFieldV2",
+    operation_id = "getSpecificationField",
     params(("field" = String, Path, description = "The field", example = "reference")),
     responses((status = 200, description = "The field's row, with `datasets`", body = serde_json::Value))
 )]
