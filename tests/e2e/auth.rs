@@ -116,6 +116,61 @@ async fn a_key_without_the_scope_gets_403_naming_the_scope_and_changes_nothing()
 }
 
 #[tokio::test]
+async fn a_run_key_starts_and_cancels_flows_but_defines_nothing_and_a_read_key_runs_nothing() {
+    let server = TestServer::start(required(false)).await;
+    let writer = server.create_key("writer", &["write"]);
+    let runner = server.create_key("scheduler", &["run"]);
+    let reader = server.create_key("reader", &["read"]);
+    crate::support::write_orders_csv(&server.data.join("orders.csv"), 3_000);
+    for body in [
+        json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}),
+        json!({"name": "lake", "type": "columnar_db", "connection": {"path": "lake"}}),
+    ] {
+        let (status, created) = post_with(&server, "/v2/data-stores", &writer, &body).await;
+        assert_eq!(status, 201, "{created}");
+    }
+    let input = json!({
+        "name": "crossed", "target": "lake",
+        "sources": [{"data_store": "orders", "alias": "orders"}],
+        "transforms": [{"name": "c", "sql": "SELECT count(*) AS n, sum(a.amount + b.amount + c.amount) AS s FROM orders a CROSS JOIN orders b CROSS JOIN orders c"}],
+        "outputs": [{"transform": "c", "table": "crossed"}]
+    });
+    // Defining is `write`: a run key is refused, naming the scope.
+    let (status, problem) = post_with(&server, "/v2/flow-inputs", &runner, &input).await;
+    assert_eq!(status, 403, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("write"),
+        "{problem}"
+    );
+    let (status, created) = post_with(&server, "/v2/flow-inputs", &writer, &input).await;
+    assert_eq!(status, 201, "{created}");
+
+    // Starting and cancelling are `run`: a read key is refused, a run key (and a write key) may.
+    let start = json!({"flow_input": "crossed"});
+    let (status, problem) = post_with(&server, "/v2/flows", &reader, &start).await;
+    assert_eq!(status, 403, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("run"),
+        "{problem}"
+    );
+    let (status, flow) = post_with(&server, "/v2/flows", &runner, &start).await;
+    assert_eq!(status, 201, "{flow}");
+    let cancel = format!("/v2/flows/{}/cancel", flow["id"]);
+    let (status, problem) = post_with(&server, &cancel, &reader, &json!({})).await;
+    assert_eq!(status, 403, "{problem}");
+    let (status, cancelled) = post_with(&server, &cancel, &runner, &json!({})).await;
+    assert!(status == 202 || status == 200, "{status} {cancelled}");
+    // `write` includes `run`: who defines an input may run it.
+    let (status, flow) = post_with(&server, "/v2/flows", &writer, &start).await;
+    assert_eq!(status, 201, "{flow}");
+    let cancel = format!("/v2/flows/{}/cancel", flow["id"]);
+    let (status, cancelled) = post_with(&server, &cancel, &writer, &json!({})).await;
+    assert!(status == 202 || status == 200, "{status} {cancelled}");
+    let (status, listed) = get_with(&server, "/v2/flows", &reader).await;
+    assert_eq!(status, 200, "{listed}");
+}
+
+#[tokio::test]
 async fn any_key_reads_its_own_name_and_scopes_and_never_the_key() {
     let server = TestServer::start(required(false)).await;
     let keys: Vec<_> = [

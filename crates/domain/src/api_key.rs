@@ -44,9 +44,14 @@ impl Scope {
         }
     }
 
-    /// Whether holding `self` allows what `needed` guards.
+    /// Whether holding `self` allows what `needed` guards: every scope reads; `run` starts and
+    /// cancels flows; `write` also registers stores and defines flow inputs, and runs what it
+    /// defines; `admin` does everything, keys included.
     pub fn grants(self, needed: Scope) -> bool {
-        self == needed || self == Scope::Admin || needed == Scope::Read
+        self == needed
+            || self == Scope::Admin
+            || needed == Scope::Read
+            || (self == Scope::Write && needed == Scope::Run)
     }
 }
 
@@ -264,7 +269,11 @@ mod tests {
     fn write_and_run_include_read_and_admin_includes_everything() {
         let write = Scopes::new(vec![Scope::Write]).unwrap();
         assert!(write.allows(Scope::Read) && write.allows(Scope::Write));
-        assert!(!write.allows(Scope::Admin) && !write.allows(Scope::Run));
+        assert!(write.allows(Scope::Run), "who defines an input may run it");
+        assert!(!write.allows(Scope::Admin));
+        let run = Scopes::new(vec![Scope::Run]).unwrap();
+        assert!(run.allows(Scope::Read) && run.allows(Scope::Run));
+        assert!(!run.allows(Scope::Write) && !run.allows(Scope::Admin));
         let read = Scopes::new(vec![Scope::Read]).unwrap();
         assert!(!read.allows(Scope::Write));
         let admin = Scopes::new(vec![Scope::Admin]).unwrap();

@@ -69,7 +69,9 @@ fn description(version: Version) -> String {
          `HEAD`, and carries an `ETag` that `If-None-Match` turns into `304 Not Modified`. \
          When `auth.required` is on (production), requests carry an API key as \
          `Authorization: Bearer <key>` or `X-API-Key: <key>`; each operation names the scope \
-         its key needs (`read`, `write`, `admin`; `write` includes `read`, `admin` all).",
+         its key needs: `read` reads; `run` starts and cancels flows; `write` registers stores \
+         and defines flow inputs, and runs them; `admin` does all, keys included. Every scope \
+         includes `read`, `write` includes `run`.",
     );
     match version {
         Version::V1 => text.push_str(

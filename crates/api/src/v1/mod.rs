@@ -9,6 +9,8 @@ mod metadata;
 
 use crate::contract::{self, Version};
 use crate::wire::endpoint::{Endpoint, Routes};
+use actix_web::http::Method;
+use sluice_domain::api_key::Scope;
 
 /// `/v1`'s name for a domain field, where it differs.
 pub fn wire_name(domain: &str) -> Option<&'static str> {
@@ -86,16 +88,20 @@ pub fn routes(cfg: &mut Routes) {
     Endpoint::at("/flow-inputs/{id}")
         .get(flow_inputs::get)
         .register(cfg);
+    // Starting and cancelling flows needs `run` (which `write` includes).
     Endpoint::at("/flows")
         .post(flows::start)
         .get(flows::list)
+        .needs_on(Method::POST, Scope::Run)
         .register(cfg);
     // The original design's path, and the resource-style one.
     Endpoint::at("/flows/cancel/{id}")
         .post(flows::cancel_by_original_path)
+        .needs(Scope::Run)
         .register(cfg);
     Endpoint::at("/flows/{id}/cancel")
         .post(flows::cancel)
+        .needs(Scope::Run)
         .register(cfg);
     Endpoint::at("/flows/{id}").get(flows::get).register(cfg);
     Endpoint::at("/flows/{id}/logs")

@@ -174,7 +174,8 @@ struct FlowInputDto {
     outputs: Vec<OutputDto>,
     /// The store the outputs are written to.
     target: String,
-    /// How many times a flow may run before it stays FAILED.
+    /// How many times a flow may run before it stays FAILED, 1 to 10 as on input.
+    #[schema(minimum = 1, maximum = 10)]
     max_attempts: u32,
     /// What runs the transforms.
     engine: EngineDto,

@@ -11,6 +11,7 @@ mod metadata;
 
 use crate::contract::{self, Version};
 use crate::wire::endpoint::{Endpoint, Routes};
+use actix_web::http::Method;
 use sluice_domain::api_key::Scope;
 
 /// `/v2`'s name for a domain field, where it differs: stores and inputs are named, not numbered.
@@ -113,9 +114,11 @@ pub fn routes(cfg: &mut Routes) {
     Endpoint::at("/flow-inputs/{name}/versions/{version}")
         .get(flow_inputs::get_version)
         .register(cfg);
+    // Starting and cancelling flows needs `run` (which `write` includes).
     Endpoint::at("/flows")
         .post(flows::start)
         .get(flows::list)
+        .needs_on(Method::POST, Scope::Run)
         .register(cfg);
     Endpoint::at("/flows/{id}").get(flows::get).register(cfg);
     Endpoint::at("/flows/{id}/logs")
@@ -126,6 +129,7 @@ pub fn routes(cfg: &mut Routes) {
         .register(cfg);
     Endpoint::at("/flows/{id}/cancel")
         .post(flows::cancel)
+        .needs(Scope::Run)
         .register(cfg);
     // Credentials are managed with the admin scope only, reads of them included.
     Endpoint::at("/keys")

@@ -52,6 +52,8 @@ pub struct Endpoint {
     /// What every operation of the path needs, when not what its method does by default
     /// ([`Access::of_method`]).
     access: Option<Access>,
+    /// What one method of the path needs, over `access` and the default.
+    by_method: Vec<(Method, Access)>,
 }
 
 impl Endpoint {
@@ -61,12 +63,20 @@ impl Endpoint {
             resource: web::resource(path),
             allow: Vec::new(),
             access: None,
+            by_method: Vec::new(),
         }
     }
 
     /// Every operation of the path needs `scope`, whatever its method.
     pub fn needs(mut self, scope: Scope) -> Self {
         self.access = Some(Access::Needs(scope));
+        self
+    }
+
+    /// The operation of `method` needs `scope` (starting a flow needs `run` where listing them
+    /// needs `read`).
+    pub fn needs_on(mut self, method: Method, scope: Scope) -> Self {
+        self.by_method.push((method, Access::Needs(scope)));
         self
     }
 
@@ -127,7 +137,12 @@ impl Endpoint {
     pub fn register(self, routes: &mut Routes) {
         let operations: Vec<(Method, Access)> = (self.allow.iter())
             .map(|method| {
-                let access = self.access.unwrap_or_else(|| Access::of_method(method));
+                let chosen = (self.by_method.iter())
+                    .find(|(m, _)| m == method)
+                    .map(|(_, access)| *access);
+                let access = chosen
+                    .or(self.access)
+                    .unwrap_or_else(|| Access::of_method(method));
                 (method.clone(), access)
             })
             .collect();

@@ -142,7 +142,10 @@ fn operations_name_the_scope_their_key_needs() {
     let scope =
         |path: &str, method: &str| v2["paths"][path][method]["security"][0]["bearer"][0].clone();
     assert_eq!(scope("/v2/flows", "get"), "read");
-    assert_eq!(scope("/v2/flows", "post"), "write");
+    assert_eq!(scope("/v2/flows", "post"), "run");
+    assert_eq!(scope("/v2/flows/{id}/cancel", "post"), "run");
+    assert_eq!(scope("/v2/flow-inputs", "post"), "write");
+    assert_eq!(scope("/v2/keys/current", "get"), "read");
     assert_eq!(scope("/v2/keys", "get"), "admin");
     assert_eq!(
         v2["paths"]["/v2/openapi.json"]["get"]["security"][0],
