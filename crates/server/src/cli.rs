@@ -94,10 +94,12 @@ pub enum KeysCommand {
 
 #[derive(Debug, Args)]
 pub struct CreateKey {
-    /// A name for the key, unique among keys (letters, digits, '_', '-', '.').
+    /// A name for the key, unique among keys: a letter, then letters, digits, '_', '-', '.'
+    /// (not 'current').
     #[arg(long)]
     name: String,
-    /// What the key may do: read, write, run or admin; repeat for several.
+    /// What the key may do: read; run (read, start and cancel flows); write (run, register
+    /// stores, define flow inputs); admin (everything, keys included). Repeat for several.
     #[arg(long = "scope", required = true, value_parser = parse_scope)]
     scopes: Vec<Scope>,
 }
