@@ -14,7 +14,6 @@ use sluice_domain::ports::{
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 use crate::analyzer::queries_only;
@@ -84,7 +83,7 @@ pub struct DataFusionEngine {
 /// the flow where kept tables had used up a shared pool.
 struct FlowRun {
     ctx: SessionContext,
-    scratch: TempDir,
+    scratch: crate::scratch::Scratch,
     kept_rows: Arc<dyn MemoryPool>,
     held: Mutex<Vec<MemoryReservation>>,
 }
@@ -183,7 +182,7 @@ impl DataFusionEngine {
     /// [`EngineSettings::operator_memory_per_flow`], apart from the kept tables' budget (see
     /// [`FlowRun`]), so that one flow cannot take the process's memory; any temporary file an
     /// operator makes goes to the flow's scratch folder.
-    fn session(&self, scratch: &TempDir) -> Result<SessionContext, Error> {
+    fn session(&self, scratch: &crate::scratch::Scratch) -> Result<SessionContext, Error> {
         let mut runtime = RuntimeEnvBuilder::new().with_disk_manager_builder(
             DiskManagerBuilder::default()
                 .with_mode(DiskManagerMode::Directories(vec![scratch.path().into()]))

@@ -10,17 +10,58 @@ use crate::{Error, Result};
 /// What every scratch folder's name starts with.
 pub const PREFIX: &str = "sluice-flow-";
 
+/// How often, half a second apart, a scratch folder that could not be removed at once is tried
+/// again: a minute, as long as a stopping flow's runtime waits for its tasks.
+const REMOVAL_TRIES: u32 = 120;
+
+/// One flow's scratch folder, removed when dropped. A spill write handed to a blocking thread
+/// goes on after its flow is cancelled and may add a file while the folder is being removed, which
+/// then fails (not empty): the removal is tried again on a thread of its own until it holds.
+pub struct Scratch(Option<TempDir>);
+
+impl Scratch {
+    pub fn path(&self) -> &Path {
+        self.0
+            .as_ref()
+            .expect("the folder is only taken by drop")
+            .path()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let Some(folder) = self.0.take() else {
+            return;
+        };
+        let path = folder.keep();
+        let removed = |path: &Path| std::fs::remove_dir_all(path).is_ok() || !path.exists();
+        if removed(&path) {
+            return;
+        }
+        std::thread::spawn(move || {
+            for _ in 0..REMOVAL_TRIES {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                if removed(&path) {
+                    return;
+                }
+            }
+            tracing::warn!(folder = %path.display(), "a flow's scratch folder could not be removed");
+        });
+    }
+}
+
 /// A new scratch folder for one flow of this process, removed when dropped.
 ///
 /// # Errors
 /// `Io` when the folder cannot be made.
-pub fn create(dir: &Path) -> Result<TempDir> {
+pub fn create(dir: &Path) -> Result<Scratch> {
     std::fs::create_dir_all(dir)
         .and_then(|()| {
             tempfile::Builder::new()
                 .prefix(&format!("{PREFIX}{}-", std::process::id()))
                 .tempdir_in(dir)
         })
+        .map(|folder| Scratch(Some(folder)))
         .map_err(|e| Error::io(format!("creating a scratch folder in {}", dir.display()), e))
 }
 

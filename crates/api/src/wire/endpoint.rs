@@ -137,8 +137,14 @@ impl Endpoint {
     pub fn register(self, routes: &mut Routes) {
         let operations: Vec<(Method, Access)> = (self.allow.iter())
             .map(|method| {
+                // `HEAD` is `GET` without the body: it needs what `GET` needs.
+                let asked = if *method == Method::HEAD {
+                    &Method::GET
+                } else {
+                    method
+                };
                 let chosen = (self.by_method.iter())
-                    .find(|(m, _)| m == method)
+                    .find(|(m, _)| m == asked)
                     .map(|(_, access)| *access);
                 let access = chosen
                     .or(self.access)
