@@ -26,6 +26,9 @@ echo
 echo "== a flow's view: 100,000 log lines against ten"
 python3 bench/flow_view.py --sluice "$binary"
 echo
+echo "== /v2/flows over 100,000 flows: a page newest first, with its total, by end time"
+python3 bench/flow_list.py --sluice "$binary"
+echo
 echo "== PostgreSQL in and out: against psql's \\copy and DuckDB's postgres extension"
 python3 bench/flow_postgres.py --sluice "$binary" --duckdb-python "$duckdb_pg/bin/python"
 echo

@@ -12,6 +12,7 @@ mod m20261201_000004_flow_attempts;
 mod m20261202_000001_step_places;
 mod m20261202_000002_flow_engines;
 mod m20261207_000001_flow_crashes;
+mod m20261207_000002_flow_times_and_reruns;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_step_places::Migration),
             Box::new(m20261202_000002_flow_engines::Migration),
             Box::new(m20261207_000001_flow_crashes::Migration),
+            Box::new(m20261207_000002_flow_times_and_reruns::Migration),
         ]
     }
 }

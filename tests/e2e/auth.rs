@@ -559,7 +559,7 @@ async fn a_key_past_its_rate_gets_429_with_retry_after_while_other_keys_go_on() 
                 .unwrap();
             assert!((1..=2).contains(&wait), "{wait}");
             let (_, body) = read(response).await;
-            assert_eq!(body["type"], "/problems/rate-limited");
+            assert_eq!(body["type"], "/problems/too-many-requests");
             statuses.push(429);
         } else {
             statuses.push(response.status().as_u16());
@@ -571,4 +571,74 @@ async fn a_key_past_its_rate_gets_429_with_retry_after_while_other_keys_go_on() 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, _) = get_with(&server, "/v1/flows", &busy).await;
     assert_eq!(status, 200, "the rate refills");
+}
+
+/// Every `/v2` operation, as the committed document lists it with its scope: a key one scope
+/// short is refused (no key at all for a read), and a key of the scope named is let through.
+#[tokio::test]
+async fn every_v2_operation_refuses_a_key_one_scope_short_and_takes_the_scope_it_names() {
+    let server = TestServer::start(required(false)).await;
+    let keys: std::collections::HashMap<&str, String> = ["read", "run", "write", "admin"]
+        .into_iter()
+        .map(|scope| (scope, server.create_key(&format!("k-{scope}"), &[scope])))
+        .collect();
+    let short_of = |scope: &str| match scope {
+        "read" => None,
+        "run" => Some("read"),
+        "write" => Some("run"),
+        "admin" => Some("write"),
+        other => panic!("unknown scope {other}"),
+    };
+    let document: Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::support::repository().join("docs/openapi/v2.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(scope) = operation["security"][0]["bearer"][0].as_str() else {
+                continue;
+            };
+            let concrete: String = path
+                .split('/')
+                .map(|segment| match segment {
+                    "{id}" | "{version}" => "1",
+                    s if s.starts_with('{') => "x",
+                    s => s,
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let send = |key: Option<&str>| {
+                let mut request = server.client.request(
+                    method.to_uppercase().parse().unwrap(),
+                    server.url(&concrete),
+                );
+                if let Some(key) = key {
+                    request = request.bearer_auth(key);
+                }
+                if ["post", "patch"].contains(&method.as_str()) {
+                    request = request.json(&json!({}));
+                }
+                request.send()
+            };
+            let refused = send(short_of(scope).map(|s| keys[s].as_str()))
+                .await
+                .unwrap();
+            let expected = if short_of(scope).is_some() { 403 } else { 401 };
+            assert_eq!(
+                refused.status().as_u16(),
+                expected,
+                "{method} {path} ({scope})"
+            );
+            let taken = send(Some(&keys[scope])).await.unwrap();
+            assert!(
+                ![401, 403].contains(&taken.status().as_u16()),
+                "{method} {path} refused a {scope} key: {}",
+                taken.status()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} operations");
 }

@@ -714,6 +714,12 @@ async fn an_event_stream_on_one_replica_follows_a_flow_another_runs_to_its_end()
         logs.len() >= 4 && logs.windows(2).all(|w| w[0] < w[1]),
         "{logs:?}"
     );
+    assert!(
+        seen.iter()
+            .filter(|(e, _, _)| e == "log")
+            .all(|(_, id, d)| d["id"].as_i64() == *id),
+        "a log event's data is the line, with the id the event carries: {seen:?}"
+    );
     let last_log = seen.iter().rposition(|(e, _, _)| e == "log").unwrap();
     let completed = seen.iter().rposition(|(e, _, _)| e == "state").unwrap();
     assert!(
@@ -726,7 +732,7 @@ async fn an_event_stream_on_one_replica_follows_a_flow_another_runs_to_its_end()
     );
     assert!(
         seen.iter()
-            .any(|(e, _, d)| e == "progress" && d["percent"] == 100)
+            .any(|(e, _, d)| e == "progress" && d["progress"] == 100)
     );
 
     // A reconnect resumes after the last line it saw, with the state again.
@@ -814,4 +820,250 @@ async fn a_failed_attempt_is_run_again_while_the_flow_input_allows() {
     let logs = end["output"]["logs"]["lines"].to_string();
     assert!(logs.contains("(attempt 2 of 3)"), "{logs}");
     assert!(logs.contains("attempt 2 of 3 starts in 1.5 s"), "{logs}");
+}
+
+/// A flow is rerun once it has ended, linked both ways; lists of flows come newest first with
+/// their totals, filtered by several states and by creation time.
+#[tokio::test]
+async fn an_ended_flow_is_rerun_and_flows_are_listed_newest_first_with_totals() {
+    let api = TestServer::start(Options {
+        postgres: true,
+        max_concurrent_flows: 0,
+        ..Options::default()
+    })
+    .await;
+    stores(&api).await;
+    let (status, _) = post(
+        &api,
+        "/v2/flow-inputs",
+        &named("report", "SELECT * FROM orders"),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, flow) = post(&api, "/v2/flows", &json!({"flow_input": "report:1"})).await;
+        assert_eq!(status, 201, "{flow}");
+        assert!(flow["started_at"].is_null() && flow["finished_at"].is_null());
+        ids.push(flow["id"].as_i64().unwrap());
+    }
+
+    // Nothing runs here: a READY flow cannot be rerun yet.
+    let (status, problem) = post(&api, &format!("/v2/flows/{}/rerun", ids[0]), &json!({})).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["type"], "/problems/conflict");
+
+    let (status, cancelled) = post(&api, &format!("/v2/flows/{}/cancel", ids[0]), &json!({})).await;
+    assert_eq!(status, 202, "{cancelled}");
+    let (status, rerun) = post(&api, &format!("/v2/flows/{}/rerun", ids[0]), &json!({})).await;
+    assert_eq!(status, 201, "{rerun}");
+    assert_eq!(rerun["rerun_of"], ids[0]);
+    assert_eq!(rerun["flow_input"], "report:1");
+    assert_eq!(rerun["state"], "READY");
+    let (_, original) = api.get(&format!("/v2/flows/{}", ids[0])).await;
+    assert_eq!(original["reruns"], json!([rerun["id"]]));
+    assert!(original["finished_at"].is_string(), "{original}");
+    ids.push(rerun["id"].as_i64().unwrap());
+
+    let (status, page) = api
+        .get("/v2/flows?order_by=-created_at&limit=2&count=true")
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let newest: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(newest, [ids[3], ids[2]]);
+    assert_eq!(page["total"], 4);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, rest) = api
+        .get(&format!("/v2/flows?order_by=-created_at&cursor={cursor}"))
+        .await;
+    let older: Vec<i64> = rest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(older, [ids[1], ids[0]]);
+    assert!(
+        rest.get("total").is_none(),
+        "a total only when asked: {rest}"
+    );
+    // A cursor belongs to the order it was taken in.
+    let (status, problem) = api
+        .get(&format!("/v2/flows?order_by=created_at&cursor={cursor}"))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["pointer"], "/cursor");
+
+    let (_, states) = api
+        .get("/v2/flows?state=CANCELLED&state=READY&count=true&limit=1")
+        .await;
+    assert_eq!(states["total"], 4);
+    let (_, cancelled) = api.get("/v2/flows?state=CANCELLED&count=true").await;
+    assert_eq!(cancelled["total"], 1);
+    let (status, problem) = api.get("/v2/flows?state=DONE").await;
+    assert_eq!(status, 422, "{problem}");
+    let (status, problem) = api.get("/v2/flows?order_by=-id").await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("-finished_at"),
+        "{problem}"
+    );
+
+    let (_, third) = api.get(&format!("/v2/flows/{}", ids[2])).await;
+    let created = third["created_at"].as_str().unwrap();
+    let since = url_escape(created);
+    let (_, later) = api
+        .get(&format!("/v2/flows?created_after={since}&count=true"))
+        .await;
+    assert_eq!(later["total"], 2, "{later}");
+    let (_, earlier) = api
+        .get(&format!("/v2/flows?created_before={since}&count=true"))
+        .await;
+    assert_eq!(earlier["total"], 2, "{earlier}");
+
+    // Ended flows first by when they ended; the others after them.
+    let (_, by_end) = api.get("/v2/flows?order_by=-finished_at").await;
+    assert_eq!(by_end["items"][0]["id"], ids[0]);
+
+    let (_, stores) = api
+        .get("/v2/data-stores?order_by=-created_at&count=true")
+        .await;
+    assert_eq!(stores["items"][0]["name"], "lake");
+    assert_eq!(stores["total"], 2);
+    let (_, inputs) = api.get("/v2/flow-inputs?count=true").await;
+    assert_eq!(inputs["total"], 1);
+}
+
+fn url_escape(text: &str) -> String {
+    text.replace('+', "%2B").replace(':', "%3A")
+}
+
+/// The `type` of a problem answer resolves against the server to its page, in JSON and HTML.
+#[tokio::test]
+async fn every_problem_type_an_answer_names_has_a_page() {
+    let server = TestServer::start(Options::default()).await;
+    let (status, problem) = server.get("/v2/flows/99").await;
+    assert_eq!(status, 404);
+    let (status, page) = server.get(problem["type"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["title"], problem["title"]);
+    assert_eq!(page["status"], 404);
+    assert!(page["advice"].as_str().unwrap().len() > 10);
+
+    let (_, index) = server.get("/problems").await;
+    let types = index["items"].as_array().unwrap();
+    assert!(types.len() >= 15);
+    for described in types {
+        let (status, _) = server.get(described["type"].as_str().unwrap()).await;
+        assert_eq!(status, 200, "{described}");
+    }
+    let html = server
+        .client
+        .get(server.url("/problems/too-many-requests"))
+        .header("Accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        html.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let body = html.text().await.unwrap();
+    assert!(
+        body.contains("<h1>Too many requests</h1>") && body.contains("Retry-After"),
+        "{body}"
+    );
+    let (status, _) = server.get("/problems/nothing").await;
+    assert_eq!(status, 404);
+}
+
+/// `PATCH /v2/data-stores/{name}` is a merge patch: the password alone, the host alone; a stale
+/// `If-Match` changes nothing; engines outside the document are refused.
+#[tokio::test]
+async fn a_store_is_patched_field_by_field_and_a_stale_etag_changes_nothing() {
+    let server = TestServer::start(Options::default()).await;
+    let dwh = json!({"name": "dwh", "type": "relational_db", "connection": {
+        "engine": "postgres", "host": "db.internal", "user": "etl", "password": "old-secret", "database": "sales"}});
+    let (status, _) = post(&server, "/v2/data-stores", &dwh).await;
+    assert_eq!(status, 201);
+    let mariadb = json!({"name": "maria", "type": "relational_db", "connection": {
+        "engine": "mariadb", "host": "db.internal", "user": "etl", "database": "sales"}});
+    let (status, refused) = post(&server, "/v2/data-stores", &mariadb).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        refused["errors"][0]["pointer"], "/connection/engine",
+        "{refused}"
+    );
+
+    let patch = |body: Value, if_match: Option<String>| {
+        let mut request = server
+            .client
+            .patch(server.url("/v2/data-stores/dwh"))
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string());
+        if let Some(tag) = if_match {
+            request = request.header("If-Match", tag);
+        }
+        async move { read(request.send().await.unwrap()).await }
+    };
+    let read_tag = || async {
+        let response = server
+            .client
+            .get(server.url("/v2/data-stores/dwh"))
+            .send()
+            .await
+            .unwrap();
+        response.headers()["etag"].to_str().unwrap().to_owned()
+    };
+
+    let first = read_tag().await;
+    let (status, host_only) = patch(
+        json!({"connection": {"host": "db2.internal"}}),
+        Some(first.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{host_only}");
+    assert_eq!(host_only["connection"]["host"], "db2.internal");
+    assert_eq!(host_only["connection"]["user"], "etl");
+    assert_eq!(
+        host_only["connection"]["has_password"], true,
+        "the password is kept"
+    );
+
+    // The tag read before that change is stale now.
+    let (status, stale) = patch(json!({"connection": {"host": "db3.internal"}}), Some(first)).await;
+    assert_eq!(status, 412, "{stale}");
+    assert_eq!(stale["type"], "/problems/precondition-failed");
+    let (_, unchanged) = server.get("/v2/data-stores/dwh").await;
+    assert_eq!(unchanged["connection"]["host"], "db2.internal");
+
+    let (status, no_password) = patch(
+        json!({"connection": {"password": null}}),
+        Some(read_tag().await),
+    )
+    .await;
+    assert_eq!(status, 200, "{no_password}");
+    assert_eq!(no_password["connection"]["has_password"], false);
+    assert_eq!(no_password["connection"]["host"], "db2.internal");
+    let (status, password_only) =
+        patch(json!({"connection": {"password": "new-secret"}}), None).await;
+    assert_eq!(status, 200, "{password_only}");
+    assert_eq!(password_only["connection"]["has_password"], true);
+    assert!(!password_only.to_string().contains("new-secret"));
+
+    let (status, typed) = patch(json!({"type": "file", "connection": {}}), None).await;
+    assert_eq!(status, 422, "a store's type stays: {typed}");
+    let (status, bad) = patch(json!({"connection": {"port": "high"}}), None).await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["errors"][0]["pointer"], "/connection/port", "{bad}");
 }

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod health;
 mod problem_instance;
+mod problem_pages;
 mod serde_words;
 pub mod v1;
 pub mod v2;
@@ -85,6 +86,15 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .register(routes);
                 Endpoint::at("/metrics")
                     .get(wire::metrics::scrape)
+                    .open()
+                    .register(routes);
+                // Every problem answer's `type` resolves to one of these pages.
+                Endpoint::at("/problems")
+                    .get(problem_pages::index)
+                    .open()
+                    .register(routes);
+                Endpoint::at("/problems/{slug}")
+                    .get(problem_pages::page)
                     .open()
                     .register(routes);
                 Endpoint::at("/docs")

@@ -108,6 +108,8 @@ pub enum FileFormat {
 }
 
 impl FileFormat {
+    pub const ALL: [Self; 2] = [Self::Csv, Self::Parquet];
+
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "csv" => Some(Self::Csv),

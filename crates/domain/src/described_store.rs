@@ -25,6 +25,83 @@ pub struct DescribedConnection {
     pub database: Option<String>,
 }
 
+/// One field of an RFC 7396 merge patch: left as it is (absent), set, or removed (`null`).
+#[derive(Debug, Default)]
+pub enum FieldPatch<T> {
+    #[default]
+    Keep,
+    Set(T),
+    Remove,
+}
+
+impl<T> FieldPatch<T> {
+    fn apply(self, field: &mut Option<T>) {
+        match self {
+            Self::Keep => {}
+            Self::Set(value) => *field = Some(value),
+            Self::Remove => *field = None,
+        }
+    }
+}
+
+/// A merge patch of a store's connection: the fields it changes, the others kept.
+#[derive(Debug, Default)]
+pub struct ConnectionPatch {
+    pub path: FieldPatch<String>,
+    pub format: FieldPatch<String>,
+    pub engine: FieldPatch<String>,
+    pub host: FieldPatch<String>,
+    pub port: FieldPatch<u16>,
+    pub user: FieldPatch<String>,
+    pub password: FieldPatch<SecretString>,
+    pub database: FieldPatch<String>,
+}
+
+impl DescribedConnection {
+    /// A stored connection as a client would describe it, its password included.
+    pub fn of(connection: &Connection) -> Self {
+        match connection {
+            Connection::File { path, format } => Self {
+                path: Some(path.as_str().to_owned()),
+                format: Some(format.as_str().to_owned()),
+                ..Self::default()
+            },
+            Connection::Columnar { path } => Self {
+                path: Some(path.as_str().to_owned()),
+                ..Self::default()
+            },
+            Connection::Relational(RelationalConnection::Sqlite { path }) => Self {
+                engine: Some("sqlite".into()),
+                path: Some(path.as_str().to_owned()),
+                ..Self::default()
+            },
+            Connection::Relational(RelationalConnection::Server(server)) => Self {
+                engine: Some(server.engine.as_str().into()),
+                host: Some(server.host.clone()),
+                port: Some(server.port),
+                user: Some(server.user.clone()),
+                password: server.password.clone(),
+                database: Some(server.database.clone()),
+                ..Self::default()
+            },
+        }
+    }
+
+    /// This description with `patch` applied: what it sets replaces, what it removes is gone.
+    #[must_use]
+    pub fn patched(mut self, patch: ConnectionPatch) -> Self {
+        patch.path.apply(&mut self.path);
+        patch.format.apply(&mut self.format);
+        patch.engine.apply(&mut self.engine);
+        patch.host.apply(&mut self.host);
+        patch.port.apply(&mut self.port);
+        patch.user.apply(&mut self.user);
+        patch.password.apply(&mut self.password);
+        patch.database.apply(&mut self.database);
+        self
+    }
+}
+
 fn at(field: &'static str) -> FieldPath {
     FieldPath::new("connection").field(field)
 }

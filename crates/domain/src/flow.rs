@@ -118,6 +118,8 @@ pub struct Flow {
     pub flow_input_id: FlowInputId,
     pub flow_output_id: FlowOutputId,
     pub created_utc: DateTime<Utc>,
+    /// The flow this one runs again, when it is a rerun.
+    pub rerun_of: Option<FlowId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +202,10 @@ pub struct FlowOutput {
     pub steps: Vec<StepResult>,
     /// Which attempt this is, from 1 (a failed attempt is retried while the input allows).
     pub attempt: u32,
+    /// When its first attempt was claimed by a runner, by the state database's clock.
+    pub started_utc: Option<DateTime<Utc>>,
+    /// When it reached COMPLETED, FAILED or CANCELLED, by the state database's clock.
+    pub finished_utc: Option<DateTime<Utc>>,
 }
 
 /// A flow with its output, as one read.
@@ -209,6 +215,8 @@ pub struct FlowView {
     /// The exact version of the flow input the flow runs (`orders-report:2`).
     pub flow_input: crate::flow_input::FlowInputRef,
     pub output: FlowOutput,
+    /// The flows that run this one again, oldest first.
+    pub reruns: Vec<FlowId>,
 }
 
 #[cfg(test)]

@@ -4,10 +4,12 @@
 
 pub mod api_key;
 pub mod data_store;
+pub mod described_input;
 pub mod described_store;
 pub mod error;
 pub mod flow;
 pub mod flow_input;
+pub mod flow_list;
 pub mod graph;
 pub mod idempotency;
 pub mod metadata;

@@ -17,6 +17,8 @@ pub struct Page {
     limit: u64,
     offset: u64,
     after: Option<i64>,
+    /// Newest (highest id) first; `after` then means "below".
+    descending: bool,
 }
 
 impl Page {
@@ -42,6 +44,7 @@ impl Page {
             limit,
             offset,
             after: None,
+            descending: false,
         })
     }
 
@@ -64,6 +67,7 @@ impl Page {
             limit,
             offset,
             after: None,
+            descending: false,
         })
     }
 
@@ -84,6 +88,7 @@ impl Page {
             limit,
             offset: 0,
             after,
+            descending: false,
         })
     }
 
@@ -94,6 +99,26 @@ impl Page {
         Self {
             limit: self.limit + 1,
             ..self
+        }
+    }
+
+    /// This page in id order from the highest: the rows below `after`, newest first.
+    #[must_use]
+    pub fn newest_first(self, descending: bool) -> Self {
+        Self { descending, ..self }
+    }
+
+    /// Whether the rows are in id order from the highest.
+    pub fn descending(&self) -> bool {
+        self.descending
+    }
+
+    /// Whether a row with this id comes after the page's start, in its direction.
+    pub fn admits_id(&self, id: i64) -> bool {
+        match (self.after, self.descending) {
+            (None, _) => true,
+            (Some(after), false) => id > after,
+            (Some(after), true) => id < after,
         }
     }
 
@@ -126,6 +151,7 @@ impl Default for Page {
             limit: DEFAULT_LIMIT,
             offset: 0,
             after: None,
+            descending: false,
         }
     }
 }

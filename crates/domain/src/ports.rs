@@ -15,6 +15,7 @@ use crate::flow_input::{
     EngineKind, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputSummary,
     FlowInputVersion, NewFlowInput, Output, SourceRead, Transform,
 };
+use crate::flow_list::{FlowFilter, FlowPage};
 use crate::graph::TransformGraph;
 use crate::idempotency::{Claim, IdempotencyKey, NewClaim, StoredResponse};
 use crate::names::DataStoreName;
@@ -37,11 +38,17 @@ pub trait DataStoreRepository: Send + Sync {
     /// `NotFound` for an unknown name; `Unavailable`.
     async fn get_by_name(&self, name: &DataStoreName) -> Result<DataStore>;
 
-    /// Data stores by id, oldest first.
+    /// Data stores by id, oldest first (newest first when the page says so).
     ///
     /// # Errors
     /// `Unavailable`.
     async fn list(&self, page: Page) -> Result<Vec<DataStore>>;
+
+    /// How many data stores there are.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn count(&self) -> Result<u64>;
 
     /// Replaces the connection (a new password, host or path) of the store with this id; flows
     /// already running keep the one they started with.
@@ -95,37 +102,49 @@ pub trait FlowInputRepository: Send + Sync {
     async fn versions(&self, name: &FlowInputName) -> Result<Vec<FlowInputVersion>>;
 
     /// The flow inputs whose names start with `name_prefix` (all when it is empty), in the order
-    /// their names were first used (by [`FlowInputSummary::first_id`]), `page.limit()` of them
-    /// after `page.after()`.
+    /// their names were first used (by [`FlowInputSummary::first_id`], the newest first when the
+    /// page says so), `page.limit()` of them after `page.after()`.
     ///
     /// # Errors
     /// `Unavailable`.
     async fn list(&self, name_prefix: &str, page: Page) -> Result<Vec<FlowInputSummary>>;
+
+    /// How many flow inputs have names that start with `name_prefix`.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn count(&self, name_prefix: &str) -> Result<u64>;
 }
 
 #[async_trait]
 pub trait FlowRepository: Send + Sync {
-    /// Stores a flow and its output, READY at 0 %, in one transaction.
+    /// Stores a flow and its output, READY at 0 %, in one transaction; `rerun_of` names the flow
+    /// it runs again, when it is a rerun.
     ///
     /// # Errors
     /// `NotFound` when the flow input does not exist; `Unavailable`.
-    async fn create(&self, flow_input_id: FlowInputId) -> Result<FlowView>;
+    async fn create(
+        &self,
+        flow_input_id: FlowInputId,
+        rerun_of: Option<FlowId>,
+    ) -> Result<FlowView>;
 
     /// # Errors
     /// `NotFound` for an unknown id; `Unavailable`.
     async fn get(&self, id: FlowId) -> Result<FlowView>;
 
-    /// Flows by id, oldest first, in any of `states` (all flows when `states` is empty) and, when
-    /// `inputs` is given, of one of those flow input versions.
+    /// The flows `filter` admits, a page of them in the page's order (see
+    /// [`crate::flow_list`] for where flows without a time go).
     ///
     /// # Errors
     /// `Unavailable`.
-    async fn list(
-        &self,
-        states: &[FlowState],
-        inputs: Option<&[FlowInputId]>,
-        page: Page,
-    ) -> Result<Vec<FlowView>>;
+    async fn list(&self, filter: &FlowFilter, page: FlowPage) -> Result<Vec<FlowView>>;
+
+    /// How many flows `filter` admits.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    async fn count(&self, filter: &FlowFilter) -> Result<u64>;
 
     /// Takes the oldest READY flow for `runner`: moves it to RUNNING with a lease of `lease`, in
     /// one statement, so that of any number of claimers (in this process or others on the same

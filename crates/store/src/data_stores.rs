@@ -1,8 +1,8 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    SqlErr,
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr,
 };
 use secrecy::ExposeSecret;
 use sluice_domain::data_store::{
@@ -13,11 +13,11 @@ use sluice_domain::page::Page;
 use sluice_domain::ports::DataStoreRepository;
 use sluice_domain::{Error, Result};
 
-use crate::Store;
 use crate::connection_json::StoredConnection;
 use crate::entity::{data_store, flow_input, flow_input_store};
 use crate::error::{corrupt, map_db_err};
 use crate::sealed::Opened;
+use crate::{Store, id_order};
 use sea_orm::sea_query::Expr;
 
 impl Store {
@@ -161,10 +161,14 @@ impl DataStoreRepository for Store {
     async fn list(&self, page: Page) -> Result<Vec<DataStore>> {
         let mut query = data_store::Entity::find();
         if let Some(after) = page.after() {
-            query = query.filter(data_store::Column::Id.gt(after));
+            query = query.filter(if page.descending() {
+                data_store::Column::Id.lt(after)
+            } else {
+                data_store::Column::Id.gt(after)
+            });
         }
         query
-            .order_by_asc(data_store::Column::Id)
+            .order_by(data_store::Column::Id, id_order(page))
             .limit(page.limit())
             .offset(page.offset())
             .all(&self.db)
@@ -173,6 +177,13 @@ impl DataStoreRepository for Store {
             .into_iter()
             .map(|row| self.to_domain(row))
             .collect()
+    }
+
+    async fn count(&self) -> Result<u64> {
+        data_store::Entity::find()
+            .count(&self.db)
+            .await
+            .map_err(map_db_err)
     }
 
     async fn replace_connection(

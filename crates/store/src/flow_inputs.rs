@@ -1,9 +1,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use sluice_domain::data_store::DataStoreId;
 use sluice_domain::flow_input::{
@@ -15,10 +15,10 @@ use sluice_domain::ports::FlowInputRepository;
 use sluice_domain::{Error, Result};
 use std::collections::BTreeSet;
 
-use crate::Store;
 use crate::connection_json::StoredDefinition;
 use crate::entity::{flow_input, flow_input_store};
 use crate::error::{corrupt, map_db_err};
+use crate::{Store, id_order};
 
 fn to_domain(row: flow_input::Model) -> Result<FlowInput> {
     let stored: StoredDefinition =
@@ -200,6 +200,17 @@ impl FlowInputRepository for Store {
             .collect()
     }
 
+    async fn count(&self, name_prefix: &str) -> Result<u64> {
+        let mut query = flow_input::Entity::find()
+            .select_only()
+            .column(flow_input::Column::Name)
+            .group_by(flow_input::Column::Name);
+        if let Some(starts) = name_starts_with(name_prefix) {
+            query = query.filter(starts);
+        }
+        query.count(&self.db).await.map_err(map_db_err)
+    }
+
     async fn list(&self, name_prefix: &str, page: Page) -> Result<Vec<FlowInputSummary>> {
         use flow_input::Column;
         let mut query = flow_input::Entity::find()
@@ -211,19 +222,15 @@ impl FlowInputRepository for Store {
             .column_as(Column::CreatedUtc.min(), "created_utc")
             .column_as(Column::CreatedUtc.max(), "updated_utc")
             .group_by(Column::Name);
-        if !name_prefix.is_empty() {
-            // substr, not LIKE: SQLite's LIKE ignores case and `_` matches any character. Names
-            // are ASCII, so characters are bytes; the arguments are int4, as PostgreSQL's
-            // substr(text, integer, integer) takes.
-            let length = i32::try_from(name_prefix.len()).unwrap_or(i32::MAX);
-            let start = Func::cust(Alias::new("substr"))
-                .arg(Expr::col(Column::Name))
-                .arg(1i32)
-                .arg(length);
-            query = query.filter(Expr::expr(start).eq(name_prefix));
+        if let Some(starts) = name_starts_with(name_prefix) {
+            query = query.filter(starts);
         }
         if let Some(after) = page.after() {
-            query = query.having(Column::Id.min().gt(after));
+            query = query.having(if page.descending() {
+                Column::Id.min().lt(after)
+            } else {
+                Column::Id.min().gt(after)
+            });
         }
         let rows: Vec<(
             Option<String>,
@@ -233,7 +240,7 @@ impl FlowInputRepository for Store {
             DateTime<Utc>,
             DateTime<Utc>,
         )> = query
-            .order_by_asc(Column::Id.min())
+            .order_by(Column::Id.min(), id_order(page))
             .limit(page.limit())
             .into_tuple()
             .all(&self.db)
@@ -261,4 +268,19 @@ impl FlowInputRepository for Store {
             )
             .collect()
     }
+}
+
+/// Names that start with `prefix` (none to check when it is empty). substr, not LIKE: SQLite's
+/// LIKE ignores case and `_` matches any character. Names are ASCII, so characters are bytes;
+/// the arguments are int4, as PostgreSQL's substr(text, integer, integer) takes.
+fn name_starts_with(prefix: &str) -> Option<SimpleExpr> {
+    if prefix.is_empty() {
+        return None;
+    }
+    let length = i32::try_from(prefix.len()).unwrap_or(i32::MAX);
+    let start = Func::cust(Alias::new("substr"))
+        .arg(Expr::col(flow_input::Column::Name))
+        .arg(1i32)
+        .arg(length);
+    Some(Expr::expr(start).eq(prefix))
 }

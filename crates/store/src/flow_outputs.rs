@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Set,
+    TransactionTrait, UpdateMany,
 };
 use sluice_domain::flow::{FlowOutputId, FlowState, RunnerId, Settlement};
 use sluice_domain::ports::FlowOutputRepository;
@@ -33,8 +34,8 @@ impl FlowOutputRepository for Store {
     }
 
     async fn set_state(&self, id: FlowOutputId, from: FlowState, to: FlowState) -> Result<bool> {
-        let result = flow_output::Entity::update_many()
-            .col_expr(flow_output::Column::State, Expr::value(to.as_str()))
+        let backend = self.db.get_database_backend();
+        let result = state_change(backend, to)
             .filter(flow_output::Column::Id.eq(id.0))
             .filter(flow_output::Column::State.eq(from.as_str()))
             .exec(&self.db)
@@ -99,8 +100,7 @@ impl FlowOutputRepository for Store {
     ) -> Result<bool> {
         let backend = self.db.get_database_backend();
         let txn = self.db.begin().await.map_err(map_db_err)?;
-        let result = flow_output::Entity::update_many()
-            .col_expr(flow_output::Column::State, Expr::value(to.as_str()))
+        let result = state_change(backend, to)
             .filter(flow_output::Column::Id.eq(id.0))
             .filter(flow_output::Column::State.eq(from.as_str()))
             .filter(lease_ran_out(backend))
@@ -245,6 +245,17 @@ impl Store {
         append_line(&txn, id, flow_output_line::LOG, line).await?;
         txn.commit().await.map_err(map_db_err)?;
         Ok(true)
+    }
+}
+
+/// An update to state `to`, which stamps the end time when `to` ends the flow.
+fn state_change(backend: DbBackend, to: FlowState) -> UpdateMany<flow_output::Entity> {
+    let update = flow_output::Entity::update_many()
+        .col_expr(flow_output::Column::State, Expr::value(to.as_str()));
+    if to.is_finished() {
+        update.col_expr(flow_output::Column::FinishedUtc, lease_clock::now(backend))
+    } else {
+        update
     }
 }
 

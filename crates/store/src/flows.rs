@@ -2,16 +2,18 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
+use sea_orm::sea_query::{
+    Expr, ExprTrait, Func, LockBehavior, LockType, NullOrdering, Order, Query,
+};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use sluice_domain::flow::{
     Flow, FlowId, FlowOutput, FlowOutputId, FlowState, FlowView, LogLine, Progress, RunnerId,
 };
 use sluice_domain::flow_input::{FlowInputId, FlowInputName, FlowInputRef};
-use sluice_domain::page::Page;
+use sluice_domain::flow_list::{FlowFilter, FlowKey, FlowOrder, FlowOrderField, FlowPage};
 use sluice_domain::ports::FlowRepository;
 use sluice_domain::step::StepResult;
 use sluice_domain::{Error, Result};
@@ -44,6 +46,7 @@ fn flow_to_domain(row: &flow::Model) -> Flow {
         flow_input_id: FlowInputId(row.flow_input_id),
         flow_output_id: FlowOutputId(row.flow_output_id),
         created_utc: row.created_utc,
+        rerun_of: row.rerun_of.map(FlowId),
     }
 }
 
@@ -65,7 +68,65 @@ fn output_to_domain(
         errors: lines.errors,
         steps,
         attempt: u32::try_from(row.attempt).unwrap_or(1),
+        started_utc: row.started_utc,
+        finished_utc: row.finished_utc,
     })
+}
+
+/// The flows a filter admits, as a condition on a flow joined to its output.
+fn admitted(filter: &FlowFilter) -> Condition {
+    let mut condition = Condition::all();
+    if !filter.states.is_empty() {
+        condition = condition.add(flow_output::Column::State.is_in(state_names(&filter.states)));
+    }
+    if let Some(inputs) = &filter.inputs {
+        condition = condition.add(flow::Column::FlowInputId.is_in(inputs.iter().map(|i| i.0)));
+    }
+    if let Some(after) = filter.created_after {
+        condition = condition.add(flow::Column::CreatedUtc.gte(after));
+    }
+    if let Some(before) = filter.created_before {
+        condition = condition.add(flow::Column::CreatedUtc.lt(before));
+    }
+    condition
+}
+
+/// The column an order sorts by before the id; `created_at` is id order (see
+/// [`sluice_domain::flow_list`]).
+fn time_column(field: FlowOrderField) -> Option<flow_output::Column> {
+    match field {
+        FlowOrderField::CreatedAt => None,
+        FlowOrderField::StartedAt => Some(flow_output::Column::StartedUtc),
+        FlowOrderField::FinishedAt => Some(flow_output::Column::FinishedUtc),
+    }
+}
+
+/// The flows after `after` in `order`: later (or earlier, descending) by time, then by id among
+/// equal times; flows without the time come last, by id.
+fn after_key(order: FlowOrder, after: FlowKey) -> Condition {
+    let id = after.id.0;
+    let id_after = if order.descending {
+        flow::Column::Id.lt(id)
+    } else {
+        flow::Column::Id.gt(id)
+    };
+    let Some(column) = time_column(order.field) else {
+        return Condition::all().add(id_after);
+    };
+    match after.time {
+        None => Condition::all().add(column.is_null()).add(id_after),
+        Some(time) => {
+            let later = if order.descending {
+                column.lt(time)
+            } else {
+                column.gt(time)
+            };
+            Condition::any()
+                .add(later)
+                .add(Condition::all().add(column.eq(time)).add(id_after))
+                .add(column.is_null())
+        }
+    }
 }
 
 /// `name:version` of a stored flow input.
@@ -91,6 +152,7 @@ impl Store {
         let inputs = self.input_refs(input_ids).await?;
         let mut lines = self.newest_lines(&output_ids).await?;
         let mut steps = self.steps_of(&output_ids).await?;
+        let mut reruns = self.reruns_of(rows.iter().map(|(f, _)| f.id)).await?;
         rows.into_iter()
             .map(|(flow, output)| {
                 let output =
@@ -105,12 +167,34 @@ impl Store {
                     .cloned()
                     .ok_or_else(|| corrupt("flow", flow.id, "its flow input is missing"))?;
                 Ok(FlowView {
+                    reruns: reruns.remove(&flow.id).unwrap_or_default(),
                     flow: flow_to_domain(&flow),
                     flow_input,
                     output,
                 })
             })
             .collect()
+    }
+
+    /// The reruns of each of the flows, oldest first, in one query.
+    async fn reruns_of(&self, ids: impl Iterator<Item = i64>) -> Result<HashMap<i64, Vec<FlowId>>> {
+        let rows: Vec<(i64, Option<i64>)> = flow::Entity::find()
+            .select_only()
+            .column(flow::Column::Id)
+            .column(flow::Column::RerunOf)
+            .filter(flow::Column::RerunOf.is_in(ids.collect::<Vec<_>>()))
+            .order_by_asc(flow::Column::Id)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        let mut reruns: HashMap<i64, Vec<FlowId>> = HashMap::new();
+        for (id, of) in rows {
+            if let Some(of) = of {
+                reruns.entry(of).or_default().push(FlowId(id));
+            }
+        }
+        Ok(reruns)
     }
 
     /// `name:version` of each flow input, in one query.
@@ -144,7 +228,11 @@ impl Store {
 
 #[async_trait]
 impl FlowRepository for Store {
-    async fn create(&self, flow_input_id: FlowInputId) -> Result<FlowView> {
+    async fn create(
+        &self,
+        flow_input_id: FlowInputId,
+        rerun_of: Option<FlowId>,
+    ) -> Result<FlowView> {
         // Flow inputs are never deleted, so checking before the transaction is as good as inside,
         // and keeps the transaction write-only: SQLite cannot upgrade a read snapshot to a write
         // once another writer has committed, but waits its turn for a transaction that only writes.
@@ -176,6 +264,7 @@ impl FlowRepository for Store {
             flow_input_id: Set(flow_input_id.0),
             flow_output_id: Set(output.id),
             created_utc: Set(now),
+            rerun_of: Set(rerun_of.map(|id| id.0)),
             ..Default::default()
         }
         .insert(&txn)
@@ -186,6 +275,7 @@ impl FlowRepository for Store {
             flow: flow_to_domain(&flow),
             flow_input,
             output: output_to_domain(output, NewestLines::default(), Vec::new())?,
+            reruns: Vec::new(),
         })
     }
 
@@ -205,30 +295,38 @@ impl FlowRepository for Store {
         })
     }
 
-    async fn list(
-        &self,
-        states: &[FlowState],
-        inputs: Option<&[FlowInputId]>,
-        page: Page,
-    ) -> Result<Vec<FlowView>> {
-        let mut query = flow::Entity::find().find_also_related(flow_output::Entity);
-        if !states.is_empty() {
-            query = query.filter(flow_output::Column::State.is_in(state_names(states)));
+    async fn list(&self, filter: &FlowFilter, page: FlowPage) -> Result<Vec<FlowView>> {
+        let mut query = flow::Entity::find()
+            .find_also_related(flow_output::Entity)
+            .filter(admitted(filter));
+        if let Some(after) = page.after {
+            query = query.filter(after_key(page.order, after));
         }
-        if let Some(inputs) = inputs {
-            query = query.filter(flow::Column::FlowInputId.is_in(inputs.iter().map(|i| i.0)));
-        }
-        if let Some(after) = page.after() {
-            query = query.filter(flow::Column::Id.gt(after));
+        let direction = if page.order.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        if let Some(time) = time_column(page.order.field) {
+            query = query.order_by_with_nulls(time, direction.clone(), NullOrdering::Last);
         }
         let rows = query
-            .order_by_asc(flow::Column::Id)
-            .limit(page.limit())
-            .offset(page.offset())
+            .order_by(flow::Column::Id, direction)
+            .limit(page.limit)
+            .offset(page.offset)
             .all(&self.db)
             .await
             .map_err(map_db_err)?;
         self.views(rows).await
+    }
+
+    async fn count(&self, filter: &FlowFilter) -> Result<u64> {
+        flow::Entity::find()
+            .inner_join(flow_output::Entity)
+            .filter(admitted(filter))
+            .count(&self.db)
+            .await
+            .map_err(map_db_err)
     }
 
     async fn count_by_state(&self) -> Result<Vec<(FlowState, u64)>> {
@@ -284,6 +382,15 @@ impl FlowRepository for Store {
             .col_expr(
                 flow_output::Column::LeaseExpiresUtc,
                 lease_clock::lease_end(backend, lease),
+            )
+            // A retried flow keeps the start of its first attempt.
+            .col_expr(
+                flow_output::Column::StartedUtc,
+                Func::coalesce([
+                    Expr::col(flow_output::Column::StartedUtc),
+                    lease_clock::now(backend),
+                ])
+                .into(),
             )
             // `=`, not `IN`: a scalar subquery runs once, where PostgreSQL may run an `IN`
             // subquery again for each row it scans, locking and claiming every READY flow.

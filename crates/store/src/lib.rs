@@ -137,3 +137,12 @@ impl sluice_domain::ports::Readiness for Store {
         })
     }
 }
+
+/// The direction of a keyset page's id order.
+pub(crate) fn id_order(page: sluice_domain::page::Page) -> sea_orm::Order {
+    if page.descending() {
+        sea_orm::Order::Desc
+    } else {
+        sea_orm::Order::Asc
+    }
+}

@@ -15,6 +15,7 @@ use sluice_domain::flow_input::{
     EngineKind, FlowInputId, FlowInputName, NewFlowInput, Output, Source, SourceRead, Transform,
     WriteMode,
 };
+use sluice_domain::flow_list::{FlowFilter, FlowOrder, FlowOrderField, FlowPage};
 use sluice_domain::names::{DataStoreName, TableName};
 use sluice_domain::page::Page;
 use sluice_domain::ports::{
@@ -191,7 +192,7 @@ async fn a_taken_name_is_a_conflict_and_unknown_ids_are_not_found(store: &Store)
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        FlowRepository::create(store, FlowInputId(999)).await,
+        FlowRepository::create(store, FlowInputId(999), None).await,
         Err(Error::NotFound { .. })
     ));
 }
@@ -207,6 +208,17 @@ async fn data_stores_list_in_id_order_by_page(store: &Store) {
         .unwrap();
     let names: Vec<_> = page.iter().map(|s| s.name.to_string()).collect();
     assert_eq!(names, ["s1", "s2"]);
+    let newest = Page::keyset(Some(2), None).unwrap().newest_first(true);
+    let page = DataStoreRepository::list(store, newest).await.unwrap();
+    let names: Vec<_> = page.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["s4", "s3"]);
+    let below = Page::keyset(Some(2), Some(page[1].id.0))
+        .unwrap()
+        .newest_first(true);
+    let page = DataStoreRepository::list(store, below).await.unwrap();
+    let names: Vec<_> = page.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["s2", "s1"]);
+    assert_eq!(DataStoreRepository::count(store).await.unwrap(), 5);
 }
 
 async fn flow_inputs_round_trip(store: &Store) {
@@ -267,11 +279,27 @@ async fn flow_inputs_list_by_name_with_their_versions(store: &Store) {
     let next = FlowInputRepository::list(store, "", page).await.unwrap();
     let names: Vec<String> = next.iter().map(|s| s.name.to_string()).collect();
     assert_eq!(names, ["aXb-report", "Ab-report"]);
+
+    // Newest name first, and the page below a name.
+    let newest = Page::keyset(Some(2), None).unwrap().newest_first(true);
+    let page = FlowInputRepository::list(store, "a_b", newest)
+        .await
+        .unwrap();
+    let names: Vec<String> = page.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["a_b-daily", "a_b-report"]);
+    let below = Page::keyset(Some(10), Some(all[3].first_id.0))
+        .unwrap()
+        .newest_first(true);
+    let page = FlowInputRepository::list(store, "", below).await.unwrap();
+    let names: Vec<String> = page.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names[..2], ["aXb-report", "a_b-report"]);
+    assert_eq!(FlowInputRepository::count(store, "a_b").await.unwrap(), 2);
+    assert_eq!(FlowInputRepository::count(store, "").await.unwrap(), 5);
 }
 
 async fn a_new_flow_is_ready_at_zero_percent(store: &Store) {
     let input = flow_input(store).await;
-    let created = FlowRepository::create(store, input).await.unwrap();
+    let created = FlowRepository::create(store, input, None).await.unwrap();
     let read = FlowRepository::get(store, created.flow.id).await.unwrap();
     assert_eq!(read, created);
     assert_eq!(read.output.state, FlowState::Ready);
@@ -281,7 +309,7 @@ async fn a_new_flow_is_ready_at_zero_percent(store: &Store) {
 
 async fn state_moves_only_from_the_state_the_caller_expects(store: &Store) {
     let input = flow_input(store).await;
-    let output = FlowRepository::create(store, input)
+    let output = FlowRepository::create(store, input, None)
         .await
         .unwrap()
         .output
@@ -303,7 +331,7 @@ async fn state_moves_only_from_the_state_the_caller_expects(store: &Store) {
 
 async fn progress_never_goes_down(store: &Store) {
     let input = flow_input(store).await;
-    let flow = FlowRepository::create(store, input).await.unwrap();
+    let flow = FlowRepository::create(store, input, None).await.unwrap();
     store.raise_progress(flow.output.id, 60).await.unwrap();
     store.raise_progress(flow.output.id, 40).await.unwrap();
     assert_eq!(
@@ -319,7 +347,7 @@ async fn progress_never_goes_down(store: &Store) {
 
 async fn log_and_error_lines_keep_their_order(store: &Store) {
     let input = flow_input(store).await;
-    let flow = FlowRepository::create(store, input).await.unwrap();
+    let flow = FlowRepository::create(store, input, None).await.unwrap();
     for line in ["one", "two", "three"] {
         store.append_log(flow.output.id, line.into()).await.unwrap();
     }
@@ -340,20 +368,20 @@ async fn flows_list_by_state_oldest_first(store: &Store) {
     let input = flow_input(store).await;
     let mut ids = Vec::new();
     for _ in 0..4 {
-        ids.push(FlowRepository::create(store, input).await.unwrap());
+        ids.push(FlowRepository::create(store, input, None).await.unwrap());
     }
     store
         .set_state(ids[1].output.id, FlowState::Ready, FlowState::Running)
         .await
         .unwrap();
-    let ready = FlowRepository::list(store, &[FlowState::Ready], None, Page::default())
+    let ready = FlowRepository::list(store, &in_states(&[FlowState::Ready]), oldest(50, 0))
         .await
         .unwrap();
     assert_eq!(
         ready.iter().map(|v| v.flow.id).collect::<Vec<_>>(),
         [ids[0].flow.id, ids[2].flow.id, ids[3].flow.id]
     );
-    let all = FlowRepository::list(store, &[], None, Page::new(Some(2), Some(2)).unwrap())
+    let all = FlowRepository::list(store, &FlowFilter::default(), oldest(2, 2))
         .await
         .unwrap();
     assert_eq!(
@@ -362,11 +390,155 @@ async fn flows_list_by_state_oldest_first(store: &Store) {
     );
 }
 
+/// Flows in the states given, oldest first.
+fn in_states(states: &[FlowState]) -> FlowFilter {
+    FlowFilter {
+        states: states.to_vec(),
+        ..FlowFilter::default()
+    }
+}
+
+/// `limit` flows from `offset`, oldest first.
+fn oldest(limit: u64, offset: u64) -> FlowPage {
+    FlowPage {
+        order: FlowOrder::OLDEST_FIRST,
+        after: None,
+        limit,
+        offset,
+    }
+}
+
+/// Every flow `filter` admits in `order`, walked two at a time by key.
+async fn walk(store: &Store, filter: &FlowFilter, order: FlowOrder) -> Vec<i64> {
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = FlowPage {
+            order,
+            after,
+            limit: 2,
+            offset: 0,
+        };
+        let views = FlowRepository::list(store, filter, page).await.unwrap();
+        let Some(last) = views.last() else {
+            return seen;
+        };
+        after = Some(order.key_of(last));
+        seen.extend(views.iter().map(|v| v.flow.id.0));
+    }
+}
+
+async fn flows_list_in_every_order_with_filters_counts_and_reruns(store: &Store) {
+    let input = flow_input(store).await;
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(
+            FlowRepository::create(store, input, None)
+                .await
+                .unwrap()
+                .flow
+                .id
+                .0,
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let runner = RunnerId("r".into());
+    let mut outputs = Vec::new();
+    // The three oldest start, in id order; the third ends first, then the first.
+    for _ in 0..3 {
+        let flow = store
+            .claim_ready(&runner, Duration::from_secs(60))
+            .await
+            .unwrap();
+        outputs.push(flow.unwrap().flow_output_id);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for (output, end) in [
+        (outputs[2], FlowState::Completed),
+        (outputs[0], FlowState::Failed),
+    ] {
+        assert!(
+            store
+                .set_state(output, FlowState::Running, end)
+                .await
+                .unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let first = FlowRepository::get(store, FlowId(ids[0])).await.unwrap();
+    assert!(first.output.started_utc.is_some() && first.output.finished_utc.is_some());
+    assert!(first.output.started_utc <= first.output.finished_utc);
+
+    let all = FlowFilter::default();
+    let order = |field, descending| FlowOrder { field, descending };
+    let at = |positions: &[usize]| positions.iter().map(|p| ids[*p]).collect::<Vec<_>>();
+    use FlowOrderField::*;
+    for (field, descending, expected) in [
+        (CreatedAt, false, at(&[0, 1, 2, 3, 4, 5])),
+        (CreatedAt, true, at(&[5, 4, 3, 2, 1, 0])),
+        // Flows without the time come last either way, by id in the list's direction.
+        (StartedAt, false, at(&[0, 1, 2, 3, 4, 5])),
+        (StartedAt, true, at(&[2, 1, 0, 5, 4, 3])),
+        (FinishedAt, false, at(&[2, 0, 1, 3, 4, 5])),
+        (FinishedAt, true, at(&[0, 2, 5, 4, 3, 1])),
+    ] {
+        let order = order(field, descending);
+        assert_eq!(walk(store, &all, order).await, expected, "{}", order.name());
+    }
+
+    let ended = in_states(&[FlowState::Completed, FlowState::Failed]);
+    assert_eq!(
+        walk(store, &ended, FlowOrder::OLDEST_FIRST).await,
+        at(&[0, 2])
+    );
+    assert_eq!(FlowRepository::count(store, &ended).await.unwrap(), 2);
+    assert_eq!(FlowRepository::count(store, &all).await.unwrap(), 6);
+    let none = FlowFilter {
+        inputs: Some(Vec::new()),
+        ..FlowFilter::default()
+    };
+    assert_eq!(FlowRepository::count(store, &none).await.unwrap(), 0);
+    let fourth = FlowRepository::get(store, FlowId(ids[3])).await.unwrap();
+    let since = FlowFilter {
+        created_after: Some(fourth.flow.created_utc),
+        ..FlowFilter::default()
+    };
+    assert_eq!(
+        walk(store, &since, FlowOrder::OLDEST_FIRST).await,
+        at(&[3, 4, 5])
+    );
+    let before = FlowFilter {
+        created_before: Some(fourth.flow.created_utc),
+        ..FlowFilter::default()
+    };
+    assert_eq!(FlowRepository::count(store, &before).await.unwrap(), 3);
+
+    let rerun = FlowRepository::create(store, input, Some(FlowId(ids[0])))
+        .await
+        .unwrap();
+    assert_eq!(rerun.flow.rerun_of, Some(FlowId(ids[0])));
+    let original = FlowRepository::get(store, FlowId(ids[0])).await.unwrap();
+    assert_eq!(original.reruns, [rerun.flow.id]);
+    assert!(
+        FlowRepository::get(store, rerun.flow.id)
+            .await
+            .unwrap()
+            .reruns
+            .is_empty()
+    );
+}
+
 async fn concurrent_claims_take_every_ready_flow_exactly_once(store: &Store) {
     let input = flow_input(store).await;
     let mut created = Vec::new();
     for _ in 0..30 {
-        created.push(FlowRepository::create(store, input).await.unwrap().flow.id);
+        created.push(
+            FlowRepository::create(store, input, None)
+                .await
+                .unwrap()
+                .flow
+                .id,
+        );
     }
     let until = Duration::from_secs(60);
     let claimers: Vec<_> = (0..6)
@@ -388,7 +560,7 @@ async fn concurrent_claims_take_every_ready_flow_exactly_once(store: &Store) {
     }
     claimed.sort_by_key(|id| id.0);
     assert_eq!(claimed, created, "each flow claimed once");
-    let running = FlowRepository::list(store, &[FlowState::Running], None, Page::default())
+    let running = FlowRepository::list(store, &in_states(&[FlowState::Running]), oldest(50, 0))
         .await
         .unwrap();
     assert_eq!(running.len(), 30);
@@ -411,7 +583,7 @@ async fn plan_one_step(store: &Store, output: FlowOutputId) {
 async fn a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out(store: &Store) {
     // Leases run on the store's clock: this test lets short ones run out for real.
     let input = flow_input(store).await;
-    let flow = FlowRepository::create(store, input).await.unwrap();
+    let flow = FlowRepository::create(store, input, None).await.unwrap();
     let output = flow.output.id;
     let (mine, theirs) = (RunnerId("mine".into()), RunnerId("theirs".into()));
     let short = Duration::from_millis(400);
@@ -468,7 +640,7 @@ async fn a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out(store
 
 async fn a_dead_runners_flow_is_taken_over_once_and_only_under_max_crashes(store: &Store) {
     let input = flow_input(store).await;
-    let flow = FlowRepository::create(store, input).await.unwrap();
+    let flow = FlowRepository::create(store, input, None).await.unwrap();
     let output = flow.output.id;
     let (dead, mine, theirs) = (
         RunnerId("dead".into()),
@@ -526,7 +698,7 @@ async fn a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can
     store: &Store,
 ) {
     let input = flow_input(store).await;
-    let flow = FlowRepository::create(store, input).await.unwrap();
+    let flow = FlowRepository::create(store, input, None).await.unwrap();
     let output = flow.output.id;
     let (mine, theirs) = (RunnerId("mine".into()), RunnerId("theirs".into()));
     let until = Duration::from_secs(30);
@@ -568,7 +740,7 @@ async fn a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can
 
 async fn a_retried_flow_counts_its_attempt_and_waits_its_turn(store: &Store) {
     let input = flow_input(store).await;
-    let flow = FlowRepository::create(store, input).await.unwrap();
+    let flow = FlowRepository::create(store, input, None).await.unwrap();
     assert_eq!(flow.output.attempt, 1);
     let output = flow.output.id;
     let (mine, theirs) = (RunnerId("mine".into()), RunnerId("theirs".into()));
@@ -605,22 +777,23 @@ async fn a_retried_flow_counts_its_attempt_and_waits_its_turn(store: &Store) {
 async fn a_page_of_six_hundred_flows_is_read_whole(store: &Store) {
     let input = flow_input(store).await;
     for _ in 0..600 {
-        FlowRepository::create(store, input).await.unwrap();
+        FlowRepository::create(store, input, None).await.unwrap();
     }
     store
         .append_log(FlowOutputId(599), "late".into())
         .await
         .unwrap();
-    let page = Page::keyset(Some(1000), None).unwrap();
-    let views = FlowRepository::list(store, &[], None, page).await.unwrap();
+    let views = FlowRepository::list(store, &FlowFilter::default(), oldest(1000, 0))
+        .await
+        .unwrap();
     assert_eq!(views.len(), 600);
     assert_eq!(views[598].output.logs.lines, ["late"]);
 }
 
 async fn a_view_holds_the_newest_lines_and_pages_reach_every_line(store: &Store) {
     let input = flow_input(store).await;
-    let flow = FlowRepository::create(store, input).await.unwrap();
-    let quiet = FlowRepository::create(store, input).await.unwrap();
+    let flow = FlowRepository::create(store, input, None).await.unwrap();
+    let quiet = FlowRepository::create(store, input, None).await.unwrap();
     let mut written = Vec::new();
     for i in 0..250 {
         let line = format!("log {i}");
@@ -643,7 +816,7 @@ async fn a_view_holds_the_newest_lines_and_pages_reach_every_line(store: &Store)
         .await
         .unwrap();
 
-    let views = FlowRepository::list(store, &[], None, Page::default())
+    let views = FlowRepository::list(store, &FlowFilter::default(), oldest(50, 0))
         .await
         .unwrap();
     let output = &views[0].output;
@@ -677,7 +850,7 @@ async fn a_view_holds_the_newest_lines_and_pages_reach_every_line(store: &Store)
 
 async fn steps_are_planned_pending_then_changed_and_closed(store: &Store) {
     let input = flow_input(store).await;
-    let flow = FlowRepository::create(store, input).await.unwrap();
+    let flow = FlowRepository::create(store, input, None).await.unwrap();
     let output = flow.output.id;
     let step = |kind, name: &str| Step {
         kind,
@@ -1075,6 +1248,7 @@ contract!(
     progress_never_goes_down,
     log_and_error_lines_keep_their_order,
     flows_list_by_state_oldest_first,
+    flows_list_in_every_order_with_filters_counts_and_reruns,
     concurrent_claims_take_every_ready_flow_exactly_once,
     a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out,
     a_dead_runners_flow_is_taken_over_once_and_only_under_max_crashes,

@@ -32,6 +32,12 @@ pub fn finish(mut doc: OpenApi, version: Version) -> OpenApi {
             Version::V2 => "2",
         })
         .description(Some(description(version)))
+        .license(Some(
+            utoipa::openapi::LicenseBuilder::new()
+                .name(env!("CARGO_PKG_LICENSE"))
+                .identifier(Some(env!("CARGO_PKG_LICENSE")))
+                .build(),
+        ))
         .build();
     let components = doc.components.get_or_insert_with(Default::default);
     components
@@ -71,7 +77,8 @@ fn description(version: Version) -> String {
          `Authorization: Bearer <key>` or `X-API-Key: <key>`; each operation names the scope \
          its key needs: `read` reads; `run` starts and cancels flows; `write` registers stores \
          and defines flow inputs, and runs them; `admin` does all, keys included. Every scope \
-         includes `read`, `write` includes `run`.",
+         includes `read`, `write` includes `run`. Each problem `type` is a page of this server \
+         (`GET /problems/{slug}`, HTML or JSON) that says when it happens and what to do.",
     );
     match version {
         Version::V1 => text.push_str(
@@ -153,6 +160,20 @@ fn operations_mut(item: &mut PathItem) -> [(Method, &mut Option<Operation>); 4] 
     ]
 }
 
+/// Which scopes hold `scope`, as the description of an operation that needs it says.
+fn scope_includes(scope: Scope) -> String {
+    let holders: Vec<String> = Scope::ALL
+        .iter()
+        .filter(|holder| **holder != scope && holder.grants(scope))
+        .map(|holder| format!("`{holder}`"))
+        .collect();
+    match holders.as_slice() {
+        [] => "(no other scope includes it)".to_owned(),
+        [one] => format!("(or {one}, which includes it)"),
+        many => format!("(or one that includes it: {})", many.join(", ")),
+    }
+}
+
 /// `access` is `None` for an operation described but not served, which the contract test refuses;
 /// it is written as needing the most, so the document never promises less than is checked.
 fn complete(
@@ -190,6 +211,14 @@ fn complete(
     ];
     match access.map_or(Some(Scope::Admin), Access::scope) {
         Some(scope) => {
+            let line = format!(
+                "Needs a key with the `{scope}` scope {}.",
+                scope_includes(scope)
+            );
+            operation.description = Some(match operation.description.take() {
+                Some(text) if !text.is_empty() => format!("{text}\n\n{line}"),
+                _ => line,
+            });
             operation.security = Some(vec![
                 SecurityRequirement::new(BEARER, [scope.as_str()]),
                 SecurityRequirement::new(KEY_HEADER, [scope.as_str()]),

@@ -4,6 +4,7 @@
 use sluice_domain::api_key::Scope;
 use sluice_domain::flow::{FlowState, LineStream};
 use sluice_domain::flow_input::{FlowInputName, WriteMode};
+use sluice_domain::flow_list::FlowOrder;
 use sluice_domain::metadata::{CollectionName, PerformanceTable, RuleKind};
 use sluice_domain::names::{RESOURCE_NAME_PATTERN, TableName};
 use sluice_domain::step::{StepKind, StepState};
@@ -18,6 +19,63 @@ fn one_of(words: impl IntoIterator<Item = &'static str>) -> Object {
 
 pub fn flow_states() -> Object {
     one_of(FlowState::ALL.iter().map(|s| s.as_str()))
+}
+
+/// Any of the states, as a repeatable query parameter takes them.
+pub fn flow_state_list() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(flow_states())
+        .build()
+}
+
+/// The orders a list of flows takes: a field, `-` first for descending.
+pub fn flow_orders() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(FlowOrder::names()))
+        .default(Some(serde_json::json!("created_at")))
+        .build()
+}
+
+/// The orders of a list kept in creation order.
+pub fn created_orders() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(crate::wire::cursor::CREATED_ORDERS))
+        .default(Some(serde_json::json!("created_at")))
+        .build()
+}
+
+/// `/v2/issues`' formats: a page (`json`) or an export.
+pub fn export_formats() -> Object {
+    one_of(["json", "csv", "ndjson", "parquet"])
+}
+
+/// The issue columns a count groups on, in `/v2`'s spelling, as a comma-separated list
+/// (`dataset,issue_type`: an array in form style, not exploded).
+pub fn issue_group_columns() -> utoipa::openapi::schema::Array {
+    let names: Vec<String> = sluice_domain::metadata::IssueColumn::ALL
+        .iter()
+        .map(|c| c.archive_name().replace('-', "_"))
+        .collect();
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(names)),
+        )
+        .min_items(Some(1))
+        .unique_items(true)
+        .build()
+}
+
+/// The orders of issue counts.
+pub fn count_orders() -> Object {
+    one_of(
+        sluice_domain::metadata::CountOrder::NAMES
+            .iter()
+            .map(|(name, _)| *name),
+    )
 }
 
 /// `/v1` knows five states: a cancel in progress reads RUNNING there.

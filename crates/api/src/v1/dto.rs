@@ -1,16 +1,15 @@
 //! The `/v1` wire format, mapped to and from the domain.
 
-use crate::error::FieldProblem;
 use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sluice_domain::data_store::{DataStore, DataStoreId, DataStoreKind, NewDataStore};
+use sluice_domain::described_input::{
+    DescribedFlowInput, DescribedOutput, DescribedSource, DescribedTransform, StoreRef,
+};
 use sluice_domain::described_store::DescribedConnection;
 use sluice_domain::flow::{FlowState, FlowView, Lines, LogLine};
-use sluice_domain::flow_input::{
-    EngineKind, FlowInput, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
-};
-use sluice_domain::names::TableName;
+use sluice_domain::flow_input::{FlowInput, SourceRead};
 use sluice_domain::page::Page;
 use sluice_domain::step::StepResult;
 
@@ -23,25 +22,6 @@ use crate::wire::connection_view::ConnectionView;
 
 fn utc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// Collects every violation found while mapping a request, so the client hears of all of them.
-#[derive(Default)]
-struct Violations(Vec<FieldProblem>);
-
-impl Violations {
-    fn check<T>(&mut self, pointer: impl Into<String>, parsed: Result<T, String>) -> Option<T> {
-        parsed
-            .map_err(|message| self.0.push(FieldProblem::new(pointer, message)))
-            .ok()
-    }
-
-    fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
-        match value {
-            Some(value) if self.0.is_empty() => Ok(value),
-            _ => Err(ApiError::invalid_fields(self.0)),
-        }
-    }
 }
 
 // ---- data stores
@@ -90,7 +70,7 @@ struct PathConnection {
     path: String,
 }
 
-/// A `file`: its path and `format` (`csv`, `parquet` or `json`).
+/// A `file`: its path and `format` (`csv` or `parquet`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(title = "file")]
@@ -99,7 +79,7 @@ struct FileConnection {
     format: String,
 }
 
-/// A `relational_db`: `engine` (`sqlite`, `postgres`, `mysql`, `mariadb`) and, for SQLite,
+/// A `relational_db`: `engine` (`sqlite`, `postgres`, or `mysql` for MySQL and MariaDB) and, for SQLite,
 /// `path`, for the others `host`, `port` (the engine's default when left out), `user`,
 /// `password` and `database`.
 #[derive(Deserialize, ToSchema)]
@@ -256,78 +236,52 @@ struct OutputDto {
 }
 
 fn replace() -> String {
-    WriteMode::Replace.as_str().into()
+    sluice_domain::described_input::DEFAULT_MODE.as_str().into()
 }
 
 impl CreateFlowInput {
-    pub fn into_domain(self) -> Result<NewFlowInput, ApiError> {
-        let mut violations = Violations::default();
-        let mut sources = Vec::new();
-        for (i, s) in self.sources.into_iter().enumerate() {
-            let alias = violations.check(format!("/sources/{i}/as"), TableName::parse(&s.alias));
-            let read = SourceRead::describe(s.table, s.query)
-                .map_err(|(field, message)| {
-                    violations
-                        .0
-                        .push(FieldProblem::new(format!("/sources/{i}/{field}"), message));
-                })
-                .ok();
-            if let (Some(alias), Some(read)) = (alias, read) {
-                sources.push(Source {
-                    data_store_id: DataStoreId(s.data_store_id),
-                    read,
-                    alias,
-                });
-            }
-        }
-        let mut transforms = Vec::new();
-        for (i, t) in self.transforms.into_iter().enumerate() {
-            if let Some(name) =
-                violations.check(format!("/transforms/{i}/name"), TableName::parse(&t.name))
-            {
-                transforms.push(Transform { name, sql: t.sql });
-            }
-        }
-        let mut outputs = Vec::new();
-        for (i, o) in self.outputs.into_iter().enumerate() {
-            let transform = violations.check(
-                format!("/outputs/{i}/transform"),
-                TableName::parse(&o.transform),
-            );
-            let table = match o.table {
-                Some(raw) => violations
-                    .check(format!("/outputs/{i}/table"), TableName::parse(&raw))
-                    .map(Some),
-                None => Some(None),
-            };
-            let mode = violations.check(
-                format!("/outputs/{i}/mode"),
-                WriteMode::parse(&o.mode).ok_or_else(|| "must be 'replace' or 'append'".to_owned()),
-            );
-            if let (Some(transform), Some(table), Some(mode)) = (transform, table, mode) {
-                outputs.push(Output {
-                    transform,
-                    table,
-                    mode,
-                });
-            }
-        }
-        // `/v1` keeps its shape: its inputs allow one attempt and run on the local engine.
-        let new = NewFlowInput {
-            max_attempts: 1,
-            engine: EngineKind::Local,
+    /// The input as the domain reads it; `/v1` keeps its shape: stores by id, one attempt, the
+    /// local engine.
+    pub fn into_described(self) -> DescribedFlowInput {
+        DescribedFlowInput {
             name: None,
-            source_data_store_ids: self
-                .source_data_store_ids
+            source_stores: Some(
+                self.source_data_store_ids
+                    .into_iter()
+                    .map(|id| StoreRef::Id(DataStoreId(id)))
+                    .collect(),
+            ),
+            sources: self
+                .sources
                 .into_iter()
-                .map(DataStoreId)
+                .map(|s| DescribedSource {
+                    store: StoreRef::Id(DataStoreId(s.data_store_id)),
+                    table: s.table,
+                    query: s.query,
+                    alias: s.alias,
+                })
                 .collect(),
-            target_data_store_id: DataStoreId(self.target_data_store_id),
-            sources,
-            transforms,
-            outputs,
-        };
-        violations.finish(Some(new))
+            transforms: self
+                .transforms
+                .into_iter()
+                .map(|t| DescribedTransform {
+                    name: t.name,
+                    sql: t.sql,
+                })
+                .collect(),
+            outputs: self
+                .outputs
+                .into_iter()
+                .map(|o| DescribedOutput {
+                    transform: o.transform,
+                    table: o.table,
+                    mode: Some(o.mode),
+                })
+                .collect(),
+            target: StoreRef::Id(DataStoreId(self.target_data_store_id)),
+            max_attempts: None,
+            engine: None,
+        }
     }
 }
 

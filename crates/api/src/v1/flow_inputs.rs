@@ -22,7 +22,8 @@ pub async fn create(
     state: web::Data<ApiState>,
     body: web::Json<UniqueKeys>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = from_json::<CreateFlowInput>(body.into_inner().0)?.into_domain()?;
+    let described = from_json::<CreateFlowInput>(body.into_inner().0)?.into_described();
+    let new = state.flow_inputs.describe(described).await?;
     let input = state.flow_inputs.create(new).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/flow-inputs/{}", input.id)))

@@ -1,6 +1,7 @@
 use actix_web::{HttpResponse, web};
 use sluice_domain::flow::FlowId;
 use sluice_domain::flow_input::FlowInputId;
+use sluice_domain::flow_list::{FlowFilter, FlowOrder, FlowPage};
 use sluice_domain::services::DEFAULT_LINES;
 
 use super::dto::{FlowDto, FlowListQuery, LogPageDto, LogPageQuery, StartFlow, domain_states};
@@ -99,7 +100,17 @@ pub async fn list(
             )
         })?,
     };
-    let views = state.flows.list(&states, None, page).await?;
+    let filter = FlowFilter {
+        states,
+        ..FlowFilter::default()
+    };
+    let page = FlowPage {
+        order: FlowOrder::OLDEST_FIRST,
+        after: None,
+        limit: page.limit(),
+        offset: page.offset(),
+    };
+    let views = state.flows.list(&filter, page).await?;
     Ok(HttpResponse::Ok().json(views.iter().map(FlowDto::from).collect::<Vec<_>>()))
 }
 

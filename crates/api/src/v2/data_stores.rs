@@ -1,20 +1,24 @@
 //! `/v2/data-stores`: stores by name. A store's connection may be replaced (a new password); a
 //! store stays while any flow input version uses it.
 
+use actix_web::http::header::IF_MATCH;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sluice_domain::data_store::{DataStore, DataStoreKind, NewDataStore};
-use sluice_domain::described_store::DescribedConnection;
+use sluice_domain::described_store::{ConnectionPatch, DescribedConnection, FieldPatch};
 use sluice_domain::names::DataStoreName;
 
 use utoipa::{IntoParams, ToSchema};
 
+use super::data_store_schemas as schemas;
 use crate::contract::words;
 use crate::extract::from_json;
+use crate::wire::conditional::{body_tag, tag_matches};
 use crate::wire::connection_view::ConnectionView;
-use crate::wire::cursor::{self, ListPage};
+use crate::wire::cursor::{CreatedPage, ListPage};
+use crate::wire::problems;
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 
@@ -39,26 +43,20 @@ impl From<KindDto> for DataStoreKind {
     }
 }
 
-#[derive(Deserialize, ToSchema)]
+/// A store to register, as it is read: the document describes it shape by shape
+/// ([`schemas::CreateDataStore`]), and the domain's rules refuse what a shape does not take.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(as = CreateDataStore)]
 struct CreateDataStore {
-    /// Letters, digits, `_`, `-` and `.`; the store's address is `/v2/data-stores/{name}`.
-    #[schema(schema_with = words::resource_name)]
     name: String,
     #[serde(rename = "type")]
     kind: KindDto,
     connection: ConnectionDto,
 }
 
-/// Where the store is. A `file` takes `path` and `format` (`csv`, `parquet` or `json`); a
-/// `columnar_db` takes `path` (a folder); a `relational_db` takes `engine` (`sqlite`,
-/// `postgres`, `mysql`, `mariadb`) and, for SQLite, `path`, for the others `host`, `port`
-/// (the engine's default when left out), `user`, `password` and `database`. Paths are local
-/// (inside the data folder) or `s3://bucket/prefix`.
-#[derive(Deserialize, Default, ToSchema)]
+/// Where the store is, every field of every shape; the domain checks which the store's type takes.
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-#[schema(as = Connection)]
 struct ConnectionDto {
     path: Option<String>,
     format: Option<String>,
@@ -85,11 +83,62 @@ impl From<ConnectionDto> for DescribedConnection {
     }
 }
 
-#[derive(Deserialize, ToSchema)]
+/// A merge patch of a store ([`schemas::ConnectionPatch`]): only its connection changes.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(as = ReplaceConnection)]
-struct ReplaceConnection {
-    connection: ConnectionDto,
+struct PatchRequest {
+    connection: PatchDto,
+}
+
+/// Each field absent (kept), a value (set) or `null` (removed).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchDto {
+    #[serde(default, deserialize_with = "field_patch")]
+    path: FieldPatch<String>,
+    #[serde(default, deserialize_with = "field_patch")]
+    format: FieldPatch<String>,
+    #[serde(default, deserialize_with = "field_patch")]
+    engine: FieldPatch<String>,
+    #[serde(default, deserialize_with = "field_patch")]
+    host: FieldPatch<String>,
+    #[serde(default, deserialize_with = "field_patch")]
+    port: FieldPatch<u16>,
+    #[serde(default, deserialize_with = "field_patch")]
+    user: FieldPatch<String>,
+    #[serde(default, deserialize_with = "field_patch")]
+    password: FieldPatch<String>,
+    #[serde(default, deserialize_with = "field_patch")]
+    database: FieldPatch<String>,
+}
+
+/// A field that is there: `null` removes, a value sets (an absent one stays `Keep`, the default).
+fn field_patch<'de, D, T>(deserializer: D) -> Result<FieldPatch<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.map_or(FieldPatch::Remove, FieldPatch::Set))
+}
+
+impl From<PatchDto> for ConnectionPatch {
+    fn from(p: PatchDto) -> Self {
+        let password = match p.password {
+            FieldPatch::Keep => FieldPatch::Keep,
+            FieldPatch::Set(password) => FieldPatch::Set(SecretString::from(password)),
+            FieldPatch::Remove => FieldPatch::Remove,
+        };
+        Self {
+            path: p.path,
+            format: p.format,
+            engine: p.engine,
+            host: p.host,
+            port: p.port,
+            user: p.user,
+            password,
+            database: p.database,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -140,7 +189,7 @@ fn store_name(raw: &str) -> Result<DataStoreName, ApiError> {
     path = "/v2/data-stores",
     tag = "data stores",
     operation_id = "createDataStore",
-    request_body = CreateDataStore,
+    request_body = schemas::CreateDataStore,
     responses(
         (status = 201, description = "The store", body = DataStoreDto,
          headers(("Location" = String, description = "The store's address"))),
@@ -169,14 +218,19 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// `created_at` (the default) or `-created_at` (the newest first).
+    #[param(schema_with = words::created_orders)]
+    order_by: Option<String>,
+    /// `true` adds `total`, how many stores there are, to the page.
+    count: Option<bool>,
     /// How many items, 1 to 1000 (50 when left out).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
-    /// The `next_cursor` of the page before.
+    /// The `next_cursor` of the page before (taken in the same `order_by`).
     cursor: Option<String>,
 }
 
-/// The data stores, oldest first.
+/// The data stores, in `order_by` (oldest first by default).
 #[utoipa::path(
     get,
     path = "/v2/data-stores",
@@ -193,14 +247,18 @@ pub async fn list(
     state: web::Data<ApiState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = cursor::page(query.limit, query.cursor.as_deref())?;
-    let stores = state.data_stores.list(page).await?;
-    let list = ListPage::new(stores, page, |s| s.id.0, |s| DataStoreDto::from(s));
-    let mut response = HttpResponse::Ok();
-    if let Some(link) = list.link(&req) {
-        response.insert_header(("Link", link));
-    }
-    Ok(response.json(list))
+    let page = CreatedPage::parse(
+        query.limit,
+        query.cursor.as_deref(),
+        query.order_by.as_deref(),
+    )?;
+    let stores = state.data_stores.list(page.page).await?;
+    let total = match query.count {
+        Some(true) => Some(state.data_stores.count().await?),
+        _ => None,
+    };
+    let list = page.list(stores, |s| s.id.0, |s| DataStoreDto::from(s));
+    Ok(list.with_total(total).respond(&req))
 }
 
 /// One data store.
@@ -220,29 +278,52 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(DataStoreDto::from(&store)))
 }
 
-/// Replaces a store's connection.
+/// Changes a store's connection.
 ///
-/// A new password or a moved database: flow inputs that use the store use the new connection
-/// from their next flow.
+/// An RFC 7396 merge patch: `{"connection": {"password": "…"}}` changes the password alone,
+/// `{"connection": {"host": "…"}}` the host alone; a `null` removes a field. Its type stays. Flow
+/// inputs that use the store use the new connection from their next flow. With `If-Match` (the
+/// store's `ETag`), a store changed since it was read is left as it is: 412.
 #[utoipa::path(
     patch,
     path = "/v2/data-stores/{name}",
     tag = "data stores",
-    operation_id = "replaceDataStoreConnection",
-    params(("name" = String, Path, description = "The store's name", example = "orders")),
-    request_body = ReplaceConnection,
-    responses((status = 200, description = "The store", body = DataStoreDto))
+    operation_id = "updateDataStore",
+    params(
+        ("name" = String, Path, description = "The store's name", example = "orders"),
+        ("If-Match" = Option<String>, Header, nullable = false,
+         description = "The `ETag` of the store as last read: the change is made only if it is still that"),
+    ),
+    request_body(content = schemas::ConnectionPatch, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The store", body = DataStoreDto),
+        (status = 412, description = "The store changed since the `ETag` given"),
+    )
 )]
-pub async fn replace_connection(
+pub async fn update(
+    req: HttpRequest,
     state: web::Data<ApiState>,
     name: web::Path<String>,
     body: web::Json<UniqueKeys>,
 ) -> Result<HttpResponse, ApiError> {
     let name = store_name(&name)?;
-    let request = from_json::<ReplaceConnection>(body.into_inner().0)?;
+    let request = from_json::<PatchRequest>(body.into_inner().0)?;
+    let store = state.data_stores.get_by_name(&name).await?;
+    if let Some(wanted) = req.headers().get(IF_MATCH) {
+        let current =
+            body_tag(&serde_json::to_vec(&DataStoreDto::from(&store)).unwrap_or_default());
+        if !tag_matches(wanted, &current) {
+            return Err(ApiError::new(
+                problems::PRECONDITION_FAILED,
+                format!(
+                    "data store {name} changed since it was read: read it again (its ETag is {current})"
+                ),
+            ));
+        }
+    }
     let store = state
         .data_stores
-        .replace_connection(&name, request.connection.into())
+        .patch(store, request.connection.into())
         .await?;
     Ok(HttpResponse::Ok().json(DataStoreDto::from(&store)))
 }

@@ -1,8 +1,9 @@
 //! `GET /v2/flows/{id}/events`: a flow followed as Server-Sent Events until it ends.
 //!
-//! Events: `state` (`{"state": "RUNNING"}`), `progress` (`{"percent": 40}`), `step` (a step whose
-//! state or rows changed, as `GET /v2/flows/{id}` shows it) and `log` (each log and error line,
-//! oldest first). The stream opens with the flow's state, progress and steps, then every line so
+//! Events: `state` and `progress` (the flow, as `GET /v2/flows/{id}` shows it, when its state or
+//! its progress changed), `step` (a step whose state or rows changed, as the flow shows it) and
+//! `log` (each log and error line, as `/v2/flows/{id}/logs` shows it, oldest first): every
+//! event's data is a schema of the document. The stream opens with the flow's state, progress and steps, then every line so
 //! far, and ends after the terminal state and its last lines.
 //!
 //! Every event's id is the id of the newest line sent, so a client that reconnects with
@@ -21,7 +22,7 @@ use sluice_domain::page::Page;
 use sluice_domain::services::{ApiKeyService, FlowService};
 use std::time::{Duration, Instant};
 
-use super::flows::{LogLineDto, StepDto};
+use super::flows::{FlowDto, LogLineDto, StepDto};
 use crate::wire::auth::PresentedKey;
 use crate::{ApiError, ApiState};
 
@@ -35,9 +36,10 @@ const LINES_PER_POLL: u64 = 500;
 
 /// Follows a flow as Server-Sent Events until it ends.
 ///
-/// Events: `state` (`{"state": "RUNNING"}`), `progress` (`{"percent": 40}`), `step` (a step as `GET /v2/flows/{id}` shows it) and `log`
-/// (each log and error line, oldest first). Each event's `id` is the newest line's id; a client
-/// that reconnects with `Last-Event-ID` gets the current state and only the later lines.
+/// Events: `state` and `progress` (the `Flow`, when its state or progress changed), `step` (a
+/// `Step` whose state or rows changed) and `log` (each `LogLine`, oldest first). Each event's `id`
+/// is the newest line's id; a client that reconnects with `Last-Event-ID` gets the current state
+/// and only the later lines.
 #[utoipa::path(
     get,
     path = "/v2/flows/{id}/events",
@@ -216,21 +218,11 @@ impl Follower {
             }
         }
         if self.sent_progress != Some(percent) {
-            write_event(
-                out,
-                "progress",
-                self.last_line,
-                &serde_json::json!({"percent": percent}),
-            );
+            write_event(out, "progress", self.last_line, &FlowDto::from(view));
             self.sent_progress = Some(percent);
         }
         if self.sent_state != Some(state) {
-            write_event(
-                out,
-                "state",
-                self.last_line,
-                &serde_json::json!({"state": state.as_str()}),
-            );
+            write_event(out, "state", self.last_line, &FlowDto::from(view));
             self.sent_state = Some(state);
         }
     }
@@ -245,8 +237,8 @@ struct FlowEvent {
     event: String,
     /// The id of the newest line sent so far; absent before the first line.
     id: Option<String>,
-    /// The event's JSON, on one line: `{"state": "RUNNING"}`, `{"percent": 40}`, a step or a
-    /// log line as the flow's other answers show them.
+    /// The event's JSON, on one line: a `Flow` (`state`, `progress`), a `Step` (`step`) or a
+    /// `LogLine` (`log`).
     #[schema(content_media_type = "application/json")]
     data: String,
 }

@@ -5,19 +5,20 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sluice_domain::data_store::DataStoreId;
+use sluice_domain::described_input::{
+    DescribedFlowInput, DescribedOutput, DescribedSource, DescribedTransform, StoreRef,
+};
 use sluice_domain::flow_input::{
     EngineKind, FlowInput, FlowInputName, FlowInputRef, FlowInputSummary, FlowInputVersion,
-    NewFlowInput, Output, Source, SourceRead, Transform, WriteMode, list_too_long,
+    SourceRead,
 };
-use sluice_domain::names::{DataStoreName, TableName};
-use sluice_domain::{Error, FieldPath, Violation};
 use std::collections::HashMap;
 
 use utoipa::{IntoParams, ToSchema};
 
 use crate::contract::words;
 use crate::extract::from_json;
-use crate::wire::cursor::{self, ListPage};
+use crate::wire::cursor::{CreatedPage, ListPage};
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 
@@ -36,16 +37,13 @@ struct CreateFlowInput {
     /// The store the outputs are written to.
     target: String,
     /// How many times a flow may run before it stays FAILED: 1 (no retry, the default) to 10.
-    #[serde(default = "one")]
-    #[schema(minimum = 1, maximum = 10, default = 1)]
-    max_attempts: u32,
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 10, default = 1, nullable = false)]
+    max_attempts: Option<u32>,
     /// What runs the transforms (`local` by default).
     #[serde(default)]
-    engine: EngineDto,
-}
-
-fn one() -> u32 {
-    1
+    #[schema(nullable = false)]
+    engine: Option<EngineDto>,
 }
 
 impl CreateFlowInput {
@@ -74,12 +72,13 @@ struct DefinitionDto {
     /// The store the outputs are written to.
     target: String,
     /// How many times a flow may run before it stays FAILED: 1 (no retry, the default) to 10.
-    #[serde(default = "one")]
-    #[schema(minimum = 1, maximum = 10, default = 1)]
-    max_attempts: u32,
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 10, default = 1, nullable = false)]
+    max_attempts: Option<u32>,
     /// What runs the transforms (`local` by default).
     #[serde(default)]
-    engine: EngineDto,
+    #[schema(nullable = false)]
+    engine: Option<EngineDto>,
 }
 
 /// A source: a table or a query of a relational store, a table of a columnar store, or a file
@@ -122,24 +121,19 @@ struct OutputDto {
     #[schema(schema_with = words::table_name_or_null)]
     table: Option<String>,
     /// `replace` (the default) or `append`.
-    #[serde(default = "replace")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = words::write_modes)]
-    mode: String,
-}
-
-fn replace() -> String {
-    WriteMode::Replace.as_str().into()
+    mode: Option<String>,
 }
 
 /// What runs a flow's transforms: `local`, Sluice's own engine (pushing transforms down to the
 /// database holding their sources where it can), or `ballista`, the Ballista cluster this
 /// service is configured with, whose executors read the sources (file and columnar stores only)
 /// and run the transforms while Sluice writes the outputs.
-#[derive(Deserialize, Serialize, ToSchema, Clone, Copy, Default)]
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
 #[serde(rename_all = "lowercase")]
 #[schema(as = FlowEngine)]
 enum EngineDto {
-    #[default]
     Local,
     Ballista,
 }
@@ -258,12 +252,12 @@ async fn to_dto(
             .map(|o| OutputDto {
                 transform: o.transform.to_string(),
                 table: o.table.as_ref().map(ToString::to_string),
-                mode: o.mode.as_str().into(),
+                mode: Some(o.mode.as_str().into()),
             })
             .collect(),
         target: name_of(&input.target_data_store_id),
-        max_attempts: input.max_attempts,
-        engine: input.engine.into(),
+        max_attempts: Some(input.max_attempts),
+        engine: Some(input.engine.into()),
     };
     Ok(FlowInputDto {
         id: input.public_id(),
@@ -273,153 +267,49 @@ async fn to_dto(
         transforms: definition.transforms,
         outputs: definition.outputs,
         target: definition.target,
-        max_attempts: definition.max_attempts,
-        engine: definition.engine,
+        max_attempts: input.max_attempts,
+        engine: input.engine.into(),
         created_at: input.created_utc,
         versions: versions.map(|v| v.iter().map(VersionDto::from).collect()),
     })
 }
 
-/// The store a definition names, or a violation at `path`.
-/// Each store name looked up once per request.
-async fn resolve_store(
-    state: &ApiState,
-    raw: &str,
-    path: FieldPath,
-    found: &mut HashMap<String, Option<DataStoreId>>,
-    violations: &mut Vec<Violation>,
-) -> Result<Option<DataStoreId>, ApiError> {
-    let id = match found.get(raw) {
-        Some(id) => *id,
-        None => {
-            let id = match DataStoreName::parse(raw) {
-                Err(_) => None,
-                Ok(name) => match state.data_stores.get_by_name(&name).await {
-                    Ok(store) => Some(store.id),
-                    Err(Error::NotFound { .. }) => None,
-                    Err(other) => return Err(other.into()),
-                },
-            };
-            found.insert(raw.to_owned(), id);
-            id
-        }
-    };
-    if id.is_none() {
-        violations.push(Violation::new(
-            path,
-            format!("data store '{raw}' does not exist"),
-        ));
-    }
-    Ok(id)
-}
-
 impl DefinitionDto {
-    /// The domain's input: stores resolved by name, names parsed; every problem reported at once.
-    async fn into_domain(
-        self,
-        state: &ApiState,
-        name: Option<FlowInputName>,
-    ) -> Result<NewFlowInput, ApiError> {
-        // Bounded before any store is looked up: an oversized list costs a count, not a query
-        // per entry.
-        let oversized: Vec<Violation> = [
-            ("sources", self.sources.len()),
-            ("transforms", self.transforms.len()),
-            ("outputs", self.outputs.len()),
-        ]
-        .into_iter()
-        .filter_map(|(field, len)| list_too_long(field, len))
-        .collect();
-        if !oversized.is_empty() {
-            return Err(ApiError::invalid(oversized));
-        }
-        let mut found = HashMap::new();
-        let mut violations = Vec::new();
-        let mut sources = Vec::new();
-        let mut source_ids = Vec::new();
-        for (i, s) in self.sources.into_iter().enumerate() {
-            let at = |field: &'static str| FieldPath::new("sources").index(i).field(field);
-            let store = resolve_store(
-                state,
-                &s.data_store,
-                at("data_store_id"),
-                &mut found,
-                &mut violations,
-            )
-            .await?;
-            let alias = TableName::parse(&s.alias)
-                .map_err(|m| violations.push(Violation::new(at("alias"), m)))
-                .ok();
-            let read = SourceRead::describe(s.table, s.query)
-                .map_err(|(field, message)| violations.push(Violation::new(at(field), message)))
-                .ok();
-            if let (Some(store), Some(alias), Some(read)) = (store, alias, read) {
-                if !source_ids.contains(&store) {
-                    source_ids.push(store);
-                }
-                sources.push(Source {
-                    data_store_id: store,
-                    read,
-                    alias,
-                });
-            }
-        }
-        let target = resolve_store(
-            state,
-            &self.target,
-            FieldPath::new("target_data_store_id"),
-            &mut found,
-            &mut violations,
-        )
-        .await?;
-        let mut transforms = Vec::new();
-        for (i, t) in self.transforms.into_iter().enumerate() {
-            match TableName::parse(&t.name) {
-                Ok(name) => transforms.push(Transform { name, sql: t.sql }),
-                Err(m) => violations.push(Violation::new(
-                    FieldPath::new("transforms").index(i).field("name"),
-                    m,
-                )),
-            }
-        }
-        let mut outputs = Vec::new();
-        for (i, o) in self.outputs.into_iter().enumerate() {
-            let at = |field: &'static str| FieldPath::new("outputs").index(i).field(field);
-            let transform = TableName::parse(&o.transform)
-                .map_err(|m| violations.push(Violation::new(at("transform"), m)))
-                .ok();
-            let table = match o.table {
-                Some(raw) => TableName::parse(&raw)
-                    .map(Some)
-                    .map_err(|m| violations.push(Violation::new(at("table"), m)))
-                    .ok(),
-                None => Some(None),
-            };
-            let mode = WriteMode::parse(&o.mode)
-                .ok_or_else(|| {
-                    violations.push(Violation::new(at("mode"), "must be 'replace' or 'append'"));
+    /// The input as the domain reads it: stores by name, the optional fields as given.
+    fn into_described(self, name: Option<FlowInputName>) -> DescribedFlowInput {
+        DescribedFlowInput {
+            name,
+            source_stores: None,
+            sources: self
+                .sources
+                .into_iter()
+                .map(|s| DescribedSource {
+                    store: StoreRef::Name(s.data_store),
+                    table: s.table,
+                    query: s.query,
+                    alias: s.alias,
                 })
-                .ok();
-            if let (Some(transform), Some(table), Some(mode)) = (transform, table, mode) {
-                outputs.push(Output {
-                    transform,
-                    table,
-                    mode,
-                });
-            }
-        }
-        match target {
-            Some(target) if violations.is_empty() => Ok(NewFlowInput {
-                max_attempts: self.max_attempts,
-                engine: self.engine.into(),
-                name,
-                source_data_store_ids: source_ids,
-                target_data_store_id: target,
-                sources,
-                transforms,
-                outputs,
-            }),
-            _ => Err(ApiError::invalid(violations)),
+                .collect(),
+            transforms: self
+                .transforms
+                .into_iter()
+                .map(|t| DescribedTransform {
+                    name: t.name,
+                    sql: t.sql,
+                })
+                .collect(),
+            outputs: self
+                .outputs
+                .into_iter()
+                .map(|o| DescribedOutput {
+                    transform: o.transform,
+                    table: o.table,
+                    mode: o.mode,
+                })
+                .collect(),
+            target: StoreRef::Name(self.target),
+            max_attempts: self.max_attempts,
+            engine: self.engine.map(Into::into),
         }
     }
 }
@@ -453,7 +343,10 @@ pub async fn create(
     let request = from_json::<CreateFlowInput>(body.into_inner().0)?;
     let (name, definition) = request.split();
     let name = FlowInputName::parse(&name).map_err(|m| ApiError::invalid_field("/name", m))?;
-    let new = definition.into_domain(&state, Some(name)).await?;
+    let new = state
+        .flow_inputs
+        .describe(definition.into_described(Some(name)))
+        .await?;
     let input = state.flow_inputs.create(new).await?;
     let dto = to_dto(&state, &input, None).await?;
     Ok(HttpResponse::Created()
@@ -481,7 +374,10 @@ pub async fn add_version(
 ) -> Result<HttpResponse, ApiError> {
     let name = input_name(&name)?;
     let definition = from_json::<DefinitionDto>(body.into_inner().0)?;
-    let new = definition.into_domain(&state, Some(name.clone())).await?;
+    let new = state
+        .flow_inputs
+        .describe(definition.into_described(Some(name.clone())))
+        .await?;
     let input = state.flow_inputs.add_version(&name, new).await?;
     let dto = to_dto(&state, &input, None).await?;
     Ok(HttpResponse::Created()
@@ -550,6 +446,12 @@ pub struct ListQuery {
     /// Only the inputs whose names start with this (case counts).
     #[param(max_length = 128, pattern = r"^[A-Za-z0-9_.\-]*$", example = "orders")]
     name_prefix: Option<String>,
+    /// `created_at` (the default: when each name was first used) or `-created_at` (the newest
+    /// name first).
+    #[param(schema_with = words::created_orders)]
+    order_by: Option<String>,
+    /// `true` adds `total`, how many inputs the prefix admits, to the page.
+    count: Option<bool>,
     /// How many items, 1 to 1000 (50 when left out).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
@@ -583,14 +485,18 @@ pub async fn list(
             "must be at most 128 letters, digits, `_`, `-` and `.`",
         ));
     }
-    let page = cursor::page(query.limit, query.cursor.as_deref())?;
-    let inputs = state.flow_inputs.list(prefix, page).await?;
-    let list = ListPage::new(inputs, page, |s| s.first_id.0, |s| SummaryDto::from(s));
-    let mut response = HttpResponse::Ok();
-    if let Some(link) = list.link(&req) {
-        response.insert_header(("Link", link));
-    }
-    Ok(response.json(list))
+    let page = CreatedPage::parse(
+        query.limit,
+        query.cursor.as_deref(),
+        query.order_by.as_deref(),
+    )?;
+    let inputs = state.flow_inputs.list(prefix, page.page).await?;
+    let total = match query.count {
+        Some(true) => Some(state.flow_inputs.count(prefix).await?),
+        _ => None,
+    };
+    let list = page.list(inputs, |s| s.first_id.0, |s| SummaryDto::from(s));
+    Ok(list.with_total(total).respond(&req))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -5,13 +5,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sluice_domain::flow::{FlowId, FlowState, FlowView, LogLine};
-use sluice_domain::flow_input::{FlowInputId, FlowInputName, FlowInputRef};
+use sluice_domain::flow_input::{FlowInputId, FlowInputRef};
+use sluice_domain::flow_list::{FlowFilter, FlowKey, FlowOrder, FlowPage};
 use sluice_domain::step::StepResult;
 
 use utoipa::{IntoParams, ToSchema};
 
 use crate::contract::words;
-use crate::extract::from_json;
+use crate::extract::{from_json, from_repeated_query};
 use crate::wire::cursor::{self, ListPage};
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
@@ -80,7 +81,16 @@ pub struct FlowDto {
     /// The newest error lines; every line is on `/v2/flows/{id}/logs`.
     errors: Vec<String>,
     created_at: DateTime<Utc>,
+    /// When a runner first took it up; `null` until then.
+    started_at: Option<DateTime<Utc>>,
+    /// When it reached COMPLETED, FAILED or CANCELLED; `null` until then.
+    finished_at: Option<DateTime<Utc>>,
+    /// When its progress last moved.
     updated_at: DateTime<Utc>,
+    /// The flow this one runs again, when it is a rerun.
+    rerun_of: Option<i64>,
+    /// The flows that run this one again, oldest first.
+    reruns: Vec<i64>,
 }
 
 impl From<&FlowView> for FlowDto {
@@ -94,7 +104,11 @@ impl From<&FlowView> for FlowDto {
             steps: view.output.steps.iter().map(StepDto::from).collect(),
             errors: view.output.errors.lines.clone(),
             created_at: view.flow.created_utc,
+            started_at: view.output.started_utc,
+            finished_at: view.output.finished_utc,
             updated_at: view.output.progress.updated_utc,
+            rerun_of: view.flow.rerun_of.map(|id| id.0),
+            reruns: view.reruns.iter().map(|id| id.0).collect(),
         }
     }
 }
@@ -125,18 +139,8 @@ pub async fn start(
     let request = from_json::<StartFlow>(body.into_inner().0)?;
     let reference = FlowInputRef::parse(&request.flow_input)
         .map_err(|m| ApiError::invalid_field("/flow_input", m))?;
-    let input = state
-        .flow_inputs
-        .find(&reference)
-        .await
-        .map_err(|err| match err {
-            sluice_domain::Error::NotFound { .. } => ApiError::invalid_field(
-                "/flow_input",
-                format!("flow input {reference} does not exist"),
-            ),
-            other => other.into(),
-        })?;
-    let view = state.flows.start(input.id).await?;
+    let input = state.flow_inputs.version_to_start(&reference).await?;
+    let view = state.flows.start(input).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", location(&view)))
         .json(FlowDto::from(&view)))
@@ -160,19 +164,30 @@ pub async fn get(state: web::Data<ApiState>, id: web::Path<i64>) -> Result<HttpR
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct FlowListQuery {
-    /// Only flows in this state.
-    #[param(schema_with = words::flow_states)]
-    state: Option<String>,
+    /// Only flows in one of these states (repeat it: `state=READY&state=RUNNING`).
+    #[param(schema_with = words::flow_state_list)]
+    #[serde(default)]
+    state: Vec<String>,
     /// Only flows of this flow input: every version (`orders-report`) or one (`orders-report:2`).
     flow_input: Option<String>,
+    /// Only flows created at or after this time (RFC 3339, with its zone).
+    created_after: Option<DateTime<Utc>>,
+    /// Only flows created before this time (RFC 3339, with its zone).
+    created_before: Option<DateTime<Utc>>,
+    /// The order: `created_at` (the default), `started_at` or `finished_at`, `-` first for
+    /// newest first. Flows that have not started (or ended) come last in either direction.
+    #[param(schema_with = words::flow_orders)]
+    order_by: Option<String>,
+    /// `true` adds `total`, how many flows the filters admit, to the page.
+    count: Option<bool>,
     /// How many flows, 1 to 1000 (50 when left out).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
-    /// The `next_cursor` of the page before.
+    /// The `next_cursor` of the page before (taken in the same `order_by`).
     cursor: Option<String>,
 }
 
-/// The flows, oldest first.
+/// The flows, in `order_by` (oldest first by default).
 #[utoipa::path(
     get,
     path = "/v2/flows",
@@ -184,56 +199,75 @@ pub struct FlowListQuery {
          headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"))),
     )
 )]
-pub async fn list(
-    req: HttpRequest,
-    state: web::Data<ApiState>,
-    query: web::Query<FlowListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let page = cursor::page(query.limit, query.cursor.as_deref())?;
-    let states = match &query.state {
-        None => Vec::new(),
-        Some(raw) => vec![FlowState::parse(raw).ok_or_else(|| {
-            let all: Vec<&str> = FlowState::ALL.iter().map(|s| s.as_str()).collect();
-            ApiError::invalid_field("/state", format!("must be one of {}", all.join(", ")))
-        })?],
+pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let limit_rule = "must be a whole number from 1 to 1000";
+    let query: FlowListQuery = from_repeated_query(req.query_string(), limit_rule)?;
+    let order = match &query.order_by {
+        None => FlowOrder::OLDEST_FIRST,
+        Some(raw) => FlowOrder::parse(raw)?,
     };
-    // The versions the filter names: one, or every version of a name.
-    let inputs: Option<Vec<FlowInputId>> = match &query.flow_input {
-        None => None,
-        Some(raw) => {
-            let reference =
-                FlowInputRef::parse(raw).map_err(|m| ApiError::invalid_field("/flow_input", m))?;
-            Some(match reference.version {
-                Some(_) => match state.flow_inputs.find(&reference).await {
-                    Ok(input) => vec![input.id],
-                    Err(sluice_domain::Error::NotFound { .. }) => Vec::new(),
-                    Err(other) => return Err(other.into()),
-                },
-                None => versions_of(&state, &reference.name).await?,
+    let order_name = order.name();
+    let after = cursor::ordered_after(query.cursor.as_deref(), &order_name)?.map(|key| FlowKey {
+        time: key.time,
+        id: FlowId(key.id),
+    });
+    let limit = cursor::page(query.limit, None)?.limit();
+    let filter = FlowFilter {
+        states: query
+            .state
+            .iter()
+            .map(|raw| {
+                FlowState::parse(raw).ok_or_else(|| {
+                    let all: Vec<&str> = FlowState::ALL.iter().map(|s| s.as_str()).collect();
+                    ApiError::invalid_field("/state", format!("must be one of {}", all.join(", ")))
+                })
             })
-        }
+            .collect::<Result<_, _>>()?,
+        inputs: match &query.flow_input {
+            None => None,
+            Some(raw) => Some(versions_named(&state, raw).await?),
+        },
+        created_after: query.created_after,
+        created_before: query.created_before,
     };
-    let views = state.flows.list(&states, inputs.as_deref(), page).await?;
-    let list = ListPage::new(views, page, |v| v.flow.id.0, |v| FlowDto::from(v));
-    let mut response = HttpResponse::Ok();
-    if let Some(link) = list.link(&req) {
-        response.insert_header(("Link", link));
-    }
-    Ok(response.json(list))
+    let page = FlowPage {
+        order,
+        after,
+        limit,
+        offset: 0,
+    };
+    let views = state.flows.list(&filter, page).await?;
+    let total = match query.count {
+        Some(true) => Some(state.flows.count(&filter).await?),
+        _ => None,
+    };
+    let list = ListPage::keyed(
+        views,
+        limit,
+        |v| {
+            let key = order.key_of(v);
+            cursor::ordered_cursor(&order_name, key.id.0, key.time)
+        },
+        |v| FlowDto::from(v),
+    );
+    Ok(list.with_total(total).respond(&req))
 }
 
-async fn versions_of(state: &ApiState, name: &FlowInputName) -> Result<Vec<FlowInputId>, ApiError> {
-    match state.flow_inputs.versions(name).await {
-        Ok(versions) => Ok(versions.iter().map(|v| v.id).collect()),
-        Err(sluice_domain::Error::NotFound { .. }) => Ok(Vec::new()),
-        Err(other) => Err(other.into()),
-    }
+/// The versions a `flow_input` filter names (none when there is no such input: the filter then
+/// admits no flow).
+async fn versions_named(state: &ApiState, raw: &str) -> Result<Vec<FlowInputId>, ApiError> {
+    let reference =
+        FlowInputRef::parse(raw).map_err(|m| ApiError::invalid_field("/flow_input", m))?;
+    Ok(state.flow_inputs.versions_named(&reference).await?)
 }
 
 /// One line of a flow's log or of its errors.
 #[derive(Serialize, ToSchema)]
 #[schema(as = LogLine)]
 pub(super) struct LogLineDto {
+    /// The line's id: it orders a flow's lines, and is the `id` of the event that carried it on
+    /// `/v2/flows/{id}/events`.
+    id: i64,
     #[schema(schema_with = words::streams)]
     stream: &'static str,
     line: String,
@@ -243,6 +277,7 @@ pub(super) struct LogLineDto {
 impl From<&LogLine> for LogLineDto {
     fn from(line: &LogLine) -> Self {
         Self {
+            id: line.id,
             stream: line.stream.as_str(),
             line: line.line.clone(),
             created_at: line.created_utc,
@@ -285,11 +320,34 @@ pub async fn logs(
         .lines_page(FlowId(id.into_inner()), page)
         .await?;
     let list = ListPage::new(lines, page, |l| l.id, |l| LogLineDto::from(l));
-    let mut response = HttpResponse::Ok();
-    if let Some(link) = list.link(&req) {
-        response.insert_header(("Link", link));
-    }
-    Ok(response.json(list))
+    Ok(list.respond(&req))
+}
+
+/// Runs a flow again.
+///
+/// Starts a new flow of the exact version the flow ran, linked to it both ways (`rerun_of` on the
+/// new flow, `reruns` on the old). A flow is rerun once it has ended: 409 while it is READY,
+/// RUNNING or CANCELLING. Send an `Idempotency-Key` to make a retried request start one flow.
+#[utoipa::path(
+    post,
+    path = "/v2/flows/{id}/rerun",
+    tag = "flows",
+    operation_id = "rerunFlow",
+    params(("id" = i64, Path, description = "The flow to run again", example = 1)),
+    responses(
+        (status = 201, description = "The new flow, READY", body = FlowDto,
+         headers(("Location" = String, description = "The new flow's address"))),
+        (status = 409, description = "The flow has not ended"),
+    )
+)]
+pub async fn rerun(
+    state: web::Data<ApiState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let view = state.flows.rerun(FlowId(id.into_inner())).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", location(&view)))
+        .json(FlowDto::from(&view)))
 }
 
 /// Cancels a flow.

@@ -2,6 +2,7 @@
 //! name, flow inputs by name and version (`orders-report:2`). Its DTOs are its own, as `/v1`'s
 //! are, and call the same domain services.
 
+mod data_store_schemas;
 mod data_stores;
 mod events;
 mod flow_inputs;
@@ -33,7 +34,7 @@ pub fn wire_name(domain: &str) -> Option<&'static str> {
         data_stores::create,
         data_stores::list,
         data_stores::get,
-        data_stores::replace_connection,
+        data_stores::update,
         data_stores::delete,
         flow_inputs::create,
         flow_inputs::list,
@@ -47,6 +48,7 @@ pub fn wire_name(domain: &str) -> Option<&'static str> {
         flows::logs,
         events::follow,
         flows::cancel,
+        flows::rerun,
         keys::create,
         keys::list,
         keys::current,
@@ -80,7 +82,7 @@ pub struct Contract;
     path = "/v2/openapi.json",
     tag = "contract",
     operation_id = "getOpenApiDocument",
-    responses((status = 200, description = "The OpenAPI 3.1 document of /v2", body = serde_json::Value))
+    responses((status = 200, description = "The OpenAPI 3.1 document of /v2", body = Object))
 )]
 async fn openapi_document() -> actix_web::HttpResponse {
     contract::serve(Version::V2)
@@ -97,7 +99,7 @@ pub fn routes(cfg: &mut Routes) {
         .register(cfg);
     Endpoint::at("/data-stores/{name}")
         .get(data_stores::get)
-        .patch(data_stores::replace_connection)
+        .patch(data_stores::update)
         .delete(data_stores::delete)
         .register(cfg);
     Endpoint::at("/flow-inputs")
@@ -114,7 +116,7 @@ pub fn routes(cfg: &mut Routes) {
     Endpoint::at("/flow-inputs/{name}/versions/{version}")
         .get(flow_inputs::get_version)
         .register(cfg);
-    // Starting and cancelling flows needs `run` (which `write` includes).
+    // Starting, cancelling and rerunning flows needs `run` (which `write` includes).
     Endpoint::at("/flows")
         .post(flows::start)
         .get(flows::list)
@@ -129,6 +131,10 @@ pub fn routes(cfg: &mut Routes) {
         .register(cfg);
     Endpoint::at("/flows/{id}/cancel")
         .post(flows::cancel)
+        .needs(Scope::Run)
+        .register(cfg);
+    Endpoint::at("/flows/{id}/rerun")
+        .post(flows::rerun)
         .needs(Scope::Run)
         .register(cfg);
     // Credentials are managed with the admin scope only, reads of them included.

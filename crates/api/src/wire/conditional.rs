@@ -44,7 +44,7 @@ pub async fn conditional_get(
             response.set_body(BoxBody::new(())),
         ));
     };
-    let tag = format!("\"{}\"", hex::encode(&Sha256::digest(&bytes)[..16]));
+    let tag = body_tag(&bytes);
     let Ok(value) = HeaderValue::from_str(&tag) else {
         return Ok(ServiceResponse::new(
             req,
@@ -85,6 +85,19 @@ pub(crate) fn tagged(mut response: HttpResponse, tag: Option<&str>) -> HttpRespo
     response
 }
 
+/// The strong tag of an answer whose body is `bytes`, as every `GET` carries it.
+pub(crate) fn body_tag(bytes: &[u8]) -> String {
+    format!("\"{}\"", hex::encode(&Sha256::digest(bytes)[..16]))
+}
+
+/// Whether an `If-Match` list names `tag` (or is `*`): by strong comparison, as RFC 9110 asks
+/// for this header, so a weak tag never matches.
+pub(crate) fn tag_matches(wanted: &HeaderValue, tag: &str) -> bool {
+    wanted
+        .to_str()
+        .is_ok_and(|list| list.split(',').map(str::trim).any(|t| t == "*" || t == tag))
+}
+
 /// Whether an `If-None-Match` list names `tag` (or is `*`); weak tags compare by their value, as
 /// RFC 9110 asks for this header.
 fn matches(wanted: &HeaderValue, tag: &str) -> bool {
@@ -106,5 +119,14 @@ mod tests {
             assert!(matches(&HeaderValue::from_static(list), tag), "{list}");
         }
         assert!(!matches(&HeaderValue::from_static("\"abd\""), tag));
+    }
+
+    #[test]
+    fn if_match_compares_strongly() {
+        let tag = "\"abc\"";
+        for list in ["\"abc\"", "\"x\", \"abc\"", "*"] {
+            assert!(tag_matches(&HeaderValue::from_static(list), tag), "{list}");
+        }
+        assert!(!tag_matches(&HeaderValue::from_static("W/\"abc\""), tag));
     }
 }

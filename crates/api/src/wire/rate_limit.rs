@@ -79,7 +79,7 @@ impl RateLimiterMiddleware {
                 .unwrap_or(u32::MAX)
                 .saturating_add(1);
             let problem = ApiError::new(
-                    problems::RATE_LIMITED,
+                    problems::TOO_MANY_REQUESTS,
                     format!(
                     "each client may make {} requests a second, in bursts of up to {}; retry in {secs} s",
                     self.limits.per_second, self.limits.burst

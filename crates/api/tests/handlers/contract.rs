@@ -76,9 +76,9 @@ fn every_operation_is_named_once_and_every_error_is_a_problem() {
             for (method, operation) in item.as_object().unwrap() {
                 let id = operation["operationId"].as_str().unwrap().to_owned();
                 // One pattern: a verb, then the resource in CamelCase, no version.
-                const VERBS: [&str; 11] = [
-                    "list", "get", "create", "add", "replace", "delete", "revoke", "start",
-                    "cancel", "follow", "count",
+                const VERBS: [&str; 12] = [
+                    "list", "get", "create", "add", "update", "delete", "revoke", "start",
+                    "cancel", "rerun", "follow", "count",
                 ];
                 let verb = VERBS.iter().find(|v| id.starts_with(*v));
                 let rest = verb.map(|v| &id[v.len()..]).unwrap_or_default();
@@ -144,6 +144,16 @@ fn operations_name_the_scope_their_key_needs() {
     assert_eq!(scope("/v2/flows", "get"), "read");
     assert_eq!(scope("/v2/flows", "post"), "run");
     assert_eq!(scope("/v2/flows/{id}/cancel", "post"), "run");
+    assert_eq!(scope("/v2/flows/{id}/rerun", "post"), "run");
+    let description = v2["paths"]["/v2/flows/{id}/rerun"]["post"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        description.ends_with(
+            "Needs a key with the `run` scope (or one that includes it: `write`, `admin`)."
+        ),
+        "{description}"
+    );
     assert_eq!(scope("/v2/flow-inputs", "post"), "write");
     assert_eq!(scope("/v2/keys/current", "get"), "read");
     assert_eq!(scope("/v2/keys", "get"), "admin");
@@ -203,4 +213,63 @@ async fn the_docs_page_and_its_assets_come_from_the_binary() {
     .await;
     assert_eq!(missing.status(), 404);
     assert_eq!(body(missing).await["type"], "/problems/not-found");
+}
+
+/// Every schema reachable in `/v2`'s document says what it holds: no `{}`, no list of
+/// anything.
+#[test]
+fn every_v2_schema_is_typed_to_its_leaves() {
+    fn typed(schema: &serde_json::Value) -> bool {
+        ["type", "$ref", "oneOf", "anyOf", "allOf", "enum", "const"]
+            .iter()
+            .any(|key| schema.get(key).is_some())
+    }
+    fn walk(node: &serde_json::Value, at: String, untyped: &mut Vec<String>) {
+        match node {
+            serde_json::Value::Object(map) => {
+                for (key, value) in map {
+                    let here = format!("{at}/{key}");
+                    let schemas: Vec<(String, &serde_json::Value)> = match key.as_str() {
+                        "schema" | "items" | "additionalProperties" if value.is_object() => {
+                            vec![(here.clone(), value)]
+                        }
+                        "properties" | "schemas" => value
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .map(|(name, s)| (format!("{here}/{name}"), s))
+                            .collect(),
+                        "oneOf" | "anyOf" | "allOf" => value
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .enumerate()
+                            .map(|(i, s)| (format!("{here}/{i}"), s))
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    for (path, schema) in schemas {
+                        if !typed(schema) {
+                            untyped.push(format!("{path}: {schema}"));
+                        }
+                    }
+                    walk(value, here, untyped);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, format!("{at}/{i}"), untyped);
+                }
+            }
+            _ => {}
+        }
+    }
+    let v2 = serde_json::to_value(Version::V2.document()).unwrap();
+    let mut untyped = Vec::new();
+    walk(&v2, String::new(), &mut untyped);
+    assert!(
+        untyped.is_empty(),
+        "untyped schemas:\n{}",
+        untyped.join("\n")
+    );
 }

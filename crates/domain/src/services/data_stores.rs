@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
-use crate::data_store::{Connection, DataStore, DataStoreId, NewDataStore};
-use crate::described_store::DescribedConnection;
+use crate::data_store::{Connection, DataStore, DataStoreId, NewDataStore, RelationalConnection};
+use crate::described_store::{ConnectionPatch, DescribedConnection, FieldPatch};
 use crate::names::DataStoreName;
 use crate::page::Page;
 use crate::ports::{DataStoreRepository, LocationPolicy};
@@ -58,6 +58,46 @@ impl DataStoreService {
             .await
     }
 
+    /// Changes some fields of a store's connection (RFC 7396: the password alone, or the host
+    /// alone), the others kept, and checks the result as a new connection is checked.
+    ///
+    /// # Errors
+    /// `Invalid` for a connection the patch leaves invalid, or when the stored password cannot
+    /// be opened and the patch does not replace it (it would be lost); `NotFound`;
+    /// `Unavailable`.
+    pub async fn patch_connection(
+        &self,
+        name: &DataStoreName,
+        patch: ConnectionPatch,
+    ) -> Result<DataStore> {
+        let store = self.repository.get_by_name(name).await?;
+        self.patch(store, patch).await
+    }
+
+    /// [`Self::patch_connection`] of a store already read (after the caller checked it is the
+    /// version it expects).
+    ///
+    /// # Errors
+    /// As [`Self::patch_connection`].
+    pub async fn patch(&self, store: DataStore, patch: ConnectionPatch) -> Result<DataStore> {
+        if let Connection::Relational(RelationalConnection::Server(server)) = &store.connection
+            && let Some(why) = &server.password_unreadable
+            && matches!(patch.password, FieldPatch::Keep)
+        {
+            return Err(Error::invalid(
+                FieldPath::new("connection").field("password"),
+                format!("the stored password cannot be opened ({why}): send it with this change"),
+            ));
+        }
+        let described = DescribedConnection::of(&store.connection).patched(patch);
+        let new = NewDataStore::describe(store.name.as_str(), store.connection.kind(), described)
+            .map_err(Error::Invalid)?;
+        self.check_location(&new.connection)?;
+        self.repository
+            .replace_connection(store.id, new.connection)
+            .await
+    }
+
     /// # Errors
     /// `NotFound`; `Conflict` while a flow input version uses the store; `Unavailable`.
     pub async fn delete(&self, name: &DataStoreName) -> Result<()> {
@@ -95,5 +135,13 @@ impl DataStoreService {
     /// `Unavailable`.
     pub async fn list(&self, page: Page) -> Result<Vec<DataStore>> {
         self.repository.list(page).await
+    }
+
+    /// How many data stores there are.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn count(&self) -> Result<u64> {
+        self.repository.count().await
     }
 }

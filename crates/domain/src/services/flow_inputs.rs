@@ -54,7 +54,7 @@ fn oversized_parts(new: &NewFlowInput) -> Vec<Violation> {
 #[derive(Clone)]
 pub struct FlowInputService {
     repository: Arc<dyn FlowInputRepository>,
-    stores: Arc<dyn DataStoreRepository>,
+    pub(super) stores: Arc<dyn DataStoreRepository>,
     analyzer: Arc<dyn SqlAnalyzer>,
     /// Whether a Ballista scheduler is configured, so that inputs may choose it.
     ballista: bool,
@@ -115,6 +115,43 @@ impl FlowInputService {
         self.repository.find(reference).await
     }
 
+    /// The version a start names (`orders-report`, its latest; `orders-report:2`).
+    ///
+    /// # Errors
+    /// `Invalid` at `flow_input_id` when there is no such version; `Unavailable`.
+    pub async fn version_to_start(&self, reference: &FlowInputRef) -> Result<FlowInputId> {
+        match self.repository.find(reference).await {
+            Ok(input) => Ok(input.id),
+            Err(Error::NotFound { .. }) => Err(Error::invalid(
+                FieldPath::new("flow_input_id"),
+                format!("flow input {reference} does not exist"),
+            )),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The versions a filter names: one (`orders-report:2`) or every version of a name
+    /// (`orders-report`); none when there is no such input.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn versions_named(&self, reference: &FlowInputRef) -> Result<Vec<FlowInputId>> {
+        match reference.version {
+            Some(_) => match self.repository.find(reference).await {
+                Ok(input) => Ok(vec![input.id]),
+                Err(Error::NotFound { .. }) => Ok(Vec::new()),
+                Err(other) => Err(other),
+            },
+            None => Ok(self
+                .repository
+                .versions(&reference.name)
+                .await?
+                .iter()
+                .map(|v| v.id)
+                .collect()),
+        }
+    }
+
     /// The flow inputs whose names start with `name_prefix`, in the order their names were
     /// first used, one page of them.
     ///
@@ -122,6 +159,14 @@ impl FlowInputService {
     /// `Unavailable`.
     pub async fn list(&self, name_prefix: &str, page: Page) -> Result<Vec<FlowInputSummary>> {
         self.repository.list(name_prefix, page).await
+    }
+
+    /// How many flow inputs have names that start with `name_prefix`.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn count(&self, name_prefix: &str) -> Result<u64> {
+        self.repository.count(name_prefix).await
     }
 
     /// Every version of `name`, oldest first.

@@ -3,6 +3,7 @@ use tokio::sync::Notify;
 
 use crate::flow::{FlowId, FlowState, FlowView, LogLine};
 use crate::flow_input::FlowInputId;
+use crate::flow_list::{FlowFilter, FlowPage};
 use crate::page::Page;
 use crate::ports::{FlowOutputRepository, FlowRepository};
 use crate::{Error, Result};
@@ -58,7 +59,7 @@ impl FlowService {
     pub async fn start(&self, flow_input_id: FlowInputId) -> Result<FlowView> {
         let view = self
             .flows
-            .create(flow_input_id)
+            .create(flow_input_id, None)
             .await
             .map_err(|err| match err {
                 Error::NotFound { .. } => Error::invalid(
@@ -100,18 +101,41 @@ impl FlowService {
         self.flows.lines(id, page.after(), page.limit()).await
     }
 
-    /// Flows oldest first, in any of `states` (every state when empty) and, when `inputs` is
-    /// given, of one of those flow input versions.
+    /// A page of the flows `filter` admits.
     ///
     /// # Errors
     /// `Unavailable`.
-    pub async fn list(
-        &self,
-        states: &[FlowState],
-        inputs: Option<&[FlowInputId]>,
-        page: Page,
-    ) -> Result<Vec<FlowView>> {
-        self.flows.list(states, inputs, page).await
+    pub async fn list(&self, filter: &FlowFilter, page: FlowPage) -> Result<Vec<FlowView>> {
+        self.flows.list(filter, page).await
+    }
+
+    /// How many flows `filter` admits.
+    ///
+    /// # Errors
+    /// `Unavailable`.
+    pub async fn count(&self, filter: &FlowFilter) -> Result<u64> {
+        self.flows.count(filter).await
+    }
+
+    /// Starts a new flow of the version the flow `id` ran, linked to it as its rerun.
+    ///
+    /// # Errors
+    /// `Conflict` while the flow has not ended (a rerun beside the run it repeats would race it
+    /// for the same outputs); `NotFound`; `Unavailable`.
+    pub async fn rerun(&self, id: FlowId) -> Result<FlowView> {
+        let original = self.flows.get(id).await?;
+        if !original.output.state.is_finished() {
+            return Err(Error::Conflict(format!(
+                "flow {id} is {}: a flow is rerun once it has ended (cancel it first to stop it)",
+                original.output.state
+            )));
+        }
+        let view = self
+            .flows
+            .create(original.flow.flow_input_id, Some(id))
+            .await?;
+        self.runner_wakeup.notify_one();
+        Ok(view)
     }
 
     /// Cancels a flow: one that has not started is CANCELLED at once; a running one becomes

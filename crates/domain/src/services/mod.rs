@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod data_stores;
+mod flow_input_description;
 mod flow_inputs;
 mod flows;
 mod idempotency;

@@ -301,8 +301,12 @@ async fn a_flow_whose_process_died_runs_again_until_max_crashes_then_fails_and_i
     let s = services(1, Duration::ZERO);
     let id = copy_input(&s).await;
     let dead = RunnerId("dead".into());
-    FlowRepository::create(s.store.as_ref(), id).await.unwrap();
-    FlowRepository::create(s.store.as_ref(), id).await.unwrap();
+    FlowRepository::create(s.store.as_ref(), id, None)
+        .await
+        .unwrap();
+    FlowRepository::create(s.store.as_ref(), id, None)
+        .await
+        .unwrap();
     let running = s
         .store
         .claim_ready(&dead, Duration::from_secs(60))

@@ -17,6 +17,7 @@ use crate::flow_input::{
     FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputSummary, FlowInputVersion,
     NewFlowInput,
 };
+use crate::flow_list::{FlowFilter, FlowPage};
 use crate::names::DataStoreName;
 use crate::page::Page;
 use crate::ports::{
@@ -49,6 +50,24 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// A flow with its output and reruns, as the store reads it.
+    fn view(&self, flow: Flow) -> FlowView {
+        let reruns = self
+            .flows
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|f| f.rerun_of == Some(flow.id))
+            .map(|f| f.id)
+            .collect();
+        FlowView {
+            output: self.output(flow.flow_output_id),
+            flow_input: self.input_ref(flow.flow_input_id),
+            flow,
+            reruns,
+        }
+    }
+
     pub fn flow_input_count(&self) -> usize {
         self.inputs.lock().unwrap().len()
     }
@@ -155,14 +174,20 @@ impl DataStoreRepository for MemoryStore {
     }
 
     async fn list(&self, page: Page) -> Result<Vec<DataStore>> {
-        let stores = self.stores.lock().unwrap();
+        let mut stores = self.stores.lock().unwrap().clone();
+        if page.descending() {
+            stores.reverse();
+        }
         Ok(stores
-            .iter()
-            .filter(|s| page.after().is_none_or(|after| s.id.0 > after))
+            .into_iter()
+            .filter(|s| page.admits_id(s.id.0))
             .skip(page.offset() as usize)
             .take(page.limit() as usize)
-            .cloned()
             .collect())
+    }
+
+    async fn count(&self) -> Result<u64> {
+        Ok(self.stores.lock().unwrap().len() as u64)
     }
 
     async fn replace_connection(
@@ -302,11 +327,24 @@ impl FlowInputRepository for MemoryStore {
                 }),
             }
         }
+        if page.descending() {
+            summaries.reverse();
+        }
         Ok(summaries
             .into_iter()
-            .filter(|s| page.after().is_none_or(|after| s.first_id.0 > after))
+            .filter(|s| page.admits_id(s.first_id.0))
             .take(usize::try_from(page.limit()).unwrap_or(usize::MAX))
             .collect())
+    }
+
+    async fn count(&self, name_prefix: &str) -> Result<u64> {
+        let inputs = self.inputs.lock().unwrap();
+        let names: std::collections::BTreeSet<&str> = inputs
+            .iter()
+            .map(|i| i.name.as_str())
+            .filter(|name| name.starts_with(name_prefix))
+            .collect();
+        Ok(names.len() as u64)
     }
 }
 
@@ -333,7 +371,11 @@ fn stored_input(
 
 #[async_trait]
 impl FlowRepository for MemoryStore {
-    async fn create(&self, flow_input_id: FlowInputId) -> Result<FlowView> {
+    async fn create(
+        &self,
+        flow_input_id: FlowInputId,
+        rerun_of: Option<FlowId>,
+    ) -> Result<FlowView> {
         FlowInputRepository::get(self, flow_input_id).await?;
         let mut flows = self.flows.lock().unwrap();
         let id = flows.len() as i64 + 1;
@@ -348,12 +390,15 @@ impl FlowRepository for MemoryStore {
             errors: Lines::default(),
             steps: Vec::new(),
             attempt: 1,
+            started_utc: None,
+            finished_utc: None,
         };
         let flow = Flow {
             id: FlowId(id),
             flow_input_id,
             flow_output_id: output.id,
             created_utc: Utc::now(),
+            rerun_of,
         };
         flows.push(flow.clone());
         self.outputs.lock().unwrap().insert(id, output.clone());
@@ -361,6 +406,7 @@ impl FlowRepository for MemoryStore {
             flow_input: self.input_ref(flow.flow_input_id),
             flow,
             output,
+            reruns: Vec::new(),
         })
     }
 
@@ -376,33 +422,30 @@ impl FlowRepository for MemoryStore {
             entity: "flow",
             key: id.0.to_string(),
         })?;
-        Ok(FlowView {
-            output: self.output(flow.flow_output_id),
-            flow_input: self.input_ref(flow.flow_input_id),
-            flow,
-        })
+        Ok(self.view(flow))
     }
 
-    async fn list(
-        &self,
-        states: &[FlowState],
-        inputs: Option<&[FlowInputId]>,
-        page: Page,
-    ) -> Result<Vec<FlowView>> {
+    async fn list(&self, filter: &FlowFilter, page: FlowPage) -> Result<Vec<FlowView>> {
+        let flows = self.flows.lock().unwrap().clone();
+        let mut views: Vec<FlowView> = flows
+            .into_iter()
+            .map(|flow| self.view(flow))
+            .filter(|v| filter.admits(v) && page.comes_after_start(v))
+            .collect();
+        views.sort_by(|a, b| page.compare(&page.order.key_of(a), &page.order.key_of(b)));
+        Ok(views
+            .into_iter()
+            .skip(page.offset as usize)
+            .take(page.limit as usize)
+            .collect())
+    }
+
+    async fn count(&self, filter: &FlowFilter) -> Result<u64> {
         let flows = self.flows.lock().unwrap().clone();
         Ok(flows
             .into_iter()
-            .filter(|f| inputs.is_none_or(|inputs| inputs.contains(&f.flow_input_id)))
-            .filter(|f| page.after().is_none_or(|after| f.id.0 > after))
-            .map(|flow| FlowView {
-                output: self.output(flow.flow_output_id),
-                flow_input: self.input_ref(flow.flow_input_id),
-                flow,
-            })
-            .filter(|v| states.is_empty() || states.contains(&v.output.state))
-            .skip(page.offset() as usize)
-            .take(page.limit() as usize)
-            .collect())
+            .filter(|flow| filter.admits(&self.view(flow.clone())))
+            .count() as u64)
     }
 
     async fn claim_ready(&self, runner: &RunnerId, lease: Duration) -> Result<Option<Flow>> {
@@ -418,6 +461,7 @@ impl FlowRepository for MemoryStore {
                 .is_some_and(|after| *after > now);
             if output.state == FlowState::Ready && !waiting {
                 output.state = FlowState::Running;
+                output.started_utc.get_or_insert(now);
                 self.leases
                     .lock()
                     .unwrap()
@@ -485,6 +529,9 @@ impl FlowOutputRepository for MemoryStore {
         let moved = output.state == from;
         if moved {
             output.state = to;
+            if to.is_finished() {
+                output.finished_utc = Some(Utc::now());
+            }
         }
         Ok(moved)
     }

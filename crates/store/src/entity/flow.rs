@@ -9,6 +9,8 @@ pub struct Model {
     #[sea_orm(unique)]
     pub flow_output_id: i64,
     pub created_utc: DateTimeUtc,
+    /// The flow this one runs again, when it is a rerun.
+    pub rerun_of: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,6 +16,10 @@ pub struct Model {
     pub ready_after_utc: Option<DateTimeUtc>,
     /// How many times a process died while running the flow.
     pub crashes: i32,
+    /// When its first attempt was claimed, by the state database's clock.
+    pub started_utc: Option<DateTimeUtc>,
+    /// When it ended, by the state database's clock.
+    pub finished_utc: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

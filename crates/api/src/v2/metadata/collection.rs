@@ -11,6 +11,7 @@ use sluice_domain::metadata::{
 };
 use utoipa::IntoParams;
 
+use super::schemas::MetadataRecord;
 use super::typed::{Numeric, object};
 use super::{LIMIT_RULE, respond};
 use crate::extract::from_repeated_query;
@@ -74,7 +75,7 @@ impl CollectionParams {
     params(CollectionParams),
     responses(
         (status = 200, description = "A page of fetches: `bytes`, `status` and `elapsed` are numbers, empty cells `null`",
-         body = ListPage<serde_json::Value>,
+         body = ListPage<MetadataRecord>,
          headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"))),
     )
 )]
@@ -108,7 +109,7 @@ pub async fn log_entries(
     params(CollectionParams),
     responses(
         (status = 200, description = "A page of resources: `organisations`, `datasets` and `endpoints` are arrays, `bytes` a number",
-         body = ListPage<serde_json::Value>,
+         body = ListPage<MetadataRecord>,
          headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"))),
     )
 )]

@@ -2,11 +2,12 @@
 //! pipeline applies, with snake_case keys and empty cells `null`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value as Json, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
 use sluice_domain::metadata::{ConfigurationTable, RuleKind};
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
+use super::schemas::MetadataRecord;
 use super::typed::object;
 use super::{LIMIT_RULE, respond};
 use crate::contract::words;
@@ -62,7 +63,7 @@ pub struct PageParams {
     tag = "metadata",
     operation_id = "getConfigurationOverview",
     params(CollectionPath),
-    responses((status = 200, description = "`collection`, the rows of `endpoints` and `sources`, and `rules`: `[{kind, rows}]` for each kind configured", body = serde_json::Value))
+    responses((status = 200, description = "How many rows each configured table holds", body = OverviewDto))
 )]
 pub async fn overview(
     state: web::Data<ApiState>,
@@ -73,20 +74,45 @@ pub async fn overview(
         .configuration_overview(&path.collection)
         .await?;
     // Rule kinds are values (the path's `{kind}`), so they are listed, not made keys.
-    let mut rules = Vec::new();
-    let mut body =
-        json!({"collection": overview.collection.as_str(), "endpoints": 0, "sources": 0});
+    let mut body = OverviewDto {
+        collection: overview.collection.as_str().to_owned(),
+        endpoints: 0,
+        sources: 0,
+        rules: Vec::new(),
+    };
     for (table, rows) in overview.tables {
         match table {
-            ConfigurationTable::Endpoints => body["endpoints"] = json!(rows),
-            ConfigurationTable::Sources => body["sources"] = json!(rows),
-            ConfigurationTable::Rules(kind) => {
-                rules.push(json!({"kind": kind.name(), "rows": rows}));
-            }
+            ConfigurationTable::Endpoints => body.endpoints = rows,
+            ConfigurationTable::Sources => body.sources = rows,
+            ConfigurationTable::Rules(kind) => body.rules.push(RuleCountDto {
+                kind: kind.name(),
+                rows,
+            }),
         }
     }
-    body["rules"] = Json::Array(rules);
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// How many rows each configured table of a collection holds.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ConfigurationOverview)]
+pub(super) struct OverviewDto {
+    #[schema(schema_with = words::collection_name)]
+    collection: String,
+    /// Rows of `endpoints`.
+    endpoints: u64,
+    /// Rows of `sources`.
+    sources: u64,
+    /// Each rule kind configured, with its rows.
+    rules: Vec<RuleCountDto>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = RuleCount)]
+struct RuleCountDto {
+    #[schema(schema_with = words::rule_kinds)]
+    kind: &'static str,
+    rows: u64,
 }
 
 async fn table(
@@ -117,7 +143,7 @@ async fn table(
     operation_id = "listConfigurationOrigin",
     params(TablePath, PageParams),
     responses(
-        (status = 200, description = "A page of the table's rows", body = ListPage<serde_json::Value>,
+        (status = 200, description = "A page of the table's rows", body = ListPage<MetadataRecord>,
          headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"))),
     )
 )]
@@ -146,7 +172,7 @@ pub async fn origin(
     operation_id = "listConfigurationRules",
     params(RulesPath, PageParams),
     responses(
-        (status = 200, description = "A page of the rules", body = ListPage<serde_json::Value>,
+        (status = 200, description = "A page of the rules", body = ListPage<MetadataRecord>,
          headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"))),
     )
 )]

@@ -10,8 +10,10 @@ use sluice_domain::metadata::{
 use utoipa::{IntoParams, ToSchema};
 
 use super::export::{ExportFormat, stream};
+use super::schemas::{ExportBinary, ExportText, IssueCountGroup};
 use super::typed::{snake, text};
 use super::{LIMIT_RULE, respond, version_tag};
+use crate::contract::words;
 use crate::extract::from_repeated_query;
 use crate::wire::conditional::{is_current, not_modified, tagged};
 use crate::wire::cursor::{ListPage, offset_page};
@@ -70,7 +72,7 @@ pub struct IssueListParams {
     /// `json` (a page, when left out), or every matching issue at once as `csv`, `ndjson` or
     /// `parquet`. `Accept: text/csv`, `application/x-ndjson` or `application/vnd.apache.parquet`
     /// asks the same.
-    #[param(example = "csv")]
+    #[param(schema_with = words::export_formats, example = "csv")]
     format: Option<String>,
 }
 
@@ -115,9 +117,9 @@ impl From<IssueRow> for IssueDto {
         (status = 200, description = "A page of issues; or, exported, every matching issue streamed as CSV (a header row, then one row per issue, empty for null), NDJSON (one issue object per line) or one Parquet file (the same columns, typed; row groups of up to 65,536 issues)",
          content(
             (ListPage<IssueDto> = "application/json"),
-            (String = "text/csv"),
-            (String = "application/x-ndjson"),
-            (Vec<u8> = "application/vnd.apache.parquet"),
+            (ExportText = "text/csv"),
+            (ExportText = "application/x-ndjson"),
+            (ExportBinary = "application/vnd.apache.parquet"),
          ),
          headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page of a page, when there is one"))),
     )
@@ -211,11 +213,11 @@ fn varies_by_accept(mut response: HttpResponse) -> HttpResponse {
 #[into_params(parameter_in = Query)]
 pub struct IssueCountParams {
     /// Comma-separated columns to group on, of `dataset`, `resource`, `field`, `issue_type`.
-    #[param(example = "dataset,issue_type")]
+    #[param(schema_with = words::issue_group_columns, style = Form, explode = false, example = json!(["dataset", "issue_type"]))]
     group_by: String,
     /// `-count` (largest first, when left out), `count` (smallest first) or `key` (by the
     /// groups' values).
-    #[param(example = "-count")]
+    #[param(schema_with = words::count_orders, example = "-count")]
     order_by: Option<String>,
     #[serde(default)]
     dataset: Vec<String>,
@@ -244,7 +246,7 @@ pub struct IssueCountParams {
     params(IssueCountParams),
     responses(
         (status = 200, description = "A page of groups, each an object of the grouped columns and `count`",
-         body = ListPage<serde_json::Value>,
+         body = ListPage<IssueCountGroup>,
          headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"))),
     )
 )]

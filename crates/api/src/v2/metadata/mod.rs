@@ -7,6 +7,7 @@ pub(super) mod configuration;
 mod export;
 pub(super) mod issues;
 pub(super) mod performance;
+mod schemas;
 pub(super) mod specification;
 mod typed;
 

@@ -6,6 +6,7 @@ use serde_json::Value as Json;
 use sluice_domain::metadata::{FilterValue, PerformanceQuery, PerformanceTable};
 use utoipa::IntoParams;
 
+use super::schemas::MetadataRecord;
 use super::typed::object;
 use super::{LIMIT_RULE, respond};
 use crate::contract::words;
@@ -43,7 +44,7 @@ pub struct PerformanceParams {
     operation_id = "listPerformance",
     params(PerformancePath, PerformanceParams),
     responses(
-        (status = 200, description = "A page of the aggregation's rows", body = ListPage<serde_json::Value>,
+        (status = 200, description = "A page of the aggregation's rows", body = ListPage<MetadataRecord>,
          headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"))),
     )
 )]

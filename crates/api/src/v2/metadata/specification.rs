@@ -7,6 +7,7 @@ use serde_json::{Value as Json, json};
 use sluice_domain::metadata::{DatasetSpecification, FilterValue, SpecificationQuery};
 use utoipa::IntoParams;
 
+use super::schemas::{SpecificationDataset, SpecificationEntry, SpecificationField};
 use super::typed::object;
 use super::{LIMIT_RULE, respond};
 use crate::extract::from_repeated_query;
@@ -36,7 +37,7 @@ pub struct SpecificationParams {
     params(SpecificationParams),
     responses(
         (status = 200, description = "A page of datasets, by specification, then in each specification's order",
-         body = ListPage<serde_json::Value>,
+         body = ListPage<SpecificationEntry>,
          headers(("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"))),
     )
 )]
@@ -72,7 +73,7 @@ fn entry_json(dataset: DatasetSpecification) -> Json {
     tag = "metadata",
     operation_id = "getSpecificationDataset",
     params(("dataset" = String, Path, description = "The dataset", example = "conservation-area")),
-    responses((status = 200, description = "The dataset's row, with `fields`", body = serde_json::Value))
+    responses((status = 200, description = "The dataset's row, with `fields`", body = SpecificationDataset))
 )]
 pub async fn dataset(
     state: web::Data<ApiState>,
@@ -96,7 +97,7 @@ pub async fn dataset(
     tag = "metadata",
     operation_id = "getSpecificationField",
     params(("field" = String, Path, description = "The field", example = "reference")),
-    responses((status = 200, description = "The field's row, with `datasets`", body = serde_json::Value))
+    responses((status = 200, description = "The field's row, with `datasets`", body = SpecificationField))
 )]
 pub async fn field(
     state: web::Data<ApiState>,
