@@ -11,6 +11,7 @@ mod support;
 mod decimals;
 mod deep_transforms;
 mod flows;
+mod generated_client;
 mod handoff;
 mod matrix;
 mod memory_cap;
