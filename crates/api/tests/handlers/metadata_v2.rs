@@ -183,7 +183,7 @@ async fn the_collection_log_and_resources_answer_numbers_lists_and_nulls() {
         page["items"],
         json!([{
             "bytes": 226497, "elapsed": 0.111, "endpoint": "e1", "resource": "r1", "status": 200,
-            "entry_date": "2021-12-08T00:45:14.095210", "exception": null,
+            "entry_date": "2021-12-08T00:45:14.095210Z", "exception": null,
         }])
     );
     let page = ok("/v2/resources?organisation=org:B").await;

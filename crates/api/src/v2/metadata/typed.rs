@@ -1,5 +1,7 @@
 //! Metadata rows as `/v2` answers them: snake_case keys, numbers as JSON numbers, an empty source
-//! string as `null`. Dates and times are the ISO 8601 text the archive holds.
+//! string as `null`. A time in a date column (`entry-date`, `start-date`, …) is RFC 3339 with its
+//! zone: the pipelines write UTC without saying so, so a time without a zone is given `Z`; a date
+//! stays a date (`2021-12-08`).
 
 use serde_json::{Map, Number, Value as Json};
 use sluice_domain::metadata::{Record, Value};
@@ -55,9 +57,31 @@ pub fn object(record: Record, numeric: &[(&str, Numeric)]) -> Map<String, Json> 
                 .iter()
                 .find(|(column, _)| *column == name)
                 .map(|(_, kind)| *kind);
+            let value = match value {
+                Value::Text(text) if is_date_column(&name) => Value::Text(with_zone(text)),
+                other => other,
+            };
             (snake(&name), cell(value, kind))
         })
         .collect()
+}
+
+/// The archive's date columns: `entry-date`, `start-date`, `end-date`, ….
+fn is_date_column(name: &str) -> bool {
+    name == "date" || name.ends_with("-date") || name.ends_with("_date")
+}
+
+/// A time without a zone, as the pipelines write UTC, in RFC 3339 with `Z`; anything else (a
+/// date, a time with its zone, text that is no time) as it is.
+fn with_zone(text: String) -> String {
+    const FORMATS: [&str; 2] = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"];
+    FORMATS
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(&text, format).ok())
+        .map_or(text, |time| {
+            time.and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        })
 }
 
 #[cfg(test)]
@@ -84,10 +108,32 @@ mod tests {
         assert_eq!(
             Json::Object(object(row, &[])),
             serde_json::json!({
-                "entry_date": "2021-12-08T00:45:14",
+                "entry_date": "2021-12-08T00:45:14Z",
                 "exception": null,
                 "count": 3,
                 "ratio": 0.5,
+            })
+        );
+    }
+
+    #[test]
+    fn times_in_date_columns_get_their_zone_and_dates_stay_dates() {
+        let row = record(&[
+            (
+                "entry-date",
+                Value::Text("2021-12-08T00:45:14.095210".into()),
+            ),
+            ("start-date", Value::Text("2021-02-01".into())),
+            ("end-date", Value::Text("2022-01-01T10:00:00+01:00".into())),
+            ("note", Value::Text("2021-12-08T00:45:14".into())),
+        ]);
+        assert_eq!(
+            Json::Object(object(row, &[])),
+            serde_json::json!({
+                "entry_date": "2021-12-08T00:45:14.095210Z",
+                "start_date": "2021-02-01",
+                "end_date": "2022-01-01T10:00:00+01:00",
+                "note": "2021-12-08T00:45:14",
             })
         );
     }
