@@ -214,13 +214,14 @@ impl<T> ListPage<T> {
         Self { total, ..self }
     }
 
-    /// A page of a result of `total` rows, read at `page` (from [`offset_page`]).
+    /// A page of a result of `total` rows, read at `page` (from [`offset_page`]). The metadata
+    /// queries count their rows anyway, so their pages always say the total.
     pub fn at_offset(items: Vec<T>, page: Page, total: u64) -> Self {
         let next = page.offset() + items.len() as u64;
         Self {
             next_cursor: (!items.is_empty() && next < total).then(|| encode_offset(next)),
             items,
-            total: None,
+            total: Some(total),
         }
     }
 

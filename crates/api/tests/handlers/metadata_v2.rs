@@ -106,6 +106,7 @@ async fn issues_are_snake_case_typed_and_empty_text_is_null() {
                  "field": "geometry", "issue_type": "missing value", "value": null, "message": null},
             ],
             "next_cursor": null,
+            "total": 2,
         })
     );
 }
@@ -283,7 +284,7 @@ async fn configuration_and_specification_answer_snake_case_keys_and_null_for_emp
     .await;
     assert_eq!(
         body(response).await,
-        json!({"items": [{"endpoint": "e2", "end_date": "2022-01-01"}], "next_cursor": null})
+        json!({"items": [{"endpoint": "e2", "end_date": "2022-01-01"}], "next_cursor": null, "total": 2})
     );
     assert_eq!(
         read("/v2/configuration/border/rules/default-value").await["items"],

@@ -23,11 +23,7 @@ const LIMIT_RULE: &str = "must be a whole number from 1 to 1000";
 
 /// A 200 with the page and, when another follows, its `Link`.
 fn respond<T: Serialize>(req: &HttpRequest, page: ListPage<T>) -> HttpResponse {
-    let mut response = HttpResponse::Ok();
-    if let Some(link) = page.link(req) {
-        response.insert_header(("Link", link));
-    }
-    response.json(page)
+    page.respond(req)
 }
 
 /// A strong tag for the answer to `req` while the files it is read from keep `version`: answers
