@@ -13,6 +13,7 @@ mod m20261202_000001_step_places;
 mod m20261202_000002_flow_engines;
 mod m20261207_000001_flow_crashes;
 mod m20261207_000002_flow_times_and_reruns;
+mod m20261207_000003_data_store_revisions;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_flow_engines::Migration),
             Box::new(m20261207_000001_flow_crashes::Migration),
             Box::new(m20261207_000002_flow_times_and_reruns::Migration),
+            Box::new(m20261207_000003_data_store_revisions::Migration),
         ]
     }
 }

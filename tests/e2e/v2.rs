@@ -483,6 +483,18 @@ async fn a_retried_post_with_its_idempotency_key_gets_the_first_answer_and_does_
     let (_, flows) = server.get("/v2/flows").await;
     assert_eq!(flows["items"].as_array().unwrap().len(), 1, "{flows}");
 
+    // One request, one key.
+    let two = server
+        .client
+        .post(server.url("/v2/flows"))
+        .header("Idempotency-Key", "a")
+        .header("Idempotency-Key", "b")
+        .json(&start)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(two.status(), 400);
+
     let other = post_once(
         &server,
         "/v2/flows",
@@ -855,6 +867,14 @@ async fn an_ended_flow_is_rerun_and_flows_are_listed_newest_first_with_totals() 
 
     let (status, cancelled) = post(&api, &format!("/v2/flows/{}/cancel", ids[0]), &json!({})).await;
     assert_eq!(status, 202, "{cancelled}");
+    // A rerun takes no body: one that says something is refused, not ignored.
+    let (status, refused) = post(
+        &api,
+        &format!("/v2/flows/{}/rerun", ids[0]),
+        &json!({"flow_input": "report:2"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
     let (status, rerun) = post(&api, &format!("/v2/flows/{}/rerun", ids[0]), &json!({})).await;
     assert_eq!(status, 201, "{rerun}");
     assert_eq!(rerun["rerun_of"], ids[0]);
@@ -907,6 +927,14 @@ async fn an_ended_flow_is_rerun_and_flows_are_listed_newest_first_with_totals() 
     assert_eq!(cancelled["total"], 1);
     let (status, problem) = api.get("/v2/flows?state=DONE").await;
     assert_eq!(status, 422, "{problem}");
+    for far in ["%2B10000-01-01T00:00:00Z", "2026-12-07", "now"] {
+        let (status, problem) = api.get(&format!("/v2/flows?created_after={far}")).await;
+        assert_eq!(status, 422, "{far}: {problem}");
+        assert_eq!(
+            problem["errors"][0]["pointer"], "/created_after",
+            "{problem}"
+        );
+    }
     let (status, problem) = api.get("/v2/flows?order_by=-id").await;
     assert_eq!(status, 422, "{problem}");
     assert!(
@@ -978,6 +1006,8 @@ async fn every_problem_type_an_answer_names_has_a_page() {
             .unwrap()
             .starts_with("text/html")
     );
+    assert_eq!(html.headers()["vary"], "Accept");
+    assert_eq!(html.headers()["x-content-type-options"], "nosniff");
     let body = html.text().await.unwrap();
     assert!(
         body.contains("<h1>Too many requests</h1>") && body.contains("Retry-After"),
@@ -991,11 +1021,21 @@ async fn every_problem_type_an_answer_names_has_a_page() {
 /// `If-Match` changes nothing; engines outside the document are refused.
 #[tokio::test]
 async fn a_store_is_patched_field_by_field_and_a_stale_etag_changes_nothing() {
-    let server = TestServer::start(Options::default()).await;
+    let server = TestServer::start(Options {
+        postgres: true,
+        ..Options::default()
+    })
+    .await;
     let dwh = json!({"name": "dwh", "type": "relational_db", "connection": {
         "engine": "postgres", "host": "db.internal", "user": "etl", "password": "old-secret", "database": "sales"}});
     let (status, _) = post(&server, "/v2/data-stores", &dwh).await;
     assert_eq!(status, 201);
+    for name in [".", "..", "-x", "_x"] {
+        let body = json!({"name": name, "type": "columnar_db", "connection": {"path": "lake"}});
+        let (status, refused) = post(&server, "/v2/data-stores", &body).await;
+        assert_eq!(status, 422, "{name}: {refused}");
+        assert_eq!(refused["errors"][0]["pointer"], "/name", "{refused}");
+    }
     let mariadb = json!({"name": "maria", "type": "relational_db", "connection": {
         "engine": "mariadb", "host": "db.internal", "user": "etl", "database": "sales"}});
     let (status, refused) = post(&server, "/v2/data-stores", &mariadb).await;
@@ -1055,11 +1095,45 @@ async fn a_store_is_patched_field_by_field_and_a_stale_etag_changes_nothing() {
     assert_eq!(status, 200, "{no_password}");
     assert_eq!(no_password["connection"]["has_password"], false);
     assert_eq!(no_password["connection"]["host"], "db2.internal");
+    let before_password = read_tag().await;
     let (status, password_only) =
         patch(json!({"connection": {"password": "new-secret"}}), None).await;
     assert_eq!(status, 200, "{password_only}");
     assert_eq!(password_only["connection"]["has_password"], true);
     assert!(!password_only.to_string().contains("new-secret"));
+    // A password change shows nowhere but in the revision, which the tag follows.
+    assert_ne!(read_tag().await, before_password);
+    let (status, _) = patch(
+        json!({"connection": {"password": "other"}}),
+        Some(before_password),
+    )
+    .await;
+    assert_eq!(status, 412);
+    let (status, empty) = patch(json!({"connection": {"password": ""}}), None).await;
+    assert_eq!(status, 422, "{empty}");
+
+    // Of changes sent at once from one tag, one is made; the others are told.
+    let current = read_tag().await;
+    let racers = (0..8).map(|i| {
+        patch(
+            json!({"connection": {"port": 8000 + i}}),
+            Some(current.clone()),
+        )
+    });
+    let statuses: Vec<u16> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [200, 412].contains(s)),
+        "{statuses:?}"
+    );
 
     let (status, typed) = patch(json!({"type": "file", "connection": {}}), None).await;
     assert_eq!(status, 422, "a store's type stays: {typed}");

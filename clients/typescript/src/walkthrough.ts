@@ -161,7 +161,6 @@ async function main(): Promise<void> {
     "a count",
     await client.GET("/v2/issues/counts", {
       params: { query: { group_by: ["dataset", "issue_type"], dataset: ["conservation-area"], limit: 3 } },
-      querySerializer: { array: { style: "form", explode: false } },
     }),
     200,
   );

@@ -196,6 +196,10 @@ impl From<Error> for ApiError {
             }
             Error::Invalid(violations) => Self::invalid(violations),
             Error::Conflict(detail) => Self::new(problems::CONFLICT, detail),
+            Error::Stale { entity, key } => Self::new(
+                problems::PRECONDITION_FAILED,
+                format!("{entity} {key} changed since it was read: read it again"),
+            ),
             Error::IllegalTransition { from, to } => Self::new(
                 problems::ILLEGAL_TRANSITION,
                 format!("the flow is {from} and cannot become {to}"),

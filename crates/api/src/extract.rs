@@ -118,6 +118,28 @@ pub fn from_repeated_query<T: DeserializeOwned>(
     })
 }
 
+/// Checks the body of an operation that takes none: nothing, or `{}`. Anything else would be
+/// a request the client believes says something (`{"flow_input": …}` on a rerun) that is not
+/// heard.
+///
+/// # Errors
+/// 400 for a body that is not JSON, 422 for one that holds anything.
+pub fn no_body(body: &[u8]) -> Result<(), ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(fields)) if fields.is_empty() => Ok(()),
+        Ok(_) => Err(ApiError::new(
+            problems::VALIDATION,
+            "this operation takes no body: send none, or {}",
+        )),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the body is not valid JSON: {e}"
+        ))),
+    }
+}
+
 /// The query string's name and value pairs, decoded.
 fn serde_urlencoded_pairs(query: &str) -> Option<Vec<(String, String)>> {
     web::Query::<Vec<(String, String)>>::from_query(query)

@@ -18,7 +18,7 @@ pub async fn page(req: HttpRequest, slug: web::Path<String>) -> Result<HttpRespo
     Ok(if wants_html(&req) {
         html(problem.title, &section(problem, false))
     } else {
-        HttpResponse::Ok().json(described(problem))
+        json(described(problem))
     })
 }
 
@@ -29,7 +29,7 @@ pub async fn index(req: HttpRequest) -> HttpResponse {
         html("Problem types", &sections)
     } else {
         let items: Vec<Value> = problems::ALL.into_iter().map(described).collect();
-        HttpResponse::Ok().json(json!({ "items": items }))
+        json(json!({ "items": items }))
     }
 }
 
@@ -44,22 +44,34 @@ fn described(problem: ProblemType) -> Value {
 }
 
 /// Whether the client ranks HTML above JSON (a browser does; a client that says nothing gets
-/// JSON).
+/// JSON). A range of quality 0 is one the client refuses.
 fn wants_html(req: &HttpRequest) -> bool {
     let Some(accept) = req.get_header::<Accept>() else {
         return false;
     };
-    accept
-        .ranked()
+    let mut ranges: Vec<_> = accept
+        .iter()
+        .filter(|range| range.quality > header::Quality::ZERO)
+        .collect();
+    // Highest quality first; of equal ones, the order the client gave.
+    ranges.sort_by(|a, b| b.quality.cmp(&a.quality));
+    ranges
         .into_iter()
         .find_map(
-            |mime| match (mime.type_().as_str(), mime.subtype().as_str()) {
-                ("text", "html") => Some(true),
+            |range| match (range.item.type_().as_str(), range.item.subtype().as_str()) {
+                ("text", "html" | "*") => Some(true),
                 ("application", "json" | "problem+json") | ("*", "*") => Some(false),
                 _ => None,
             },
         )
         .unwrap_or(false)
+}
+
+/// The answer varies with `Accept`: a cache keys on it.
+fn json(body: Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::VARY, "Accept"))
+        .json(body)
 }
 
 fn section(problem: ProblemType, linked: bool) -> String {
@@ -83,6 +95,10 @@ fn section(problem: ProblemType, linked: bool) -> String {
 fn html(title: &str, body: &str) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::VARY, "Accept"))
+        // Text only: no script, style or frame is ever part of these pages.
+        .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .body(format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
              <title>{title} · Sluice</title></head><body><h1>{title}</h1>{body}\

@@ -265,6 +265,9 @@ pub struct DataStore {
     pub name: DataStoreName,
     pub connection: Connection,
     pub created_utc: DateTime<Utc>,
+    /// How many times its connection was replaced: a change is made from one revision and
+    /// refused when the store has moved past it.
+    pub revision: u64,
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Every API version fills a [`DescribedConnection`] from its own wire format and calls these, so
 //! no version can drift from the rules.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::data_store::{
     Connection, DataPath, DataStoreKind, FileFormat, NewDataStore, RelationalConnection,
@@ -13,7 +13,7 @@ use crate::error::{FieldPath, Violation};
 use crate::names::DataStoreName;
 
 /// The fields of a `connection` a client sent; `None` where it sent none.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct DescribedConnection {
     pub path: Option<String>,
     pub format: Option<String>,
@@ -26,7 +26,7 @@ pub struct DescribedConnection {
 }
 
 /// One field of an RFC 7396 merge patch: left as it is (absent), set, or removed (`null`).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub enum FieldPatch<T> {
     #[default]
     Keep,
@@ -45,7 +45,7 @@ impl<T> FieldPatch<T> {
 }
 
 /// A merge patch of a store's connection: the fields it changes, the others kept.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ConnectionPatch {
     pub path: FieldPatch<String>,
     pub format: FieldPatch<String>,
@@ -102,6 +102,9 @@ impl DescribedConnection {
     }
 }
 
+/// The longest password a server store takes, in bytes (PostgreSQL and MySQL take far less).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
 fn at(field: &'static str) -> FieldPath {
     FieldPath::new("connection").field(field)
 }
@@ -141,7 +144,7 @@ impl NewDataStore {
         connection: DescribedConnection,
     ) -> Result<Self, Vec<Violation>> {
         let mut violations = Violations::default();
-        let name = violations.check(FieldPath::new("name"), DataStoreName::parse(name));
+        let name = violations.check(FieldPath::new("name"), DataStoreName::new_name(name));
         let connection = match kind {
             DataStoreKind::File => file(connection, &mut violations),
             DataStoreKind::ColumnarDb => columnar(connection, &mut violations),
@@ -259,6 +262,22 @@ fn relational(c: DescribedConnection, violations: &mut Violations) -> Option<Con
     let host = required("host", c.host);
     let user = required("user", c.user);
     let database = required("database", c.database);
+    // An empty password is no password (`null` says so); a longer one than any server takes is
+    // a mistake, not a secret worth sealing.
+    if let Some(password) = &c.password {
+        let length = password.expose_secret().len();
+        if length == 0 {
+            violations.push(
+                at("password"),
+                "must not be empty: null (or leaving it out) is no password",
+            );
+        } else if length > MAX_PASSWORD_BYTES {
+            violations.push(
+                at("password"),
+                format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
+            );
+        }
+    }
     let host =
         host.and_then(|host| violations.check(at("host"), ServerConnection::parse_host(&host)));
     let port = violations.check(

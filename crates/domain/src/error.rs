@@ -92,6 +92,10 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
 
+    /// The resource changed since the caller read it (a change made from an older revision).
+    #[error("{entity} {key} changed since it was read")]
+    Stale { entity: &'static str, key: String },
+
     #[error("a flow cannot go from {from} to {to}")]
     IllegalTransition { from: FlowState, to: FlowState },
 

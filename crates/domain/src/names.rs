@@ -14,6 +14,20 @@ impl DataStoreName {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The name of a store being registered: as [`Self::parse`], and starting with a letter or
+    /// a digit, so that no name is `.` or `..` (which clients resolve away in the store's
+    /// address) or reads as an option (`-x`). Stores named before this rule keep their names.
+    ///
+    /// # Errors
+    /// A message saying which rule the name breaks.
+    pub fn new_name(raw: &str) -> Result<Self, String> {
+        let name = Self::parse(raw)?;
+        if !raw.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err("must start with a letter or a digit".into());
+        }
+        Ok(name)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -32,6 +46,9 @@ impl fmt::Display for DataStoreName {
 /// A message saying what is wrong with the name.
 /// [`check_resource_name`]'s rule as a regular expression, for API documents.
 pub const RESOURCE_NAME_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
+
+/// [`DataStoreName::new_name`]'s rule as a regular expression, for API documents.
+pub const NEW_STORE_NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$";
 
 pub fn check_resource_name(raw: &str) -> Result<(), String> {
     if raw.is_empty() || raw.len() > 64 {
@@ -107,8 +124,11 @@ mod tests {
         .chain([62, 63, 64, 65, 100, 101].iter().map(|n| "a".repeat(*n)))
         .collect();
         type Rule = fn(&str) -> bool;
-        let rules: [(&str, Rule); 4] = [
+        let rules: [(&str, Rule); 5] = [
             (RESOURCE_NAME_PATTERN, |s| check_resource_name(s).is_ok()),
+            (NEW_STORE_NAME_PATTERN, |s| {
+                DataStoreName::new_name(s).is_ok()
+            }),
             (TableName::PATTERN, |s| TableName::parse(s).is_ok()),
             (FlowInputName::PATTERN, |s| FlowInputName::parse(s).is_ok()),
             (CollectionName::PATTERN, |s| {

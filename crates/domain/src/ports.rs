@@ -50,14 +50,16 @@ pub trait DataStoreRepository: Send + Sync {
     /// `Unavailable`.
     async fn count(&self) -> Result<u64>;
 
-    /// Replaces the connection (a new password, host or path) of the store with this id; flows
-    /// already running keep the one they started with.
+    /// Replaces the connection (a new password, host or path) of the store with this id, made
+    /// from its revision `from`, in one statement that also moves it to the next revision;
+    /// flows already running keep the connection they started with.
     ///
     /// # Errors
-    /// `NotFound`; `Unavailable`.
+    /// `Stale` when the store is no longer at revision `from`; `NotFound`; `Unavailable`.
     async fn replace_connection(
         &self,
         id: DataStoreId,
+        from: u64,
         connection: Connection,
     ) -> Result<DataStore>;
 

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, SqlErr,
 };
 use secrecy::ExposeSecret;
@@ -106,6 +106,7 @@ fn to_domain(
         name,
         connection,
         created_utc: row.created_utc,
+        revision: u64::try_from(row.revision).unwrap_or(0),
     })
 }
 
@@ -120,6 +121,7 @@ impl DataStoreRepository for Store {
             connection: Set(connection),
             password: Set(password),
             created_utc: Set(Utc::now()),
+            revision: Set(0),
             ..Default::default()
         }
         .insert(&self.db)
@@ -189,29 +191,41 @@ impl DataStoreRepository for Store {
     async fn replace_connection(
         &self,
         id: DataStoreId,
+        from: u64,
         connection: Connection,
     ) -> Result<DataStore> {
         let (stored_connection, password) = stored(&connection)?;
         // The name is the sealed password's associated data.
         let name = DataStoreRepository::get(self, id).await?.name;
         let password = self.seal(password, &name)?;
-        let row = data_store::ActiveModel {
-            id: Set(id.0),
-            kind: Set(connection.kind().as_str().to_owned()),
-            connection: Set(stored_connection),
-            password: Set(password),
-            ..Default::default()
-        }
-        .update(&self.db)
-        .await
-        .map_err(|err| match err {
-            DbErr::RecordNotUpdated => Error::NotFound {
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        // Compare and set on the revision: of two changes made from one revision, one wins and
+        // the other is told, whichever replica each ran on.
+        let changed = data_store::Entity::update_many()
+            .col_expr(
+                data_store::Column::Kind,
+                Expr::value(connection.kind().as_str()),
+            )
+            .col_expr(
+                data_store::Column::Connection,
+                Expr::value(stored_connection),
+            )
+            .col_expr(data_store::Column::Password, Expr::value(password))
+            .col_expr(data_store::Column::Revision, Expr::value(from + 1))
+            .filter(data_store::Column::Id.eq(id.0))
+            .filter(data_store::Column::Revision.eq(from))
+            .exec(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        if changed.rows_affected == 0 {
+            // Gone, or moved on: say which.
+            DataStoreRepository::get(self, id).await?;
+            return Err(Error::Stale {
                 entity: "data store",
-                key: id.0.to_string(),
-            },
-            other => map_db_err(other),
-        })?;
-        self.to_domain(row)
+                key: name.to_string(),
+            });
+        }
+        DataStoreRepository::get(self, id).await
     }
 
     async fn delete(&self, id: DataStoreId) -> Result<()> {

@@ -221,6 +221,47 @@ async fn data_stores_list_in_id_order_by_page(store: &Store) {
     assert_eq!(DataStoreRepository::count(store).await.unwrap(), 5);
 }
 
+async fn a_connection_is_replaced_from_its_revision_and_of_racing_changes_one_wins(store: &Store) {
+    let created = DataStoreRepository::create(store, file_store("s"))
+        .await
+        .unwrap();
+    assert_eq!(created.revision, 0);
+    let other = file_store("t").connection;
+    let changed = DataStoreRepository::replace_connection(store, created.id, 0, other.clone())
+        .await
+        .unwrap();
+    assert_eq!(changed.revision, 1);
+    assert!(matches!(
+        DataStoreRepository::replace_connection(store, created.id, 0, other.clone()).await,
+        Err(Error::Stale { .. })
+    ));
+    assert!(matches!(
+        DataStoreRepository::replace_connection(store, DataStoreId(999), 0, other.clone()).await,
+        Err(Error::NotFound { .. })
+    ));
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let other = other.clone();
+            tokio::spawn(async move {
+                DataStoreRepository::replace_connection(&store, created.id, 1, other).await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(store) => {
+                assert_eq!(store.revision, 2);
+                won += 1;
+            }
+            Err(Error::Stale { .. }) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one change made from revision 1 wins");
+}
+
 async fn flow_inputs_round_trip(store: &Store) {
     let id = flow_input(store).await;
     let input = FlowInputRepository::get(store, id).await.unwrap();
@@ -1241,6 +1282,7 @@ contract!(
     data_stores_round_trip_and_keep_their_password,
     a_taken_name_is_a_conflict_and_unknown_ids_are_not_found,
     data_stores_list_in_id_order_by_page,
+    a_connection_is_replaced_from_its_revision_and_of_racing_changes_one_wins,
     flow_inputs_round_trip,
     flow_inputs_list_by_name_with_their_versions,
     a_new_flow_is_ready_at_zero_percent,

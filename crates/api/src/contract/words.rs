@@ -6,7 +6,7 @@ use sluice_domain::flow::{FlowState, LineStream};
 use sluice_domain::flow_input::{FlowInputName, WriteMode};
 use sluice_domain::flow_list::FlowOrder;
 use sluice_domain::metadata::{CollectionName, PerformanceTable, RuleKind};
-use sluice_domain::names::{RESOURCE_NAME_PATTERN, TableName};
+use sluice_domain::names::{NEW_STORE_NAME_PATTERN, RESOURCE_NAME_PATTERN, TableName};
 use sluice_domain::step::{StepKind, StepState};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 
@@ -49,24 +49,6 @@ pub fn created_orders() -> Object {
 /// `/v2/issues`' formats: a page (`json`) or an export.
 pub fn export_formats() -> Object {
     one_of(["json", "csv", "ndjson", "parquet"])
-}
-
-/// The issue columns a count groups on, in `/v2`'s spelling, as a comma-separated list
-/// (`dataset,issue_type`: an array in form style, not exploded).
-pub fn issue_group_columns() -> utoipa::openapi::schema::Array {
-    let names: Vec<String> = sluice_domain::metadata::IssueColumn::ALL
-        .iter()
-        .map(|c| c.archive_name().replace('-', "_"))
-        .collect();
-    utoipa::openapi::schema::ArrayBuilder::new()
-        .items(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some(names)),
-        )
-        .min_items(Some(1))
-        .unique_items(true)
-        .build()
 }
 
 /// The orders of issue counts.
@@ -136,6 +118,11 @@ fn matching(pattern: &str) -> Object {
 /// A data store's or an API key's name.
 pub fn resource_name() -> Object {
     matching(RESOURCE_NAME_PATTERN)
+}
+
+/// The name of a store being registered.
+pub fn new_store_name() -> Object {
+    matching(NEW_STORE_NAME_PATTERN)
 }
 
 pub fn flow_input_name() -> Object {

@@ -29,8 +29,8 @@ fn utc(t: DateTime<Utc>) -> String {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDataStore {
-    /// Letters, digits, `_`, `-` and `.`, unique among stores.
-    #[schema(schema_with = words::resource_name)]
+    /// Letters, digits, `_`, `-` and `.`, starting with a letter or a digit, unique among stores.
+    #[schema(schema_with = words::new_store_name)]
     name: String,
     #[serde(rename = "type")]
     kind: KindDto,

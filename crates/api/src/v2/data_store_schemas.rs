@@ -10,7 +10,7 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
-use sluice_domain::names::RESOURCE_NAME_PATTERN;
+use sluice_domain::names::NEW_STORE_NAME_PATTERN;
 
 fn text(description: &str) -> ObjectBuilder {
     ObjectBuilder::new()
@@ -130,9 +130,9 @@ impl ToSchema for RelationalConnection {
 fn store(kind: &str, connection: RefOr<Schema>) -> RefOr<Schema> {
     let name = ObjectBuilder::new()
         .schema_type(Type::String)
-        .pattern(Some(RESOURCE_NAME_PATTERN))
+        .pattern(Some(NEW_STORE_NAME_PATTERN))
         .description(Some(
-            "Letters, digits, `_`, `-` and `.`; the store's address is `/v2/data-stores/{name}`",
+            "Letters, digits, `_`, `-` and `.`, starting with a letter or a digit; the store's address is `/v2/data-stores/{name}`",
         ));
     closed(
         ObjectBuilder::new()

@@ -1,7 +1,7 @@
 //! `/v2/data-stores`: stores by name. A store's connection may be replaced (a new password); a
 //! store stays while any flow input version uses it.
 
-use actix_web::http::header::IF_MATCH;
+use actix_web::http::header::{ETAG, IF_MATCH};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -149,6 +149,9 @@ pub struct DataStoreDto {
     kind: KindDto,
     connection: ConnectionView,
     created_at: DateTime<Utc>,
+    /// How many times its connection was changed (a password change too, which shows nowhere
+    /// else): the store's `ETag` changes with it.
+    revision: u64,
 }
 
 impl From<DataStoreKind> for KindDto {
@@ -169,6 +172,7 @@ impl From<&DataStore> for DataStoreDto {
             kind: store.connection.kind().into(),
             connection: ConnectionView::from(&store.connection),
             created_at: store.created_utc,
+            revision: store.revision,
         }
     }
 }
@@ -307,25 +311,36 @@ pub async fn update(
     body: web::Json<UniqueKeys>,
 ) -> Result<HttpResponse, ApiError> {
     let name = store_name(&name)?;
-    let request = from_json::<PatchRequest>(body.into_inner().0)?;
-    let store = state.data_stores.get_by_name(&name).await?;
-    if let Some(wanted) = req.headers().get(IF_MATCH) {
-        let current =
-            body_tag(&serde_json::to_vec(&DataStoreDto::from(&store)).unwrap_or_default());
-        if !tag_matches(wanted, &current) {
+    let patch = from_json::<PatchRequest>(body.into_inner().0)?
+        .connection
+        .into();
+    // Several `If-Match` headers are one list (RFC 9110).
+    let wanted: Vec<&str> = req
+        .headers()
+        .get_all(IF_MATCH)
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let store = if wanted.is_empty() {
+        state.data_stores.patch_connection(&name, patch).await?
+    } else {
+        let store = state.data_stores.get_by_name(&name).await?;
+        if !tag_matches(&wanted.join(","), &tag_of(&store)) {
             return Err(ApiError::new(
                 problems::PRECONDITION_FAILED,
-                format!(
-                    "data store {name} changed since it was read: read it again (its ETag is {current})"
-                ),
+                format!("data store {name} changed since it was read: read it again"),
             ));
         }
-    }
-    let store = state
-        .data_stores
-        .patch(store, request.connection.into())
-        .await?;
-    Ok(HttpResponse::Ok().json(DataStoreDto::from(&store)))
+        // Made from the revision just checked: a change that comes in between is a 412 too.
+        state.data_stores.patch(store, patch).await?
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((ETAG, tag_of(&store)))
+        .json(DataStoreDto::from(&store)))
+}
+
+/// The store's `ETag`, as a `GET` of it carries it.
+fn tag_of(store: &DataStore) -> String {
+    body_tag(&serde_json::to_vec(&DataStoreDto::from(store)).unwrap_or_default())
 }
 
 /// Deletes a store that no flow input version uses.

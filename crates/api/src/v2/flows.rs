@@ -12,7 +12,7 @@ use sluice_domain::step::StepResult;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::contract::words;
-use crate::extract::{from_json, from_repeated_query};
+use crate::extract::{from_json, from_repeated_query, no_body};
 use crate::wire::cursor::{self, ListPage};
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
@@ -171,9 +171,11 @@ pub struct FlowListQuery {
     /// Only flows of this flow input: every version (`orders-report`) or one (`orders-report:2`).
     flow_input: Option<String>,
     /// Only flows created at or after this time (RFC 3339, with its zone).
-    created_after: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    created_after: Option<String>,
     /// Only flows created before this time (RFC 3339, with its zone).
-    created_before: Option<DateTime<Utc>>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    created_before: Option<String>,
     /// The order: `created_at` (the default), `started_at` or `finished_at`, `-` first for
     /// newest first. Flows that have not started (or ended) come last in either direction.
     #[param(schema_with = words::flow_orders)]
@@ -227,8 +229,8 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpRe
             None => None,
             Some(raw) => Some(versions_named(&state, raw).await?),
         },
-        created_after: query.created_after,
-        created_before: query.created_before,
+        created_after: rfc3339("/created_after", query.created_after.as_deref())?,
+        created_before: rfc3339("/created_before", query.created_before.as_deref())?,
     };
     let page = FlowPage {
         order,
@@ -251,6 +253,22 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpRe
         |v| FlowDto::from(v),
     );
     Ok(list.with_total(total).respond(&req))
+}
+
+/// A time as RFC 3339 gives it: a four-digit year, the seconds, the zone. (A looser parser
+/// would take `+10000-01-01…`, which a database comparing text orders before `2026`.)
+fn rfc3339(pointer: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    raw.map(|raw| {
+        DateTime::parse_from_rfc3339(raw)
+            .map(|time| time.with_timezone(&Utc))
+            .map_err(|_| {
+                ApiError::invalid_field(
+                    pointer,
+                    "must be an RFC 3339 time with its zone, as 2026-12-07T10:00:00Z",
+                )
+            })
+    })
+    .transpose()
 }
 
 /// The versions a `flow_input` filter names (none when there is no such input: the filter then
@@ -343,7 +361,9 @@ pub async fn logs(
 pub async fn rerun(
     state: web::Data<ApiState>,
     id: web::Path<i64>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    no_body(&body)?;
     let view = state.flows.rerun(FlowId(id.into_inner())).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", location(&view)))
@@ -367,7 +387,9 @@ pub async fn rerun(
 pub async fn cancel(
     state: web::Data<ApiState>,
     id: web::Path<i64>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    no_body(&body)?;
     let view = state.flows.cancel(FlowId(id.into_inner())).await?;
     Ok(HttpResponse::Accepted().json(FlowDto::from(&view)))
 }

@@ -65,6 +65,8 @@ pub fn wire_name(domain: &str) -> Option<&'static str> {
         metadata::configuration::origin,
         metadata::configuration::rules,
     ),
+    // Named by a parameter only, which does not bring its schema along.
+    components(schemas(metadata::issues::IssueGroupColumn)),
     tags(
         (name = "data stores", description = "Where data is read from and written to, by name"),
         (name = "flow inputs", description = "What a flow does, in named versions that never change"),

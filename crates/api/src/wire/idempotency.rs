@@ -42,6 +42,12 @@ pub async fn apply(
     let Some(raw) = req.headers().get(IDEMPOTENCY_KEY) else {
         return next.call(req).await;
     };
+    // One request, one key: with two, which one a retry must repeat is anyone's guess.
+    if req.headers().get_all(IDEMPOTENCY_KEY).count() > 1 {
+        let problem =
+            ApiError::bad_request(format!("send one {IDEMPOTENCY_KEY} header, not several"));
+        return Ok(req.error_response(problem));
+    }
     let owner = req
         .extensions()
         .get::<ApiKey>()

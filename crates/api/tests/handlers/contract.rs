@@ -273,3 +273,15 @@ fn every_v2_schema_is_typed_to_its_leaves() {
         untyped.join("\n")
     );
 }
+
+/// The columns `/v2/issues/counts` documents for `group_by` are the domain's.
+#[test]
+fn the_documented_group_columns_are_the_domains() {
+    let v2 = serde_json::to_value(Version::V2.document()).unwrap();
+    let documented = &v2["components"]["schemas"]["IssueGroupColumn"]["enum"];
+    let domain: Vec<String> = sluice_domain::metadata::IssueColumn::ALL
+        .iter()
+        .map(|c| c.archive_name().replace('-', "_"))
+        .collect();
+    assert_eq!(documented, &serde_json::json!(domain));
+}

@@ -7,6 +7,10 @@ use crate::page::Page;
 use crate::ports::{DataStoreRepository, LocationPolicy};
 use crate::{Error, FieldPath, Result};
 
+/// How many times a change is made again from the store's newest revision when other changes
+/// keep coming between its read and its write.
+const MAX_TRIES: u32 = 10;
+
 /// Registers and reads data stores.
 #[derive(Clone)]
 pub struct DataStoreService {
@@ -49,13 +53,23 @@ impl DataStoreService {
         name: &DataStoreName,
         described: DescribedConnection,
     ) -> Result<DataStore> {
-        let store = self.repository.get_by_name(name).await?;
-        let new = NewDataStore::describe(name.as_str(), store.connection.kind(), described)
-            .map_err(Error::Invalid)?;
-        self.check_location(&new.connection)?;
-        self.repository
-            .replace_connection(store.id, new.connection)
-            .await
+        let mut tries = 0;
+        loop {
+            let store = self.repository.get_by_name(name).await?;
+            let new =
+                NewDataStore::describe(name.as_str(), store.connection.kind(), described.clone())
+                    .map_err(Error::Invalid)?;
+            self.check_location(&new.connection)?;
+            match self
+                .repository
+                .replace_connection(store.id, store.revision, new.connection)
+                .await
+            {
+                // Another change came between the read and the write: this one replaces it.
+                Err(Error::Stale { .. }) if tries < MAX_TRIES => tries += 1,
+                done => return done,
+            }
+        }
     }
 
     /// Changes some fields of a store's connection (RFC 7396: the password alone, or the host
@@ -70,15 +84,22 @@ impl DataStoreService {
         name: &DataStoreName,
         patch: ConnectionPatch,
     ) -> Result<DataStore> {
-        let store = self.repository.get_by_name(name).await?;
-        self.patch(store, patch).await
+        let mut tries = 0;
+        loop {
+            let store = self.repository.get_by_name(name).await?;
+            match self.patch(store, patch.clone()).await {
+                // Another change came between the read and the write: patch what it left.
+                Err(Error::Stale { .. }) if tries < MAX_TRIES => tries += 1,
+                done => return done,
+            }
+        }
     }
 
-    /// [`Self::patch_connection`] of a store already read (after the caller checked it is the
-    /// version it expects).
+    /// [`Self::patch_connection`] of the store as the caller read it (checked against an
+    /// `If-Match`): refused if it changed since.
     ///
     /// # Errors
-    /// As [`Self::patch_connection`].
+    /// `Stale` when the store changed since `store` was read; as [`Self::patch_connection`].
     pub async fn patch(&self, store: DataStore, patch: ConnectionPatch) -> Result<DataStore> {
         if let Connection::Relational(RelationalConnection::Server(server)) = &store.connection
             && let Some(why) = &server.password_unreadable
@@ -94,7 +115,7 @@ impl DataStoreService {
             .map_err(Error::Invalid)?;
         self.check_location(&new.connection)?;
         self.repository
-            .replace_connection(store.id, new.connection)
+            .replace_connection(store.id, store.revision, new.connection)
             .await
     }
 

@@ -144,6 +144,7 @@ impl DataStoreRepository for MemoryStore {
             name: new.name,
             connection: new.connection,
             created_utc: Utc::now(),
+            revision: 0,
         };
         stores.push(store.clone());
         Ok(store)
@@ -193,6 +194,7 @@ impl DataStoreRepository for MemoryStore {
     async fn replace_connection(
         &self,
         id: DataStoreId,
+        from: u64,
         connection: Connection,
     ) -> Result<DataStore> {
         let mut stores = self.stores.lock().unwrap();
@@ -203,7 +205,14 @@ impl DataStoreRepository for MemoryStore {
                 entity: "data store",
                 key: id.0.to_string(),
             })?;
+        if store.revision != from {
+            return Err(Error::Stale {
+                entity: "data store",
+                key: store.name.to_string(),
+            });
+        }
         store.connection = connection;
+        store.revision += 1;
         Ok(store.clone())
     }
 
