@@ -54,7 +54,7 @@ fn wants_html(req: &HttpRequest) -> bool {
         .filter(|range| range.quality > header::Quality::ZERO)
         .collect();
     // Highest quality first; of equal ones, the order the client gave.
-    ranges.sort_by(|a, b| b.quality.cmp(&a.quality));
+    ranges.sort_by_key(|range| std::cmp::Reverse(range.quality));
     ranges
         .into_iter()
         .find_map(
