@@ -20,11 +20,37 @@ use sluice_domain::names::{DataStoreName, TableName};
 use sluice_domain::page::Page;
 use sluice_domain::ports::{
     ApiKeyRepository, DataStoreRepository, FlowInputRepository, FlowOutputRepository,
-    FlowRepository,
+    FlowRepository, IdempotencyRepository,
 };
 use sluice_domain::step::{Step, StepChange, StepKind, StepResult, StepState};
+use sluice_domain::testing::{MemoryApiKeys, MemoryIdempotency, MemoryStore};
 use sluice_store::{KEY_LEN, Keyring, Store};
 use std::time::Duration;
+
+/// The state database's ports, as the suite holds every adapter and the in-memory fake to them.
+trait StatePorts:
+    DataStoreRepository
+    + FlowInputRepository
+    + FlowRepository
+    + FlowOutputRepository
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> StatePorts for T where
+    T: DataStoreRepository
+        + FlowInputRepository
+        + FlowRepository
+        + FlowOutputRepository
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
 
 mod support {
     use sea_orm::{ConnectionTrait, Database};
@@ -102,7 +128,7 @@ fn table(name: &str) -> TableName {
     TableName::parse(name).unwrap()
 }
 
-async fn flow_input(store: &Store) -> FlowInputId {
+async fn flow_input<S: StatePorts>(store: &S) -> FlowInputId {
     let source = DataStoreRepository::create(store, file_store("orders"))
         .await
         .unwrap();
@@ -131,7 +157,7 @@ async fn flow_input(store: &Store) -> FlowInputId {
     FlowInputRepository::create(store, new).await.unwrap().id
 }
 
-async fn data_stores_round_trip_and_keep_their_password(store: &Store) {
+async fn data_stores_round_trip_and_keep_their_password<S: StatePorts>(store: &S) {
     let server = NewDataStore {
         name: DataStoreName::parse("warehouse").unwrap(),
         connection: Connection::Relational(RelationalConnection::Server(ServerConnection {
@@ -173,7 +199,7 @@ async fn data_stores_round_trip_and_keep_their_password(store: &Store) {
     assert_eq!((path.as_str(), format), ("in/orders.csv", FileFormat::Csv));
 }
 
-async fn a_taken_name_is_a_conflict_and_unknown_ids_are_not_found(store: &Store) {
+async fn a_taken_name_is_a_conflict_and_unknown_ids_are_not_found<S: StatePorts>(store: &S) {
     DataStoreRepository::create(store, file_store("orders"))
         .await
         .unwrap();
@@ -197,7 +223,7 @@ async fn a_taken_name_is_a_conflict_and_unknown_ids_are_not_found(store: &Store)
     ));
 }
 
-async fn data_stores_list_in_id_order_by_page(store: &Store) {
+async fn data_stores_list_in_id_order_by_page<S: StatePorts>(store: &S) {
     for i in 0..5 {
         DataStoreRepository::create(store, file_store(&format!("s{i}")))
             .await
@@ -221,7 +247,11 @@ async fn data_stores_list_in_id_order_by_page(store: &Store) {
     assert_eq!(DataStoreRepository::count(store).await.unwrap(), 5);
 }
 
-async fn a_connection_is_replaced_from_its_revision_and_of_racing_changes_one_wins(store: &Store) {
+async fn a_connection_is_replaced_from_its_revision_and_of_racing_changes_one_wins<
+    S: StatePorts,
+>(
+    store: &S,
+) {
     let created = DataStoreRepository::create(store, file_store("s"))
         .await
         .unwrap();
@@ -262,7 +292,7 @@ async fn a_connection_is_replaced_from_its_revision_and_of_racing_changes_one_wi
     assert_eq!(won, 1, "exactly one change made from revision 1 wins");
 }
 
-async fn flow_inputs_round_trip(store: &Store) {
+async fn flow_inputs_round_trip<S: StatePorts>(store: &S) {
     let id = flow_input(store).await;
     let input = FlowInputRepository::get(store, id).await.unwrap();
     assert_eq!(input.sources[0].alias, table("orders"));
@@ -272,7 +302,7 @@ async fn flow_inputs_round_trip(store: &Store) {
     assert_eq!(input.engine, EngineKind::Ballista);
 }
 
-async fn flow_inputs_list_by_name_with_their_versions(store: &Store) {
+async fn flow_inputs_list_by_name_with_their_versions<S: StatePorts>(store: &S) {
     let id = flow_input(store).await;
     let template = FlowInputRepository::get(store, id).await.unwrap();
     let new = |name: &str| NewFlowInput {
@@ -338,7 +368,7 @@ async fn flow_inputs_list_by_name_with_their_versions(store: &Store) {
     assert_eq!(FlowInputRepository::count(store, "").await.unwrap(), 5);
 }
 
-async fn a_new_flow_is_ready_at_zero_percent(store: &Store) {
+async fn a_new_flow_is_ready_at_zero_percent<S: StatePorts>(store: &S) {
     let input = flow_input(store).await;
     let created = FlowRepository::create(store, input, None).await.unwrap();
     let read = FlowRepository::get(store, created.flow.id).await.unwrap();
@@ -348,7 +378,7 @@ async fn a_new_flow_is_ready_at_zero_percent(store: &Store) {
     assert!(read.output.logs.lines.is_empty() && read.output.errors.lines.is_empty());
 }
 
-async fn state_moves_only_from_the_state_the_caller_expects(store: &Store) {
+async fn state_moves_only_from_the_state_the_caller_expects<S: StatePorts>(store: &S) {
     let input = flow_input(store).await;
     let output = FlowRepository::create(store, input, None)
         .await
@@ -370,7 +400,7 @@ async fn state_moves_only_from_the_state_the_caller_expects(store: &Store) {
     assert_eq!(store.state(output).await.unwrap(), FlowState::Running);
 }
 
-async fn progress_never_goes_down(store: &Store) {
+async fn progress_never_goes_down<S: StatePorts>(store: &S) {
     let input = flow_input(store).await;
     let flow = FlowRepository::create(store, input, None).await.unwrap();
     store.raise_progress(flow.output.id, 60).await.unwrap();
@@ -386,7 +416,7 @@ async fn progress_never_goes_down(store: &Store) {
     );
 }
 
-async fn log_and_error_lines_keep_their_order(store: &Store) {
+async fn log_and_error_lines_keep_their_order<S: StatePorts>(store: &S) {
     let input = flow_input(store).await;
     let flow = FlowRepository::create(store, input, None).await.unwrap();
     for line in ["one", "two", "three"] {
@@ -405,7 +435,7 @@ async fn log_and_error_lines_keep_their_order(store: &Store) {
     assert!(output.logs.updated_utc.is_some() && output.errors.updated_utc.is_some());
 }
 
-async fn flows_list_by_state_oldest_first(store: &Store) {
+async fn flows_list_by_state_oldest_first<S: StatePorts>(store: &S) {
     let input = flow_input(store).await;
     let mut ids = Vec::new();
     for _ in 0..4 {
@@ -450,7 +480,7 @@ fn oldest(limit: u64, offset: u64) -> FlowPage {
 }
 
 /// Every flow `filter` admits in `order`, walked two at a time by key.
-async fn walk(store: &Store, filter: &FlowFilter, order: FlowOrder) -> Vec<i64> {
+async fn walk<S: StatePorts>(store: &S, filter: &FlowFilter, order: FlowOrder) -> Vec<i64> {
     let mut seen = Vec::new();
     let mut after = None;
     loop {
@@ -469,7 +499,7 @@ async fn walk(store: &Store, filter: &FlowFilter, order: FlowOrder) -> Vec<i64> 
     }
 }
 
-async fn flows_list_in_every_order_with_filters_counts_and_reruns(store: &Store) {
+async fn flows_list_in_every_order_with_filters_counts_and_reruns<S: StatePorts>(store: &S) {
     let input = flow_input(store).await;
     let mut ids = Vec::new();
     for _ in 0..6 {
@@ -569,7 +599,7 @@ async fn flows_list_in_every_order_with_filters_counts_and_reruns(store: &Store)
     );
 }
 
-async fn concurrent_claims_take_every_ready_flow_exactly_once(store: &Store) {
+async fn concurrent_claims_take_every_ready_flow_exactly_once<S: StatePorts>(store: &S) {
     let input = flow_input(store).await;
     let mut created = Vec::new();
     for _ in 0..30 {
@@ -608,7 +638,7 @@ async fn concurrent_claims_take_every_ready_flow_exactly_once(store: &Store) {
 }
 
 /// Plans a flow of one transform step `t`.
-async fn plan_one_step(store: &Store, output: FlowOutputId) {
+async fn plan_one_step<S: StatePorts>(store: &S, output: FlowOutputId) {
     store
         .plan_steps(
             output,
@@ -621,7 +651,9 @@ async fn plan_one_step(store: &Store, output: FlowOutputId) {
         .unwrap();
 }
 
-async fn a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out(store: &Store) {
+async fn a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out<S: StatePorts>(
+    store: &S,
+) {
     // Leases run on the store's clock: this test lets short ones run out for real.
     let input = flow_input(store).await;
     let flow = FlowRepository::create(store, input, None).await.unwrap();
@@ -679,7 +711,9 @@ async fn a_lease_is_renewed_by_its_runner_only_and_settled_once_it_ran_out(store
     assert!(store.expired_leases(10).await.unwrap().is_empty());
 }
 
-async fn a_dead_runners_flow_is_taken_over_once_and_only_under_max_crashes(store: &Store) {
+async fn a_dead_runners_flow_is_taken_over_once_and_only_under_max_crashes<S: StatePorts>(
+    store: &S,
+) {
     let input = flow_input(store).await;
     let flow = FlowRepository::create(store, input, None).await.unwrap();
     let output = flow.output.id;
@@ -735,8 +769,10 @@ async fn a_dead_runners_flow_is_taken_over_once_and_only_under_max_crashes(store
     );
 }
 
-async fn a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can_do_it(
-    store: &Store,
+async fn a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can_do_it<
+    S: StatePorts,
+>(
+    store: &S,
 ) {
     let input = flow_input(store).await;
     let flow = FlowRepository::create(store, input, None).await.unwrap();
@@ -779,7 +815,7 @@ async fn a_flow_handed_back_is_ready_again_without_steps_and_only_its_runner_can
     assert_eq!(view.output.steps.len(), 1);
 }
 
-async fn a_retried_flow_counts_its_attempt_and_waits_its_turn(store: &Store) {
+async fn a_retried_flow_counts_its_attempt_and_waits_its_turn<S: StatePorts>(store: &S) {
     let input = flow_input(store).await;
     let flow = FlowRepository::create(store, input, None).await.unwrap();
     assert_eq!(flow.output.attempt, 1);
@@ -815,7 +851,7 @@ async fn a_retried_flow_counts_its_attempt_and_waits_its_turn(store: &Store) {
     assert_eq!(claimed.id, flow.flow.id);
 }
 
-async fn a_page_of_six_hundred_flows_is_read_whole(store: &Store) {
+async fn a_page_of_six_hundred_flows_is_read_whole<S: StatePorts>(store: &S) {
     let input = flow_input(store).await;
     for _ in 0..600 {
         FlowRepository::create(store, input, None).await.unwrap();
@@ -831,7 +867,7 @@ async fn a_page_of_six_hundred_flows_is_read_whole(store: &Store) {
     assert_eq!(views[598].output.logs.lines, ["late"]);
 }
 
-async fn a_view_holds_the_newest_lines_and_pages_reach_every_line(store: &Store) {
+async fn a_view_holds_the_newest_lines_and_pages_reach_every_line<S: StatePorts>(store: &S) {
     let input = flow_input(store).await;
     let flow = FlowRepository::create(store, input, None).await.unwrap();
     let quiet = FlowRepository::create(store, input, None).await.unwrap();
@@ -889,7 +925,7 @@ async fn a_view_holds_the_newest_lines_and_pages_reach_every_line(store: &Store)
     ));
 }
 
-async fn steps_are_planned_pending_then_changed_and_closed(store: &Store) {
+async fn steps_are_planned_pending_then_changed_and_closed<S: StatePorts>(store: &S) {
     let input = flow_input(store).await;
     let flow = FlowRepository::create(store, input, None).await.unwrap();
     let output = flow.output.id;
@@ -996,7 +1032,11 @@ async fn steps_are_planned_pending_then_changed_and_closed(store: &Store) {
     assert_eq!(steps[3].ran_in, None);
 }
 
-async fn api_keys_are_read_with_their_hashes_listed_by_name_and_deleted_by_name(store: &Store) {
+async fn api_keys_are_read_with_their_hashes_listed_by_name_and_deleted_by_name<
+    K: ApiKeyRepository,
+>(
+    store: &K,
+) {
     let scopes = Scopes::new(vec![Scope::Write, Scope::Read]).unwrap();
     let mut secrets = Vec::new();
     for name in ["zeta", "alpha"] {
@@ -1036,8 +1076,10 @@ async fn api_keys_are_read_with_their_hashes_listed_by_name_and_deleted_by_name(
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 }
 
-async fn an_idempotency_key_is_claimed_once_replayed_after_and_free_again_once_expired(
-    store: &Store,
+async fn an_idempotency_key_is_claimed_once_replayed_after_and_free_again_once_expired<
+    I: IdempotencyRepository,
+>(
+    store: &I,
 ) {
     use sluice_domain::idempotency::{
         Claim, Fingerprint, IdempotencyKey, NewClaim, StoredResponse,
@@ -1100,8 +1142,8 @@ async fn an_idempotency_key_is_claimed_once_replayed_after_and_free_again_once_e
 }
 
 /// Four claims of one key at once.
-async fn futures_join(
-    store: &Store,
+async fn futures_join<I: IdempotencyRepository>(
+    store: &I,
     claim: sluice_domain::idempotency::NewClaim,
 ) -> Vec<sluice_domain::idempotency::Claim> {
     use sluice_domain::ports::IdempotencyRepository;
@@ -1257,28 +1299,40 @@ async fn passwords_are_sealed_at_rest_on_postgres() {
     passwords_are_sealed_at_rest_and_sealed_again_under_a_new_key(support::postgres().await).await;
 }
 
+/// Each test on SQLite, on PostgreSQL (a fresh database each) and on the in-memory fake
+/// `$memory` builds: `contract!(suite, fake => tests…)` makes `suite::{sqlite,postgres,memory}`.
 macro_rules! contract {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $test() {
-                let fixture = super::support::sqlite().await;
-                super::$test(&fixture.store).await;
-                fixture.finish().await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $test() {
-                let fixture = super::support::postgres().await;
-                super::$test(&fixture.store).await;
-                fixture.finish().await;
-            })*
+    ($suite:ident, $memory:expr => $($test:ident),* $(,)?) => {
+        mod $suite {
+            mod sqlite {
+                $(#[tokio::test]
+                async fn $test() {
+                    let fixture = super::super::support::sqlite().await;
+                    super::super::$test(&fixture.store).await;
+                    fixture.finish().await;
+                })*
+            }
+            mod postgres {
+                $(#[tokio::test]
+                async fn $test() {
+                    let fixture = super::super::support::postgres().await;
+                    super::super::$test(&fixture.store).await;
+                    fixture.finish().await;
+                })*
+            }
+            mod memory {
+                #[allow(unused_imports)]
+                use super::super::*;
+                $(#[tokio::test]
+                async fn $test() {
+                    super::super::$test(&$memory).await;
+                })*
+            }
         }
     };
 }
 
-contract!(
+contract!(state, MemoryStore::default() =>
     data_stores_round_trip_and_keep_their_password,
     a_taken_name_is_a_conflict_and_unknown_ids_are_not_found,
     data_stores_list_in_id_order_by_page,
@@ -1299,6 +1353,12 @@ contract!(
     a_page_of_six_hundred_flows_is_read_whole,
     a_view_holds_the_newest_lines_and_pages_reach_every_line,
     steps_are_planned_pending_then_changed_and_closed,
+);
+
+contract!(api_keys, MemoryApiKeys::default() =>
     api_keys_are_read_with_their_hashes_listed_by_name_and_deleted_by_name,
+);
+
+contract!(idempotency, MemoryIdempotency::default() =>
     an_idempotency_key_is_claimed_once_replayed_after_and_free_again_once_expired,
 );

@@ -34,19 +34,23 @@ pub use api_keys::MemoryApiKeys;
 pub use idempotency::MemoryIdempotency;
 pub use metadata::MemoryMetadata;
 
-#[derive(Default)]
+/// Who holds a running flow, and until when.
+type Lease = (RunnerId, DateTime<Utc>);
+
+/// Cheap to clone: clones share one state, as the handles of one database do.
+#[derive(Default, Clone)]
 pub struct MemoryStore {
-    stores: Mutex<Vec<DataStore>>,
-    inputs: Mutex<Vec<FlowInput>>,
-    flows: Mutex<Vec<Flow>>,
+    stores: Arc<Mutex<Vec<DataStore>>>,
+    inputs: Arc<Mutex<Vec<FlowInput>>>,
+    flows: Arc<Mutex<Vec<Flow>>>,
     /// Outputs without their lines, which live in `lines`.
-    outputs: Mutex<HashMap<i64, FlowOutput>>,
-    lines: Mutex<Vec<(FlowOutputId, LogLine)>>,
-    leases: Mutex<HashMap<i64, (RunnerId, DateTime<Utc>)>>,
+    outputs: Arc<Mutex<HashMap<i64, FlowOutput>>>,
+    lines: Arc<Mutex<Vec<(FlowOutputId, LogLine)>>>,
+    leases: Arc<Mutex<HashMap<i64, Lease>>>,
     /// Flows waiting to be retried: not claimed before this.
-    ready_after: Mutex<HashMap<i64, DateTime<Utc>>>,
+    ready_after: Arc<Mutex<HashMap<i64, DateTime<Utc>>>>,
     /// How many times a process died while running each flow.
-    crashes: Mutex<HashMap<i64, u32>>,
+    crashes: Arc<Mutex<HashMap<i64, u32>>>,
 }
 
 impl MemoryStore {
