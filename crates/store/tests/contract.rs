@@ -1084,7 +1084,6 @@ async fn an_idempotency_key_is_claimed_once_replayed_after_and_free_again_once_e
     use sluice_domain::idempotency::{
         Claim, Fingerprint, IdempotencyKey, NewClaim, StoredResponse,
     };
-    use sluice_domain::ports::IdempotencyRepository;
     let key = IdempotencyKey::parse("ci", "k-1").unwrap();
     let request = Fingerprint::of("POST", "/v2/flows", b"{}");
     let now = Utc::now();
@@ -1146,7 +1145,6 @@ async fn futures_join<I: IdempotencyRepository>(
     store: &I,
     claim: sluice_domain::idempotency::NewClaim,
 ) -> Vec<sluice_domain::idempotency::Claim> {
-    use sluice_domain::ports::IdempotencyRepository;
     let (a, b, c, d) = tokio::join!(
         store.claim(claim.clone()),
         store.claim(claim.clone()),
