@@ -1,4 +1,4 @@
-//! Sluice's metadata store schema. An applied migration is never edited: change the schema with a
+//! Sluice's state database schema. An applied migration is never edited: change the schema with a
 //! new `mYYYYMMDD_NNNNNN_name.rs` file whose `down()` undoes its `up()`.
 
 pub use sea_orm_migration::prelude::*;

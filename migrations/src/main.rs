@@ -8,7 +8,7 @@ use sluice_migration::Migrator;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL")
-        .map_err(|_| "set DATABASE_URL to the metadata store's URL")?;
+        .map_err(|_| "set DATABASE_URL to the state database's URL")?;
     let db = Database::connect(&url).await?;
     match std::env::args().nth(1).as_deref() {
         Some("up") => Migrator::up(&db, None).await?,

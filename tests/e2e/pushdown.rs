@@ -492,7 +492,7 @@ async fn a_pushed_down_transform_says_so_in_the_log_and_reads_only_its_result() 
 
 /// Where a cancel test's long query runs, and how to see it running.
 enum Running<'a> {
-    Postgres(&'a crate::support::MetadataStore, &'a str),
+    Postgres(&'a crate::support::StateDatabase, &'a str),
     Mysql(&'a MysqlDatabase),
 }
 

@@ -1,4 +1,4 @@
-//! Several `sluice` processes on one PostgreSQL metadata store and one data folder, as replicas
+//! Several `sluice` processes on one PostgreSQL state database and one data folder, as replicas
 //! behind a load balancer: they share the flows, settle a dead one's, and pass cancels on.
 
 use datafusion::arrow::array::{Array, Int64Array};

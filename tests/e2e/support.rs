@@ -1,5 +1,5 @@
 //! The end-to-end harness: starts the built `sluice` binary on port 0 with a temporary data folder
-//! and a fresh metadata store, and talks to it over HTTP like any client.
+//! and a fresh state database, and talks to it over HTTP like any client.
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -59,13 +59,13 @@ pub fn duckdb(sql: &str) -> Vec<Vec<Value>> {
         .collect()
 }
 
-/// A metadata store that outlives server processes, so a test can restart the server on it.
-pub struct MetadataStore {
+/// A state database that outlives server processes, so a test can restart the server on it.
+pub struct StateDatabase {
     pub url: String,
     postgres_cleanup: Option<(String, String)>,
 }
 
-impl MetadataStore {
+impl StateDatabase {
     pub fn sqlite(dir: &Path) -> Self {
         Self {
             url: format!("sqlite://{}?mode=rwc", dir.join("meta.sqlite").display()),
@@ -93,7 +93,7 @@ impl MetadataStore {
     }
 }
 
-impl Drop for MetadataStore {
+impl Drop for StateDatabase {
     fn drop(&mut self) {
         if let Some((admin_url, name)) = self.postgres_cleanup.take() {
             finish_on_a_thread(async move {
@@ -131,54 +131,54 @@ pub struct TestServer {
     pub client: reqwest::Client,
     process: Child,
     output: Arc<Mutex<Vec<String>>>,
-    // Dropped last: the data folder and the SQLite metadata store live in it.
-    _metadata: MetadataStore,
+    // Dropped last: the data folder and the SQLite state database live in it.
+    _state: StateDatabase,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
     pub async fn start(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let metadata = if options.postgres {
-            MetadataStore::postgres().await
+        let state = if options.postgres {
+            StateDatabase::postgres().await
         } else if options.embedded_state {
-            MetadataStore {
+            StateDatabase {
                 url: String::new(),
                 postgres_cleanup: None,
             }
         } else {
-            MetadataStore::sqlite(dir.path())
+            StateDatabase::sqlite(dir.path())
         };
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
-        let mut server = Self::spawn(&data, &metadata.url, &options).await;
-        server._metadata = metadata;
+        let mut server = Self::spawn(&data, &state.url, &options).await;
+        server._state = state;
         server._dir = Some(dir);
         server
     }
 
-    /// Starts another process on the same data folder and metadata store (after a crash, say).
+    /// Starts another process on the same data folder and state database (after a crash, say).
     pub async fn restart(mut self, options: Options) -> Self {
         let _ = self.process.kill();
         let _ = self.process.wait();
-        let metadata = std::mem::replace(
-            &mut self._metadata,
-            MetadataStore {
+        let state = std::mem::replace(
+            &mut self._state,
+            StateDatabase {
                 url: String::new(),
                 postgres_cleanup: None,
             },
         );
         let dir = self._dir.take();
-        let mut next = Self::spawn(&self.data, &metadata.url, &options).await;
-        next._metadata = metadata;
+        let mut next = Self::spawn(&self.data, &state.url, &options).await;
+        next._state = state;
         next._dir = dir;
         next
     }
 
-    /// Starts a second process on the same data folder and metadata store, as another replica
+    /// Starts a second process on the same data folder and state database, as another replica
     /// behind a load balancer would be. Drop it before `self`, which owns both.
     pub async fn replica(&self, options: Options) -> Self {
-        Self::spawn(&self.data, &self._metadata.url, &options).await
+        Self::spawn(&self.data, &self._state.url, &options).await
     }
 
     /// Sends SIGTERM, as an orchestrator stopping the task does.
@@ -212,8 +212,8 @@ impl TestServer {
         let _ = self.process.wait();
     }
 
-    async fn spawn(data: &Path, metadata_url: &str, options: &Options) -> Self {
-        let mut process = sluice_command(data, metadata_url, options)
+    async fn spawn(data: &Path, state_db_url: &str, options: &Options) -> Self {
+        let mut process = sluice_command(data, state_db_url, options)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -260,11 +260,11 @@ impl TestServer {
         Self {
             base,
             data: data.to_owned(),
-            state_url: metadata_url.to_owned(),
+            state_url: state_db_url.to_owned(),
             client: reqwest::Client::new(),
             process,
             output,
-            _metadata: MetadataStore {
+            _state: StateDatabase {
                 url: String::new(),
                 postgres_cleanup: None,
             },
@@ -316,7 +316,7 @@ impl TestServer {
 
     /// The name of the PostgreSQL state database this server runs on.
     pub fn state_database_name(&self) -> String {
-        let url = &self._metadata.url;
+        let url = &self._state.url;
         assert!(
             url.starts_with("postgres"),
             "this server's state database is not PostgreSQL"
@@ -470,10 +470,10 @@ impl Drop for TestServer {
 }
 
 /// The `sluice` binary with a test's settings, run from beside the data folder.
-fn sluice_command(data: &Path, metadata_url: &str, options: &Options) -> Command {
+fn sluice_command(data: &Path, state_db_url: &str, options: &Options) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    if !metadata_url.is_empty() {
-        command.env("SLUICE__DATABASE__URL", metadata_url);
+    if !state_db_url.is_empty() {
+        command.env("SLUICE__DATABASE__URL", state_db_url);
     }
     command
         .current_dir(data.parent().unwrap())

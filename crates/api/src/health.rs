@@ -32,7 +32,7 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The process can do its work: it is not stopping and the metadata store answers. The answer
+/// The process can do its work: it is not stopping and the state database answers. The answer
 /// also says which pipeline metadata sources are configured.
 pub async fn readyz(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     if state.stopping.is_stopping() {

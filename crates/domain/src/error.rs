@@ -99,7 +99,7 @@ pub enum Error {
     #[error("a flow cannot go from {from} to {to}")]
     IllegalTransition { from: FlowState, to: FlowState },
 
-    /// A backing service (the metadata store) did not answer.
+    /// A backing service (the state database) did not answer.
     #[error("a backing service is unavailable: {0}")]
     Unavailable(String),
 

@@ -413,7 +413,7 @@ pub trait FlowEngine: Send + Sync {
     async fn discard_leftovers(&self, plan: &FlowPlan) -> Result<()>;
 }
 
-/// Whether the service can do its work: the metadata store answers.
+/// Whether the service can do its work: the state database answers.
 #[async_trait]
 pub trait Readiness: Send + Sync {
     /// # Errors

@@ -36,7 +36,7 @@ pub use settings::Settings;
 pub enum StartError {
     #[error("the data folder cannot be used: {0}")]
     DataFolder(#[from] sluice_engine::Error),
-    #[error("the metadata store cannot be used: {0}")]
+    #[error("the state database cannot be used: {0}")]
     Store(#[from] sluice_domain::Error),
     #[error("the collection archive cannot be used: {0}")]
     Archive(#[from] sluice_parquet::Error),
@@ -83,7 +83,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects the metadata store (applying migrations), opens the pipeline metadata source,
+    /// Connects the state database (applying migrations), opens the pipeline metadata source,
     /// binds the listener (port 0 picks a free one) and starts the runner, which also settles the
     /// flows of processes that stopped renewing their leases.
     ///

@@ -428,7 +428,7 @@ impl Settings {
         crate::own_files::sqlite_file(&self.database_url())
     }
 
-    /// The kind of metadata store, for logs (the URL may hold a password).
+    /// The kind of state database, for logs (the URL may hold a password).
     pub fn database_backend(&self) -> &'static str {
         match &self.database.url {
             Some(url) if url.expose_secret().starts_with("postgres") => "postgres",

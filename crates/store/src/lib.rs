@@ -1,4 +1,4 @@
-//! Sluice's metadata store: the domain's repositories on sea-orm, over SQLite (the embedded
+//! Sluice's state database: the domain's repositories on sea-orm, over SQLite (the embedded
 //! default) or PostgreSQL (production). One adapter for both; the same contract tests run on each.
 
 mod api_keys;
@@ -26,7 +26,7 @@ pub use sealed::{KEY_LEN, Keyring};
 /// The size in bytes a SQLite state database's write-ahead log is cut back to (16 MB).
 const WAL_SIZE_LIMIT: &str = "16777216";
 
-/// The metadata store. Cheap to clone: it shares one connection pool.
+/// The state database. Cheap to clone: it shares one connection pool.
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
@@ -77,7 +77,7 @@ impl Store {
                 .map_err(map_db_err)?;
         }
         Migrator::up(&db, None).await.map_err(|err| {
-            sluice_domain::Error::Internal(format!("migrating the metadata store failed: {err}"))
+            sluice_domain::Error::Internal(format!("migrating the state database failed: {err}"))
         })?;
         // Served by connections opened after the migrations only. One opened before may keep
         // the old schema: SQLite reads it again when a statement runs, but the driver keeps the
@@ -133,7 +133,7 @@ impl Store {
 impl sluice_domain::ports::Readiness for Store {
     async fn check(&self) -> sluice_domain::Result<()> {
         self.db.ping().await.map_err(|err| {
-            sluice_domain::Error::Unavailable(format!("the metadata store does not answer: {err}"))
+            sluice_domain::Error::Unavailable(format!("the state database does not answer: {err}"))
         })
     }
 }
