@@ -7,12 +7,12 @@ use sea_orm::sqlx::{AssertSqlSafe, Connection, Row};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 
-use crate::support::{MetadataStore, finish_on_a_thread};
+use crate::support::{StateDatabase, finish_on_a_thread};
 
 /// A fresh PostgreSQL database (dropped with the returned guard) holding `sql`'s tables, and its
 /// name.
-pub async fn postgres_database(sql: &str) -> (MetadataStore, String) {
-    let database = MetadataStore::postgres().await;
+pub async fn postgres_database(sql: &str) -> (StateDatabase, String) {
+    let database = StateDatabase::postgres().await;
     if !sql.is_empty() {
         let db = Database::connect(&database.url).await.unwrap();
         db.execute_unprepared(sql).await.unwrap();
@@ -31,7 +31,7 @@ pub fn postgres_store(name: &str, database: &str, port: u16) -> Value {
 
 /// The rows of `sql` on `database`, each value as text (`None` for NULL): the query casts
 /// whatever it selects to text.
-pub async fn postgres_rows(database: &MetadataStore, sql: &str) -> Vec<Vec<Option<String>>> {
+pub async fn postgres_rows(database: &StateDatabase, sql: &str) -> Vec<Vec<Option<String>>> {
     let mut connection = PgConnection::connect(&database.url).await.unwrap();
     let rows = sea_orm::sqlx::query(AssertSqlSafe(sql.to_owned()))
         .fetch_all(&mut connection)

@@ -232,7 +232,7 @@ async fn replace_swaps_in_whole_tables_append_adds_and_a_failed_flow_changes_not
 const PASSWORD_ROLE: &str = "sluice_password_check";
 
 /// Creates the role (once per PostgreSQL server), with password `the-right-one`.
-async fn ensure_password_role(database: &crate::support::MetadataStore) {
+async fn ensure_password_role(database: &crate::support::StateDatabase) {
     postgres_rows(
         database,
         &format!(
