@@ -126,13 +126,16 @@ impl FileFormat {
     }
 }
 
+/// Which database server a store is: PostgreSQL, or MySQL (MariaDB too). Not to be confused
+/// with the [`crate::flow_input::ExecutionEngine`] a flow's transforms run on; both reach the
+/// wire as `engine`, each in its own object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServerEngine {
+pub enum ServerKind {
     Postgres,
     Mysql,
 }
 
-impl ServerEngine {
+impl ServerKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Postgres => "postgres",
@@ -145,7 +148,7 @@ impl ServerEngine {
 /// the API and never logged (its `Debug` is redacted).
 #[derive(Debug, Clone)]
 pub struct ServerConnection {
-    pub engine: ServerEngine,
+    pub engine: ServerKind,
     pub host: String,
     pub port: u16,
     pub user: String,

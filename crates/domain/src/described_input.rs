@@ -5,14 +5,14 @@
 //! once in the domain's own field names. Each API version only fills this in.
 
 use crate::data_store::DataStoreId;
-use crate::flow_input::{EngineKind, FlowInputName, WriteMode};
+use crate::flow_input::{ExecutionEngine, FlowInputName, WriteMode};
 
 /// An output's `mode` when the client gives none.
 pub const DEFAULT_MODE: WriteMode = WriteMode::Replace;
 /// How many times a flow may run when the client does not say: once, no retry.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 1;
 /// What runs the transforms when the client does not say.
-pub const DEFAULT_ENGINE: EngineKind = EngineKind::Local;
+pub const DEFAULT_ENGINE: ExecutionEngine = ExecutionEngine::Local;
 
 /// A data store as a request names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,5 +56,5 @@ pub struct DescribedFlowInput {
     pub target: StoreRef,
     /// 1 to [`crate::flow_input::MAX_ATTEMPTS`]; [`DEFAULT_MAX_ATTEMPTS`] when left out.
     pub max_attempts: Option<u32>,
-    pub engine: Option<EngineKind>,
+    pub engine: Option<ExecutionEngine>,
 }

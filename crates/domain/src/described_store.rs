@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::data_store::{
     Connection, DataPath, DataStoreKind, FileFormat, NewDataStore, RelationalConnection,
-    ServerConnection, ServerEngine,
+    ServerConnection, ServerKind,
 };
 use crate::error::{FieldPath, Violation};
 use crate::names::DataStoreName;
@@ -236,8 +236,8 @@ fn relational(c: DescribedConnection, violations: &mut Violations) -> Option<Con
             return data_path(c.path, violations)
                 .map(|path| Connection::Relational(RelationalConnection::Sqlite { path }));
         }
-        Some("postgres") => ServerEngine::Postgres,
-        Some("mysql") => ServerEngine::Mysql,
+        Some("postgres") => ServerKind::Postgres,
+        Some("mysql") => ServerKind::Mysql,
         Some(_) => {
             violations.push(at("engine"), "must be 'postgres', 'mysql' or 'sqlite'");
             return None;
@@ -283,8 +283,8 @@ fn relational(c: DescribedConnection, violations: &mut Violations) -> Option<Con
     let port = violations.check(
         at("port"),
         ServerConnection::check_port(c.port.unwrap_or(match engine {
-            ServerEngine::Postgres => 5432,
-            ServerEngine::Mysql => 3306,
+            ServerKind::Postgres => 5432,
+            ServerKind::Mysql => 3306,
         })),
     );
     Some(Connection::Relational(RelationalConnection::Server(

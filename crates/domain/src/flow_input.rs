@@ -239,12 +239,12 @@ pub struct NewFlowInput {
     /// How many times a flow of it may run before it stays FAILED: 1 (no retry) to
     /// [`MAX_ATTEMPTS`].
     pub max_attempts: u32,
-    pub engine: EngineKind,
+    pub engine: ExecutionEngine,
 }
 
 /// What runs a flow's transforms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub enum EngineKind {
+pub enum ExecutionEngine {
     /// Sluice's own DataFusion, pushing transforms down to the databases holding their sources
     /// where it can.
     #[default]
@@ -255,7 +255,7 @@ pub enum EngineKind {
     Ballista,
 }
 
-impl EngineKind {
+impl ExecutionEngine {
     pub const ALL: [Self; 2] = [Self::Local, Self::Ballista];
 
     pub fn as_str(self) -> &'static str {
@@ -285,7 +285,7 @@ pub struct FlowInput {
     pub transforms: Vec<Transform>,
     pub outputs: Vec<Output>,
     pub max_attempts: u32,
-    pub engine: EngineKind,
+    pub engine: ExecutionEngine,
     pub created_utc: DateTime<Utc>,
 }
 

@@ -12,7 +12,7 @@ use crate::api_key::{ApiKey, ApiKeyName, NewApiKey, StoredApiKey};
 use crate::data_store::{Connection, DataPath, DataStore, DataStoreId, NewDataStore};
 use crate::flow::{Flow, FlowId, FlowOutputId, FlowState, FlowView, LogLine, RunnerId, Settlement};
 use crate::flow_input::{
-    EngineKind, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputSummary,
+    ExecutionEngine, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputSummary,
     FlowInputVersion, NewFlowInput, Output, SourceRead, Transform,
 };
 use crate::flow_list::{FlowFilter, FlowPage};
@@ -345,7 +345,7 @@ pub struct FlowPlan {
     pub transforms: Vec<Transform>,
     pub graph: TransformGraph,
     pub outputs: Vec<PlannedOutput>,
-    pub engine: EngineKind,
+    pub engine: ExecutionEngine,
 }
 
 impl FlowPlan {

@@ -6,7 +6,7 @@ use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, MemoryRes
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::future::{BoxFuture, try_join_all};
-use sluice_domain::flow_input::{EngineKind, Transform};
+use sluice_domain::flow_input::{ExecutionEngine, Transform};
 use sluice_domain::names::TableName;
 use sluice_domain::ports::{
     FlowEngine, FlowPlan, PlannedSource, RunOutcome, Step, StepEvents, StepKind, StepPlace,
@@ -51,7 +51,7 @@ pub struct EngineSettings {
     pub s3: S3Settings,
     /// Whether transforms reading only one PostgreSQL or MySQL store run in it ([`crate::pushdown`]).
     pub push_down: bool,
-    /// The Ballista scheduler flows with [`EngineKind::Ballista`] run on ([`crate::cluster`]).
+    /// The Ballista scheduler flows with [`ExecutionEngine::Ballista`] run on ([`crate::cluster`]).
     pub ballista_url: Option<String>,
 }
 
@@ -211,7 +211,7 @@ impl DataFusionEngine {
         plan: &FlowPlan,
         events: &dyn StepEvents,
     ) -> Result<Box<dyn StagedWrite>, StepFailure> {
-        if plan.engine == EngineKind::Ballista {
+        if plan.engine == ExecutionEngine::Ballista {
             return self.stage_on_cluster(run, plan, events).await;
         }
         let placements = if self.settings.push_down {

@@ -5,7 +5,7 @@ use sea_orm::sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
 use sea_orm::sqlx::{AssertSqlSafe, ConnectOptions};
 use secrecy::ExposeSecret;
-use sluice_domain::data_store::{ServerConnection, ServerEngine};
+use sluice_domain::data_store::{ServerConnection, ServerKind};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -82,8 +82,8 @@ impl Server {
     pub fn place(&self) -> String {
         let s = &self.server;
         let engine = match s.engine {
-            ServerEngine::Postgres => "PostgreSQL",
-            ServerEngine::Mysql => "MySQL",
+            ServerKind::Postgres => "PostgreSQL",
+            ServerKind::Mysql => "MySQL",
         };
         format!("{engine} {}@{}:{}/{}", s.user, s.host, s.port, s.database)
     }
@@ -255,7 +255,7 @@ impl Drop for QueryCanceller {
         runtime.spawn(async move {
             let stopped: std::result::Result<(), String> = async {
                 match server.server.engine {
-                    ServerEngine::Postgres => {
+                    ServerKind::Postgres => {
                         let mut connection = server.postgres().await.map_err(|e| e.to_string())?;
                         sea_orm::sqlx::query(
                             "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
@@ -267,7 +267,7 @@ impl Drop for QueryCanceller {
                         .await
                         .map_err(|e| e.to_string())?;
                     }
-                    ServerEngine::Mysql => {
+                    ServerKind::Mysql => {
                         let mut connection = server.mysql().await.map_err(|e| e.to_string())?;
                         sea_orm::sqlx::raw_sql(AssertSqlSafe(format!("KILL QUERY {session}")))
                             .execute(&mut connection)

@@ -257,7 +257,7 @@ impl FlowEngine for OnFlowThreads {
 mod tests {
     use super::*;
     use sluice_domain::flow::FlowId;
-    use sluice_domain::flow_input::EngineKind;
+    use sluice_domain::flow_input::ExecutionEngine;
     use sluice_domain::flow_input::MAX_EXPRESSION_DEPTH;
     use sluice_domain::graph::TransformGraph;
 
@@ -351,7 +351,7 @@ mod tests {
             transforms: Vec::new(),
             graph: TransformGraph::build(&[], &[], &sluice_engine::DataFusionSqlAnalyzer).unwrap(),
             outputs: Vec::new(),
-            engine: EngineKind::Local,
+            engine: ExecutionEngine::Local,
         }
     }
 

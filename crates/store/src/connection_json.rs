@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sluice_domain::data_store::DataStoreId;
 use sluice_domain::data_store::{
-    Connection, DataPath, FileFormat, RelationalConnection, ServerConnection, ServerEngine,
+    Connection, DataPath, FileFormat, RelationalConnection, ServerConnection, ServerKind,
 };
 use sluice_domain::flow_input::{NewFlowInput, Output, Source, SourceRead, Transform, WriteMode};
 use sluice_domain::names::TableName;
@@ -72,8 +72,8 @@ impl StoredConnection {
                 database,
             } => {
                 let engine = match engine.as_str() {
-                    "postgres" => ServerEngine::Postgres,
-                    "mysql" => ServerEngine::Mysql,
+                    "postgres" => ServerKind::Postgres,
+                    "mysql" => ServerKind::Mysql,
                     other => return Err(format!("unknown engine '{other}'")),
                 };
                 Connection::Relational(RelationalConnection::Server(ServerConnection {

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use sluice_domain::data_store::DataStoreId;
 use sluice_domain::flow_input::{
-    EngineKind, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputSummary,
+    ExecutionEngine, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputSummary,
     FlowInputVersion, NewFlowInput,
 };
 use sluice_domain::page::Page;
@@ -46,7 +46,7 @@ fn to_domain(row: flow_input::Model) -> Result<FlowInput> {
         transforms: parts.transforms,
         outputs: parts.outputs,
         max_attempts: u32::try_from(row.max_attempts).unwrap_or(1),
-        engine: EngineKind::parse(&row.engine).ok_or_else(|| {
+        engine: ExecutionEngine::parse(&row.engine).ok_or_else(|| {
             corrupt(
                 "flow input",
                 row.id,

@@ -8,12 +8,12 @@ use sluice_domain::Error;
 use sluice_domain::api_key::{self, ApiKeyName, KeyHash, Scope, Scopes};
 use sluice_domain::data_store::{
     Connection, DataPath, DataStoreId, FileFormat, NewDataStore, RelationalConnection,
-    ServerConnection, ServerEngine,
+    ServerConnection, ServerKind,
 };
 use sluice_domain::flow::{FlowId, FlowOutputId, FlowState, LineStream, RunnerId, Settlement};
 use sluice_domain::flow_input::{
-    EngineKind, FlowInputId, FlowInputName, NewFlowInput, Output, Source, SourceRead, Transform,
-    WriteMode,
+    ExecutionEngine, FlowInputId, FlowInputName, NewFlowInput, Output, Source, SourceRead,
+    Transform, WriteMode,
 };
 use sluice_domain::flow_list::{FlowFilter, FlowOrder, FlowOrderField, FlowPage};
 use sluice_domain::names::{DataStoreName, TableName};
@@ -152,7 +152,7 @@ async fn flow_input<S: StatePorts>(store: &S) -> FlowInputId {
         }],
         max_attempts: 1,
         // Not the default, so that the round trip shows it is kept.
-        engine: EngineKind::Ballista,
+        engine: ExecutionEngine::Ballista,
     };
     FlowInputRepository::create(store, new).await.unwrap().id
 }
@@ -161,7 +161,7 @@ async fn data_stores_round_trip_and_keep_their_password<S: StatePorts>(store: &S
     let server = NewDataStore {
         name: DataStoreName::parse("warehouse").unwrap(),
         connection: Connection::Relational(RelationalConnection::Server(ServerConnection {
-            engine: ServerEngine::Postgres,
+            engine: ServerKind::Postgres,
             host: "db.internal".into(),
             port: 5433,
             user: "etl".into(),
@@ -299,7 +299,7 @@ async fn flow_inputs_round_trip<S: StatePorts>(store: &S) {
     assert_eq!(input.sources[0].read, SourceRead::File);
     assert_eq!(input.transforms[0].sql, "SELECT * FROM orders");
     assert_eq!(input.outputs[0].mode, WriteMode::Replace);
-    assert_eq!(input.engine, EngineKind::Ballista);
+    assert_eq!(input.engine, ExecutionEngine::Ballista);
 }
 
 async fn flow_inputs_list_by_name_with_their_versions<S: StatePorts>(store: &S) {
@@ -313,7 +313,7 @@ async fn flow_inputs_list_by_name_with_their_versions<S: StatePorts>(store: &S) 
         transforms: template.transforms.clone(),
         outputs: template.outputs.clone(),
         max_attempts: 1,
-        engine: EngineKind::Local,
+        engine: ExecutionEngine::Local,
     };
     // `a_b` would match `aXb` under LIKE, and `Ab` `ab` under SQLite's LIKE: neither is a prefix.
     for name in ["a_b-report", "aXb-report", "Ab-report", "a_b-daily"] {
@@ -1190,7 +1190,7 @@ async fn passwords_are_sealed_at_rest_and_sealed_again_under_a_new_key(fixture: 
     let plain = NewDataStore {
         name: DataStoreName::parse("legacy").unwrap(),
         connection: Connection::Relational(RelationalConnection::Server(ServerConnection {
-            engine: ServerEngine::Postgres,
+            engine: ServerKind::Postgres,
             host: "db".into(),
             port: 5432,
             user: "etl".into(),
@@ -1210,7 +1210,7 @@ async fn passwords_are_sealed_at_rest_and_sealed_again_under_a_new_key(fixture: 
     let sealed = NewDataStore {
         name: DataStoreName::parse("warehouse").unwrap(),
         connection: Connection::Relational(RelationalConnection::Server(ServerConnection {
-            engine: ServerEngine::Postgres,
+            engine: ServerKind::Postgres,
             host: "db".into(),
             port: 5432,
             user: "etl".into(),

@@ -9,7 +9,7 @@ use sluice_domain::described_input::{
     DescribedFlowInput, DescribedOutput, DescribedSource, DescribedTransform, StoreRef,
 };
 use sluice_domain::flow_input::{
-    EngineKind, FlowInput, FlowInputName, FlowInputRef, FlowInputSummary, FlowInputVersion,
+    ExecutionEngine, FlowInput, FlowInputName, FlowInputRef, FlowInputSummary, FlowInputVersion,
     SourceRead,
 };
 use std::collections::HashMap;
@@ -138,16 +138,16 @@ enum EngineDto {
     Ballista,
 }
 
-impl From<EngineKind> for EngineDto {
-    fn from(kind: EngineKind) -> Self {
+impl From<ExecutionEngine> for EngineDto {
+    fn from(kind: ExecutionEngine) -> Self {
         match kind {
-            EngineKind::Local => Self::Local,
-            EngineKind::Ballista => Self::Ballista,
+            ExecutionEngine::Local => Self::Local,
+            ExecutionEngine::Ballista => Self::Ballista,
         }
     }
 }
 
-impl From<EngineDto> for EngineKind {
+impl From<EngineDto> for ExecutionEngine {
     fn from(dto: EngineDto) -> Self {
         match dto {
             EngineDto::Local => Self::Local,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use crate::data_store::{Connection, DataStore, DataStoreId};
 use crate::error::{FieldPath, Violation};
 use crate::flow_input::{
-    EngineKind, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputSummary,
+    ExecutionEngine, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputSummary,
     FlowInputVersion, MAX_ATTEMPTS, MAX_SQL_BYTES, NewFlowInput, SourceRead, list_too_long,
 };
 use crate::graph::TransformGraph;
@@ -74,7 +74,7 @@ impl FlowInputService {
         }
     }
 
-    /// Lets inputs choose [`EngineKind::Ballista`]: a scheduler is configured.
+    /// Lets inputs choose [`ExecutionEngine::Ballista`]: a scheduler is configured.
     #[must_use]
     pub fn with_ballista(mut self, configured: bool) -> Self {
         self.ballista = configured;
@@ -197,7 +197,7 @@ impl FlowInputService {
                 format!("must be from 1 (no retry) to {MAX_ATTEMPTS}"),
             ));
         }
-        if new.engine == EngineKind::Ballista && !self.ballista {
+        if new.engine == ExecutionEngine::Ballista && !self.ballista {
             violations.push(Violation::new(
                 FieldPath::new("engine"),
                 "no Ballista scheduler is configured on this service (engine.ballista.url); \
@@ -327,9 +327,13 @@ fn source_fits_store(i: usize, read: &SourceRead, store: &DataStore) -> Result<(
 
 /// Ballista's executors read sources themselves, from files and Parquet datasets on S3 or on
 /// storage they share with Sluice; a database is Sluice's to read (and to push down to).
-fn source_fits_engine(i: usize, engine: EngineKind, store: &DataStore) -> Result<(), Violation> {
+fn source_fits_engine(
+    i: usize,
+    engine: ExecutionEngine,
+    store: &DataStore,
+) -> Result<(), Violation> {
     match (engine, &store.connection) {
-        (EngineKind::Ballista, Connection::Relational(_)) => Err(Violation::new(
+        (ExecutionEngine::Ballista, Connection::Relational(_)) => Err(Violation::new(
             FieldPath::new("sources").index(i).field("data_store_id"),
             format!(
                 "a flow on Ballista reads file and columnar stores only; '{}' is a relational \

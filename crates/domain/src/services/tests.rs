@@ -11,7 +11,7 @@ use crate::Error;
 use crate::data_store::{Connection, DataPath, DataStoreId, FileFormat, NewDataStore};
 use crate::flow::{FlowId, FlowState, RunnerId};
 use crate::flow_input::{
-    EngineKind, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
+    ExecutionEngine, NewFlowInput, Output, Source, SourceRead, Transform, WriteMode,
 };
 use crate::names::{DataStoreName, TableName};
 use crate::ports::{DataStoreRepository, FlowOutputRepository, FlowRepository};
@@ -65,7 +65,7 @@ fn input(source: DataStoreId, target: DataStoreId, transforms: &[(&str, &str)]) 
             mode: WriteMode::Replace,
         }],
         max_attempts: 1,
-        engine: EngineKind::Local,
+        engine: ExecutionEngine::Local,
     }
 }
 
@@ -654,14 +654,14 @@ async fn ballista_is_refused_until_a_scheduler_is_configured() {
     let s = services(1, Duration::ZERO);
     let (csv, lake) = stores(&s.store).await;
     let mut new = input(csv, lake, &[("a", "SELECT * FROM orders")]);
-    new.engine = EngineKind::Ballista;
+    new.engine = ExecutionEngine::Ballista;
     let Err(Error::Invalid(violations)) = s.inputs.create(new.clone()).await else {
         panic!("Ballista accepted with no scheduler")
     };
     assert_eq!(violations[0].path.to_string(), "/engine");
     let inputs = s.inputs.clone().with_ballista(true);
     let stored = inputs.create(new).await.unwrap();
-    assert_eq!(stored.engine, EngineKind::Ballista);
+    assert_eq!(stored.engine, ExecutionEngine::Ballista);
 }
 
 #[tokio::test]
@@ -680,7 +680,7 @@ async fn a_flow_on_ballista_reads_no_database() {
         .id;
     let mut new = input(database, lake, &[("a", "SELECT * FROM orders")]);
     new.sources[0].read = SourceRead::Table("orders".into());
-    new.engine = EngineKind::Ballista;
+    new.engine = ExecutionEngine::Ballista;
     let inputs = s.inputs.clone().with_ballista(true);
     let Err(Error::Invalid(violations)) = inputs.create(new.clone()).await else {
         panic!("a database source accepted on Ballista")
@@ -692,6 +692,6 @@ async fn a_flow_on_ballista_reads_no_database() {
             .message
             .contains("'shop' is a relational database")
     );
-    new.engine = EngineKind::Local;
+    new.engine = ExecutionEngine::Local;
     inputs.create(new).await.unwrap();
 }

@@ -20,7 +20,7 @@ use datafusion::datasource::empty::EmptyTable;
 use datafusion::logical_expr::{Expr, LogicalPlan, Projection};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use sluice_domain::data_store::{
-    Connection, DataStore, RelationalConnection, ServerConnection, ServerEngine,
+    Connection, DataStore, RelationalConnection, ServerConnection, ServerKind,
 };
 use sluice_domain::flow_input::{SourceRead, Transform};
 use sluice_domain::ports::{FlowPlan, PlannedSource, StepPlace};
@@ -133,7 +133,7 @@ fn one_database(
 
 async fn describe(server: &ServerConnection, read: &SourceRead) -> crate::Result<Described> {
     match server.engine {
-        ServerEngine::Postgres => {
+        ServerKind::Postgres => {
             let sql = sources::relational_sql(read, server.engine.as_str(), quote)?;
             let table = match read {
                 SourceRead::Table(table) => Some(quote(table)),
@@ -146,7 +146,7 @@ async fn describe(server: &ServerConnection, read: &SourceRead) -> crate::Result
                 relation: source.pushed_down_relation(&columns),
             })
         }
-        ServerEngine::Mysql => {
+        ServerKind::Mysql => {
             let sql = sources::relational_sql(read, server.engine.as_str(), quote_mysql)?;
             let schema = MysqlSource::new(server.clone(), sql.clone())
                 .describe()
@@ -169,8 +169,8 @@ async fn push_down(
     config: &SessionConfig,
 ) -> Result<PushedDown, Option<String>> {
     let dialect = match server.engine {
-        ServerEngine::Postgres => Dialect::Postgres,
-        ServerEngine::Mysql => Dialect::Mysql,
+        ServerKind::Postgres => Dialect::Postgres,
+        ServerKind::Mysql => Dialect::Mysql,
     };
     let plan = plan_of(transform, schemas, config).await.map_err(Some)?;
     if !leaves_rows_behind(&plan) {
@@ -183,13 +183,13 @@ async fn push_down(
     let typed = with_typed_numbers(plan.clone()).map_err(Some)?;
     let sql = unparse::to_sql(&typed, dialect, relations).map_err(Some)?;
     let connector: Box<dyn SourceConnector> = match server.engine {
-        ServerEngine::Postgres => {
+        ServerKind::Postgres => {
             let source = PostgresSource::pushed_down(server.clone(), sql.clone(), schema.clone());
             let columns = source.describe().await;
             check_width(columns.map(|c| c.len()), &schema).map_err(Some)?;
             Box::new(source)
         }
-        ServerEngine::Mysql => {
+        ServerKind::Mysql => {
             let source = MysqlSource::pushed_down(server.clone(), sql.clone(), schema.clone());
             let columns = source.describe().await;
             check_width(columns.map(|s| s.fields().len()), &schema).map_err(Some)?;

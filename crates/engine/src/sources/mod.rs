@@ -12,7 +12,7 @@ pub use postgres::PostgresSource;
 
 use async_trait::async_trait;
 use datafusion::prelude::SessionContext;
-use sluice_domain::data_store::{Connection, RelationalConnection, ServerEngine};
+use sluice_domain::data_store::{Connection, RelationalConnection, ServerKind};
 use sluice_domain::flow_input::SourceRead;
 use sluice_domain::ports::PlannedSource;
 
@@ -73,7 +73,7 @@ pub fn connector_for(
         (Connection::Relational(RelationalConnection::Server(server)), read) => {
             let engine = server.engine.as_str();
             let source: Box<dyn SourceConnector> = match server.engine {
-                ServerEngine::Postgres => {
+                ServerKind::Postgres => {
                     let table = match read {
                         SourceRead::Table(table) => Some(quote(table)),
                         _ => None,
@@ -81,7 +81,7 @@ pub fn connector_for(
                     let sql = relational_sql(read, engine, quote)?;
                     Box::new(postgres::PostgresSource::new(server.clone(), sql, table))
                 }
-                ServerEngine::Mysql => {
+                ServerKind::Mysql => {
                     let sql = relational_sql(read, engine, quote_mysql)?;
                     Box::new(mysql::MysqlSource::new(server.clone(), sql))
                 }

@@ -17,7 +17,7 @@ use datafusion::arrow::datatypes::{DataType, FieldRef, IntervalUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::{SessionContext, cast, ident};
-use sluice_domain::data_store::{Connection, DataStore, RelationalConnection, ServerEngine};
+use sluice_domain::data_store::{Connection, DataStore, RelationalConnection, ServerKind};
 use sluice_domain::flow::FlowId;
 use sluice_domain::flow_input::WriteMode;
 use sluice_domain::names::TableName;
@@ -91,10 +91,10 @@ pub async fn begin(
             flow,
         ))),
         Connection::Relational(RelationalConnection::Server(server)) => match server.engine {
-            ServerEngine::Postgres => Ok(Box::new(
+            ServerKind::Postgres => Ok(Box::new(
                 postgres::PostgresWrite::begin(server.clone(), flow).await?,
             )),
-            ServerEngine::Mysql => Ok(Box::new(
+            ServerKind::Mysql => Ok(Box::new(
                 mysql::MysqlWrite::begin(server.clone(), flow).await?,
             )),
         },
@@ -163,7 +163,7 @@ fn staging_prefix(flow: FlowId) -> String {
 pub async fn discard_leftovers(target: &DataStore, locator: &Locator, flow: FlowId) -> Result<()> {
     match &target.connection {
         Connection::Relational(RelationalConnection::Server(server))
-            if server.engine == ServerEngine::Mysql =>
+            if server.engine == ServerKind::Mysql =>
         {
             mysql::discard_leftovers(server.clone(), flow).await
         }

@@ -13,7 +13,7 @@ pub struct Model {
     pub name: Option<String>,
     pub version: Option<i32>,
     pub max_attempts: i32,
-    /// `local` or `ballista` ([`sluice_domain::flow_input::EngineKind`]).
+    /// `local` or `ballista` ([`sluice_domain::flow_input::ExecutionEngine`]).
     pub engine: String,
 }
 
