@@ -321,12 +321,14 @@ impl FlowRepository for Store {
     }
 
     async fn count(&self, filter: &FlowFilter) -> Result<u64> {
-        flow::Entity::find()
-            .inner_join(flow_output::Entity)
-            .filter(admitted(filter))
-            .count(&self.db)
-            .await
-            .map_err(map_db_err)
+        let query = flow::Entity::find().filter(admitted(filter));
+        // Every flow has its output: only a filter on the state needs the join.
+        let query = if filter.states.is_empty() {
+            query
+        } else {
+            query.inner_join(flow_output::Entity)
+        };
+        query.count(&self.db).await.map_err(map_db_err)
     }
 
     async fn count_by_state(&self) -> Result<Vec<(FlowState, u64)>> {
