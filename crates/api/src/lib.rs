@@ -2,7 +2,10 @@
 //! every error. Handlers only translate: the rules live in the domain.
 
 pub mod contract;
+mod error;
+mod extract;
 mod health;
+mod problem_instance;
 mod problem_pages;
 mod serde_words;
 pub mod v1;
@@ -18,10 +21,10 @@ use sluice_domain::services::{
 };
 use std::sync::Arc;
 
+pub use error::ApiError;
 pub use health::MetadataSources;
 pub use health::Stopping;
 pub use wire::auth::AuthPolicy;
-pub use wire::error::ApiError;
 pub use wire::limits::{Limiter, RequestLimits};
 pub use wire::rate_limit::{RateLimiterMiddleware, RateLimits};
 
@@ -66,9 +69,9 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
         let limiter = RateLimiterMiddleware::new(state.rate_limits);
         let limiter_v2 = limiter.clone();
         cfg.app_data(web::Data::new(state))
-            .app_data(wire::extract::json_config())
-            .app_data(wire::extract::query_config())
-            .app_data(wire::extract::path_config())
+            .app_data(extract::json_config())
+            .app_data(extract::query_config())
+            .app_data(extract::path_config())
             .configure(|cfg| {
                 let routes = &mut Routes::new(cfg);
                 // Outside the versions, with rules of their own: `/metrics` checks its bearer
@@ -129,10 +132,10 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .wrap(from_fn(wire::auth::identify))
                     .configure(|cfg| v2::routes(&mut Routes::new(cfg))),
             )
-            .default_service(web::to(wire::error::not_found));
+            .default_service(web::to(error::not_found));
     }
 }
 
+pub use problem_instance::add_problem_instance;
 pub use wire::metrics::{MetricsEndpoint, Scrape, count_request};
-pub use wire::problem_instance::add_problem_instance;
 pub use wire::request_id::tag_request;

@@ -14,8 +14,8 @@ use utoipa::openapi::{
 };
 
 use super::Version;
+use crate::error::PROBLEM_JSON;
 use crate::wire::auth::Access;
-use crate::wire::error::PROBLEM_JSON;
 use crate::wire::problems::{self, ProblemType};
 use sluice_domain::api_key::Scope;
 use sluice_domain::idempotency::MAX_KEY_LEN;

@@ -17,8 +17,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiError;
 use crate::contract::words;
+use crate::extract::from_json;
 use crate::wire::connection_view::ConnectionView;
-use crate::wire::extract::from_json;
 
 fn utc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)

@@ -2,7 +2,7 @@ use actix_web::{HttpResponse, web};
 use sluice_domain::flow_input::FlowInputId;
 
 use super::dto::{CreateFlowInput, FlowInputDto};
-use crate::wire::extract::from_json;
+use crate::extract::from_json;
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 

@@ -5,7 +5,7 @@ use sluice_domain::flow_list::{FlowFilter, FlowOrder, FlowPage};
 use sluice_domain::services::DEFAULT_LINES;
 
 use super::dto::{FlowDto, FlowListQuery, LogPageDto, LogPageQuery, StartFlow, domain_states};
-use crate::wire::extract::from_json;
+use crate::extract::from_json;
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 

@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::contract::words;
+use crate::extract::from_json;
 use crate::wire::cursor::{CreatedPage, ListPage};
-use crate::wire::extract::from_json;
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 

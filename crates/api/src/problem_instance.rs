@@ -7,7 +7,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::middleware::Next;
 
-use crate::wire::error::PROBLEM_JSON;
+use crate::error::PROBLEM_JSON;
 
 pub async fn add_problem_instance(
     req: ServiceRequest,
