@@ -3,8 +3,8 @@
 //! Events: `state` and `progress` (the flow, as `GET /v2/flows/{id}` shows it, when its state or
 //! its progress changed), `step` (a step whose state or rows changed, as the flow shows it) and
 //! `log` (each log and error line, as `/v2/flows/{id}/logs` shows it, oldest first): every
-//! event's data is a schema of the document. The stream opens with the flow's state, progress and steps, then every line so
-//! far, and ends after the terminal state and its last lines.
+//! event's data is a schema of the document. The stream opens with the flow's state, progress
+//! and steps, then every line so far, and ends after the terminal state and its last lines.
 //!
 //! Every event's id is the id of the newest line sent, so a client that reconnects with
 //! `Last-Event-ID` gets the current state again and only the lines after it. The stream reads the
