@@ -30,7 +30,8 @@ client-check: $(CLIENT)/node_modules/.installed
 		|| { echo "clients/typescript/src/v2.d.ts is older than docs/openapi/v2.json: run make client" >&2; exit 1; }
 	cd $(CLIENT) && npx --no-install tsc
 
-# Every test: unit, store contract (SQLite and PostgreSQL), handler and end-to-end.
+# Every test: unit, the port contracts (the fakes, SQLite, PostgreSQL, the metadata adapters),
+# handler and end-to-end.
 # PostgreSQL must answer on 127.0.0.1:5432 and MariaDB or MySQL on 127.0.0.1:3306
 # (SLUICE_TEST_POSTGRES_URL and SLUICE_TEST_MYSQL_URL point elsewhere; deploy/compose.yaml starts
 # both); tests/preflight.sh says in one line what is missing.

@@ -7,7 +7,7 @@ use sea_orm::sqlx::{AssertSqlSafe, Connection, Row};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 
-use crate::support::{StateDatabase, finish_on_a_thread};
+use crate::support::StateDatabase;
 
 /// A fresh PostgreSQL database (dropped with the returned guard) holding `sql`'s tables, and its
 /// name.
@@ -78,24 +78,16 @@ INSERT INTO other_types VALUES
 /// root without a password on 127.0.0.1:3306), dropped when this is.
 pub struct MysqlDatabase {
     pub name: String,
-    server: String,
+    database: sluice_test_support::MysqlDatabase,
 }
 
 impl MysqlDatabase {
     pub async fn create(sql: &str) -> Self {
-        let server = std::env::var("SLUICE_TEST_MYSQL_URL")
-            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
-        let name = format!("sluice_e2e_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = MySqlConnection::connect(&server).await.unwrap_or_else(|err| {
-            panic!("this test needs MySQL or MariaDB at {server} (set SLUICE_TEST_MYSQL_URL to point elsewhere): {err}")
-        });
-        sea_orm::sqlx::raw_sql(AssertSqlSafe(format!(
-            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
-        )))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-        let database = Self { name, server };
+        let database = sluice_test_support::MysqlDatabase::create().await;
+        let database = Self {
+            name: database.name.clone(),
+            database,
+        };
         if !sql.is_empty() {
             let mut connection = database.connect().await;
             sea_orm::sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
@@ -107,7 +99,7 @@ impl MysqlDatabase {
     }
 
     async fn connect(&self) -> MySqlConnection {
-        let mut connection = MySqlConnection::connect(&format!("{}/{}", self.server, self.name))
+        let mut connection = MySqlConnection::connect(&self.database.url())
             .await
             .unwrap();
         sea_orm::sqlx::raw_sql("SET time_zone = '+00:00'")
@@ -119,7 +111,7 @@ impl MysqlDatabase {
 
     /// A `relational_db` store for this database, as the test server's root user.
     pub fn store(&self, name: &str) -> Value {
-        let url = self.server.trim_start_matches("mysql://");
+        let url = self.database.server.trim_start_matches("mysql://");
         let (user, address) = url.split_once('@').unwrap();
         let (host, port) = address.split_once(':').unwrap();
         json!({"name": name, "type": "relational_db", "connection": {
@@ -152,20 +144,6 @@ impl MysqlDatabase {
             .into_iter()
             .map(|r| r[0].clone().unwrap())
             .collect()
-    }
-}
-
-impl Drop for MysqlDatabase {
-    fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        finish_on_a_thread(async move {
-            if let Ok(mut admin) = MySqlConnection::connect(&server).await {
-                let drop = format!("DROP DATABASE IF EXISTS `{name}`");
-                let _ = sea_orm::sqlx::raw_sql(AssertSqlSafe(drop))
-                    .execute(&mut admin)
-                    .await;
-            }
-        });
     }
 }
 

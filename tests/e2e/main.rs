@@ -3,7 +3,6 @@
 mod auth;
 mod ballista;
 mod concurrent_appends;
-mod contract;
 mod databases;
 mod drain;
 mod support;
@@ -17,6 +16,7 @@ mod matrix;
 mod memory_cap;
 mod metadata;
 mod mysql;
+mod openapi_conformance;
 mod operations;
 mod path_spellings;
 mod postgres_source;

@@ -2,6 +2,9 @@
 //! docs/security.md): Sluice's own files, other files through SQLite, the event loop, backing
 //! services through filter values, worker panics, slow clients, transient database faults, and
 //! lenient or leaky answers.
+//!
+//! Longer than other test files on purpose: it follows docs/security.md class by class, so that
+//! the document and its proofs read side by side.
 
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -409,8 +412,7 @@ async fn terminated_state_database_sessions_give_503_or_an_answer_never_500_and_
         ))
         .await;
     let flow = server.start_flow(input).await;
-    let base = std::env::var("SLUICE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let base = sluice_test_support::databases::postgres_server();
     let admin = sea_orm::Database::connect(format!("{base}/postgres"))
         .await
         .unwrap();

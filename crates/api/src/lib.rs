@@ -1,13 +1,9 @@
 //! Sluice's HTTP API: versioned routes and DTOs over the domain services, RFC 9457 problems for
 //! every error. Handlers only translate: the rules live in the domain.
 
-pub mod contract;
-mod error;
-mod extract;
 mod health;
-mod problem_instance;
+pub mod openapi;
 mod problem_pages;
-mod serde_words;
 pub mod v1;
 pub mod v2;
 pub mod wire;
@@ -21,10 +17,10 @@ use sluice_domain::services::{
 };
 use std::sync::Arc;
 
-pub use error::ApiError;
 pub use health::MetadataSources;
 pub use health::Stopping;
 pub use wire::auth::AuthPolicy;
+pub use wire::error::ApiError;
 pub use wire::limits::{Limiter, RequestLimits};
 pub use wire::rate_limit::{RateLimiterMiddleware, RateLimits};
 
@@ -69,9 +65,9 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
         let limiter = RateLimiterMiddleware::new(state.rate_limits);
         let limiter_v2 = limiter.clone();
         cfg.app_data(web::Data::new(state))
-            .app_data(extract::json_config())
-            .app_data(extract::query_config())
-            .app_data(extract::path_config())
+            .app_data(wire::extract::json_config())
+            .app_data(wire::extract::query_config())
+            .app_data(wire::extract::path_config())
             .configure(|cfg| {
                 let routes = &mut Routes::new(cfg);
                 // Outside the versions, with rules of their own: `/metrics` checks its bearer
@@ -98,11 +94,11 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .open()
                     .register(routes);
                 Endpoint::at("/docs")
-                    .get(contract::docs_root)
+                    .get(openapi::docs_root)
                     .open()
                     .register(routes);
                 Endpoint::at("/docs/{file:.*}")
-                    .get(contract::docs_page)
+                    .get(openapi::docs_page)
                     .open()
                     .register(routes);
             })
@@ -132,10 +128,10 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .wrap(from_fn(wire::auth::identify))
                     .configure(|cfg| v2::routes(&mut Routes::new(cfg))),
             )
-            .default_service(web::to(error::not_found));
+            .default_service(web::to(wire::error::not_found));
     }
 }
 
-pub use problem_instance::add_problem_instance;
 pub use wire::metrics::{MetricsEndpoint, Scrape, count_request};
+pub use wire::problem_instance::add_problem_instance;
 pub use wire::request_id::tag_request;

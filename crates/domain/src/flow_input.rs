@@ -175,6 +175,16 @@ impl SourceRead {
             (None, None) => Ok(Self::File),
         }
     }
+
+    /// The `table` and the `query` that describe it, as [`Self::describe`] reads them: the way
+    /// every wire format and the state database write a source.
+    pub fn table_and_query(&self) -> (Option<String>, Option<String>) {
+        match self {
+            Self::Table(table) => (Some(table.clone()), None),
+            Self::Query(query) => (None, Some(query.clone())),
+            Self::File => (None, None),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,7 +241,6 @@ pub struct Output {
 pub struct NewFlowInput {
     /// `None` for an input named after its id (made on `/v1`).
     pub name: Option<FlowInputName>,
-    pub source_data_store_ids: Vec<DataStoreId>,
     pub target_data_store_id: DataStoreId,
     pub sources: Vec<Source>,
     pub transforms: Vec<Transform>,
@@ -279,7 +288,6 @@ pub struct FlowInput {
     pub name: FlowInputName,
     /// From 1; each version of a name is kept as it was made.
     pub version: u32,
-    pub source_data_store_ids: Vec<DataStoreId>,
     pub target_data_store_id: DataStoreId,
     pub sources: Vec<Source>,
     pub transforms: Vec<Transform>,
@@ -294,6 +302,28 @@ impl FlowInput {
     pub fn public_id(&self) -> String {
         format!("{}:{}", self.name, self.version)
     }
+
+    /// The stores its sources read, each once, in the order the sources first name them.
+    pub fn source_stores(&self) -> Vec<DataStoreId> {
+        stores_read(&self.sources)
+    }
+}
+
+impl NewFlowInput {
+    /// The stores its sources read, each once, in the order the sources first name them.
+    pub fn source_stores(&self) -> Vec<DataStoreId> {
+        stores_read(&self.sources)
+    }
+}
+
+fn stores_read(sources: &[Source]) -> Vec<DataStoreId> {
+    let mut stores = Vec::new();
+    for source in sources {
+        if !stores.contains(&source.data_store_id) {
+            stores.push(source.data_store_id);
+        }
+    }
+    stores
 }
 
 #[cfg(test)]

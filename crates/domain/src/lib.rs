@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod metadata;
 pub mod names;
 pub mod page;
+pub mod plan;
 pub mod ports;
 pub mod services;
 pub mod step;

@@ -12,15 +12,14 @@ use crate::api_key::{ApiKey, ApiKeyName, NewApiKey, StoredApiKey};
 use crate::data_store::{Connection, DataPath, DataStore, DataStoreId, NewDataStore};
 use crate::flow::{Flow, FlowId, FlowOutputId, FlowState, FlowView, LogLine, RunnerId, Settlement};
 use crate::flow_input::{
-    ExecutionEngine, FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputSummary,
-    FlowInputVersion, NewFlowInput, Output, SourceRead, Transform,
+    FlowInput, FlowInputId, FlowInputName, FlowInputRef, FlowInputSummary, FlowInputVersion,
+    NewFlowInput,
 };
 use crate::flow_list::{FlowFilter, FlowPage};
-use crate::graph::TransformGraph;
 use crate::idempotency::{Claim, IdempotencyKey, NewClaim, StoredResponse};
 use crate::names::DataStoreName;
-use crate::names::TableName;
 use crate::page::Page;
+pub use crate::plan::{FileOutput, FlowPlan, PlannedSource, PlannedWrites, TableOutput};
 pub use crate::step::{Step, StepKind, StepPlace};
 use crate::step::{StepChange, StepState};
 
@@ -321,41 +320,6 @@ pub trait LocationPolicy: Send + Sync {
     /// # Errors
     /// A message saying why the path is refused (it escapes the data folder).
     fn check(&self, path: &DataPath) -> std::result::Result<(), String>;
-}
-
-/// A source as the engine needs it: the store resolved.
-#[derive(Debug, Clone)]
-pub struct PlannedSource {
-    pub alias: TableName,
-    pub store: DataStore,
-    pub read: SourceRead,
-}
-
-#[derive(Debug, Clone)]
-pub struct PlannedOutput {
-    pub output: Output,
-    pub target: DataStore,
-}
-
-/// Everything the engine needs to run a flow.
-#[derive(Debug, Clone)]
-pub struct FlowPlan {
-    pub flow_id: FlowId,
-    pub sources: Vec<PlannedSource>,
-    pub transforms: Vec<Transform>,
-    pub graph: TransformGraph,
-    pub outputs: Vec<PlannedOutput>,
-    pub engine: ExecutionEngine,
-}
-
-impl FlowPlan {
-    /// One step per source ingested, per transform and per output written, in that order.
-    pub fn steps(&self) -> Vec<Step> {
-        let ingests = self.sources.iter().map(|s| Step::ingest(&s.alias));
-        let transforms = self.transforms.iter().map(Step::transform);
-        let outputs = self.outputs.iter().map(|o| Step::output(&o.output));
-        ingests.chain(transforms).chain(outputs).collect()
-    }
 }
 
 /// How the engine tells the runner what it is doing.

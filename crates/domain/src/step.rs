@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use std::fmt;
 
-use crate::flow_input::{Output, Transform};
+use crate::flow_input::Transform;
 use crate::names::TableName;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,10 +54,10 @@ impl Step {
 
     /// An output is named by what it writes: `transform -> table`, or the transform alone for a
     /// target that is one file.
-    pub fn output(output: &Output) -> Self {
-        let name = match &output.table {
-            Some(table) => format!("{} -> {table}", output.transform),
-            None => output.transform.to_string(),
+    pub fn output(transform: &TableName, table: Option<&TableName>) -> Self {
+        let name = match table {
+            Some(table) => format!("{transform} -> {table}"),
+            None => transform.to_string(),
         };
         Self {
             kind: StepKind::Output,

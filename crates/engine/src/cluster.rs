@@ -24,9 +24,10 @@ use sluice_domain::ports::{FlowPlan, PlannedSource};
 use std::sync::Arc;
 
 use crate::analyzer::queries_only;
+use crate::connectors::connector_for;
 use crate::location::{Locator, S3Settings};
 use crate::rows::{RowSink, pass_stream};
-use crate::{Error, Result, sources};
+use crate::{Error, Result};
 
 /// Ballista's own default port, taken when the URL names none.
 const DEFAULT_SCHEDULER_PORT: u16 = 50050;
@@ -84,7 +85,8 @@ impl Cluster {
     /// `Location` for a file or folder that is not there; DataFusion's for one whose columns
     /// cannot be read.
     pub async fn add_source(&self, source: &PlannedSource, locator: &Locator) -> Result<()> {
-        sources::files_of(source, locator)?
+        connector_for(&source.store.connection)
+            .files(&source.read, locator)?
             .register(&self.ctx, source.alias.as_str())
             .await
     }

@@ -9,14 +9,17 @@ use futures::future::{BoxFuture, try_join_all};
 use sluice_domain::flow_input::{ExecutionEngine, Transform};
 use sluice_domain::names::TableName;
 use sluice_domain::ports::{
-    FlowEngine, FlowPlan, PlannedSource, RunOutcome, Step, StepEvents, StepKind, StepPlace,
+    FlowEngine, FlowPlan, PlannedSource, PlannedWrites, RunOutcome, Step, StepEvents, StepKind,
+    StepPlace,
 };
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::Error;
 use crate::analyzer::queries_only;
+use crate::connectors::{StagedWrite, connector_for};
 use crate::folder::DataFolder;
 use crate::handoff::Handoff;
 use crate::location::{Locator, S3Settings};
@@ -24,9 +27,7 @@ use crate::memory_pool::FlowMemoryPool;
 use crate::pushdown::{self, Placement, PushedDown};
 use crate::rows::{Conformed, StepRows, pass_frame};
 use crate::spool::Spool;
-use crate::targets::{self, StagedWrite};
 use crate::wiring::Wiring;
-use crate::{Error, sources};
 
 // Flows on a Ballista cluster: `stage`'s other half.
 mod on_cluster;
@@ -275,7 +276,8 @@ impl DataFusionEngine {
         Ok(staged)
     }
 
-    /// Writes the outputs one after another, each into the write of its target.
+    /// Writes the outputs one after another into one write of the flow's target, begun when the
+    /// first output's rows are ready.
     async fn write_outputs(
         &self,
         run: &FlowRun,
@@ -283,42 +285,61 @@ impl DataFusionEngine {
         plan: &FlowPlan,
         events: &dyn StepEvents,
     ) -> Result<Box<dyn StagedWrite>, StepFailure> {
-        let mut staged: Option<Box<dyn StagedWrite>> = None;
-        for planned in &plan.outputs {
-            let output = &planned.output;
-            let step = Step::output(output);
-            let reads = std::slice::from_ref(&output.transform);
-            wiring.wait_for(reads).await.map_err(failed_at(&step))?;
-            events.started(&step, &StepPlace::Sluice).await;
-            let started = Instant::now();
-            let write = match staged.as_mut() {
-                Some(write) => write,
-                None => staged.insert(
-                    targets::begin(&planned.target, &self.locator, plan.flow_id)
-                        .await
-                        .map_err(failed_at(&step))?,
-                ),
-            };
+        let connector = connector_for(&plan.target.connection);
+        let steps = plan.writes.steps();
+        let transforms = plan.writes.transforms();
+        let (steps, transforms) = (&steps, &transforms);
+        let ready = |i: usize| async move {
+            let reads = std::slice::from_ref(transforms[i]);
+            wiring.wait_for(reads).await.map_err(failed_at(&steps[i]))?;
+            events.started(&steps[i], &StepPlace::Sluice).await;
             let data = run
                 .ctx
-                .table(output.transform.as_str())
+                .table(transforms[i].as_str())
                 .await
-                .map_err(|e| failed_at(&step)(e.into()))?;
-            let rows = write
-                .write(&run.ctx, output.table.as_ref(), output.mode, data)
-                .await
-                .map_err(failed_at(&step))?;
+                .map_err(|e| failed_at(&steps[i])(e.into()))?;
+            Ok::<_, StepFailure>((data, Instant::now()))
+        };
+        let done = |i: usize, rows: u64, started: Instant| async move {
+            let reads = std::slice::from_ref(transforms[i]);
             run.release(wiring.handed_off(reads));
             wiring.wait_for_reports(reads).await;
-            events.finished(&step, rows, started.elapsed()).await;
+            events.finished(&steps[i], rows, started.elapsed()).await;
+        };
+        match &plan.writes {
+            PlannedWrites::Tables(outputs) => {
+                let mut staged = None;
+                for (i, output) in outputs.iter().enumerate() {
+                    let (data, started) = ready(i).await?;
+                    let write = match staged.as_mut() {
+                        Some(write) => write,
+                        None => staged.insert(
+                            (connector.begin_tables(&self.locator, plan.flow_id).await)
+                                .map_err(failed_at(&steps[i]))?,
+                        ),
+                    };
+                    let rows = (write
+                        .write(&run.ctx, &output.table, output.mode, data)
+                        .await)
+                        .map_err(failed_at(&steps[i]))?;
+                    done(i, rows, started).await;
+                }
+                // A plan of tables writes at least one (`PlannedWrites::of`).
+                let staged = staged.ok_or_else(|| {
+                    failed_at(&steps[0])(Error::Unsupported("the flow has no outputs".into()))
+                })?;
+                Ok(staged)
+            }
+            PlannedWrites::File(output) => {
+                let (data, started) = ready(0).await?;
+                let mut write = (connector.begin_file(&self.locator, plan.flow_id).await)
+                    .map_err(failed_at(&steps[0]))?;
+                let rows = (write.write(&run.ctx, output.mode, data).await)
+                    .map_err(failed_at(&steps[0]))?;
+                done(0, rows, started).await;
+                Ok(write)
+            }
         }
-        staged.ok_or_else(|| StepFailure {
-            step: Step {
-                kind: StepKind::Output,
-                name: "outputs".into(),
-            },
-            error: Error::Unsupported("the flow has no outputs".into()),
-        })
     }
 
     async fn ingest(
@@ -331,7 +352,9 @@ impl DataFusionEngine {
         let step = Step::ingest(&source.alias);
         events.started(&step, &StepPlace::Sluice).await;
         let started = Instant::now();
-        let connector = sources::connector_for(source, &self.locator).map_err(failed_at(&step))?;
+        let connector = connector_for(&source.store.connection)
+            .source(&source.read, &self.locator)
+            .map_err(failed_at(&step))?;
         connector
             .read(&run.ctx, &mut rows)
             .await
@@ -509,11 +532,8 @@ impl FlowEngine for DataFusionEngine {
     }
 
     async fn discard_leftovers(&self, plan: &FlowPlan) -> sluice_domain::Result<()> {
-        // Every output of a flow goes to its one target.
-        let Some(planned) = plan.outputs.first() else {
-            return Ok(());
-        };
-        targets::discard_leftovers(&planned.target, &self.locator, plan.flow_id)
+        connector_for(&plan.target.connection)
+            .discard_leftovers(&self.locator, plan.flow_id)
             .await
             .map_err(|error| sluice_domain::Error::Unavailable(error.to_string()))
     }

@@ -6,34 +6,24 @@
 
 mod analyzer;
 mod cluster;
-mod decimal_text;
+mod connectors;
 mod engine;
 mod error;
 mod folder;
 mod handoff;
-mod identifiers;
 mod location;
 mod memory_pool;
-mod mysql_arrow;
-mod mysql_kept_type;
-pub mod pg_copy;
 mod plan_errors;
 mod pushdown;
 mod redact;
 mod rows;
 mod scratch;
-mod servers;
-mod sources;
 mod spool;
-mod sqlite_arrow;
-mod sqlite_sandbox;
-mod targets;
 mod wiring;
 
 pub use analyzer::DataFusionSqlAnalyzer;
+pub use connectors::{protect_state_database, staged_under};
 pub use engine::{DataFusionEngine, EngineSettings};
 pub use error::{Error, Result};
 pub use folder::DataFolder;
 pub use location::S3Settings;
-pub use servers::protect_state_database;
-pub use targets::staged_under;

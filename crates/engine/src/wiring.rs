@@ -59,8 +59,8 @@ impl Wiring {
                 }
             }
         }
-        for planned in &plan.outputs {
-            *scans.entry(planned.output.transform.clone()).or_default() += 1;
+        for transform in plan.writes.transforms() {
+            *scans.entry(transform.clone()).or_default() += 1;
         }
         let tables = plan
             .sources

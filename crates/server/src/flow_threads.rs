@@ -256,10 +256,13 @@ impl FlowEngine for OnFlowThreads {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_domain::data_store::{Connection, DataPath, DataStore, DataStoreId};
     use sluice_domain::flow::FlowId;
     use sluice_domain::flow_input::ExecutionEngine;
     use sluice_domain::flow_input::MAX_EXPRESSION_DEPTH;
     use sluice_domain::graph::TransformGraph;
+    use sluice_domain::names::DataStoreName;
+    use sluice_domain::ports::PlannedWrites;
 
     struct Panicking;
 
@@ -350,7 +353,16 @@ mod tests {
             sources: Vec::new(),
             transforms: Vec::new(),
             graph: TransformGraph::build(&[], &[], &sluice_engine::DataFusionSqlAnalyzer).unwrap(),
-            outputs: Vec::new(),
+            target: DataStore {
+                id: DataStoreId(1),
+                name: DataStoreName::parse("target").unwrap(),
+                connection: Connection::Columnar {
+                    path: DataPath::parse("target").unwrap(),
+                },
+                created_utc: chrono::Utc::now(),
+                revision: 0,
+            },
+            writes: PlannedWrites::Tables(Vec::new()),
             engine: ExecutionEngine::Local,
         }
     }

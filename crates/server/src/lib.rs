@@ -23,7 +23,7 @@ use sluice_domain::services::{
     RunnerSettings,
 };
 use sluice_engine::{DataFolder, DataFusionEngine, DataFusionSqlAnalyzer};
-use sluice_store::Store;
+use sluice_store::StateDatabase;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +37,7 @@ pub enum StartError {
     #[error("the data folder cannot be used: {0}")]
     DataFolder(#[from] sluice_engine::Error),
     #[error("the state database cannot be used: {0}")]
-    Store(#[from] sluice_domain::Error),
+    StateDatabase(#[from] sluice_domain::Error),
     #[error("the collection archive cannot be used: {0}")]
     Archive(#[from] sluice_parquet::Error),
     #[error("the pipeline configuration cannot be used: {0}")]
@@ -79,7 +79,7 @@ pub struct Application {
     /// How long requests are still served after `/readyz` turns 503.
     shutdown_delay: Duration,
     /// Checkpointed once everything has stopped, so a clean stop leaves no write-ahead log.
-    state: Arc<Store>,
+    state: Arc<StateDatabase>,
 }
 
 impl Application {
@@ -339,12 +339,12 @@ async fn stop_signal() {
 ///
 /// # Errors
 /// `StartError` when the folder cannot be made or the database cannot be reached or migrated.
-pub async fn open_state_database(settings: &Settings) -> Result<Store, StartError> {
+pub async fn open_state_database(settings: &Settings) -> Result<StateDatabase, StartError> {
     if let Some(file) = settings.state_file() {
         own_files::prepare_state_file(&file, &settings.data.root, settings.database.url.is_none())?;
     }
     let keyring = secrets::keyring(&settings.secrets)?;
-    Ok(Store::connect(&settings.database_url())
+    Ok(StateDatabase::connect(&settings.database_url())
         .await?
         .with_keyring(keyring))
 }
@@ -377,11 +377,11 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
 const WAL_CHECKPOINT_BYTES: u64 = 16 << 20;
 const WAL_LOOK_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Empties a SQLite state database's write-ahead log (see [`Store::checkpoint`]) whenever it has
+/// Empties a SQLite state database's write-ahead log (see [`StateDatabase::checkpoint`]) whenever it has
 /// grown past [`WAL_CHECKPOINT_BYTES`], and every minute in any case; every minute, removes the
 /// idempotent answers past their keeping time.
 async fn checkpoint_until(
-    store: Arc<Store>,
+    store: Arc<StateDatabase>,
     wal_file: Option<std::path::PathBuf>,
     idempotency: IdempotencyService,
     shutdown: CancellationToken,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sluice_api::Scrape;
 use sluice_domain::services::FlowService;
-use sluice_store::Store;
+use sluice_store::StateDatabase;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -47,12 +47,12 @@ fn recorder() -> Option<PrometheusHandle> {
 pub struct PrometheusScrape {
     handle: PrometheusHandle,
     flows: FlowService,
-    store: Arc<Store>,
+    store: Arc<StateDatabase>,
 }
 
 impl PrometheusScrape {
     /// `None` when the recorder cannot be installed (said in the log).
-    pub fn install(flows: FlowService, store: Arc<Store>) -> Option<Self> {
+    pub fn install(flows: FlowService, store: Arc<StateDatabase>) -> Option<Self> {
         Some(Self {
             handle: recorder()?,
             flows,

@@ -5,7 +5,7 @@ use sluice_domain::api_key::{ApiKey, ApiKeyName, KeyHash, NewApiKey, Scopes, Sto
 use sluice_domain::ports::ApiKeyRepository;
 use sluice_domain::{Error, Result};
 
-use crate::Store;
+use crate::StateDatabase;
 use crate::entity::api_key;
 use crate::error::{corrupt, map_db_err};
 
@@ -25,7 +25,7 @@ fn to_domain(row: api_key::Model) -> Result<StoredApiKey> {
 }
 
 #[async_trait]
-impl ApiKeyRepository for Store {
+impl ApiKeyRepository for StateDatabase {
     async fn create(&self, new: NewApiKey) -> Result<ApiKey> {
         let row = api_key::ActiveModel {
             name: Set(new.name.as_str().to_owned()),

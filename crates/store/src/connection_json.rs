@@ -99,8 +99,9 @@ impl StoredConnection {
 }
 
 #[derive(Serialize, Deserialize)]
+/// A flow input's definition column. Definitions written before the stores were read off the
+/// sources also hold `source_data_store_ids`, which reading ignores.
 pub struct StoredDefinition {
-    source_data_store_ids: Vec<i64>,
     sources: Vec<StoredSource>,
     transforms: Vec<StoredTransform>,
     outputs: Vec<StoredOutput>,
@@ -131,7 +132,6 @@ struct StoredOutput {
 
 /// The parts of a flow input that live in its definition column.
 pub struct DefinitionParts {
-    pub source_data_store_ids: Vec<DataStoreId>,
     pub sources: Vec<Source>,
     pub transforms: Vec<Transform>,
     pub outputs: Vec<Output>,
@@ -140,16 +140,11 @@ pub struct DefinitionParts {
 impl StoredDefinition {
     pub fn from_domain(new: &NewFlowInput) -> Self {
         Self {
-            source_data_store_ids: new.source_data_store_ids.iter().map(|id| id.0).collect(),
             sources: new
                 .sources
                 .iter()
                 .map(|s| {
-                    let (table, query) = match &s.read {
-                        SourceRead::Table(t) => (Some(t.clone()), None),
-                        SourceRead::Query(q) => (None, Some(q.clone())),
-                        SourceRead::File => (None, None),
-                    };
+                    let (table, query) = s.read.table_and_query();
                     StoredSource {
                         data_store_id: s.data_store_id.0,
                         table,
@@ -218,11 +213,6 @@ impl StoredDefinition {
             })
             .collect::<Result<_, String>>()?;
         Ok(DefinitionParts {
-            source_data_store_ids: self
-                .source_data_store_ids
-                .into_iter()
-                .map(DataStoreId)
-                .collect(),
             sources,
             transforms,
             outputs,

@@ -17,10 +17,10 @@ use crate::connection_json::StoredConnection;
 use crate::entity::{data_store, flow_input, flow_input_store};
 use crate::error::{corrupt, map_db_err};
 use crate::sealed::Opened;
-use crate::{Store, id_order};
+use crate::{StateDatabase, id_order};
 use sea_orm::sea_query::Expr;
 
-impl Store {
+impl StateDatabase {
     fn to_domain(&self, row: data_store::Model) -> Result<DataStore> {
         let (password, unreadable) = match (&row.password, &self.keyring) {
             (Some(stored), Some(keyring)) => match keyring.open(stored, &row.name) {
@@ -111,7 +111,7 @@ fn to_domain(
 }
 
 #[async_trait]
-impl DataStoreRepository for Store {
+impl DataStoreRepository for StateDatabase {
     async fn create(&self, new: NewDataStore) -> Result<DataStore> {
         let (connection, password) = stored(&new.connection)?;
         let password = self.seal(password, &new.name)?;

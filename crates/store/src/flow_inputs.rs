@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use crate::connection_json::StoredDefinition;
 use crate::entity::{flow_input, flow_input_store};
 use crate::error::{corrupt, map_db_err};
-use crate::{Store, id_order};
+use crate::{StateDatabase, id_order};
 
 fn to_domain(row: flow_input::Model) -> Result<FlowInput> {
     let stored: StoredDefinition =
@@ -40,7 +40,6 @@ fn to_domain(row: flow_input::Model) -> Result<FlowInput> {
         id: FlowInputId(row.id),
         name,
         version,
-        source_data_store_ids: parts.source_data_store_ids,
         target_data_store_id: DataStoreId(row.target_data_store_id),
         sources: parts.sources,
         transforms: parts.transforms,
@@ -89,7 +88,7 @@ async fn insert(
         row = named.update(db).await.map_err(map_db_err)?;
     }
     let stores: BTreeSet<i64> = new
-        .source_data_store_ids
+        .source_stores()
         .iter()
         .chain([&new.target_data_store_id])
         .map(|id| id.0)
@@ -107,7 +106,7 @@ async fn insert(
 }
 
 #[async_trait]
-impl FlowInputRepository for Store {
+impl FlowInputRepository for StateDatabase {
     async fn create(&self, new: NewFlowInput) -> Result<FlowInput> {
         let txn = self.db.begin().await.map_err(map_db_err)?;
         let row = insert(&txn, new.name.as_ref(), 1, &new)

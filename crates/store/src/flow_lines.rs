@@ -6,7 +6,7 @@ use sluice_domain::Result;
 use sluice_domain::flow::{FlowOutputId, LineStream, Lines, LogLine};
 use std::collections::HashMap;
 
-use crate::Store;
+use crate::StateDatabase;
 use crate::entity::flow_output_line;
 use crate::error::{corrupt, map_db_err};
 
@@ -29,7 +29,7 @@ fn stream_of(row: &flow_output_line::Model) -> Result<LineStream> {
     }
 }
 
-impl Store {
+impl StateDatabase {
     /// The newest [`Lines::NEWEST`] lines of each stream of each output, in one statement per
     /// [`OUTPUTS_PER_STATEMENT`] outputs: a `UNION ALL` of one index range scan per output and
     /// stream (newest first, one more than is shown), so that it costs the same however many

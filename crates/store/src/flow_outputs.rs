@@ -17,10 +17,10 @@ use crate::entity::{flow_output, flow_output_line, flow_step};
 use crate::error::{corrupt, map_db_err};
 use crate::flow_steps::end_open_steps;
 use crate::flows::{LEASED, lease_ran_out, state_names};
-use crate::{Store, lease_clock};
+use crate::{StateDatabase, lease_clock};
 
 #[async_trait]
-impl FlowOutputRepository for Store {
+impl FlowOutputRepository for StateDatabase {
     async fn state(&self, id: FlowOutputId) -> Result<FlowState> {
         let row = flow_output::Entity::find_by_id(id.0)
             .one(&self.db)
@@ -188,7 +188,7 @@ impl FlowOutputRepository for Store {
     }
 }
 
-impl Store {
+impl StateDatabase {
     /// Back to READY for another run from the start: a hand-back (`retry_after` none) or the
     /// next attempt, not claimed before `retry_after` by the store's clock.
     async fn requeue(

@@ -10,7 +10,7 @@ use sluice_domain::flow::FlowOutputId;
 use sluice_domain::step::{Step, StepChange, StepKind, StepResult, StepState};
 use std::collections::HashMap;
 
-use crate::Store;
+use crate::StateDatabase;
 use crate::entity::flow_step;
 use crate::error::{corrupt, map_db_err};
 
@@ -49,7 +49,7 @@ fn step_to_domain(row: flow_step::Model) -> Result<StepResult> {
     })
 }
 
-impl Store {
+impl StateDatabase {
     pub(crate) async fn steps_of(&self, outputs: &[i64]) -> Result<HashMap<i64, Vec<StepResult>>> {
         let mut steps: HashMap<i64, Vec<StepResult>> = HashMap::new();
         if outputs.is_empty() {

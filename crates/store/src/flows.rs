@@ -23,7 +23,7 @@ use std::time::Duration;
 use crate::entity::{flow, flow_input, flow_output};
 use crate::error::{corrupt, map_db_err};
 use crate::flow_lines::NewestLines;
-use crate::{Store, lease_clock};
+use crate::{StateDatabase, lease_clock};
 
 /// The states in which a flow is held by a runner's lease.
 pub(crate) const LEASED: [FlowState; 2] = [FlowState::Running, FlowState::Cancelling];
@@ -140,7 +140,7 @@ fn input_ref(id: i64, name: Option<String>, version: Option<i32>) -> Result<Flow
     Ok(FlowInputRef { name, version })
 }
 
-impl Store {
+impl StateDatabase {
     /// Reads the outputs, their newest lines and their steps for the given flows, keeping the
     /// flows' order: three queries however many flows and lines there are.
     async fn views(
@@ -227,7 +227,7 @@ impl Store {
 }
 
 #[async_trait]
-impl FlowRepository for Store {
+impl FlowRepository for StateDatabase {
     async fn create(
         &self,
         flow_input_id: FlowInputId,

@@ -6,7 +6,7 @@ use sluice_domain::idempotency::{Claim, IdempotencyKey, NewClaim, StoredResponse
 use sluice_domain::ports::IdempotencyRepository;
 use sluice_domain::{Error, Result};
 
-use crate::Store;
+use crate::StateDatabase;
 use crate::entity::idempotent_request::{self, Column};
 use crate::error::map_db_err;
 
@@ -20,7 +20,7 @@ fn of(key: &IdempotencyKey) -> sea_orm::Condition {
 }
 
 #[async_trait]
-impl IdempotencyRepository for Store {
+impl IdempotencyRepository for StateDatabase {
     async fn claim(&self, claim: NewClaim) -> Result<Claim> {
         // The insert is the claim: of concurrent first requests, the primary key lets one in.
         let inserted = idempotent_request::ActiveModel {

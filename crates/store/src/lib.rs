@@ -28,22 +28,22 @@ const WAL_SIZE_LIMIT: &str = "16777216";
 
 /// The state database. Cheap to clone: it shares one connection pool.
 #[derive(Clone)]
-pub struct Store {
+pub struct StateDatabase {
     db: DatabaseConnection,
     /// Seals data store passwords at rest; without one (tests of other things) they are kept
     /// as given.
     keyring: Option<std::sync::Arc<Keyring>>,
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for StateDatabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
+        f.debug_struct("StateDatabase")
             .field("db", &self.db)
             .finish_non_exhaustive()
     }
 }
 
-impl Store {
+impl StateDatabase {
     /// Connects to `url` (`sqlite:…` or `postgres://…`) and applies pending migrations.
     ///
     /// # Errors
@@ -130,7 +130,7 @@ impl Store {
 }
 
 #[async_trait::async_trait]
-impl sluice_domain::ports::Readiness for Store {
+impl sluice_domain::ports::Readiness for StateDatabase {
     async fn check(&self) -> sluice_domain::Result<()> {
         self.db.ping().await.map_err(|err| {
             sluice_domain::Error::Unavailable(format!("the state database does not answer: {err}"))

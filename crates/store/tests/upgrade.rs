@@ -9,7 +9,7 @@ use sluice_domain::data_store::DataStoreId;
 use sluice_domain::flow_input::FlowInputId;
 use sluice_domain::ports::{DataStoreRepository, FlowInputRepository};
 use sluice_migration::{Migrator, MigratorTrait};
-use sluice_store::Store;
+use sluice_store::StateDatabase;
 
 /// The migrations the earlier Sluice had applied.
 const BEFORE_NAMES: u32 = 3;
@@ -47,7 +47,7 @@ async fn fill_earlier_database(db: &DatabaseConnection) {
     .unwrap();
 }
 
-async fn an_upgrade_names_earlier_inputs_and_protects_their_stores(store: &Store) {
+async fn an_upgrade_names_earlier_inputs_and_protects_their_stores(store: &StateDatabase) {
     let input = FlowInputRepository::get(store, FlowInputId(1))
         .await
         .unwrap();
@@ -72,28 +72,15 @@ async fn an_upgraded_sqlite_state_database_keeps_its_inputs() {
         dir.path().join("state.sqlite").display()
     );
     fill_earlier_database(&Database::connect(&url).await.unwrap()).await;
-    let store = Store::connect(&url).await.unwrap();
+    let store = StateDatabase::connect(&url).await.unwrap();
     an_upgrade_names_earlier_inputs_and_protects_their_stores(&store).await;
 }
 
 #[tokio::test]
 async fn an_upgraded_postgres_state_database_keeps_its_inputs() {
-    let base = std::env::var("SLUICE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let admin = Database::connect(&format!("{base}/postgres"))
-        .await
-        .unwrap_or_else(|err| panic!("this test needs PostgreSQL at {base}: {err}"));
-    let name = format!("sluice_test_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .unwrap();
-    let url = format!("{base}/{name}");
-    fill_earlier_database(&Database::connect(&url).await.unwrap()).await;
-    let store = Store::connect(&url).await.unwrap();
+    let database = sluice_test_support::PostgresDatabase::create().await;
+    fill_earlier_database(&Database::connect(&database.url).await.unwrap()).await;
+    let store = StateDatabase::connect(&database.url).await.unwrap();
     an_upgrade_names_earlier_inputs_and_protects_their_stores(&store).await;
     drop(store);
-    let _ = admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .await;
 }

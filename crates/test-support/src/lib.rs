@@ -1,5 +1,10 @@
-//! What Sluice's test suites share: the fixtures of real pipeline metadata, and a real
-//! S3-compatible server (moto's server mode) on a loopback port.
+//! What Sluice's test suites share: the fixtures of real pipeline metadata, a real
+//! S3-compatible server (moto's server mode) on a loopback port, and fresh databases on the
+//! machine's PostgreSQL and MySQL/MariaDB ([`databases`]).
+
+pub mod databases;
+
+pub use databases::{MysqlDatabase, PostgresDatabase, finish_on_a_thread};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

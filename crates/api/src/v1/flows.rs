@@ -1,13 +1,23 @@
+//! `/v1` flows: the handlers, then what goes over the wire.
+
 use actix_web::{HttpResponse, web};
 use sluice_domain::flow::FlowId;
 use sluice_domain::flow_input::FlowInputId;
 use sluice_domain::flow_list::{FlowFilter, FlowOrder, FlowPage};
 use sluice_domain::services::DEFAULT_LINES;
 
-use super::dto::{FlowDto, FlowListQuery, LogPageDto, LogPageQuery, StartFlow, domain_states};
-use crate::extract::from_json;
+use super::utc;
+use crate::wire::extract::from_json;
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
+use serde::{Deserialize, Serialize};
+use sluice_domain::flow::{FlowState, FlowView, Lines, LogLine};
+use sluice_domain::page::Page;
+use sluice_domain::step::StepResult;
+
+use utoipa::{IntoParams, ToSchema};
+
+use crate::openapi::words;
 
 /// Starts a flow of a flow input; it runs in the background.
 #[utoipa::path(
@@ -161,4 +171,209 @@ async fn cancel_flow(
 ) -> Result<HttpResponse, ApiError> {
     let view = state.flows.cancel(FlowId(id.into_inner())).await?;
     Ok(HttpResponse::Accepted().json(FlowDto::from(&view)))
+}
+
+// ---- the wire format of flows
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartFlow {
+    pub flow_input_id: i64,
+}
+
+/// `/v1` knows five states: a cancel in progress is still RUNNING.
+pub fn v1_state(state: FlowState) -> &'static str {
+    match state {
+        FlowState::Cancelling => FlowState::Running.as_str(),
+        other => other.as_str(),
+    }
+}
+
+/// The domain states a `/v1` state filter stands for.
+pub fn domain_states(v1: &str) -> Option<Vec<FlowState>> {
+    match FlowState::parse(v1)? {
+        FlowState::Cancelling => None,
+        FlowState::Running => Some(vec![FlowState::Running, FlowState::Cancelling]),
+        other => Some(vec![other]),
+    }
+}
+
+/// A stream's newest lines; `has_earlier` says older ones exist (`GET /v1/flows/{id}/logs`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Lines)]
+struct LinesDto {
+    lines: Vec<String>,
+    #[schema(format = DateTime)]
+    updated_utc: Option<String>,
+    has_earlier: bool,
+}
+
+impl From<&Lines> for LinesDto {
+    fn from(lines: &Lines) -> Self {
+        Self {
+            lines: lines.lines.clone(),
+            updated_utc: lines.updated_utc.map(utc),
+            has_earlier: lines.earlier,
+        }
+    }
+}
+
+/// One step of a flow: reading a source, running a transform or writing an output.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Step)]
+struct StepDto {
+    name: String,
+    #[schema(schema_with = words::step_kinds)]
+    kind: &'static str,
+    #[schema(schema_with = words::step_states)]
+    state: &'static str,
+    /// Rows read or written, once known.
+    rows: Option<u64>,
+    #[schema(format = DateTime)]
+    started_utc: Option<String>,
+    #[schema(format = DateTime)]
+    finished_utc: Option<String>,
+    error: Option<String>,
+}
+
+impl From<&StepResult> for StepDto {
+    fn from(result: &StepResult) -> Self {
+        Self {
+            name: result.step.name.clone(),
+            kind: result.step.kind.as_str(),
+            state: result.state.as_str(),
+            rows: result.rows,
+            started_utc: result.started_utc.map(utc),
+            finished_utc: result.finished_utc.map(utc),
+            error: result.error.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = LogLine)]
+struct LogLineDto {
+    id: i64,
+    #[schema(schema_with = words::streams)]
+    stream: &'static str,
+    line: String,
+    #[schema(format = DateTime)]
+    created_utc: String,
+}
+
+/// A page of a flow's lines; `next_after` is what to pass as `after` for the next page, null
+/// when this page reached the end.
+#[derive(Serialize, ToSchema)]
+#[schema(as = LogPage)]
+pub struct LogPageDto {
+    lines: Vec<LogLineDto>,
+    next_after: Option<i64>,
+}
+
+impl LogPageDto {
+    pub fn new(lines: Vec<LogLine>, limit: u64) -> Self {
+        let full = lines.len() as u64 >= limit;
+        let next_after = if full {
+            lines.last().map(|l| l.id)
+        } else {
+            None
+        };
+        Self {
+            lines: lines
+                .into_iter()
+                .map(|l| LogLineDto {
+                    id: l.id,
+                    stream: l.stream.as_str(),
+                    line: l.line,
+                    created_utc: utc(l.created_utc),
+                })
+                .collect(),
+            next_after,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LogPageQuery {
+    /// The `next_after` of the page before: lines after this id.
+    #[param(minimum = 0)]
+    pub after: Option<u64>,
+    /// How many lines, 1 to 1000 (100 when left out).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Progress)]
+struct ProgressDto {
+    #[schema(maximum = 100)]
+    percent: u8,
+    #[schema(format = DateTime)]
+    updated_utc: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = FlowOutput)]
+struct OutputViewDto {
+    #[schema(schema_with = words::v1_flow_states)]
+    state: &'static str,
+    progress: ProgressDto,
+    logs: LinesDto,
+    errors: LinesDto,
+    steps: Vec<StepDto>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Flow)]
+pub struct FlowDto {
+    id: i64,
+    flow_input_id: i64,
+    flow_output_id: i64,
+    #[schema(format = DateTime)]
+    created_utc: String,
+    output: OutputViewDto,
+}
+
+impl From<&FlowView> for FlowDto {
+    fn from(view: &FlowView) -> Self {
+        Self {
+            id: view.flow.id.0,
+            flow_input_id: view.flow.flow_input_id.0,
+            flow_output_id: view.flow.flow_output_id.0,
+            created_utc: utc(view.flow.created_utc),
+            output: OutputViewDto {
+                state: v1_state(view.output.state),
+                progress: ProgressDto {
+                    percent: view.output.progress.percent,
+                    updated_utc: utc(view.output.progress.updated_utc),
+                },
+                logs: (&view.output.logs).into(),
+                errors: (&view.output.errors).into(),
+                steps: view.output.steps.iter().map(StepDto::from).collect(),
+            },
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FlowListQuery {
+    /// Only flows in this state.
+    #[param(schema_with = words::v1_flow_states)]
+    pub state: Option<String>,
+    /// How many flows, 1 to 100 (50 when left out).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u64>,
+    /// How many flows to skip.
+    #[param(minimum = 0)]
+    offset: Option<u64>,
+}
+
+impl FlowListQuery {
+    pub fn page(&self) -> Result<Page, ApiError> {
+        Ok(Page::new(self.limit, self.offset)?)
+    }
 }

@@ -1,16 +1,22 @@
 //! `/v1`: the contract of the original flow-runner design and of the metadata services Sluice
-//! replaces. Its DTOs are its own, so `/v1` keeps its shape whatever later versions do.
+//! replaces. Its DTOs are its own, each beside its handlers, so `/v1` keeps its shape whatever
+//! later versions do.
 
 mod data_stores;
-mod dto;
 mod flow_inputs;
 mod flows;
 mod metadata;
 
-use crate::contract::{self, Version};
+use crate::openapi::{self, Version};
 use crate::wire::endpoint::{Endpoint, Routes};
 use actix_web::http::Method;
+use chrono::{DateTime, SecondsFormat, Utc};
 use sluice_domain::api_key::Scope;
+
+/// An instant as `/v1` writes it: RFC 3339 in UTC, to the millisecond.
+fn utc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
 
 /// `/v1`'s name for a domain field, where it differs.
 pub fn wire_name(domain: &str) -> Option<&'static str> {
@@ -56,7 +62,7 @@ pub fn wire_name(domain: &str) -> Option<&'static str> {
         (name = "contract", description = "This document"),
     )
 )]
-pub struct Contract;
+pub struct Document;
 
 /// This version's OpenAPI document.
 #[utoipa::path(
@@ -67,7 +73,7 @@ pub struct Contract;
     responses((status = 200, description = "The OpenAPI 3.1 document of /v1", body = serde_json::Value))
 )]
 async fn openapi_document() -> actix_web::HttpResponse {
-    contract::serve(Version::V1)
+    openapi::serve(Version::V1)
 }
 
 pub fn routes(cfg: &mut Routes) {

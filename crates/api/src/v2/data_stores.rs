@@ -13,11 +13,11 @@ use sluice_domain::names::DataStoreName;
 use utoipa::{IntoParams, ToSchema};
 
 use super::data_store_schemas as schemas;
-use crate::contract::words;
-use crate::extract::from_json;
+use crate::openapi::words;
 use crate::wire::conditional::{body_tag, tag_matches};
 use crate::wire::connection_view::ConnectionView;
 use crate::wire::cursor::{CreatedPage, ListPage};
+use crate::wire::extract::from_json;
 use crate::wire::problems;
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};

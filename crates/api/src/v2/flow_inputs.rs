@@ -10,15 +10,14 @@ use sluice_domain::described_input::{
 };
 use sluice_domain::flow_input::{
     ExecutionEngine, FlowInput, FlowInputName, FlowInputRef, FlowInputSummary, FlowInputVersion,
-    SourceRead,
 };
 use std::collections::HashMap;
 
 use utoipa::{IntoParams, ToSchema};
 
-use crate::contract::words;
-use crate::extract::from_json;
+use crate::openapi::words;
 use crate::wire::cursor::{CreatedPage, ListPage};
+use crate::wire::extract::from_json;
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 
@@ -201,7 +200,7 @@ async fn store_names(
 ) -> Result<HashMap<DataStoreId, String>, ApiError> {
     let mut names = HashMap::new();
     for id in input
-        .source_data_store_ids
+        .source_stores()
         .iter()
         .chain([&input.target_data_store_id])
     {
@@ -225,11 +224,7 @@ async fn to_dto(
             .sources
             .iter()
             .map(|s| {
-                let (table, query) = match &s.read {
-                    SourceRead::Table(t) => (Some(t.clone()), None),
-                    SourceRead::Query(q) => (None, Some(q.clone())),
-                    SourceRead::File => (None, None),
-                };
+                let (table, query) = s.read.table_and_query();
                 SourceDto {
                     data_store: name_of(&s.data_store_id),
                     table,

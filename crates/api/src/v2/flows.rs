@@ -11,9 +11,9 @@ use sluice_domain::step::StepResult;
 
 use utoipa::{IntoParams, ToSchema};
 
-use crate::contract::words;
-use crate::extract::{from_json, from_repeated_query, no_body};
+use crate::openapi::words;
 use crate::wire::cursor::{self, ListPage};
+use crate::wire::extract::{from_json, from_repeated_query, no_body};
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 

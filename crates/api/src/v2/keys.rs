@@ -1,7 +1,7 @@
 //! `/v2/keys`: API keys, for holders of the `admin` scope. A key's text is shown once, in the
 //! answer that creates it; it is stored only as a hash.
 
-use crate::error::FieldProblem;
+use crate::wire::error::FieldProblem;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
@@ -10,8 +10,8 @@ use sluice_domain::api_key::{ApiKey, ApiKeyName, Scope, Scopes};
 
 use utoipa::ToSchema;
 
-use crate::contract::words;
-use crate::extract::from_json;
+use crate::openapi::words;
+use crate::wire::extract::from_json;
 use crate::wire::strict_json::UniqueKeys;
 use crate::{ApiError, ApiState};
 

@@ -10,7 +10,7 @@ mod flows;
 mod keys;
 mod metadata;
 
-use crate::contract::{self, Version};
+use crate::openapi::{self, Version};
 use crate::wire::endpoint::{Endpoint, Routes};
 use actix_web::http::Method;
 use sluice_domain::api_key::Scope;
@@ -76,7 +76,7 @@ pub fn wire_name(domain: &str) -> Option<&'static str> {
         (name = "contract", description = "This document"),
     )
 )]
-pub struct Contract;
+pub struct Document;
 
 /// This version's OpenAPI document.
 #[utoipa::path(
@@ -87,7 +87,7 @@ pub struct Contract;
     responses((status = 200, description = "The OpenAPI 3.1 document of /v2", body = Object))
 )]
 async fn openapi_document() -> actix_web::HttpResponse {
-    contract::serve(Version::V2)
+    openapi::serve(Version::V2)
 }
 
 pub fn routes(cfg: &mut Routes) {

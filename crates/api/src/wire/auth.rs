@@ -45,7 +45,7 @@ pub struct AuthPolicy {
 /// What an operation asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Nothing: health, documentation, each version's published contract.
+    /// Nothing: health, documentation, each version's OpenAPI document.
     Open,
     /// A key with this scope, or none where the [`AuthPolicy`] opens the scope to all.
     Needs(Scope),

@@ -81,7 +81,7 @@ impl Endpoint {
     }
 
     /// Every operation of the path is open to all, with no key: health, documentation and each
-    /// version's contract, which keep rules of their own.
+    /// version's OpenAPI document, which keep rules of their own.
     pub fn open(mut self) -> Self {
         self.access = Some(Access::Open);
         self

@@ -9,7 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 
 use crate::ApiError;
-use crate::error::WireNames;
+use crate::wire::error::WireNames;
 
 /// The middleware for a version's scope
 /// (`scope.wrap(from_fn(|req, next| rename_fields(v1::wire_name, req, next)))`).

@@ -4,7 +4,7 @@ use actix_web::test;
 use serde_json::json;
 use sluice_domain::flow::FlowState;
 use sluice_domain::ports::FlowOutputRepository;
-use sluice_domain::testing::MemoryStore;
+use sluice_domain::testing::MemoryStateDatabase;
 use std::sync::Arc;
 
 use crate::support::{app, body, is_problem};
@@ -13,7 +13,7 @@ const LAKE: &str = r#"{"name":"lake","type":"columnar_db","connection":{"path":"
 
 #[actix_web::test]
 async fn creating_a_data_store_answers_201_with_its_location() {
-    let app = app(Arc::new(MemoryStore::default())).await;
+    let app = app(Arc::new(MemoryStateDatabase::default())).await;
     let request = test::TestRequest::post()
         .uri("/v1/data-stores")
         .insert_header(("content-type", "application/json"))
@@ -29,7 +29,7 @@ async fn creating_a_data_store_answers_201_with_its_location() {
 
 #[actix_web::test]
 async fn malformed_json_is_a_400_problem_naming_the_request() {
-    let app = app(Arc::new(MemoryStore::default())).await;
+    let app = app(Arc::new(MemoryStateDatabase::default())).await;
     let request = test::TestRequest::post()
         .uri("/v1/data-stores")
         .insert_header(("content-type", "application/json"))
@@ -46,7 +46,7 @@ async fn malformed_json_is_a_400_problem_naming_the_request() {
 
 #[actix_web::test]
 async fn a_body_without_a_json_content_type_is_a_415_problem() {
-    let app = app(Arc::new(MemoryStore::default())).await;
+    let app = app(Arc::new(MemoryStateDatabase::default())).await;
     let request = test::TestRequest::post()
         .uri("/v1/data-stores")
         .set_payload(LAKE);
@@ -57,7 +57,7 @@ async fn a_body_without_a_json_content_type_is_a_415_problem() {
 
 #[actix_web::test]
 async fn a_body_over_the_limit_is_a_413_problem() {
-    let app = app(Arc::new(MemoryStore::default())).await;
+    let app = app(Arc::new(MemoryStateDatabase::default())).await;
     let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(sluice_api::MAX_BODY_BYTES));
     let request = test::TestRequest::post()
         .uri("/v1/data-stores")
@@ -69,7 +69,7 @@ async fn a_body_over_the_limit_is_a_413_problem() {
 
 #[actix_web::test]
 async fn a_field_of_the_wrong_type_is_a_422_pointing_at_it() {
-    let app = app(Arc::new(MemoryStore::default())).await;
+    let app = app(Arc::new(MemoryStateDatabase::default())).await;
     let request = test::TestRequest::post()
         .uri("/v1/data-stores")
         .set_json(json!({"name": "x", "type": "file", "connection": {"path": 7, "format": "csv"}}));
@@ -83,7 +83,7 @@ async fn a_field_of_the_wrong_type_is_a_422_pointing_at_it() {
 
 #[actix_web::test]
 async fn unknown_paths_and_ids_are_404_problems() {
-    let app = app(Arc::new(MemoryStore::default())).await;
+    let app = app(Arc::new(MemoryStateDatabase::default())).await;
     for uri in ["/v2/nothing", "/v1/flows/7", "/v1/flows/x"] {
         let response =
             test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
@@ -94,7 +94,7 @@ async fn unknown_paths_and_ids_are_404_problems() {
 
 #[actix_web::test]
 async fn v1_shows_a_cancel_in_progress_as_running() {
-    let store = Arc::new(MemoryStore::default());
+    let store = Arc::new(MemoryStateDatabase::default());
     let app = app(store.clone()).await;
     for payload in [
         json!({"name": "orders", "type": "file", "connection": {"path": "orders.csv", "format": "csv"}}),
@@ -172,7 +172,7 @@ async fn v1_shows_a_cancel_in_progress_as_running() {
 /// at it by its own name.
 #[actix_web::test]
 async fn a_domain_violation_points_at_each_versions_own_field_name() {
-    let app = app(Arc::new(MemoryStore::default())).await;
+    let app = app(Arc::new(MemoryStateDatabase::default())).await;
     for (uri, store) in [
         (
             "/v1/data-stores",
@@ -216,7 +216,7 @@ async fn a_domain_violation_points_at_each_versions_own_field_name() {
 /// The domain's rule that a source reads a table, a query or its file answers on both versions.
 #[actix_web::test]
 async fn a_source_with_a_table_and_a_query_is_refused_on_both_versions() {
-    let app = app(Arc::new(MemoryStore::default())).await;
+    let app = app(Arc::new(MemoryStateDatabase::default())).await;
     for store in [
         json!({"name": "shop", "type": "relational_db", "connection": {"engine": "sqlite", "path": "shop.sqlite"}}),
         serde_json::from_str(LAKE).unwrap(),
@@ -258,7 +258,7 @@ async fn a_source_with_a_table_and_a_query_is_refused_on_both_versions() {
 /// A list past the bound is refused before any of its stores is looked up.
 #[actix_web::test]
 async fn a_v2_flow_input_with_too_many_sources_is_refused_by_its_length() {
-    let app = app(Arc::new(MemoryStore::default())).await;
+    let app = app(Arc::new(MemoryStateDatabase::default())).await;
     let sources: Vec<_> = (0..101)
         .map(|i| json!({"data_store": format!("s{i}"), "alias": format!("s{i}")}))
         .collect();

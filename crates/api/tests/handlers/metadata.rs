@@ -4,7 +4,7 @@
 use actix_web::test;
 use serde_json::json;
 use sluice_domain::metadata::{DatasetSpecification, IssueRow, PerformanceTable, Record, Value};
-use sluice_domain::testing::{MemoryMetadata, MemoryStore};
+use sluice_domain::testing::{MemoryMetadata, MemoryStateDatabase};
 use std::sync::Arc;
 
 use crate::support::{app_with, body, is_problem};
@@ -27,8 +27,9 @@ fn metadata() -> Arc<MemoryMetadata> {
     Arc::new(MemoryMetadata {
         issues: vec![
             issue("border", "r2", 3, "invalid geometry"),
-            issue("border", "r1", 9, "missing value"),
+            // In their file's order, which the log keeps.
             issue("border", "r1", 2, "invalid geometry"),
+            issue("border", "r1", 9, "missing value"),
             issue("tree", "r3", 1, "invalid geometry"),
         ],
         performance: vec![(
@@ -64,7 +65,7 @@ fn metadata() -> Arc<MemoryMetadata> {
 }
 
 async fn get(uri: &str) -> actix_web::dev::ServiceResponse {
-    let app = app_with(Arc::new(MemoryStore::default()), metadata()).await;
+    let app = app_with(Arc::new(MemoryStateDatabase::default()), metadata()).await;
     test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await
 }
 
@@ -202,7 +203,7 @@ async fn a_collections_configuration_is_summed_up_and_paged_table_by_table() {
         ],
         ..MemoryMetadata::default()
     });
-    let app = app_with(Arc::new(MemoryStore::default()), metadata).await;
+    let app = app_with(Arc::new(MemoryStateDatabase::default()), metadata).await;
     let get = |uri: &str| test::TestRequest::get().uri(uri).to_request();
 
     let response = test::call_service(&app, get("/v1/configuration/border")).await;
@@ -257,7 +258,7 @@ async fn a_specification_dataset_comes_with_its_fields_and_a_field_with_its_data
         }],
         ..MemoryMetadata::default()
     });
-    let app = app_with(Arc::new(MemoryStore::default()), metadata).await;
+    let app = app_with(Arc::new(MemoryStateDatabase::default()), metadata).await;
     let get = |uri: &str| test::TestRequest::get().uri(uri).to_request();
 
     let response = test::call_service(&app, get("/v1/specification/datasets/tree")).await;
@@ -315,7 +316,7 @@ async fn the_collection_log_and_its_resources_are_filtered_and_paged() {
         ])],
         ..MemoryMetadata::default()
     });
-    let app = app_with(Arc::new(MemoryStore::default()), metadata).await;
+    let app = app_with(Arc::new(MemoryStateDatabase::default()), metadata).await;
     let get = |uri: &str| test::TestRequest::get().uri(uri).to_request();
 
     let response = test::call_service(&app, get("/v1/log/collection?dataset=border&limit=1")).await;

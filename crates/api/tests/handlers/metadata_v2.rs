@@ -4,7 +4,7 @@
 use actix_web::test;
 use serde_json::{Value as Json, json};
 use sluice_domain::metadata::{IssueRow, Record, Value};
-use sluice_domain::testing::{MemoryMetadata, MemoryStore};
+use sluice_domain::testing::{MemoryMetadata, MemoryStateDatabase};
 use std::sync::Arc;
 
 use crate::support::{app_with, body, is_problem};
@@ -74,7 +74,7 @@ fn metadata() -> Arc<MemoryMetadata> {
 }
 
 async fn get(uri: &str) -> actix_web::dev::ServiceResponse {
-    let app = app_with(Arc::new(MemoryStore::default()), metadata()).await;
+    let app = app_with(Arc::new(MemoryStateDatabase::default()), metadata()).await;
     test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await
 }
 
@@ -255,7 +255,7 @@ async fn configuration_and_specification_answer_snake_case_keys_and_null_for_emp
         }],
         ..MemoryMetadata::default()
     });
-    let app = app_with(Arc::new(MemoryStore::default()), metadata).await;
+    let app = app_with(Arc::new(MemoryStateDatabase::default()), metadata).await;
     let get = |uri: &str| test::TestRequest::get().uri(uri).to_request();
     let read = |uri: &'static str| {
         let request = get(uri);
@@ -338,7 +338,7 @@ async fn an_export_streams_every_matching_issue_as_csv_or_ndjson() {
          tree,r3,4,,geometry,invalid geometry,,\n"
     );
 
-    let app = app_with(Arc::new(MemoryStore::default()), metadata()).await;
+    let app = app_with(Arc::new(MemoryStateDatabase::default()), metadata()).await;
     let request = test::TestRequest::get()
         .uri("/v2/issues?dataset=tree")
         .insert_header(("accept", "application/x-ndjson"))
@@ -374,7 +374,7 @@ async fn a_parquet_export_is_one_file_of_typed_columns() {
     use arrow_array::{Array, Int64Array, StringArray};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-    let app = app_with(Arc::new(MemoryStore::default()), metadata()).await;
+    let app = app_with(Arc::new(MemoryStateDatabase::default()), metadata()).await;
     let request = test::TestRequest::get()
         .uri("/v2/issues?dataset=border&dataset=tree")
         .insert_header(("accept", "application/vnd.apache.parquet"))
@@ -487,7 +487,11 @@ async fn an_issue_answer_is_tagged_by_the_archive_version_and_not_read_again_whi
         metadata.issue_version = Some(version.to_owned());
         Arc::new(metadata)
     };
-    let app = app_with(Arc::new(MemoryStore::default()), versioned("files-1")).await;
+    let app = app_with(
+        Arc::new(MemoryStateDatabase::default()),
+        versioned("files-1"),
+    )
+    .await;
     let tag_of = |response: &actix_web::dev::ServiceResponse| {
         response
             .headers()
@@ -537,7 +541,11 @@ async fn an_issue_answer_is_tagged_by_the_archive_version_and_not_read_again_whi
     let counted_again = test::call_service(&app, send(counts, Some(&counts_tag), None)).await;
     assert_eq!(counted_again.status(), 304);
 
-    let changed = app_with(Arc::new(MemoryStore::default()), versioned("files-2")).await;
+    let changed = app_with(
+        Arc::new(MemoryStateDatabase::default()),
+        versioned("files-2"),
+    )
+    .await;
     let after = test::call_service(&changed, send(page, Some(&tag), None)).await;
     assert_eq!(after.status(), 200, "the files changed");
     assert_ne!(tag_of(&after), tag);

@@ -11,21 +11,22 @@ use sluice_domain::services::{
     MetadataPorts, MetadataService,
 };
 use sluice_domain::testing::{
-    MemoryApiKeys, MemoryIdempotency, MemoryMetadata, MemoryStore, RelativePathsOnly, WordAnalyzer,
+    MemoryApiKeys, MemoryIdempotency, MemoryMetadata, MemoryStateDatabase, RelativePathsOnly,
+    WordAnalyzer,
 };
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
 pub async fn app(
-    store: Arc<MemoryStore>,
+    store: Arc<MemoryStateDatabase>,
 ) -> impl Service<actix_http::Request, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>
 {
     app_with(store, Arc::new(MemoryMetadata::default())).await
 }
 
 pub async fn app_with(
-    store: Arc<MemoryStore>,
+    store: Arc<MemoryStateDatabase>,
     metadata: Arc<MemoryMetadata>,
 ) -> impl Service<actix_http::Request, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>
 {

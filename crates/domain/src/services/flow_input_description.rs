@@ -46,6 +46,8 @@ impl FlowInputService {
             violations: Vec::new(),
         };
         let mut sources = Vec::new();
+        // Each source's store, by the source's place in the list: `/v1` says where a store not
+        // listed in `source_data_store_ids` is read.
         let mut read_stores = Vec::new();
         for (i, s) in described.sources.into_iter().enumerate() {
             let at = |field: &'static str| FieldPath::new("sources").index(i).field(field);
@@ -56,10 +58,10 @@ impl FlowInputService {
                     resolver.violations.push(Violation::new(at(field), message))
                 })
                 .ok();
+            if let Some(store) = store {
+                read_stores.push((i, store));
+            }
             if let (Some(store), Some(alias), Some(read)) = (store, alias, read) {
-                if !read_stores.contains(&store) {
-                    read_stores.push(store);
-                }
                 sources.push(Source {
                     data_store_id: store,
                     read,
@@ -67,16 +69,12 @@ impl FlowInputService {
                 });
             }
         }
-        let source_data_store_ids = match described.source_stores {
-            None => read_stores,
+        let unlisted = match described.source_stores {
             Some(listed) => {
-                let mut ids = Vec::new();
-                for (i, store) in listed.iter().enumerate() {
-                    let at = FieldPath::new("source_data_store_ids").index(i);
-                    ids.extend(resolver.resolve(store, at).await?);
-                }
-                ids
+                self.check_listed(&mut resolver, &listed, &read_stores)
+                    .await?
             }
+            None => Vec::new(),
         };
         let target = resolver
             .resolve(&described.target, FieldPath::new("target_data_store_id"))
@@ -114,19 +112,66 @@ impl FlowInputService {
                 });
             }
         }
-        match target {
-            Some(target) if resolver.violations.is_empty() => Ok(NewFlowInput {
+        let new = match target {
+            Some(target) if resolver.violations.is_empty() => NewFlowInput {
                 name: described.name,
-                source_data_store_ids,
                 target_data_store_id: target,
                 sources,
                 transforms,
                 outputs,
                 max_attempts: described.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
                 engine: described.engine.unwrap_or(DEFAULT_ENGINE),
-            }),
-            _ => Err(Error::Invalid(resolver.violations)),
+            },
+            _ => {
+                let mut violations = resolver.violations;
+                violations.extend(unlisted);
+                return Err(Error::Invalid(violations));
+            }
+        };
+        if unlisted.is_empty() {
+            return Ok(new);
         }
+        // Said with whatever else is wrong with the input, as one answer.
+        let mut violations = unlisted;
+        match self.validate(&new).await {
+            Err(Error::Invalid(more)) => violations.extend(more),
+            Err(other) => return Err(other),
+            Ok(()) => {}
+        }
+        Err(Error::Invalid(violations))
+    }
+
+    /// `/v1`'s `source_data_store_ids`, and what is wrong with it: each must exist, and each store
+    /// a source reads (`read`: the source's place and its store) must be among them. The list is
+    /// only checked: the input keeps its sources, which say what they read.
+    async fn check_listed(
+        &self,
+        resolver: &mut Resolver<'_>,
+        listed: &[StoreRef],
+        read: &[(usize, DataStoreId)],
+    ) -> Result<Vec<Violation>> {
+        let mut violations = Vec::new();
+        let mut ids = Vec::new();
+        for (i, store) in listed.iter().enumerate() {
+            let at = FieldPath::new("source_data_store_ids").index(i);
+            let Some(id) = resolver.resolve(store, at.clone()).await? else {
+                continue;
+            };
+            if self.find_store(id).await?.is_none() {
+                let message = format!("data store {id} does not exist");
+                violations.push(Violation::new(at, message));
+            }
+            ids.push(id);
+        }
+        for (i, store) in read {
+            if !ids.contains(store) {
+                violations.push(Violation::new(
+                    FieldPath::new("sources").index(*i).field("data_store_id"),
+                    format!("data store {store} is not listed in source_data_store_ids"),
+                ));
+            }
+        }
+        Ok(violations)
     }
 }
 

@@ -1,4 +1,4 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::data_store::{Connection, DataStore, DataStoreId};
@@ -16,7 +16,6 @@ use crate::{Error, Result};
 /// The lists and SQL texts of `new` that are larger than a flow input may be.
 fn oversized_parts(new: &NewFlowInput) -> Vec<Violation> {
     let mut violations: Vec<Violation> = [
-        ("source_data_store_ids", new.source_data_store_ids.len()),
         ("sources", new.sources.len()),
         ("transforms", new.transforms.len()),
         ("outputs", new.outputs.len()),
@@ -184,7 +183,7 @@ impl FlowInputService {
         Ok(versions)
     }
 
-    async fn validate(&self, new: &NewFlowInput) -> Result<()> {
+    pub(super) async fn validate(&self, new: &NewFlowInput) -> Result<()> {
         // Checked first, so that an oversized input costs nothing more than counting it.
         let violations = oversized_parts(new);
         if !violations.is_empty() {
@@ -204,18 +203,9 @@ impl FlowInputService {
                  use \"local\"",
             ));
         }
-        let mut stores: HashMap<DataStoreId, DataStore> = HashMap::new();
-
-        for (i, id) in new.source_data_store_ids.iter().enumerate() {
-            match self.find_store(*id).await? {
-                Some(store) => {
-                    stores.insert(*id, store);
-                }
-                None => violations.push(Violation::new(
-                    FieldPath::new("source_data_store_ids").index(i),
-                    format!("data store {id} does not exist"),
-                )),
-            }
+        let mut stores: HashMap<DataStoreId, Option<DataStore>> = HashMap::new();
+        for id in new.source_stores() {
+            stores.insert(id, self.find_store(id).await?);
         }
         let target = self.find_store(new.target_data_store_id).await?;
         if target.is_none() {
@@ -225,7 +215,6 @@ impl FlowInputService {
             ));
         }
 
-        let declared: HashSet<DataStoreId> = new.source_data_store_ids.iter().copied().collect();
         let mut aliases: Vec<TableName> = Vec::new();
         for (i, source) in new.sources.iter().enumerate() {
             if aliases.contains(&source.alias) {
@@ -235,17 +224,14 @@ impl FlowInputService {
                 ));
             }
             aliases.push(source.alias.clone());
-            if !declared.contains(&source.data_store_id) {
+            let Some(Some(store)) = stores.get(&source.data_store_id) else {
                 violations.push(Violation::new(
                     FieldPath::new("sources").index(i).field("data_store_id"),
-                    format!(
-                        "data store {} is not listed in source_data_store_ids",
-                        source.data_store_id
-                    ),
+                    format!("data store {} does not exist", source.data_store_id),
                 ));
                 continue;
-            }
-            if let Some(store) = stores.get(&source.data_store_id) {
+            };
+            {
                 if let Err(violation) = source_fits_store(i, &source.read, store) {
                     violations.push(violation);
                 }
@@ -281,7 +267,7 @@ impl FlowInputService {
         self.repository.get(id).await
     }
 
-    async fn find_store(&self, id: DataStoreId) -> Result<Option<DataStore>> {
+    pub(super) async fn find_store(&self, id: DataStoreId) -> Result<Option<DataStore>> {
         match self.stores.get(id).await {
             Ok(store) => Ok(Some(store)),
             Err(Error::NotFound { .. }) => Ok(None),

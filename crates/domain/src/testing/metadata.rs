@@ -21,6 +21,7 @@ use crate::{Error, Result};
 pub struct MemoryMetadata {
     /// Configuration tables by collection name.
     pub configuration: Vec<(String, ConfigurationTable, Vec<Record>)>,
+    /// Issue rows in the order their files hold them.
     pub issues: Vec<IssueRow>,
     pub performance: Vec<(PerformanceTable, Vec<Record>)>,
     pub specifications: Vec<DatasetSpecification>,
@@ -58,16 +59,13 @@ fn nulls_last<T: Ord>(a: &Option<T>, b: &Option<T>) -> Ordering {
     }
 }
 
+/// The order [`crate::metadata::IssueQuery`] documents: by dataset, by resource, then each
+/// row's place in its file, which here is the order the rows were added in (the sorts that use
+/// this are stable).
 fn issue_order(a: &IssueRow, b: &IssueRow) -> Ordering {
     a.dataset
         .cmp(&b.dataset)
         .then_with(|| a.resource.cmp(&b.resource))
-        .then_with(|| nulls_last(&a.line_number, &b.line_number))
-        .then_with(|| nulls_last(&a.entry_number, &b.entry_number))
-        .then_with(|| nulls_last(&a.field, &b.field))
-        .then_with(|| nulls_last(&a.issue_type, &b.issue_type))
-        .then_with(|| nulls_last(&a.value, &b.value))
-        .then_with(|| nulls_last(&a.message, &b.message))
 }
 
 #[async_trait]

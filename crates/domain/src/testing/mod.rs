@@ -39,7 +39,7 @@ type Lease = (RunnerId, DateTime<Utc>);
 
 /// Cheap to clone: clones share one state, as the handles of one database do.
 #[derive(Default, Clone)]
-pub struct MemoryStore {
+pub struct MemoryStateDatabase {
     stores: Arc<Mutex<Vec<DataStore>>>,
     inputs: Arc<Mutex<Vec<FlowInput>>>,
     flows: Arc<Mutex<Vec<Flow>>>,
@@ -53,7 +53,7 @@ pub struct MemoryStore {
     crashes: Arc<Mutex<HashMap<i64, u32>>>,
 }
 
-impl MemoryStore {
+impl MemoryStateDatabase {
     /// A flow with its output and reruns, as the store reads it.
     fn view(&self, flow: Flow) -> FlowView {
         let reruns = self
@@ -137,7 +137,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl DataStoreRepository for MemoryStore {
+impl DataStoreRepository for MemoryStateDatabase {
     async fn create(&self, new: NewDataStore) -> Result<DataStore> {
         let mut stores = self.stores.lock().unwrap();
         if stores.iter().any(|s| s.name == new.name) {
@@ -224,7 +224,7 @@ impl DataStoreRepository for MemoryStore {
         let inputs = self.inputs.lock().unwrap();
         if let Some(input) = inputs
             .iter()
-            .find(|i| i.target_data_store_id == id || i.source_data_store_ids.contains(&id))
+            .find(|i| i.target_data_store_id == id || i.source_stores().contains(&id))
         {
             return Err(Error::Conflict(format!(
                 "flow input {} uses the data store",
@@ -245,7 +245,7 @@ impl DataStoreRepository for MemoryStore {
 }
 
 #[async_trait]
-impl FlowInputRepository for MemoryStore {
+impl FlowInputRepository for MemoryStateDatabase {
     async fn create(&self, new: NewFlowInput) -> Result<FlowInput> {
         let mut inputs = self.inputs.lock().unwrap();
         if let Some(name) = &new.name
@@ -371,7 +371,6 @@ fn stored_input(
         id,
         name,
         version,
-        source_data_store_ids: new.source_data_store_ids,
         target_data_store_id: new.target_data_store_id,
         sources: new.sources,
         transforms: new.transforms,
@@ -383,7 +382,7 @@ fn stored_input(
 }
 
 #[async_trait]
-impl FlowRepository for MemoryStore {
+impl FlowRepository for MemoryStateDatabase {
     async fn create(
         &self,
         flow_input_id: FlowInputId,
@@ -531,7 +530,7 @@ impl FlowRepository for MemoryStore {
 }
 
 #[async_trait]
-impl FlowOutputRepository for MemoryStore {
+impl FlowOutputRepository for MemoryStateDatabase {
     async fn state(&self, id: FlowOutputId) -> Result<FlowState> {
         Ok(self.output(id).state)
     }
@@ -790,7 +789,7 @@ impl FlowEngine for SlowEngine {
 }
 
 #[async_trait]
-impl crate::ports::Readiness for MemoryStore {
+impl crate::ports::Readiness for MemoryStateDatabase {
     async fn check(&self) -> Result<()> {
         Ok(())
     }

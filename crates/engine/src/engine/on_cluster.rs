@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::{DataFusionEngine, FlowRun, StepFailure, failed_at};
 use crate::Error;
 use crate::cluster::{self, Cluster};
-use crate::targets::StagedWrite;
+use crate::connectors::StagedWrite;
 use crate::wiring::Wiring;
 
 impl DataFusionEngine {
@@ -58,9 +58,7 @@ impl DataFusionEngine {
             let step = Step::ingest(&source.alias);
             events.pushed_down(&step, &StepPlace::Ballista).await;
         }
-        let written: HashSet<&TableName> = (plan.outputs.iter())
-            .map(|planned| &planned.output.transform)
-            .collect();
+        let written: HashSet<&TableName> = plan.writes.transforms().into_iter().collect();
         // Nothing of Sluice's is read by a transform: only outputs read tables here.
         let mut wiring = Wiring::of(plan, &vec![true; plan.transforms.len()]);
         let mut jobs = Vec::new();

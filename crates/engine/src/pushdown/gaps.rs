@@ -30,19 +30,52 @@ use datafusion::logical_expr::{
     BinaryExpr, Distinct, Expr, ExprSchemable, JoinType, LogicalPlan, Operator, SortExpr,
     WindowFunctionDefinition,
 };
+use datafusion::sql::unparser::dialect::Dialect as UnparserDialect;
+use sluice_domain::data_store::ServerKind;
 
-/// The SQL a transform is unparsed to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Postgres,
-    Mysql,
+/// A database's SQL as a pushed-down transform is written in it, and where its meaning parts
+/// from DataFusion's. Each connector of a database that can run transforms has one (see
+/// `connectors/postgres/mod.rs`); a difference not named here is one every database has, checked
+/// for all of them.
+pub struct Dialect {
+    /// The server, as a step's place names it.
+    pub server: ServerKind,
+    /// Its name in a gap's reason.
+    pub name: &'static str,
+    /// How DataFusion's unparser writes its SQL.
+    pub unparser: &'static (dyn UnparserDialect + Sync),
+    /// Whether equal text is equal bytes there, for `=`, `IN`, `LIKE`, grouping and join keys
+    /// (not so under a collation that ignores case, accents or trailing spaces).
+    pub text_equal_as_bytes: bool,
+    /// Whether it takes `FULL JOIN`.
+    pub full_join: bool,
+    /// Whether a sort can say where NULLs go (`NULLS FIRST`/`LAST`).
+    pub places_nulls: bool,
+    /// Whether `/` of two integers truncates and of two floats is IEEE's, as in DataFusion.
+    pub divides_as_datafusion: bool,
+    /// Whether it takes `||` for text.
+    pub concatenates_text: bool,
+    /// Whether float arithmetic makes -0.0 where IEEE arithmetic does.
+    pub keeps_negative_zero: bool,
+    /// Whether a cast between instants of one zone, or of a text literal with an offset to an
+    /// instant, means what it means in DataFusion.
+    pub casts_instants: bool,
+    /// Whether `row_number`, `rank` and `dense_rank` may go down with the frame the unparser
+    /// writes for them.
+    pub ranks: bool,
+}
+
+impl std::fmt::Debug for Dialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
 }
 
 /// Why a plan cannot run in the database: the first gap found, for the flow's log.
 pub type Gap = String;
 
 /// Ok when every part of `plan` means the same in `dialect` as in DataFusion.
-pub fn check(plan: &LogicalPlan, dialect: Dialect) -> Result<(), Gap> {
+pub fn check(plan: &LogicalPlan, dialect: &Dialect) -> Result<(), Gap> {
     first_gap(plan, |node| check_node(node, dialect))
 }
 
@@ -62,8 +95,8 @@ fn first_gap<N: TreeNode>(
     gap.map_or(Ok(()), Err)
 }
 
-fn check_node(node: &LogicalPlan, dialect: Dialect) -> Result<(), Gap> {
-    fn checker(schema: &DFSchema, dialect: Dialect) -> Exprs<'_> {
+fn check_node(node: &LogicalPlan, dialect: &Dialect) -> Result<(), Gap> {
+    fn checker<'s>(schema: &'s DFSchema, dialect: &'s Dialect) -> Exprs<'s> {
         Exprs { schema, dialect }
     }
     match node {
@@ -119,7 +152,7 @@ fn check_node(node: &LogicalPlan, dialect: Dialect) -> Result<(), Gap> {
         LogicalPlan::Join(join) => {
             let allowed = match join.join_type {
                 JoinType::Inner | JoinType::Left | JoinType::Right => true,
-                JoinType::Full => dialect == Dialect::Postgres,
+                JoinType::Full => dialect.full_join,
                 _ => false,
             };
             if !allowed {
@@ -151,7 +184,7 @@ fn check_node(node: &LogicalPlan, dialect: Dialect) -> Result<(), Gap> {
 /// Checks expressions over one input's columns.
 struct Exprs<'s> {
     schema: &'s DFSchema,
-    dialect: Dialect,
+    dialect: &'s Dialect,
 }
 
 impl Exprs<'_> {
@@ -173,9 +206,10 @@ impl Exprs<'_> {
 
     /// Whether equality of `data_type` values is the same in the database.
     fn comparable_type(&self, data_type: &DataType, what: &str) -> Result<(), Gap> {
-        if is_text(data_type) && self.dialect == Dialect::Mysql {
+        if is_text(data_type) && !self.dialect.text_equal_as_bytes {
             return Err(format!(
-                "text {what} (MySQL compares text by its collation, often ignoring case)"
+                "text {what} ({} compares text by its collation, often ignoring case)",
+                self.dialect.name
             ));
         }
         if matches!(data_type, DataType::Binary | DataType::LargeBinary) {
@@ -235,10 +269,11 @@ impl Exprs<'_> {
             // MySQL puts NULLs first ascending and last descending, and has no NULLS FIRST/LAST.
             let mysql_order = key.asc == key.nulls_first;
             let nullable = key.expr.nullable(self.schema).unwrap_or(true);
-            if self.dialect == Dialect::Mysql && nullable && !mysql_order {
+            if !self.dialect.places_nulls && nullable && !mysql_order {
                 return Err(format!(
-                    "a sort with NULLs {} (MySQL cannot say where NULLs go)",
-                    if key.nulls_first { "first" } else { "last" }
+                    "a sort with NULLs {} ({} cannot say where NULLs go)",
+                    if key.nulls_first { "first" } else { "last" },
+                    self.dialect.name
                 ));
             }
         }
@@ -299,29 +334,36 @@ impl Exprs<'_> {
             Operator::Divide => {
                 let floats = is_float(&left) && is_float(&right);
                 let integers = is_integer(&left) && is_integer(&right);
-                match self.dialect {
-                    Dialect::Postgres if floats || integers => Ok(()),
-                    _ => Err(format!(
+                if self.dialect.divides_as_datafusion && (floats || integers) {
+                    Ok(())
+                } else {
+                    Err(format!(
                         "a division of {left} by {right} (it rounds differently there)"
-                    )),
+                    ))
                 }
             }
-            Operator::StringConcat if self.dialect == Dialect::Postgres => Ok(()),
+            Operator::StringConcat if self.dialect.concatenates_text => Ok(()),
             other => Err(format!("the operator {other}")),
         }
     }
 
     /// MySQL answers 0 where float arithmetic makes -0.0 (a negative times zero).
     fn float_arithmetic(&self, left: &DataType, right: &DataType) -> Result<(), Gap> {
-        if self.dialect == Dialect::Mysql && (is_float(left) || is_float(right)) {
-            return Err("float arithmetic (MySQL answers 0 where it makes -0.0)".into());
+        if !self.dialect.keeps_negative_zero && (is_float(left) || is_float(right)) {
+            return Err(format!(
+                "float arithmetic ({} answers 0 where it makes -0.0)",
+                self.dialect.name
+            ));
         }
         Ok(())
     }
 
     fn like(&self, like: &Like) -> Result<(), Gap> {
-        if self.dialect != Dialect::Postgres {
-            return Err("LIKE (MySQL matches by its collation, often ignoring case)".into());
+        if !self.dialect.text_equal_as_bytes {
+            return Err(format!(
+                "LIKE ({} matches by its collation, often ignoring case)",
+                self.dialect.name
+            ));
         }
         if like.case_insensitive || like.escape_char.is_some() {
             return Err("ILIKE or LIKE with an ESCAPE".into());
@@ -348,10 +390,10 @@ impl Exprs<'_> {
             (_, DataType::Date32) => literal_text,
             // DataFusion compares instants in nanoseconds: a change of unit, not of meaning.
             (DataType::Timestamp(_, from_zone), DataType::Timestamp(_, to_zone)) => {
-                from_zone == to_zone && self.dialect == Dialect::Postgres
+                from_zone == to_zone && self.dialect.casts_instants
             }
             // MariaDB reads a literal's zone offset as garbage after the time and drops it.
-            (_, DataType::Timestamp(..)) => literal_text && self.dialect == Dialect::Postgres,
+            (_, DataType::Timestamp(..)) => literal_text && self.dialect.casts_instants,
             _ => false,
         };
         if widens {
@@ -412,7 +454,7 @@ impl Exprs<'_> {
         match &window.fun {
             WindowFunctionDefinition::WindowUDF(function) => match function.name() {
                 // The unparser writes a frame for them, which MySQL refuses for ranking.
-                "row_number" | "rank" | "dense_rank" if self.dialect == Dialect::Postgres => Ok(()),
+                "row_number" | "rank" | "dense_rank" if self.dialect.ranks => Ok(()),
                 other => Err(format!("the window function {other}()")),
             },
             WindowFunctionDefinition::AggregateUDF(function) => {

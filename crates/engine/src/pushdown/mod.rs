@@ -13,24 +13,43 @@
 mod gaps;
 mod unparse;
 
+use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::TreeNode;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::logical_expr::{Expr, LogicalPlan, Projection};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use sluice_domain::data_store::{
-    Connection, DataStore, RelationalConnection, ServerConnection, ServerKind,
-};
+use sluice_domain::data_store::DataStore;
 use sluice_domain::flow_input::{SourceRead, Transform};
 use sluice_domain::ports::{FlowPlan, PlannedSource, StepPlace};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::identifiers::{quote, quote_mysql};
-use crate::pg_copy::schema_of;
-use crate::sources::{self, MysqlSource, PostgresSource, SourceConnector};
-use gaps::Dialect;
+use crate::connectors::{Connector, SourceConnector, connector_for};
+pub use gaps::Dialect;
+
+/// A database a transform reading only its sources may run in. Its connector says how
+/// ([`Connector::push_down`]).
+#[async_trait]
+pub trait PushDownDatabase: Send + Sync {
+    /// Its SQL, and where that parts from DataFusion's.
+    fn dialect(&self) -> &'static Dialect;
+
+    /// `read`'s columns, asked of the database (no rows read), and how its SQL names it.
+    ///
+    /// # Errors
+    /// The database cannot be reached, or refuses the table or query.
+    async fn describe(&self, read: &SourceRead) -> crate::Result<Described>;
+
+    /// A reader of `sql`'s rows, cast to `schema`, and how many columns the database says `sql`
+    /// has (it prepares the statement; no rows are read), or why it refused it.
+    async fn pushed_down(
+        &self,
+        sql: String,
+        schema: SchemaRef,
+    ) -> (Box<dyn SourceConnector>, crate::Result<usize>);
+}
 
 /// A transform the database holding its sources runs.
 pub struct PushedDown {
@@ -55,10 +74,10 @@ pub enum Placement {
 
 /// A source as a pushed-down query reads it.
 #[derive(Clone)]
-struct Described {
-    schema: SchemaRef,
+pub struct Described {
+    pub schema: SchemaRef,
     /// Its table or query, as the database's SQL names it.
-    relation: String,
+    pub relation: String,
 }
 
 /// Where each of `plan`'s transforms runs, in the plan's order. `config` is the flow session's,
@@ -67,7 +86,11 @@ pub async fn place(plan: &FlowPlan, config: &SessionConfig) -> Vec<Placement> {
     let mut described: HashMap<String, Result<Described, String>> = HashMap::new();
     let mut placements = Vec::with_capacity(plan.transforms.len());
     for (i, transform) in plan.transforms.iter().enumerate() {
-        let Some((store, server, read)) = one_database(plan, i) else {
+        let Some((store, connector, read)) = one_database(plan, i) else {
+            placements.push(Placement::InSluice(None));
+            continue;
+        };
+        let Some(database) = connector.push_down() else {
             placements.push(Placement::InSluice(None));
             continue;
         };
@@ -78,7 +101,7 @@ pub async fn place(plan: &FlowPlan, config: &SessionConfig) -> Vec<Placement> {
             let entry = match described.get(source.alias.as_str()) {
                 Some(entry) => entry.clone(),
                 None => {
-                    let entry = describe(server, &source.read).await.map_err(|err| {
+                    let entry = database.describe(&source.read).await.map_err(|err| {
                         format!("source '{}' could not be described: {err}", source.alias)
                     });
                     described.insert(source.alias.to_string(), entry.clone());
@@ -98,7 +121,7 @@ pub async fn place(plan: &FlowPlan, config: &SessionConfig) -> Vec<Placement> {
         }
         let placement = match failed {
             Some(why) => Err(Some(why)),
-            None => push_down(store, server, transform, &schemas, &relations, config).await,
+            None => push_down(store, database, transform, &schemas, &relations, config).await,
         };
         placements.push(match placement {
             Ok(pushed) => Placement::PushedDown(pushed),
@@ -108,12 +131,12 @@ pub async fn place(plan: &FlowPlan, config: &SessionConfig) -> Vec<Placement> {
     placements
 }
 
-/// The store and sources transform `i` reads, when they are all sources of one PostgreSQL or
-/// MySQL store.
+/// The store and sources transform `i` reads, when they are all sources of one store, with the
+/// store's connector.
 fn one_database(
     plan: &FlowPlan,
     i: usize,
-) -> Option<(&DataStore, &ServerConnection, Vec<&PlannedSource>)> {
+) -> Option<(&DataStore, Box<dyn Connector>, Vec<&PlannedSource>)> {
     let reads = plan.graph.dependencies(i);
     let sources: Vec<&PlannedSource> = reads
         .iter()
@@ -123,55 +146,18 @@ fn one_database(
     if sources.iter().any(|s| s.store.id != store.id) {
         return None;
     }
-    match &store.connection {
-        Connection::Relational(RelationalConnection::Server(server)) => {
-            Some((store, server, sources))
-        }
-        _ => None,
-    }
-}
-
-async fn describe(server: &ServerConnection, read: &SourceRead) -> crate::Result<Described> {
-    match server.engine {
-        ServerKind::Postgres => {
-            let sql = sources::relational_sql(read, server.engine.as_str(), quote)?;
-            let table = match read {
-                SourceRead::Table(table) => Some(quote(table)),
-                _ => None,
-            };
-            let source = PostgresSource::new(server.clone(), sql, table);
-            let columns = source.describe().await?;
-            Ok(Described {
-                schema: schema_of(&columns),
-                relation: source.pushed_down_relation(&columns),
-            })
-        }
-        ServerKind::Mysql => {
-            let sql = sources::relational_sql(read, server.engine.as_str(), quote_mysql)?;
-            let schema = MysqlSource::new(server.clone(), sql.clone())
-                .describe()
-                .await?;
-            let relation = match read {
-                SourceRead::Table(table) => quote_mysql(table),
-                _ => format!("({sql})"),
-            };
-            Ok(Described { schema, relation })
-        }
-    }
+    Some((store, connector_for(&store.connection), sources))
 }
 
 async fn push_down(
     store: &DataStore,
-    server: &ServerConnection,
+    database: &dyn PushDownDatabase,
     transform: &Transform,
     schemas: &[(String, SchemaRef)],
     relations: &HashMap<String, String>,
     config: &SessionConfig,
 ) -> Result<PushedDown, Option<String>> {
-    let dialect = match server.engine {
-        ServerKind::Postgres => Dialect::Postgres,
-        ServerKind::Mysql => Dialect::Mysql,
-    };
+    let dialect = database.dialect();
     let plan = plan_of(transform, schemas, config).await.map_err(Some)?;
     if !leaves_rows_behind(&plan) {
         // A copy (or a sort) of whole tables moves every row either way, and Sluice reads a
@@ -182,23 +168,11 @@ async fn push_down(
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
     let typed = with_typed_numbers(plan.clone()).map_err(Some)?;
     let sql = unparse::to_sql(&typed, dialect, relations).map_err(Some)?;
-    let connector: Box<dyn SourceConnector> = match server.engine {
-        ServerKind::Postgres => {
-            let source = PostgresSource::pushed_down(server.clone(), sql.clone(), schema.clone());
-            let columns = source.describe().await;
-            check_width(columns.map(|c| c.len()), &schema).map_err(Some)?;
-            Box::new(source)
-        }
-        ServerKind::Mysql => {
-            let source = MysqlSource::pushed_down(server.clone(), sql.clone(), schema.clone());
-            let columns = source.describe().await;
-            check_width(columns.map(|s| s.fields().len()), &schema).map_err(Some)?;
-            Box::new(source)
-        }
-    };
+    let (connector, columns) = database.pushed_down(sql.clone(), schema.clone()).await;
+    check_width(columns, &schema).map_err(Some)?;
     Ok(PushedDown {
         place: StepPlace::Store {
-            engine: server.engine.as_str().to_owned(),
+            engine: dialect.server.as_str().to_owned(),
             name: store.name.to_string(),
         },
         sql,
@@ -309,7 +283,9 @@ fn with_typed_numbers(plan: LogicalPlan) -> Result<LogicalPlan, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connectors::{MYSQL, POSTGRES};
     use datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
+    use sluice_domain::data_store::ServerKind;
     use sluice_domain::names::TableName;
 
     fn sources() -> Vec<(String, SchemaRef)> {
@@ -336,19 +312,19 @@ mod tests {
     }
 
     /// The SQL `transform` is pushed down as, or why it is not.
-    async fn pushed(dialect: Dialect, transform: &str) -> Result<String, String> {
+    async fn pushed(dialect: &Dialect, transform: &str) -> Result<String, String> {
         let transform = Transform {
             name: TableName::parse("t").unwrap(),
             sql: transform.to_owned(),
         };
         let plan = plan_of(&transform, &sources(), &SessionConfig::new()).await?;
         gaps::check(&plan, dialect)?;
-        let table = match dialect {
-            Dialect::Postgres => "\"orders_table\"",
-            Dialect::Mysql => "`orders_table`",
+        let orders_table = match dialect.server {
+            ServerKind::Postgres => "\"orders_table\"",
+            ServerKind::Mysql => "`orders_table`",
         };
         let relations = HashMap::from([
-            ("orders".to_owned(), table.to_owned()),
+            ("orders".to_owned(), orders_table.to_owned()),
             ("customers".to_owned(), "(SELECT * FROM people)".to_owned()),
         ]);
         unparse::to_sql(&with_typed_numbers(plan)?, dialect, &relations)
@@ -357,7 +333,7 @@ mod tests {
     #[tokio::test]
     async fn a_filtered_aggregate_goes_down_reading_the_sources_relation() {
         let sql = pushed(
-            Dialect::Postgres,
+            &POSTGRES,
             "SELECT region, sum(amount) AS total, count(*) AS n FROM orders \
              WHERE qty > 2 AND region = 'north' GROUP BY region",
         )
@@ -377,7 +353,7 @@ mod tests {
     #[tokio::test]
     async fn a_join_reads_each_source_under_its_own_alias() {
         let sql = pushed(
-            Dialect::Mysql,
+            &MYSQL,
             "SELECT c.id, count(*) AS n FROM orders o JOIN customers c ON o.id = c.id \
              GROUP BY c.id",
         )
@@ -392,73 +368,53 @@ mod tests {
     async fn what_a_database_answers_differently_stays_in_sluice() {
         let cases = [
             (
-                Dialect::Mysql,
+                &MYSQL,
                 "SELECT * FROM orders WHERE region = 'north'",
                 "text compared",
             ),
             (
-                Dialect::Mysql,
+                &MYSQL,
                 "SELECT region, count(*) FROM orders GROUP BY region",
                 "text grouped",
             ),
             (
-                Dialect::Postgres,
+                &POSTGRES,
                 "SELECT * FROM orders ORDER BY region",
                 "text sorted",
             ),
+            (&POSTGRES, "SELECT max(region) FROM orders", "max() of Utf8"),
+            (&MYSQL, "SELECT qty / 2 FROM orders", "division"),
+            (&POSTGRES, "SELECT amount / 3 FROM orders", "division"),
+            (&POSTGRES, "SELECT avg(amount) FROM orders", "avg() of"),
+            (&POSTGRES, "SELECT round(price) FROM orders", "round"),
             (
-                Dialect::Postgres,
-                "SELECT max(region) FROM orders",
-                "max() of Utf8",
-            ),
-            (Dialect::Mysql, "SELECT qty / 2 FROM orders", "division"),
-            (
-                Dialect::Postgres,
-                "SELECT amount / 3 FROM orders",
-                "division",
-            ),
-            (
-                Dialect::Postgres,
-                "SELECT avg(amount) FROM orders",
-                "avg() of",
-            ),
-            (
-                Dialect::Postgres,
-                "SELECT round(price) FROM orders",
-                "round",
-            ),
-            (
-                Dialect::Postgres,
+                &POSTGRES,
                 "SELECT max(price) FROM orders WHERE qty > 1",
                 "max() of Float64",
             ),
             (
-                Dialect::Mysql,
+                &MYSQL,
                 "SELECT id FROM orders ORDER BY price LIMIT 3",
                 "floats sorted",
             ),
+            (&MYSQL, "SELECT id FROM orders ORDER BY qty", "NULLs last"),
             (
-                Dialect::Mysql,
-                "SELECT id FROM orders ORDER BY qty",
-                "NULLs last",
-            ),
-            (
-                Dialect::Postgres,
+                &POSTGRES,
                 "SELECT CAST(price AS INT) FROM orders",
                 "cast of Float64",
             ),
             (
-                Dialect::Postgres,
+                &POSTGRES,
                 "SELECT id FROM orders WHERE region = 'a\\b'",
                 "backslash",
             ),
             (
-                Dialect::Postgres,
+                &POSTGRES,
                 "SELECT id FROM orders WHERE id IN (SELECT id FROM customers)",
                 "expression",
             ),
             (
-                Dialect::Mysql,
+                &MYSQL,
                 "SELECT * FROM orders FULL JOIN customers ON orders.id = customers.id",
                 "Full",
             ),
@@ -475,32 +431,26 @@ mod tests {
     async fn what_means_the_same_goes_down() {
         let cases = [
             (
-                Dialect::Postgres,
+                &POSTGRES,
                 "SELECT id, qty / 2 AS half FROM orders ORDER BY id LIMIT 10",
             ),
             (
-                Dialect::Postgres,
+                &POSTGRES,
                 "SELECT region, avg(qty) FROM orders GROUP BY region",
             ),
+            (&MYSQL, "SELECT qty, avg(qty) FROM orders GROUP BY qty"),
             (
-                Dialect::Mysql,
-                "SELECT qty, avg(qty) FROM orders GROUP BY qty",
-            ),
-            (
-                Dialect::Mysql,
+                &MYSQL,
                 "SELECT id, qty * 2 FROM orders WHERE qty BETWEEN 1 AND 5",
             ),
+            (&MYSQL, "SELECT id FROM orders ORDER BY id DESC LIMIT 3"),
             (
-                Dialect::Mysql,
-                "SELECT id FROM orders ORDER BY id DESC LIMIT 3",
-            ),
-            (
-                Dialect::Postgres,
+                &POSTGRES,
                 "WITH big AS (SELECT * FROM orders WHERE amount > 100) \
                  SELECT count(*) FROM big WHERE at >= '2026-01-01T00:00:00Z'",
             ),
             (
-                Dialect::Postgres,
+                &POSTGRES,
                 "SELECT id, row_number() OVER (PARTITION BY region ORDER BY id) FROM orders",
             ),
         ];

@@ -9,7 +9,6 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result as DfResult, TableReference};
 use datafusion::logical_expr::{LogicalPlan, SubqueryAlias, TableScan, TableScanBuilder};
 use datafusion::sql::unparser::Unparser;
-use datafusion::sql::unparser::dialect::{MySqlDialect, PostgreSqlDialect};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -25,7 +24,7 @@ pub type Relation = String;
 /// The unparser cannot write some part of the plan (the transform then runs in Sluice).
 pub fn to_sql(
     plan: &LogicalPlan,
-    dialect: Dialect,
+    dialect: &Dialect,
     relations: &HashMap<String, Relation>,
 ) -> Result<String, String> {
     // Lowercase letters and digits only, so the unparser writes it unquoted, and random, so that
@@ -34,11 +33,9 @@ pub fn to_sql(
     let mut placeholders = HashMap::new();
     let renamed = rename_scans(plan.clone(), relations, &marker, &mut placeholders)
         .map_err(|err| format!("the plan could not be prepared for the database: {err}"))?;
-    let statement = match dialect {
-        Dialect::Postgres => Unparser::new(&PostgreSqlDialect {}).plan_to_sql(&renamed.data),
-        Dialect::Mysql => Unparser::new(&MySqlDialect {}).plan_to_sql(&renamed.data),
-    }
-    .map_err(|err| format!("the plan cannot be written as SQL: {err}"))?;
+    let statement = Unparser::new(dialect.unparser)
+        .plan_to_sql(&renamed.data)
+        .map_err(|err| format!("the plan cannot be written as SQL: {err}"))?;
     let mut sql = statement.to_string();
     for (placeholder, relation) in &placeholders {
         // Quoted as the dialect quotes identifiers (PostgreSQL's always, MySQL's when needed).

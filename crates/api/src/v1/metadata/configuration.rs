@@ -6,7 +6,7 @@ use serde_json::{Map, Value as Json, json};
 use sluice_domain::metadata::{ConfigurationTable, RuleKind};
 
 use super::dto::{PageParams, object_of, page, paged_response};
-use crate::contract::words;
+use crate::openapi::words;
 use crate::{ApiError, ApiState};
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

@@ -5,7 +5,7 @@ use serde_json::Value as Json;
 use sluice_domain::metadata::{FilterValue, PerformanceQuery, PerformanceTable};
 
 use super::dto::{PerformanceParams, object_of, page, paged_response};
-use crate::contract::words;
+use crate::openapi::words;
 use crate::{ApiError, ApiState};
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

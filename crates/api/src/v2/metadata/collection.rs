@@ -14,8 +14,8 @@ use utoipa::IntoParams;
 use super::schemas::MetadataRecord;
 use super::typed::{Numeric, object};
 use super::{LIMIT_RULE, respond};
-use crate::extract::from_repeated_query;
 use crate::wire::cursor::{ListPage, offset_page};
+use crate::wire::extract::from_repeated_query;
 use crate::{ApiError, ApiState};
 
 /// The log's columns that its CSV file holds numbers in.

@@ -13,10 +13,10 @@ use super::export::{ExportFormat, stream};
 use super::schemas::{ExportBinary, ExportText, IssueCountGroup};
 use super::typed::{snake, text};
 use super::{LIMIT_RULE, respond, version_tag};
-use crate::contract::words;
-use crate::extract::from_repeated_query;
+use crate::openapi::words;
 use crate::wire::conditional::{is_current, not_modified, tagged};
 use crate::wire::cursor::{ListPage, offset_page};
+use crate::wire::extract::from_repeated_query;
 use crate::{ApiError, ApiState};
 
 /// The issue log's filters as the client gave them.

@@ -9,9 +9,9 @@ use utoipa::IntoParams;
 use super::schemas::MetadataRecord;
 use super::typed::object;
 use super::{LIMIT_RULE, respond};
-use crate::contract::words;
-use crate::extract::from_repeated_query;
+use crate::openapi::words;
 use crate::wire::cursor::{ListPage, offset_page};
+use crate::wire::extract::from_repeated_query;
 use crate::{ApiError, ApiState};
 
 #[derive(Deserialize, IntoParams)]

@@ -10,8 +10,8 @@ use utoipa::IntoParams;
 use super::schemas::{SpecificationDataset, SpecificationEntry, SpecificationField};
 use super::typed::object;
 use super::{LIMIT_RULE, respond};
-use crate::extract::from_repeated_query;
 use crate::wire::cursor::{ListPage, offset_page};
+use crate::wire::extract::from_repeated_query;
 use crate::{ApiError, ApiState};
 
 #[derive(Deserialize, IntoParams)]
