@@ -325,10 +325,15 @@ impl DataFusionEngine {
                     done(i, rows, started).await;
                 }
                 // A plan of tables writes at least one (`PlannedWrites::of`).
-                let staged = staged.ok_or_else(|| {
-                    failed_at(&steps[0])(Error::Unsupported("the flow has no outputs".into()))
-                })?;
-                Ok(staged)
+                staged
+                    .map(|write| write as Box<dyn StagedWrite>)
+                    .ok_or_else(|| StepFailure {
+                        step: Step {
+                            kind: StepKind::Output,
+                            name: "outputs".into(),
+                        },
+                        error: Error::Unsupported("the flow has no outputs".into()),
+                    })
             }
             PlannedWrites::File(output) => {
                 let (data, started) = ready(0).await?;
