@@ -55,6 +55,7 @@ impl Drop for MemoryCap {
 
 #[tokio::test]
 async fn under_a_process_memory_cap_a_flow_past_its_memory_spills_or_fails_and_the_rest_go_on() {
+    let _heavy = crate::support::machine_to_itself().await;
     // The cap is dropped after the server (declared first), so its group is empty by then.
     let cap;
     let server = TestServer::start(Options {

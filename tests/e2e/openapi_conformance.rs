@@ -92,6 +92,7 @@ async fn seed(server: &TestServer, key: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_answers_as_each_version_documents() {
+    let _heavy = crate::support::machine_to_itself().await;
     let server = TestServer::start(Options {
         env: vec![("SLUICE__AUTH__REQUIRED", "true".into())],
         archive: fixtures().join("collection-archive"),

@@ -90,6 +90,7 @@ impl Tally {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_process_replaced_in_turn_under_load_fails_no_request_and_no_flow() {
+    let _heavy = crate::support::machine_to_itself().await;
     let ports = [free_port(), free_port()];
     let mut first = TestServer::start(replica_options(ports[0])).await;
     let mut second = first.replica(replica_options(ports[1])).await;
